@@ -1,0 +1,30 @@
+# Two entry points for a newcomer: `make demo` and `make test`. Everything they
+# need is installed by the targets below; nothing by hand.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO   := examples/sklearn/recipe.yaml
+
+.PHONY: demo test setup go-modules clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+setup: $(STAMP) go-modules
+
+go-modules:
+	cd examples/hello && go mod download
+	cd examples/sklearn && go mod download
+
+demo: setup
+	$(BIN)/gopack bundle $(DEMO) --output-dir dist
+	$(BIN)/gopack verify --show-output dist/sklearn-demo-0.1.0-*.tar.gz
+
+test: setup
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) dist

@@ -1,0 +1,3 @@
+module example.com/gopack/hello
+
+go 1.21

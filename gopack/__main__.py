@@ -1,0 +1,3 @@
+from gopack.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,124 @@
+"""The command line. The only module that prints or exits.
+
+stdout carries nothing but ``--json`` documents; progress, messages and errors go
+to stderr. Exit codes: 0 ok, 2 bad recipe, 3 missing or incompatible toolchain,
+4 failed build, 5 failed verification, 6 bad command-line input, 70 a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from gopack import __version__, _proc, pipeline, recipe, verify
+from gopack.errors import GopackError
+
+INTERNAL_ERROR = 70
+log = logging.getLogger("gopack")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.verbose, args.quiet)
+    try:
+        return int(args.func(args))
+    except GopackError as exc:
+        _print_error(exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("gopack: interrupted; no output was written", file=sys.stderr)
+        return 130
+    except Exception:  # a bug in gopack: say so, with the traceback, and a distinct code
+        traceback.print_exc()
+        print(f"gopack {__version__}: internal error; please report it with the traceback above", file=sys.stderr)
+        return INTERNAL_ERROR
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", help="stream the output of go, uv and pip")
+    common.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    common.add_argument("--json", action="store_true", help="print a versioned JSON report on stdout, nothing else there")
+
+    parser = argparse.ArgumentParser(prog="gopack", description="Bundle a Go program that embeds CPython into a portable archive.", parents=[common])
+    parser.add_argument("--version", action="version", version=f"gopack {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    bundle = sub.add_parser("bundle", parents=[common], help="build the archive a recipe describes")
+    bundle.add_argument("recipe", type=Path, metavar="RECIPE", help="path of the recipe (YAML)")
+    bundle.add_argument("-o", "--output-dir", type=Path, help="where to write the archive (default: the recipe's output.dir)")
+    bundle.set_defaults(func=_bundle)
+
+    check = sub.add_parser("verify", parents=[common], help="check an archive and run its smoke test with no Python on the machine")
+    check.add_argument("archive", type=Path, metavar="ARCHIVE")
+    check.add_argument("--show-output", action="store_true", help="print the smoke test's output")
+    check.set_defaults(func=_verify)
+    return parser
+
+
+def _bundle(args: argparse.Namespace) -> int:
+    the_recipe = recipe.load(args.recipe)
+    result = pipeline.bundle(the_recipe, output_dir=args.output_dir, progress=_progress(args))
+    if args.json:
+        _emit(result.report())
+    else:
+        log.info("wrote %s (%.1f MB)", result.archive, result.size / 1e6)
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    checks = verify.verify(args.archive)
+    ok = all(c.ok for c in checks)
+    if args.json:
+        _emit({
+            "schema_version": 1,
+            "archive": str(args.archive),
+            "ok": ok,
+            "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks],
+        })
+    for check in checks:
+        if args.show_output or not check.ok:
+            for line in check.output.splitlines():
+                log.warning("  | %s", line) if not check.ok else log.info("  | %s", line)
+        (log.info if check.ok else log.error)("%s %s: %s", "ok  " if check.ok else "FAIL", check.name, check.detail)
+    return 0 if ok else 5
+
+
+def _progress(args: argparse.Namespace) -> Any:
+    def report(stage: str, seconds: float | None) -> None:
+        if seconds is None:
+            log.info("%s ...", stage)
+        else:
+            log.info("%s done in %.1f s", stage, seconds)
+
+    return report
+
+
+def _emit(document: dict[str, Any]) -> None:
+    json.dump(document, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+
+
+def _print_error(exc: GopackError) -> None:
+    print(f"error: {exc.message}", file=sys.stderr)
+    if exc.details:
+        print("\n".join("  | " + line for line in exc.details.splitlines()), file=sys.stderr)
+    if exc.hint:
+        print(f"hint: {exc.hint}", file=sys.stderr)
+
+
+def _configure_logging(verbose: bool, quiet: bool) -> None:
+    _proc.stream_output = verbose
+    level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s" if not verbose else "[%(name)s] %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)

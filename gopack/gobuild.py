@@ -1,0 +1,143 @@
+"""go build with cgo pointed at the chosen interpreter.
+
+- Generated pkg-config files make every name a binding may ask for
+  (python3, python3-embed, python-3.X, python-3.X-embed, python-3.Xm, python-2.7)
+  resolve to the chosen interpreter and link its libpython (3.8+'s own
+  python3.pc does not link it).
+- A GOCACHE per interpreter: Go reuses cgo output across a PKG_CONFIG_PATH change.
+- The home-finding C constructor (``gopack/cgo``) is added to the main package
+  with ``go build -overlay``; the user's tree is never written to.
+- RPATH ``$ORIGIN/../python/lib`` is set at link time (DT_RPATH, which
+  LD_LIBRARY_PATH cannot override); patchelf never touches the Go binary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from elftools.elf.dynamic import DynamicSection
+from elftools.elf.elffile import ELFFile
+
+from gopack import _proc
+from gopack.errors import BuildError
+from gopack.interpreters import Interpreter
+from gopack.plan import Plan
+
+RPATH = "$ORIGIN/../python/lib"
+_HOME_NAME = "zz_gopack_home"
+_HOME_PKG_CONFIG = "gopack-python"
+
+
+@dataclass(frozen=True, kw_only=True)
+class GoBinary:
+    path: Path
+    needed: tuple[str, ...]
+    rpath: str
+
+
+def build(plan: Plan, root: Path, work: Path, cache: Path) -> GoBinary:
+    interpreter = plan.interpreter
+    pc_dir = work / "pkgconfig"
+    write_pkg_config(interpreter, pc_dir, extra_names=plan.binding.pkg_config)
+    overlay = write_overlay(plan, work / "overlay")
+    out = root / "bin" / plan.recipe.go.binary
+    out.parent.mkdir(parents=True, exist_ok=True)
+    go_env = dict(plan.go_env)
+    env = {
+        **go_env,
+        "PKG_CONFIG_PATH": os.pathsep.join(p for p in (str(pc_dir), os.environ.get("PKG_CONFIG_PATH", "")) if p),
+        "GOCACHE": str(cache / "go-build" / interpreter_key(interpreter)),
+        "CGO_LDFLAGS": " ".join(
+            p for p in (go_env.get("CGO_LDFLAGS", os.environ.get("CGO_LDFLAGS", "")), f"-Wl,-rpath,{RPATH}", "-Wl,--disable-new-dtags") if p
+        ),
+    }
+    recipe = plan.recipe
+    argv: list[str | os.PathLike[str]] = [plan.toolchain.go, "build", "-trimpath", "-buildvcs=false", "-overlay", overlay]
+    if recipe.go.tags:
+        argv.append("-tags=" + ",".join(recipe.go.tags))
+    argv += [f"-ldflags={recipe.go.ldflags} -buildid=".strip(), *recipe.go.flags, "-o", out, recipe.go.package]
+    _proc.run(argv, what="go build", env=env, cwd=recipe.go.module, hint=f"run with -v to see the compiler's output; the program is in {recipe.go.module}")
+    binary = inspect(out)
+    if interpreter.soname not in binary.needed:
+        raise BuildError(
+            f"the built program does not link {interpreter.soname} (it needs: {', '.join(binary.needed)})",
+            hint="a stale Go build cache can do this; remove the gopack cache (gopack cache dir) and retry",
+        )
+    return binary
+
+
+def inspect(path: Path) -> GoBinary:
+    with path.open("rb") as f:
+        elf = ELFFile(f)
+        needed: list[str] = []
+        rpath = ""
+        for section in elf.iter_sections():
+            if isinstance(section, DynamicSection):
+                for tag in section.iter_tags():
+                    if tag.entry.d_tag == "DT_NEEDED":
+                        needed.append(tag.needed)
+                    elif tag.entry.d_tag in ("DT_RPATH", "DT_RUNPATH"):
+                        rpath = tag.rpath if tag.entry.d_tag == "DT_RPATH" else tag.runpath
+    return GoBinary(path=path, needed=tuple(needed), rpath=rpath)
+
+
+def interpreter_key(interpreter: Interpreter) -> str:
+    """Identifies an interpreter build: Go's cgo cache must not cross it."""
+    stat = interpreter.libpython.stat()
+    ident = f"{interpreter.libpython}|{interpreter.version}|{stat.st_size}|{stat.st_mtime_ns}"
+    return f"{interpreter.tag}-{hashlib.sha256(ident.encode()).hexdigest()[:12]}"
+
+
+def pkg_config_names(interpreter: Interpreter) -> list[str]:
+    v = interpreter.short_version
+    if v.startswith("2."):
+        return ["python2", f"python-{v}", _HOME_PKG_CONFIG]
+    names = ["python3", "python3-embed", f"python-{v}", f"python-{v}-embed", _HOME_PKG_CONFIG]
+    if interpreter.abiflags:
+        names += [f"python-{v}{interpreter.abiflags}", f"python-{v}{interpreter.abiflags}-embed"]
+    return names
+
+
+def write_pkg_config(interpreter: Interpreter, directory: Path, *, extra_names: tuple[str, ...] = ()) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    text = (
+        f"Name: Python\n"
+        f"Description: CPython {interpreter.version} chosen by gopack (embedding: links libpython)\n"
+        f"Version: {interpreter.short_version}\n"
+        f"Cflags: -I{interpreter.include}\n"
+        f"Libs: -L{interpreter.libpython.parent} -l{interpreter.link_name}\n"
+    )
+    for name in sorted({*pkg_config_names(interpreter), *extra_names}):
+        (directory / f"{name}.pc").write_text(text)
+
+
+def write_overlay(plan: Plan, directory: Path) -> Path:
+    """Files added to the main package at build time, and the -overlay JSON naming them."""
+    package_dir = Path(plan.main_package.dir)
+    taken = [n for n in (f"{_HOME_NAME}.go", f"{_HOME_NAME}.h") if (package_dir / n).exists()]
+    if taken:
+        raise BuildError(f"{package_dir} already has {', '.join(taken)}; gopack adds files of that name at build time", hint="rename your file")
+    directory.mkdir(parents=True, exist_ok=True)
+    cgo = resources.files("gopack").joinpath("cgo")
+    header = (
+        f'#define GOPACK_INTERPRETER "{plan.interpreter.program}"\n#define GOPACK_BIN_DEPTH 1\n'
+        + cgo.joinpath("gopack_home.h").read_text("utf-8")
+    )
+    go_file = (
+        "// Added by gopack at build time: points the embedded CPython at the bundle.\n\n"
+        f"package main\n\n// #cgo pkg-config: {_HOME_PKG_CONFIG}\n"
+        "// #cgo CFLAGS: -Wno-deprecated-declarations\n"
+        f'// #include "{_HOME_NAME}.h"\nimport "C"\n'
+    )
+    (directory / f"{_HOME_NAME}.h").write_text(header)
+    (directory / f"{_HOME_NAME}.go").write_text(go_file)
+    overlay = directory / "overlay.json"
+    overlay.write_text(json.dumps({"Replace": {
+        str(package_dir / f"{_HOME_NAME}.{ext}"): str(directory / f"{_HOME_NAME}.{ext}") for ext in ("go", "h")
+    }}, indent=2))
+    return overlay

@@ -1,0 +1,174 @@
+"""What a CPython installation is: version, ABI, libpython, paths, ELF machine.
+
+An :class:`Interpreter` is probed by running the interpreter itself once with a
+script that works from Python 2.7 to 3.13. Discovery lists every candidate it
+rejects and why, so a "no interpreter" error tells the user what was tried.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
+
+from gopack.errors import ToolchainError
+
+_PROBE = r"""
+import json, platform, sys, sysconfig
+v = sysconfig.get_config_var
+print(json.dumps(dict(
+    implementation=platform.python_implementation(),
+    version="%d.%d.%d" % sys.version_info[:3],
+    abiflags=getattr(sys, "abiflags", ""),
+    prefix=sys.prefix,
+    base_prefix=getattr(sys, "base_prefix", getattr(sys, "real_prefix", sys.prefix)),
+    executable=sys.executable,
+    stdlib=sysconfig.get_path("stdlib"),
+    include=sysconfig.get_path("include"),
+    libdir=v("LIBDIR"),
+    instsoname=v("INSTSONAME"),
+    ldlibrary=v("LDLIBRARY"),
+    enable_shared=v("Py_ENABLE_SHARED"),
+)))
+"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Interpreter:
+    """A CPython installation with a shared libpython that a Go program can link."""
+
+    executable: Path
+    version: str  # "3.7.16"
+    abiflags: str  # "m" on 3.7, "" from 3.8
+    prefix: Path
+    stdlib: Path
+    include: Path
+    libpython: Path  # the file named by the SONAME, e.g. lib/libpython3.7m.so.1.0
+    elf_machine: str  # pyelftools e_machine, e.g. "EM_X86_64"
+
+    @property
+    def short_version(self) -> str:
+        return ".".join(self.version.split(".")[:2])
+
+    @property
+    def tag(self) -> str:
+        """The wheel-style Python tag: cp37."""
+        return "cp" + self.short_version.replace(".", "")
+
+    @property
+    def abi(self) -> str:
+        """The wheel-style ABI tag: cp37m, cp311."""
+        return self.tag + self.abiflags
+
+    @property
+    def soname(self) -> str:
+        return self.libpython.name
+
+    @property
+    def link_name(self) -> str:
+        """What follows -l to link libpython: python3.7m."""
+        return re.sub(r"^lib(.*)\.so.*$", r"\1", self.libpython.name)
+
+    @property
+    def program(self) -> str:
+        """The interpreter's versioned executable name: python3.7."""
+        return f"python{self.short_version}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rejected:
+    path: Path
+    reason: str
+
+
+def probe(executable: Path) -> Interpreter:
+    """Run ``executable`` once and describe it; raise ToolchainError saying why it is unusable."""
+    try:
+        proc = subprocess.run([str(executable), "-c", _PROBE], capture_output=True, text=True, timeout=60, check=False)
+    except OSError as exc:
+        raise ToolchainError(f"cannot run: {exc.strerror}") from None
+    except subprocess.TimeoutExpired:
+        raise ToolchainError("did not answer within 60 s") from None
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ToolchainError(f"exits with {proc.returncode}: {last}")
+    info = json.loads(proc.stdout)
+    if info["implementation"] != "CPython":
+        raise ToolchainError(f"is {info['implementation']}, not CPython")
+    if info["prefix"] != info["base_prefix"]:
+        raise ToolchainError(f"is a virtual environment (base: {info['base_prefix']})")
+    if not info["enable_shared"]:
+        raise ToolchainError("has no shared libpython (built without --enable-shared)")
+    libpython = Path(info["libdir"] or "") / (info["instsoname"] or info["ldlibrary"] or "")
+    if not libpython.is_file():
+        raise ToolchainError(f"its shared libpython {libpython} does not exist")
+    include = Path(info["include"])
+    if not (include / "Python.h").is_file():
+        raise ToolchainError(f"has no headers ({include}/Python.h is missing)")
+    return Interpreter(
+        executable=Path(info["executable"] or executable).resolve(),
+        version=info["version"],
+        abiflags=info["abiflags"],
+        prefix=Path(info["prefix"]),
+        stdlib=Path(info["stdlib"]),
+        include=include,
+        libpython=libpython.resolve(),
+        elf_machine=elf_machine(libpython),
+    )
+
+
+def elf_machine(path: Path) -> str:
+    try:
+        with path.open("rb") as f:
+            return str(ELFFile(f).header["e_machine"])
+    except (OSError, ELFError) as exc:
+        raise ToolchainError(f"{path} is not a readable ELF file: {exc}") from None
+
+
+def candidates(version: str, *, search_path: str | None = None, pyenv_root: Path | None = None) -> Iterator[Path]:
+    """Executables that may be CPython ``version``: pyenv versions first (newest patch), then PATH."""
+    root = pyenv_root or Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    versions = root / "versions"
+    found: list[tuple[tuple[int, ...], Path]] = []
+    if versions.is_dir():
+        for entry in versions.iterdir():
+            match = re.fullmatch(re.escape(version) + r"\.(\d+)", entry.name)
+            if match and (entry / "bin" / f"python{version}").exists():
+                found.append(((int(match.group(1)),), entry / "bin" / f"python{version}"))
+    for _, path in sorted(found, reverse=True):
+        yield path
+    seen: set[str] = set()
+    for name in (f"python{version}", f"python{version.split('.')[0]}"):
+        hit = shutil.which(name, path=search_path)
+        if hit and hit not in seen:
+            seen.add(hit)
+            yield Path(hit)
+
+
+def find(version: str, candidates: Iterable[Path]) -> tuple[Interpreter | None, list[Rejected]]:
+    """The first candidate that is a CPython ``version`` with a shared libpython."""
+    rejected: list[Rejected] = []
+    seen: set[Path] = set()
+    for path in candidates:
+        real = path.resolve()
+        if real in seen:
+            continue
+        seen.add(real)
+        try:
+            interpreter = probe(path)
+        except ToolchainError as exc:
+            rejected.append(Rejected(path=path, reason=exc.message))
+            continue
+        if interpreter.short_version != version:
+            rejected.append(Rejected(path=path, reason=f"is Python {interpreter.version}, not {version}"))
+            continue
+        return interpreter, rejected
+    return None, rejected

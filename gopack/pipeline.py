@@ -1,0 +1,119 @@
+"""``gopack bundle``: recipe -> plan -> Python env -> Go binary -> manifest -> archive.
+
+Each stage is timed; the report says what was built and how long each stage took.
+The staging tree lives in a temporary directory that is removed afterwards; the
+only output is the archive, renamed into place at the very end.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from gopack import __version__, archive, gobuild, plan, pythonenv
+from gopack.recipe import Recipe
+
+log = logging.getLogger(__name__)
+
+REPORT_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class Bundle:
+    archive: Path
+    size: int
+    manifest: dict[str, Any]
+    stages: dict[str, float] = field(default_factory=dict)
+
+    def report(self) -> dict[str, Any]:
+        """The versioned document ``gopack bundle --json`` prints."""
+        return {
+            "schema_version": REPORT_SCHEMA_VERSION,
+            "archive": str(self.archive),
+            "size": self.size,
+            "python": self.manifest["python"],
+            "binding": self.manifest["binding"],
+            "go": self.manifest["go"],
+            "stages": {name: round(seconds, 3) for name, seconds in self.stages.items()},
+        }
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("GOPACK_CACHE_DIR") or platformdirs.user_cache_dir("gopack"))
+
+
+class _Stages:
+    """Times each stage and tells the progress callback when one starts and ends."""
+
+    def __init__(self, progress: Callable[[str, float | None], None]) -> None:
+        self.progress = progress
+        self.times: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        self.progress(name, None)
+        start = time.monotonic()
+        yield
+        self.times[name] = time.monotonic() - start
+        self.progress(name, self.times[name])
+
+
+def bundle(recipe: Recipe, *, output_dir: Path | None = None, progress: Callable[[str, float | None], None] = lambda s, t: None) -> Bundle:
+    stage = _Stages(progress)
+    with stage("plan"):
+        the_plan = plan.make(recipe)
+    interpreter = the_plan.interpreter
+    top = f"{recipe.name}-{recipe.version}"
+    platform_tag = f"linux_{platform.machine()}"
+    dest = (output_dir or recipe.output.dir) / f"{top}-{interpreter.tag}-{platform_tag}.tar.gz"
+    with tempfile.TemporaryDirectory(prefix="gopack-") as tmp:
+        work = Path(tmp)
+        root = work / top
+        root.mkdir()
+        with stage("python"):
+            env = pythonenv.build(recipe, interpreter, root)
+        with stage("go build"):
+            binary = gobuild.build(the_plan, root, work, cache_dir())
+        with stage("manifest"):
+            manifest = archive.write_manifest(root, {
+                "gopack_version": __version__,
+                "name": recipe.name,
+                "version": recipe.version,
+                "platform": platform_tag,
+                "python": {
+                    "version": interpreter.version,
+                    "abi": interpreter.abi,
+                    "tag": interpreter.tag,
+                    "libpython": interpreter.soname,
+                    "executable": f"python/bin/{interpreter.program}",
+                },
+                "binding": {
+                    "name": the_plan.binding.name,
+                    "module": the_plan.binding.module,
+                    "version": the_plan.binding.module_version,
+                    "pkg_config": list(the_plan.binding.pkg_config),
+                },
+                "go": {
+                    "version": the_plan.toolchain.version,
+                    "goos": the_plan.toolchain.goos,
+                    "goarch": the_plan.toolchain.goarch,
+                    "binary": binary.path.relative_to(root).as_posix(),
+                    "rpath": binary.rpath,
+                },
+                "installer": env.installer,
+                "packages": [{"name": p.name, "version": p.version} for p in env.packages],
+                "smoke": {"command": list(recipe.smoke.command), "expect": list(recipe.smoke.expect), "timeout": recipe.smoke.timeout},
+            })
+        with stage("archive"):
+            size = archive.write_tar_gz(root, top, dest)
+    return Bundle(archive=dest, size=size, manifest=manifest, stages=stage.times)

@@ -1,0 +1,162 @@
+"""Plan: everything that can fail is checked here, before anything is installed or built.
+
+Finds Go, the interpreter for ``python.version`` and the cgo binding the program
+uses (``go list -deps``), then checks that they fit together: the binding
+compiles against that Python, libpython is shared, its ELF machine is GOARCH's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from gopack import _proc, bindings, interpreters
+from gopack.bindings import Binding, GoPackage
+from gopack.errors import RecipeError, ToolchainError
+from gopack.interpreters import Interpreter
+from gopack.recipe import Recipe
+
+GOARCH_MACHINES = {
+    "amd64": "EM_X86_64",
+    "arm64": "EM_AARCH64",
+    "386": "EM_386",
+    "arm": "EM_ARM",
+    "ppc64le": "EM_PPC64",
+    "s390x": "EM_S390",
+    "riscv64": "EM_RISCV",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class GoToolchain:
+    go: Path
+    version: str  # "go1.26.8"
+    goos: str
+    goarch: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    recipe: Recipe
+    toolchain: GoToolchain
+    interpreter: Interpreter
+    binding: Binding
+    main_package: GoPackage
+    #: The recipe's go.env with GOFLAGS etc.; used for every go command.
+    go_env: tuple[tuple[str, str], ...]
+
+
+def make(recipe: Recipe) -> Plan:
+    toolchain = find_go(recipe)
+    interpreter = find_interpreter(recipe)
+    check_machine(interpreter, toolchain)
+    go_env = tuple(sorted({"CGO_ENABLED": "1", **dict(recipe.go.env)}.items()))
+    packages = list_packages(recipe, toolchain, dict(go_env))
+    main_package = next((p for p in packages if p.dir and Path(p.dir).resolve() == _package_dir(recipe)), packages[-1])
+    if main_package.name != "main":
+        raise RecipeError(
+            f"{recipe.where('go.package')}: {main_package.import_path} is package {main_package.name!r}, not a main package",
+            hint="point go.package at the directory of the program's package main",
+        )
+    binding = bindings.detect(packages)
+    if binding is None:
+        raise ToolchainError(
+            f"{main_package.import_path} does not use CPython: no package it imports asks pkg-config for a Python",
+            hint="import a binding such as github.com/DataDog/go-python3, or add '#cgo pkg-config: python3-embed' to your cgo code",
+        )
+    if not binding.supports(interpreter.short_version):
+        raise ToolchainError(
+            f"{recipe.where('python.version')}: {binding.incompatibility(recipe.python.version)}",
+            hint=f"set python.version: \"{binding.pythons[-1]}\" in {recipe.path}, or use {binding.alternatives}",
+        )
+    return Plan(
+        recipe=recipe,
+        toolchain=toolchain,
+        interpreter=interpreter,
+        binding=binding,
+        main_package=main_package,
+        go_env=go_env,
+    )
+
+
+def find_go(recipe: Recipe) -> GoToolchain:
+    go = _proc.which("go", hint="install Go 1.21 or newer and put it on PATH (https://go.dev/dl)")
+    out = _proc.run(
+        [go, "env", "-json", "GOVERSION", "GOOS", "GOARCH"],
+        what="go env",
+        env=dict(recipe.go.env),
+        error=ToolchainError,
+        hint="check that your Go installation works: go version",
+    )
+    info = json.loads(out)
+    if info["GOOS"] != "linux":
+        raise ToolchainError(
+            f"GOOS is {info['GOOS']}; gopack bundles for linux on this platform",
+            hint="unset GOOS (cross-compiling turns cgo off)",
+        )
+    return GoToolchain(go=go, version=info["GOVERSION"], goos=info["GOOS"], goarch=info["GOARCH"])
+
+
+def find_interpreter(recipe: Recipe) -> Interpreter:
+    version = recipe.python.version
+    if recipe.python.interpreter is not None:
+        where = recipe.where("python.interpreter")
+        try:
+            interpreter = interpreters.probe(recipe.python.interpreter)
+        except ToolchainError as exc:
+            raise ToolchainError(
+                f"{where}: {recipe.python.interpreter} {exc.message}",
+                hint="point python.interpreter at a CPython built with --enable-shared (pyenv: PYTHON_CONFIGURE_OPTS=--enable-shared)",
+            ) from None
+        if interpreter.short_version != version:
+            raise ToolchainError(
+                f"{where}: {recipe.python.interpreter} is Python {interpreter.version}, but python.version is {version}",
+                hint="make python.version and python.interpreter agree",
+            )
+        return interpreter
+    found, rejected = interpreters.find(version, interpreters.candidates(version))
+    if found is None:
+        tried = "".join(f"\n  {r.path}: {r.reason}" for r in rejected) or "\n  (no pythonX.Y in pyenv versions or on PATH)"
+        raise ToolchainError(
+            f"{recipe.where('python.version')}: no CPython {version} with a shared libpython was found; candidates:{tried}",
+            hint=f"install one (pyenv: PYTHON_CONFIGURE_OPTS=--enable-shared pyenv install {version}) or set python.interpreter",
+        )
+    return found
+
+
+def check_machine(interpreter: Interpreter, toolchain: GoToolchain) -> None:
+    expected = GOARCH_MACHINES.get(toolchain.goarch)
+    if expected != interpreter.elf_machine:
+        raise ToolchainError(
+            f"{interpreter.libpython} is built for {interpreter.elf_machine}, but Go builds for GOARCH={toolchain.goarch} ({expected or 'unknown machine'})",
+            hint="use a Go toolchain and a Python of the same architecture (cross-compiling turns cgo off)",
+        )
+
+
+_LIST_FORMAT = '{"import_path": {{printf "%q" .ImportPath}}, "name": {{printf "%q" .Name}}, "dir": {{printf "%q" .Dir}}, ' \
+    '"module": {{with .Module}}{{printf "%q" .Path}}{{else}}""{{end}}, ' \
+    '"module_version": {{with .Module}}{{printf "%q" .Version}}{{else}}""{{end}}, ' \
+    '"pkg_config": [{{range $i, $n := .CgoPkgConfig}}{{if $i}}, {{end}}{{printf "%q" $n}}{{end}}]}'
+
+
+def list_packages(recipe: Recipe, toolchain: GoToolchain, env: dict[str, str]) -> list[GoPackage]:
+    """``go list -deps`` of the program's package: every package, its module and pkg-config names."""
+    argv: list[str | os.PathLike[str]] = [toolchain.go, "list", "-deps", "-f", _LIST_FORMAT]
+    if recipe.go.tags:
+        argv.append("-tags=" + ",".join(recipe.go.tags))
+    argv.append(recipe.go.package)
+    out = _proc.run(
+        argv,
+        what=f"go list {recipe.go.package} (in {recipe.go.module})",
+        env=env,
+        cwd=recipe.go.module,
+        error=ToolchainError,
+        hint=f"check go.module and go.package in {recipe.path}, and that `go build` works in {recipe.go.module}",
+    )
+    return [GoPackage(**{**row, "pkg_config": tuple(row["pkg_config"])}) for row in map(json.loads, out.splitlines()) if row]
+
+
+def _package_dir(recipe: Recipe) -> Path:
+    return (recipe.go.module / recipe.go.package).resolve()

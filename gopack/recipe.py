@@ -1,0 +1,291 @@
+"""Recipe loading and validation.
+
+A recipe is YAML. It is parsed into a node tree so that every key keeps its
+line, checked against the JSON Schema shipped in ``gopack/schemas``, then
+checked for what a schema cannot say (files exist, requirements parse), and
+returned as frozen dataclasses. Every failure is a :class:`RecipeError` naming
+``file:line: dotted.key``, what is wrong and what to do; all problems found are
+reported at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+from packaging.requirements import InvalidRequirement, Requirement
+
+from gopack.errors import RecipeError
+
+REFERENCE = "docs/recipe.md"
+FieldPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class GoSpec:
+    module: Path
+    package: str
+    binary: str
+    tags: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()
+    ldflags: str = ""
+    env: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class PythonSpec:
+    version: str
+    interpreter: Path | None = None
+    requirements: tuple[str, ...] = ()
+    requirements_file: Path | None = None
+    code: tuple[Path, ...] = ()
+    project: Path | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SmokeSpec:
+    command: tuple[str, ...]
+    expect: tuple[str, ...] = ()
+    timeout: float = 300.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutputSpec:
+    dir: Path
+    format: str = "tar.gz"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recipe:
+    path: Path
+    name: str
+    version: str
+    go: GoSpec
+    python: PythonSpec
+    smoke: SmokeSpec
+    output: OutputSpec
+    #: dotted key -> line in the recipe file, for later stages' messages.
+    lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
+
+    def where(self, key: str) -> str:
+        """``file:line: key`` for messages about a recipe field."""
+        line = self.lines.get(key)
+        return f"{self.path}:{line}: {key}" if line else f"{self.path}: {key}"
+
+
+@cache
+def schema() -> dict[str, Any]:
+    text = resources.files("gopack").joinpath("schemas/recipe.schema.json").read_text("utf-8")
+    return dict(json.loads(text))
+
+
+def load(path: Path) -> Recipe:
+    """Load and validate the recipe at ``path``; raise RecipeError on any problem."""
+    path = Path(path)
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        raise RecipeError(f"{path}: no such recipe file", hint="pass the path of a recipe.yaml") from None
+    except IsADirectoryError:
+        raise RecipeError(f"{path}: is a directory, not a recipe file", hint=f"did you mean {path / 'recipe.yaml'}?") from None
+    except UnicodeDecodeError as exc:
+        raise RecipeError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})", hint="save the recipe as UTF-8") from None
+    except OSError as exc:
+        raise RecipeError(f"{path}: cannot read: {exc.strerror}") from None
+    data, keys = _parse(path, text)
+    problems = _schema_problems(data, keys)
+    if not problems:
+        problems = _file_problems(path.parent, data, keys)
+    if problems:
+        raise RecipeError(
+            f"{path}: {len(problems)} problem{'s' if len(problems) > 1 else ''} in the recipe:\n"
+            + "\n".join(f"  {path}:{line}: {message}" for line, message in problems),
+            hint=f"every key is described in {REFERENCE}",
+        )
+    return _build(path, data, keys)
+
+
+# -- parsing: YAML nodes keep their lines ------------------------------------------------
+
+
+def _parse(path: Path, text: str) -> tuple[dict[str, Any], dict[FieldPath, int]]:
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise RecipeError(f"{path}: the recipe is empty", hint=f"start from examples/hello/recipe.yaml; keys are in {REFERENCE}")
+        keys: dict[FieldPath, int] = {}
+        _index(path, node, (), keys)
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        raise RecipeError(f"{path}{line}: not valid YAML: {exc.problem or exc.context}", hint="check indentation and quoting on that line") from None
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"{path}: not valid YAML: {exc}") from None
+    finally:
+        loader.dispose()
+    if not isinstance(data, dict):
+        raise RecipeError(f"{path}:1: the recipe must be a mapping of keys (name:, version:, go:, python:), not {_kind(data)}")
+    return data, keys
+
+
+def _index(path: Path, node: yaml.Node, at: FieldPath, keys: dict[FieldPath, int]) -> None:
+    keys.setdefault(at, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key in seen:
+                raise RecipeError(f"{path}:{key_node.start_mark.line + 1}: {_dotted(at + (key,))}: key given twice", hint="keep one of them")
+            seen.add(key)
+            keys[at + (key,)] = key_node.start_mark.line + 1
+            _index(path, value_node, at + (key,), keys)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _index(path, item, at + (i,), keys)
+
+
+# -- validation ---------------------------------------------------------------------------
+
+
+def _schema_problems(data: dict[str, Any], keys: Mapping[FieldPath, int]) -> list[tuple[int, str]]:
+    validator = jsonschema.Draft202012Validator(schema())
+    problems = []
+    for error in validator.iter_errors(data):
+        at = tuple(error.absolute_path)
+        for message, where in _describe(error, at):
+            problems.append((_line(keys, where), message))
+    return sorted(set(problems))
+
+
+def _describe(error: jsonschema.ValidationError, at: FieldPath) -> Iterable[tuple[str, FieldPath]]:
+    name = _dotted(at) or "recipe"
+    instance, sub = error.instance, error.schema
+    if error.validator == "additionalProperties":
+        known = sorted(sub.get("properties", {}))
+        for key in sorted(set(instance) - set(known)):
+            close = difflib.get_close_matches(str(key), known, n=1)
+            tip = f"did you mean '{close[0]}'?" if close else f"known keys here: {', '.join(known)}"
+            yield f"{_dotted(at + (key,))}: unknown key; {tip}", at + (key,)
+    elif error.validator == "required":
+        missing = [k for k in error.validator_value if k not in instance]
+        for key in missing:
+            yield f"{name}: missing required key '{key}'", at
+    elif error.validator == "type":
+        expected = error.validator_value
+        tip = ""
+        if isinstance(instance, (int, float)) and expected == "string":
+            tip = f' (write it quoted: "{instance}")'
+        yield f"{name}: expected {_article(expected)}, got {_kind(instance)} {instance!r}{tip}", at
+    elif error.validator == "pattern":
+        yield f"{name}: {instance!r} is not valid: {sub.get('description', 'see the reference')}", at
+    elif error.validator == "enum":
+        yield f"{name}: {instance!r} is not one of {', '.join(map(repr, error.validator_value))}", at
+    else:
+        yield f"{name}: {error.message}", at
+
+
+def _file_problems(base: Path, data: dict[str, Any], keys: Mapping[FieldPath, int]) -> list[tuple[int, str]]:
+    problems: list[tuple[int, str]] = []
+
+    def need(at: FieldPath, rel: str, *, kind: str, markers: tuple[str, ...] = ()) -> None:
+        target = base / rel
+        exists = {"directory": target.is_dir, "file": target.is_file}.get(kind, target.exists)()
+        if not exists:
+            problems.append((_line(keys, at), f"{_dotted(at)}: {rel!r} is not an existing {kind} (looked for {target})"))
+        elif markers and not any((target / m).exists() for m in markers):
+            problems.append((_line(keys, at), f"{_dotted(at)}: {target} holds no {' or '.join(markers)}"))
+
+    go = data.get("go", {})
+    need(("go", "module"), go.get("module", "."), kind="directory", markers=("go.mod",))
+    py = data.get("python", {})
+    if "interpreter" in py:
+        need(("python", "interpreter"), py["interpreter"], kind="file")
+    if "requirements_file" in py:
+        need(("python", "requirements_file"), py["requirements_file"], kind="file")
+    if "project" in py:
+        need(("python", "project"), py["project"], kind="directory", markers=("pyproject.toml", "setup.py"))
+    for i, rel in enumerate(py.get("code", [])):
+        need(("python", "code", i), rel, kind="file or directory")
+    for i, text in enumerate(py.get("requirements", [])):
+        try:
+            Requirement(text)
+        except InvalidRequirement as exc:
+            first = str(exc).splitlines()[0]
+            problems.append((_line(keys, ("python", "requirements", i)), f"python.requirements[{i}]: {text!r} is not a valid requirement: {first}"))
+    return problems
+
+
+# -- building the frozen recipe ------------------------------------------------------------
+
+
+def _build(path: Path, data: dict[str, Any], keys: Mapping[FieldPath, int]) -> Recipe:
+    base = path.parent.resolve()
+    go, py = data.get("go", {}), data["python"]
+    smoke, out = data.get("smoke", {}), data.get("output", {})
+    binary = go.get("binary", data["name"])
+    return Recipe(
+        path=path,
+        name=data["name"],
+        version=data["version"],
+        go=GoSpec(
+            module=(base / go.get("module", ".")).resolve(),
+            package=go.get("package", "."),
+            binary=binary,
+            tags=tuple(go.get("tags", ())),
+            flags=tuple(go.get("flags", ())),
+            ldflags=go.get("ldflags", ""),
+            env=tuple(sorted(go.get("env", {}).items())),
+        ),
+        python=PythonSpec(
+            version=py["version"],
+            interpreter=(base / py["interpreter"]) if "interpreter" in py else None,
+            requirements=tuple(py.get("requirements", ())),
+            requirements_file=(base / py["requirements_file"]).resolve() if "requirements_file" in py else None,
+            code=tuple((base / rel).resolve() for rel in py.get("code", ())),
+            project=(base / py["project"]).resolve() if "project" in py else None,
+        ),
+        smoke=SmokeSpec(
+            command=tuple(smoke.get("command", (f"bin/{binary}",))),
+            expect=tuple(smoke.get("expect", ())),
+            timeout=float(smoke.get("timeout", 300)),
+        ),
+        output=OutputSpec(dir=(base / out.get("dir", "dist")).resolve(), format=out.get("format", "tar.gz")),
+        lines={_dotted(k): v for k, v in keys.items() if k},
+    )
+
+
+def _line(keys: Mapping[FieldPath, int], at: FieldPath) -> int:
+    while at not in keys and at:
+        at = at[:-1]
+    return keys.get(at, 1)
+
+
+def _dotted(at: FieldPath) -> str:
+    out = ""
+    for part in at:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _kind(value: object) -> str:
+    return {
+        type(None): "nothing", bool: "a boolean", int: "a number", float: "a number",
+        str: "a string", list: "a list", dict: "a mapping",
+    }.get(type(value), type(value).__name__)
+
+
+def _article(expected: object) -> str:
+    names = {"string": "a string", "array": "a list", "object": "a mapping", "number": "a number", "integer": "an integer", "boolean": "true or false"}
+    if isinstance(expected, list):
+        return " or ".join(names.get(e, e) for e in expected)
+    return names.get(str(expected), str(expected))
