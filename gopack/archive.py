@@ -15,7 +15,7 @@ import json
 import os
 import stat
 import tarfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,13 +46,14 @@ def epoch() -> int:
         raise UsageError(f"SOURCE_DATE_EPOCH={value!r} is not a whole number of seconds", hint="unset it or set it to e.g. $(git log -1 --format=%ct)") from None
 
 
-def walk(root: Path) -> Iterator[Path]:
-    """Every file, symlink and directory under ``root`` in sorted order (relative paths)."""
+def walk(root: Path) -> list[Path]:
+    """Every file, symlink and directory under ``root``, as relative paths sorted by
+    their '/'-joined text (so a directory always comes before what it holds)."""
+    found = []
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        base = Path(dirpath)
-        for name in sorted(dirnames + filenames):
-            yield (base / name).relative_to(root)
+        base = Path(dirpath).relative_to(root)
+        found += [base / name for name in dirnames + filenames]
+    return sorted(found, key=lambda p: p.as_posix())
 
 
 def normal_mode(mode: int) -> int:

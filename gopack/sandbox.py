@@ -79,9 +79,14 @@ def run_without_python(
     *,
     cwd: Path,
     env: Mapping[str, str] | None = None,
+    read_only: Sequence[Path] = (),
     timeout: float = 300,
 ) -> Result:
-    """Run ``argv`` in ``cwd`` with every Python on the host hidden and a cleared environment."""
+    """Run ``argv`` in ``cwd`` with every Python on the host hidden and a cleared environment.
+
+    Directories in ``read_only`` are remounted read-only inside the namespace
+    (for root, file modes alone would not stop a write).
+    """
     why_not = can_sandbox()
     if why_not is not None:
         raise VerifyError(f"cannot make a sandbox without Python: {why_not}", hint="run as root on Linux with util-linux installed")
@@ -89,6 +94,9 @@ def run_without_python(
     script = ["set -e", "mount --make-rprivate /"]
     script += [f"mount -t tmpfs -o ro,size=4k gopack-hidden {shlex.quote(d)}" for d in dirs]
     script += [f"mount --bind /dev/null {shlex.quote(f)}" for f in files]
+    for directory in read_only:
+        quoted = shlex.quote(str(directory))
+        script += [f"mount --bind {quoted} {quoted}", f"mount -o remount,ro,bind {quoted}"]
     script += [f"cd {shlex.quote(str(cwd))}", 'exec "$@"']
     clean_env = {"PATH": SAFE_PATH, "HOME": "/nonexistent", **(env or {})}
     cmd = ["unshare", "-m", "/bin/sh", "-c", "\n".join(script), "gopack-sandbox", *argv]

@@ -1,0 +1,68 @@
+"""Shared fixtures: real bundles built once per session with the real toolchain."""
+
+from __future__ import annotations
+
+import shutil
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from gopack import pipeline, recipe
+from gopack.pipeline import Bundle
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples"
+DATA = Path(__file__).resolve().parent / "data"
+PYENV = Path("/root/.pyenv/versions")
+#: A path with a space and non-ASCII characters, where bundles are extracted.
+ODD_NAME = "run here ünï 日本"
+
+
+def require_pyenv(version: str) -> Path:
+    """The pyenv CPython ``version``'s directory; a loud failure if it is missing."""
+    found = sorted(PYENV.glob(f"{version}.*"))
+    if not found:
+        pytest.fail(f"pyenv CPython {version} is missing under {PYENV}: the test needs it (install it with --enable-shared)")
+    return found[-1]
+
+
+@pytest.fixture(scope="session")
+def bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("bundles")
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("gopack-cache")
+
+
+@pytest.fixture(scope="session")
+def build(bundle_dir: Path, cache_dir: Path) -> Callable[[Path], Bundle]:
+    """Bundle a recipe once per session (keyed by path)."""
+    built: dict[Path, Bundle] = {}
+
+    def _build(recipe_path: Path) -> Bundle:
+        if recipe_path not in built:
+            mp = pytest.MonkeyPatch()
+            mp.setenv("GOPACK_CACHE_DIR", str(cache_dir))
+            try:
+                built[recipe_path] = pipeline.bundle(recipe.load(recipe_path), output_dir=bundle_dir)
+            finally:
+                mp.undo()
+        return built[recipe_path]
+
+    return _build
+
+
+def extract(archive: Path, where: Path) -> Path:
+    """Extract into ``where/<ODD_NAME>``; return the bundle root."""
+    dest = where / ODD_NAME
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(dest, filter="data")
+    (root,) = dest.iterdir()
+    return root

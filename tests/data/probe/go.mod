@@ -1,0 +1,3 @@
+module example.com/gopack/probe
+
+go 1.21
