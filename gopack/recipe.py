@@ -172,7 +172,7 @@ def _describe(error: jsonschema.ValidationError, at: FieldPath) -> Iterable[tupl
     instance, sub = error.instance, error.schema
     if error.validator == "additionalProperties":
         known = sorted(sub.get("properties", {}))
-        for key in sorted(set(instance) - set(known)):
+        for key in sorted(set(instance) - set(known), key=str):
             close = difflib.get_close_matches(str(key), known, n=1)
             tip = f"did you mean '{close[0]}'?" if close else f"known keys here: {', '.join(known)}"
             yield f"{_dotted(at + (key,))}: unknown key; {tip}", at + (key,)
