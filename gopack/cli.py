@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 import traceback
 from pathlib import Path
 from typing import Any
 
 from gopack import __version__, _proc, pipeline, recipe, verify
-from gopack.errors import GopackError
+from gopack.errors import GopackError, UsageError
 
 INTERNAL_ERROR = 70
 log = logging.getLogger("gopack")
@@ -53,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     bundle = sub.add_parser("bundle", parents=[common], help="build the archive a recipe describes")
     bundle.add_argument("recipe", type=Path, metavar="RECIPE", help="path of the recipe (YAML)")
     bundle.add_argument("-o", "--output-dir", type=Path, help="where to write the archive (default: the recipe's output.dir)")
+    bundle.add_argument("--max-glibc", metavar="X.Y", help="fail if the bundle needs a newer glibc (overrides the recipe's max_glibc)")
     bundle.set_defaults(func=_bundle)
 
     check = sub.add_parser("verify", parents=[common], help="check an archive and run its smoke test with no Python on the machine")
@@ -64,7 +66,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _bundle(args: argparse.Namespace) -> int:
     the_recipe = recipe.load(args.recipe)
-    result = pipeline.bundle(the_recipe, output_dir=args.output_dir, progress=_progress(args))
+    if args.max_glibc is not None and not re.fullmatch(r"2\.\d{1,2}", args.max_glibc):
+        raise UsageError(f"--max-glibc {args.max_glibc!r} is not a glibc version", hint="write it as 2.NN, e.g. --max-glibc 2.28")
+    result = pipeline.bundle(the_recipe, output_dir=args.output_dir, max_glibc=args.max_glibc, progress=_progress(args))
     if args.json:
         _emit(result.report())
     else:

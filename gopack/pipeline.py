@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import platform
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +19,7 @@ from typing import Any
 
 import platformdirs
 
-from gopack import __version__, archive, gobuild, plan, pythonenv
+from gopack import __version__, archive, gobuild, plan, pythonenv, relocate
 from gopack.recipe import Recipe
 
 log = logging.getLogger(__name__)
@@ -44,6 +43,9 @@ class Bundle:
             "python": self.manifest["python"],
             "binding": self.manifest["binding"],
             "go": self.manifest["go"],
+            "platform": self.manifest["platform"],
+            "glibc": self.manifest["glibc"]["floor"],
+            "vendored": len(self.manifest["vendored"]),
             "stages": {name: round(seconds, 3) for name, seconds in self.stages.items()},
         }
 
@@ -68,14 +70,18 @@ class _Stages:
         self.progress(name, self.times[name])
 
 
-def bundle(recipe: Recipe, *, output_dir: Path | None = None, progress: Callable[[str, float | None], None] = lambda s, t: None) -> Bundle:
+def bundle(
+    recipe: Recipe,
+    *,
+    output_dir: Path | None = None,
+    max_glibc: str | None = None,
+    progress: Callable[[str, float | None], None] = lambda s, t: None,
+) -> Bundle:
     stage = _Stages(progress)
     with stage("plan"):
         the_plan = plan.make(recipe)
     interpreter = the_plan.interpreter
     top = f"{recipe.name}-{recipe.version}"
-    platform_tag = f"linux_{platform.machine()}"
-    dest = (output_dir or recipe.output.dir) / f"{top}-{interpreter.tag}-{platform_tag}.tar.gz"
     with tempfile.TemporaryDirectory(prefix="gopack-") as tmp:
         work = Path(tmp)
         root = work / top
@@ -84,6 +90,16 @@ def bundle(recipe: Recipe, *, output_dir: Path | None = None, progress: Callable
             env = pythonenv.build(recipe, interpreter, root)
         with stage("go build"):
             binary = gobuild.build(the_plan, root, work, cache_dir())
+        with stage("relocate"):
+            relocated = relocate.relocate(
+                root,
+                go_binary=binary.path.relative_to(root).as_posix(),
+                machine=interpreter.elf_machine,
+                max_glibc=max_glibc or recipe.max_glibc,
+                where_max="--max-glibc" if max_glibc else recipe.where("max_glibc"),
+            )
+        platform_tag = relocated.floor.tag
+        dest = (output_dir or recipe.output.dir) / f"{top}-{interpreter.tag}-{platform_tag}.tar.gz"
         with stage("manifest"):
             manifest = archive.write_manifest(root, {
                 "gopack_version": __version__,
@@ -110,6 +126,12 @@ def bundle(recipe: Recipe, *, output_dir: Path | None = None, progress: Callable
                     "binary": binary.path.relative_to(root).as_posix(),
                     "rpath": binary.rpath,
                 },
+                "glibc": {"floor": relocated.floor.highest.get("GLIBC"), "symbol_versions": dict(relocated.floor.highest), "tag": platform_tag},
+                "host_libraries": list(relocated.host_libraries),
+                "vendored": [
+                    {"name": v.name, "soname": v.soname, "source": str(v.source), "sha256": v.sha256, "needed_by": list(v.needed_by)}
+                    for v in relocated.vendored
+                ],
                 "installer": env.installer,
                 "packages": [{"name": p.name, "version": p.version} for p in env.packages],
                 "smoke": {"command": list(recipe.smoke.command), "expect": list(recipe.smoke.expect), "timeout": recipe.smoke.timeout},

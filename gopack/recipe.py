@@ -72,6 +72,7 @@ class Recipe:
     python: PythonSpec
     smoke: SmokeSpec
     output: OutputSpec
+    max_glibc: str | None = None
     #: dotted key -> line in the recipe file, for later stages' messages.
     lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
 
@@ -260,6 +261,7 @@ def _build(path: Path, data: dict[str, Any], keys: Mapping[FieldPath, int]) -> R
             timeout=float(smoke.get("timeout", 300)),
         ),
         output=OutputSpec(dir=(base / out.get("dir", "dist")).resolve(), format=out.get("format", "tar.gz")),
+        max_glibc=data.get("max_glibc"),
         lines={_dotted(k): v for k, v in keys.items() if k},
     )
 

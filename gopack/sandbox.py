@@ -18,6 +18,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from auditwheel.lddtree import find_lib, ldd, load_ld_paths
+from auditwheel.libc import Libc
+
 from gopack.errors import VerifyError
 
 _DIR_GLOBS = (
@@ -99,9 +102,62 @@ def run_without_python(
         script += [f"mount --bind {quoted} {quoted}", f"mount -o remount,ro,bind {quoted}"]
     script += [f"cd {shlex.quote(str(cwd))}", 'exec "$@"']
     clean_env = {"PATH": SAFE_PATH, "HOME": "/nonexistent", **(env or {})}
-    cmd = ["unshare", "-m", "/bin/sh", "-c", "\n".join(script), "gopack-sandbox", *argv]
+    return _run(["unshare", "-m", "/bin/sh", "-c", "\n".join(script), "gopack-sandbox", *argv], clean_env, timeout)
+
+
+def make_glibc_root(dest: Path, libraries: Sequence[str]) -> list[str]:
+    """Fill ``dest`` with the loader, the host's copies of ``libraries`` that exist
+    (glibc, libgcc_s, libstdc++), ``/bin/sh`` and empty /proc, /dev, /tmp.
+
+    Each file goes where it is on the host, so the loader's built-in search
+    path finds the libraries. Returns the libraries placed, as root paths.
+    """
+    shell = ldd(Path(os.path.realpath("/bin/sh")))
+    if shell.interpreter is None:
+        raise VerifyError("/bin/sh has no ELF interpreter; cannot make a glibc-only root")
+    conf = load_ld_paths(Libc.GLIBC)["conf"]
+    placed = []
+    wanted = {os.path.realpath(shell.interpreter): shell.interpreter}
+    for name in libraries:
+        realpath, fullpath = find_lib(shell.platform, name, conf)
+        if realpath is not None and fullpath is not None:
+            wanted[str(realpath)] = fullpath
+    for source, inside in sorted(wanted.items()):
+        target = dest / inside.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+        placed.append(inside)
+    (dest / "bin").mkdir(exist_ok=True)
+    shutil.copy2(os.path.realpath("/bin/sh"), dest / "bin" / "sh")
+    for directory in ("proc", "dev/shm", "tmp", "bundle"):
+        (dest / directory).mkdir(parents=True, exist_ok=True)
+    (dest / "tmp").chmod(0o1777)
+    for device in _DEVICES:
+        (dest / "dev" / device).touch()
+    return placed
+
+
+_DEVICES = ("null", "zero", "random", "urandom")
+
+
+def run_in_glibc_root(argv: Sequence[str], *, root: Path, bundle: Path, env: Mapping[str, str] | None = None, timeout: float = 300) -> Result:
+    """Run ``argv`` (paths inside the bundle, relative to it) chrooted into ``root``
+    with ``bundle`` mounted read-only at ``/bundle``, /proc mounted, /dev/shm a tmpfs."""
+    why_not = can_sandbox()
+    if why_not is not None:
+        raise VerifyError(f"cannot make a glibc-only root: {why_not}", hint="run as root on Linux with util-linux installed")
+    r = shlex.quote(str(root))
+    script = ["set -e", "mount --make-rprivate /", f"mount -t proc proc {r}/proc", f"mount -t tmpfs -o size=256m gopack-shm {r}/dev/shm"]
+    script += [f"mount --bind /dev/{d} {r}/dev/{d}" for d in _DEVICES]
+    b = shlex.quote(str(bundle))
+    script += [f"mount --bind {b} {r}/bundle", f"mount -o remount,ro,bind {r}/bundle", f'exec {shlex.quote(shutil.which("chroot") or "/usr/sbin/chroot")} {r} "$@"']
+    clean_env = {"PATH": "/bin", "HOME": "/nonexistent", **(env or {})}
+    return _run(["unshare", "-m", "/bin/sh", "-c", "\n".join(script), "gopack-sandbox", *argv], clean_env, timeout)
+
+
+def _run(cmd: Sequence[str], env: Mapping[str, str], timeout: float) -> Result:
     try:
-        proc = subprocess.run(cmd, env=clean_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", timeout=timeout, check=False)
+        proc = subprocess.run(cmd, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", timeout=timeout, check=False)
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
         return Result(returncode=-1, output=out + f"\n[gopack] timed out after {timeout:.0f} s")

@@ -1,0 +1,5 @@
+a = 10
+
+
+def SayHello(xixi):
+    return xixi + "haha"

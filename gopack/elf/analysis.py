@@ -1,0 +1,286 @@
+"""ELF analysis of a bundle tree: what every file needs and where it resolves.
+
+Pure reading, no edits (those are :mod:`gopack.elf.patch`). Dependency trees come
+from auditwheel's ``lddtree`` with search paths set the way ld.so sets them for
+a bundle: the file's own DT_RPATH/DT_RUNPATH with ``$ORIGIN`` expanded, and,
+for objects without DT_RUNPATH, the DT_RPATH of the executables that load them
+(the Go binary and ``python3.X`` both carry ``$ORIGIN/../python/lib``), then
+the system's ld.so.conf paths. The build machine's ``LD_LIBRARY_PATH`` is never
+consulted. What a host must provide comes from auditwheel's manylinux policy,
+narrowed to the glibc and gcc runtime libraries (see :data:`HOST_LIBRARIES`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from auditwheel.architecture import Architecture
+from auditwheel.lddtree import LIBPYTHON_RE, DynamicExecutable, load_ld_paths, ldd
+from auditwheel.libc import Libc
+from auditwheel.policy import WheelPolicies
+from elftools.common.exceptions import ELFError
+from elftools.elf.dynamic import DynamicSection
+from elftools.elf.elffile import ELFFile
+from elftools.elf.gnuversions import GNUVerNeedSection, GNUVerSymSection
+
+#: Libraries a bundle may take from its host: those of auditwheel's manylinux
+#: whitelist that glibc and gcc's runtime provide. The policy also lists libz,
+#: libexpat, X11, GL and glib, which a minimal host (a container with glibc
+#: only) lacks: gopack vendors those.
+HOST_LIBRARIES = frozenset({
+    "libc.so.6", "libm.so.6", "libdl.so.2", "libpthread.so.0", "librt.so.1", "libutil.so.1",
+    "libresolv.so.2", "libanl.so.1", "libmvec.so.1", "libgcc_s.so.1", "libstdc++.so.6",
+})
+_LOADER = re.compile(r"^(ld-linux.*|ld64\.so\.[12])$")
+_SYMBOL_FAMILIES = ("GLIBC", "GLIBCXX", "CXXABI", "GCC")
+_MACHINE_ARCH = {"EM_X86_64": Architecture.x86_64, "EM_AARCH64": Architecture.aarch64, "EM_386": Architecture.i686}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ElfInfo:
+    """One dynamic ELF file in the bundle."""
+
+    path: str  # relative to the bundle root
+    needed: tuple[str, ...]
+    rpath: tuple[str, ...]  # as written, e.g. ("$ORIGIN/../lib",)
+    runpath: tuple[str, ...]
+    soname: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class External:
+    """A library that resolves outside the bundle and is not a host library."""
+
+    soname: str
+    source: Path  # the host file it resolved to
+    needed_by: tuple[str, ...]  # bundle files (relative) or sonames of other externals
+
+
+@dataclass(frozen=True, kw_only=True)
+class Analysis:
+    files: tuple[ElfInfo, ...]
+    externals: tuple[External, ...]
+    unresolved: tuple[tuple[str, str], ...]  # (needed by, soname)
+    host_libraries: tuple[str, ...]  # host libraries some file needs
+    absolute_paths: tuple[tuple[str, str], ...]  # (file, search path entry not under $ORIGIN)
+
+
+def is_elf(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            return f.read(4) == b"\x7fELF"
+    except OSError:
+        return False
+
+
+def elf_info(root: Path, rel: str) -> ElfInfo | None:
+    """The dynamic section of ``root/rel``; None for static or non-loadable files."""
+    try:
+        with (root / rel).open("rb") as f:
+            elf = ELFFile(f)
+            if elf.header["e_type"] not in ("ET_DYN", "ET_EXEC"):
+                return None
+            dynamic = elf.get_section_by_name(".dynamic")
+            if not isinstance(dynamic, DynamicSection):
+                return None
+            needed, rpath, runpath, soname = [], (), (), None
+            for tag in dynamic.iter_tags():
+                kind = tag.entry.d_tag
+                if kind == "DT_NEEDED":
+                    needed.append(tag.needed)
+                elif kind == "DT_RPATH":
+                    rpath = tuple(p for p in tag.rpath.split(":") if p)
+                elif kind == "DT_RUNPATH":
+                    runpath = tuple(p for p in tag.runpath.split(":") if p)
+                elif kind == "DT_SONAME":
+                    soname = tag.soname
+    except (OSError, ELFError):
+        return None
+    return ElfInfo(path=rel, needed=tuple(needed), rpath=rpath, runpath=runpath, soname=soname)
+
+
+def elf_files(root: Path) -> list[ElfInfo]:
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            full = Path(dirpath) / name
+            if full.is_symlink() or not is_elf(full):
+                continue
+            info = elf_info(root, full.relative_to(root).as_posix())
+            if info is not None:
+                found.append(info)
+    return found
+
+
+def analyse(root: Path, *, executable_rpath: Iterable[Path], allowed: frozenset[str] = HOST_LIBRARIES) -> Analysis:
+    """Resolve every DT_NEEDED of every ELF under ``root`` as ld.so would at run time.
+
+    ``executable_rpath``: absolute directories the loading executables' DT_RPATH
+    contributes to objects without DT_RUNPATH.
+    """
+    root = root.resolve()
+    inherited = [str(p) for p in executable_rpath]
+    files = elf_files(root)
+    system = load_ld_paths(Libc.GLIBC)["conf"]
+    externals: dict[str, tuple[Path, set[str]]] = {}
+    unresolved: set[tuple[str, str]] = set()
+    in_context: set[tuple[str, str]] = set()
+    host: set[str] = set()
+    absolute: set[tuple[str, str]] = set()
+    for info in files:
+        for entry in info.rpath + info.runpath:
+            if not entry.startswith(("$ORIGIN", "${ORIGIN}")):
+                absolute.add((info.path, entry))
+        tree = _tree(root / info.path, [] if info.runpath else inherited, system)
+        in_context |= _resolved_inside(tree, root)
+        parents = _parents(tree)
+        for soname, lib in tree.libraries.items():
+            if _LOADER.match(soname) or (LIBPYTHON_RE.match(soname) and _in_bundle_libpython(root, soname)):
+                continue
+            needers = {_needer(tree, info.path, p, root) for p in parents.get(soname, {None})}
+            if lib.realpath is None:
+                unresolved.update((n, soname) for n in needers)
+            elif _inside(lib.realpath, root):
+                continue
+            elif soname in allowed:
+                host.add(soname)
+            else:
+                source, by = externals.setdefault(soname, (lib.realpath, set()))
+                by.update(needers)
+    return Analysis(
+        files=tuple(files),
+        externals=tuple(External(soname=s, source=src, needed_by=tuple(sorted(by))) for s, (src, by) in sorted(externals.items())),
+        # A library wheels vendored (numpy.libs/libgfortran) may find its own
+        # needs only because the module loading it already loaded them: what
+        # resolves in some loading tree is resolved.
+        unresolved=tuple(sorted(unresolved - in_context)),
+        host_libraries=tuple(sorted(host)),
+        absolute_paths=tuple(sorted(absolute)),
+    )
+
+
+def _tree(path: Path, inherited: list[str], system: list[str]) -> DynamicExecutable:
+    # A fresh ldpaths dict per file: ldd() writes the loader's directory into it.
+    return ldd(path, ldpaths={"conf": list(system), "env": [], "interp": [], "rpath": list(inherited), "runpath": []})
+
+
+def _parents(tree: DynamicExecutable) -> dict[str, set[str | None]]:
+    """soname -> who needs it: None for the analysed file itself, else another soname."""
+    parents: dict[str, set[str | None]] = {}
+    for soname in tree.needed:
+        parents.setdefault(soname, set()).add(None)
+    for name, lib in tree.libraries.items():
+        for soname in lib.needed:
+            parents.setdefault(soname, set()).add(name)
+    return parents
+
+
+def _resolved_inside(tree: DynamicExecutable, root: Path) -> set[tuple[str, str]]:
+    """(bundle library, soname) pairs this tree resolves to a file inside the bundle."""
+    found = set()
+    for lib in tree.libraries.values():
+        if lib.realpath is None or not _inside(lib.realpath, root):
+            continue
+        rel = lib.realpath.resolve().relative_to(root).as_posix()
+        for soname in lib.needed:
+            dep = tree.libraries.get(soname)
+            if dep is not None and dep.realpath is not None and _inside(dep.realpath, root):
+                found.add((rel, soname))
+    return found
+
+
+def _needer(tree: DynamicExecutable, analysed: str, parent: str | None, root: Path) -> str:
+    """Who needs a library: the analysed file, another bundle file (relative path),
+    or an external library (its soname)."""
+    if parent is None:
+        return analysed
+    realpath = tree.libraries[parent].realpath
+    if realpath is not None and _inside(realpath, root):
+        return realpath.resolve().relative_to(root).as_posix()
+    return parent
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path.resolve().is_relative_to(root)
+
+
+def _in_bundle_libpython(root: Path, soname: str) -> bool:
+    return (root / "python" / "lib" / soname).is_file()
+
+
+# -- symbol versions, the glibc floor and the platform tag ---------------------------------
+
+
+def versioned_symbols(path: Path) -> dict[str, set[str]]:
+    """Version name -> the undefined symbols that require it (GLIBC_2.14 -> {memcpy})."""
+    with path.open("rb") as f:
+        elf = ELFFile(f)
+        verneed = elf.get_section_by_name(".gnu.version_r")
+        versym = elf.get_section_by_name(".gnu.version")
+        dynsym = elf.get_section_by_name(".dynsym")
+        if not isinstance(verneed, GNUVerNeedSection):
+            return {}
+        names = {}
+        for _, auxiliaries in verneed.iter_versions():
+            for aux in auxiliaries:
+                names[aux.entry["vna_other"]] = aux.name
+        found: dict[str, set[str]] = {name: set() for name in names.values()}
+        if isinstance(versym, GNUVerSymSection) and dynsym is not None:
+            for i, symbol in enumerate(dynsym.iter_symbols()):
+                index = versym.get_symbol(i).entry["ndx"]
+                if isinstance(index, int) and index in names and symbol.entry["st_shndx"] == "SHN_UNDEF":
+                    found[names[index]].add(symbol.name)
+        return found
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """``GLIBC_2.17`` -> (2, 17); non-numeric parts sort first."""
+    return tuple(int(p) for p in re.findall(r"\d+", version.partition("_")[2]))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Floor:
+    """The newest symbol version of each family any file needs, and the tag that allows it."""
+
+    highest: Mapping[str, str]  # family -> e.g. "2.34"
+    tag: str  # manylinux_2_34_x86_64, or linux_x86_64
+    requirements: Mapping[str, Mapping[str, frozenset[str]]]  # file -> version -> symbols
+
+
+def glibc_floor(root: Path, files: Iterable[ElfInfo], machine: str) -> Floor:
+    requirements: dict[str, dict[str, frozenset[str]]] = {}
+    for info in files:
+        versions = {v: frozenset(s) for v, s in versioned_symbols(root / info.path).items() if v.partition("_")[0] in _SYMBOL_FAMILIES}
+        if versions:
+            requirements[info.path] = versions
+    highest: dict[str, str] = {}
+    for versions in requirements.values():
+        for version in versions:
+            family = version.partition("_")[0]
+            if family not in highest or version_key(version) > version_key(f"{family}_{highest[family]}"):
+                highest[family] = version.partition("_")[2]
+    policy = _policies(machine).versioned_symbols_policy({f: set(v) for f, v in requirements.items()})
+    return Floor(highest=dict(sorted(highest.items())), tag=policy.name, requirements=requirements)
+
+
+def too_new(floor: Floor, max_glibc: str) -> list[tuple[str, str, frozenset[str]]]:
+    """(file, version, symbols) for every GLIBC_ requirement newer than ``max_glibc``."""
+    limit = version_key(f"GLIBC_{max_glibc}")
+    return [
+        (path, version, symbols)
+        for path, versions in sorted(floor.requirements.items())
+        for version, symbols in sorted(versions.items())
+        if version.startswith("GLIBC_") and version_key(version) > limit
+    ]
+
+
+def _policies(machine: str) -> WheelPolicies:
+    arch = _MACHINE_ARCH.get(machine)
+    if arch is None:
+        raise ValueError(f"no manylinux policy for ELF machine {machine}")
+    return WheelPolicies(libc=Libc.GLIBC, arch=arch)

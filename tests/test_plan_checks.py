@@ -1,0 +1,167 @@
+"""Unit tests of the pure checks in gopack.plan and of interpreter discovery (gopack.interpreters.find)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gopack import interpreters
+from gopack.errors import GopackError, ToolchainError
+from gopack.interpreters import Interpreter, Rejected
+from gopack.plan import GOARCH_MACHINES, GoToolchain, check_machine
+
+PY37_ROOT = Path("/root/.pyenv/versions/3.7.16")
+PY37 = PY37_ROOT / "bin" / "python3.7"
+VENV_PYTHON = Path("/work/main/.venv/bin/python")
+
+
+def fake_interpreter(elf_machine: str = "EM_X86_64") -> Interpreter:
+    prefix = Path("/opt/fake-python")
+    return Interpreter(
+        executable=prefix / "bin" / "python3.11",
+        version="3.11.7",
+        abiflags="",
+        prefix=prefix,
+        stdlib=prefix / "lib" / "python3.11",
+        include=prefix / "include" / "python3.11",
+        libpython=prefix / "lib" / "libpython3.11.so.1.0",
+        elf_machine=elf_machine,
+    )
+
+
+def fake_go(goarch: str = "amd64") -> GoToolchain:
+    return GoToolchain(go=Path("/opt/fake-go/bin/go"), version="go1.22.0", goos="linux", goarch=goarch)
+
+
+# -- check_machine ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("goarch", "machine"), sorted(GOARCH_MACHINES.items()))
+def test_check_machine_matching_passes(goarch: str, machine: str) -> None:
+    assert check_machine(fake_interpreter(machine), fake_go(goarch)) is None
+
+
+def test_check_machine_mismatch_names_both() -> None:
+    interpreter = fake_interpreter("EM_AARCH64")
+    with pytest.raises(ToolchainError) as info:
+        check_machine(interpreter, fake_go("amd64"))
+    err = info.value
+    assert isinstance(err, GopackError)
+    assert err.exit_code == 3
+    assert "EM_AARCH64" in err.message
+    assert "GOARCH=amd64" in err.message
+    assert "EM_X86_64" in err.message  # what amd64 needs
+    assert str(interpreter.libpython) in err.message
+    assert err.hint and "architecture" in err.hint
+
+
+def test_check_machine_other_direction() -> None:
+    with pytest.raises(ToolchainError) as info:
+        check_machine(fake_interpreter("EM_X86_64"), fake_go("arm64"))
+    assert "EM_X86_64" in info.value.message
+    assert "GOARCH=arm64" in info.value.message
+    assert "EM_AARCH64" in info.value.message
+    assert info.value.exit_code == 3
+
+
+def test_check_machine_unknown_goarch() -> None:
+    with pytest.raises(ToolchainError) as info:
+        check_machine(fake_interpreter("EM_X86_64"), fake_go("mips64"))
+    assert "GOARCH=mips64" in info.value.message
+    assert "unknown machine" in info.value.message
+    assert "EM_X86_64" in info.value.message
+
+
+def test_interpreter_derived_names() -> None:
+    i = fake_interpreter()
+    assert i.short_version == "3.11"
+    assert i.tag == "cp311"
+    assert i.abi == "cp311"
+    assert i.soname == "libpython3.11.so.1.0"
+    assert i.link_name == "python3.11"
+    assert i.program == "python3.11"
+
+
+# -- interpreters.find with real candidates -----------------------------------------------------
+
+
+def require_py37() -> Path:
+    """pyenv's 3.7.16; its absence is a failure of the test machine, not a reason to skip."""
+    if not PY37.is_file():
+        pytest.fail(
+            f"{PY37} is missing: these tests need pyenv's CPython 3.7.16 built with --enable-shared "
+            "(PYTHON_CONFIGURE_OPTS=--enable-shared pyenv install 3.7.16)",
+            pytrace=False,
+        )
+    return PY37
+
+
+def only_rejection(version: str, candidate: Path) -> Rejected:
+    found, rejected = interpreters.find(version, [candidate])
+    assert found is None
+    assert len(rejected) == 1
+    assert rejected[0].path == candidate
+    return rejected[0]
+
+
+def test_find_rejects_missing_path(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-python"
+    r = only_rejection("3.7", missing)
+    assert r.reason.startswith("cannot run")
+    assert "No such file" in r.reason
+
+
+def test_find_rejects_bin_sh() -> None:
+    r = only_rejection("3.7", Path("/bin/sh"))
+    assert r.reason.startswith("exits with ") or "not CPython" in r.reason, r.reason
+
+
+def test_find_rejects_virtual_environment() -> None:
+    assert VENV_PYTHON.exists(), f"{VENV_PYTHON} is missing"
+    r = only_rejection("3.11", VENV_PYTHON)
+    assert r.reason.startswith("is a virtual environment"), r.reason
+    assert "base:" in r.reason
+
+
+def test_find_accepts_pyenv_37() -> None:
+    py37 = require_py37()
+    found, rejected = interpreters.find("3.7", [py37])
+    assert rejected == []
+    assert found is not None
+    assert found.version == "3.7.16"
+    assert found.short_version == "3.7"
+    assert found.abiflags == "m"
+    assert found.abi == "cp37m"
+    assert found.prefix == PY37_ROOT
+    assert found.libpython.is_file()
+    assert found.libpython.name.startswith("libpython3.7m.so")
+    assert (found.include / "Python.h").is_file()
+    assert found.elf_machine.startswith("EM_")
+
+
+def test_find_rejects_pyenv_37_for_38() -> None:
+    py37 = require_py37()
+    r = only_rejection("3.8", py37)
+    assert r.reason == "is Python 3.7.16, not 3.8"
+
+
+def test_find_keeps_going_and_lists_every_rejection(tmp_path: Path) -> None:
+    py37 = require_py37()
+    missing = tmp_path / "python3.7"
+    found, rejected = interpreters.find("3.7", [missing, Path("/bin/sh"), VENV_PYTHON, py37, Path("/bin/sh")])
+    assert found is not None and found.version == "3.7.16"
+    assert [r.path for r in rejected] == [missing, Path("/bin/sh"), VENV_PYTHON]
+    assert rejected[0].reason.startswith("cannot run")
+    assert rejected[2].reason.startswith("is a virtual environment")
+
+
+def test_find_skips_duplicates_by_real_path() -> None:
+    py37 = require_py37()
+    found, rejected = interpreters.find("3.8", [py37, py37, py37.parent / ".." / "bin" / "python3.7"])
+    assert found is None
+    assert len(rejected) == 1
+
+
+def test_find_with_no_candidates() -> None:
+    assert interpreters.find("3.7", []) == (None, [])
