@@ -84,17 +84,18 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_manifest(root: Path, document: Mapping[str, Any]) -> dict[str, Any]:
-    """Add the file list to ``document`` and write it to ``root/gopack.json``."""
-    manifest = {
-        "schema_version": MANIFEST_SCHEMA_VERSION,
-        **document,
-        "files": [
-            {k: v for k, v in vars(e).items() if v is not None and not (k == "sha256" and e.link)}
-            for e in file_entries(root)
-            if e.path != MANIFEST
-        ],
-    }
+def manifest_files(root: Path) -> list[dict[str, Any]]:
+    """The manifest's file list: every file and link (not directories), without the manifest."""
+    return [
+        {k: v for k, v in vars(e).items() if v is not None and not (k == "sha256" and e.link)}
+        for e in file_entries(root)
+        if e.path != MANIFEST
+    ]
+
+
+def write_manifest(root: Path, document: Mapping[str, Any], files: list[dict[str, Any]]) -> dict[str, Any]:
+    """Write ``document`` with its file list to ``root/gopack.json``."""
+    manifest = {"schema_version": MANIFEST_SCHEMA_VERSION, **document, "files": files}
     (root / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=False) + "\n")
     return manifest
 

@@ -16,7 +16,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from gopack import __version__, _proc, pipeline, recipe, verify
+from gopack import __version__, _proc, contents, pipeline, recipe, verify
 from gopack.errors import GopackError, UsageError
 
 INTERNAL_ERROR = 70
@@ -57,9 +57,14 @@ def _parser() -> argparse.ArgumentParser:
     bundle.add_argument("--max-glibc", metavar="X.Y", help="fail if the bundle needs a newer glibc (overrides the recipe's max_glibc)")
     bundle.set_defaults(func=_bundle)
 
+    look = sub.add_parser("inspect", parents=[common], help="show what an archive (or an extracted bundle) holds and needs from its host")
+    look.add_argument("target", type=Path, metavar="ARCHIVE_OR_DIR")
+    look.set_defaults(func=_inspect)
+
     check = sub.add_parser("verify", parents=[common], help="check an archive and run its smoke test with no Python on the machine")
     check.add_argument("archive", type=Path, metavar="ARCHIVE")
     check.add_argument("--show-output", action="store_true", help="print the smoke test's output")
+    check.add_argument("--allow-unsandboxed", action="store_true", help="where no sandbox can be made (not root, no unshare), run the smoke test on the host as it is")
     check.set_defaults(func=_verify)
     return parser
 
@@ -76,8 +81,33 @@ def _bundle(args: argparse.Namespace) -> int:
     return 0
 
 
+def _inspect(args: argparse.Namespace) -> int:
+    document = contents.report(args.target)
+    if args.json:
+        _emit(document)
+        return 0
+    py, go, glibc = document["python"], document["go"], document["glibc"]
+    lines = [
+        f"{document['name']} {document['version']}  (gopack {document['gopack_version']})",
+        f"  python     {py['version']} ({py['abi']}), {py['libpython']}",
+        f"  binding    {document['binding']['name']} {document['binding']['version']}".rstrip(),
+        f"  go         {go['version']} {go['goarch']}, {go['binary']}",
+        f"  platform   {document['platform']} (glibc {glibc['floor']}; " + ", ".join(f"{k} {v}" for k, v in glibc["symbol_versions"].items()) + ")",
+        f"  from host  {', '.join(document['host_libraries'])}",
+        f"  size       {document['size']['total'] / 1e6:.1f} MB in {document['size']['files']} files"
+        + (f", archive {document['archive_size'] / 1e6:.1f} MB" if document["archive_size"] else ""),
+    ]
+    lines += [f"    {size / 1e6:9.1f} MB  {name}" for name, size in document["size"]["components"].items()]
+    lines.append(f"  packages   {len(document['packages'])}")
+    lines += [f"    {p['name']} {p['version']}  [{p['license']}]" for p in document["packages"]]
+    lines.append(f"  vendored   {len(document['vendored'])} libraries")
+    lines += [f"    {v['name']}  <- {v['source']}  (for {', '.join(v['needed_by'][:3])}{' ...' if len(v['needed_by']) > 3 else ''})" for v in document["vendored"]]
+    print("\n".join(lines))
+    return 0
+
+
 def _verify(args: argparse.Namespace) -> int:
-    checks = verify.verify(args.archive)
+    checks = verify.verify(args.archive, allow_unsandboxed=args.allow_unsandboxed)
     ok = all(c.ok for c in checks)
     if args.json:
         _emit({
@@ -126,3 +156,5 @@ def _configure_logging(verbose: bool, quiet: bool) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # auditwheel logs each libpython it skips at INFO; its news is ours to tell.
+    logging.getLogger("auditwheel").setLevel(logging.DEBUG if verbose else logging.WARNING)

@@ -19,7 +19,7 @@ from typing import Any
 
 import platformdirs
 
-from gopack import __version__, archive, gobuild, plan, pythonenv, relocate
+from gopack import __version__, archive, contents, gobuild, plan, pythonenv, relocate
 from gopack.recipe import Recipe
 
 log = logging.getLogger(__name__)
@@ -101,6 +101,14 @@ def bundle(
         platform_tag = relocated.floor.tag
         dest = (output_dir or recipe.output.dir) / f"{top}-{interpreter.tag}-{platform_tag}.tar.gz"
         with stage("manifest"):
+            files = archive.manifest_files(root)
+            sizes = contents.components(
+                files,
+                binary=binary.path.relative_to(root).as_posix(),
+                stdlib=env.site_packages.parent.relative_to(root).as_posix(),
+                vendored=[v.name for v in relocated.vendored],
+                owners=contents.distribution_files(env.site_packages, root),
+            )
             manifest = archive.write_manifest(root, {
                 "gopack_version": __version__,
                 "name": recipe.name,
@@ -133,9 +141,10 @@ def bundle(
                     for v in relocated.vendored
                 ],
                 "installer": env.installer,
-                "packages": [{"name": p.name, "version": p.version} for p in env.packages],
+                "packages": [{"name": p.name, "version": p.version, "license": p.license} for p in env.packages],
+                "components": sizes,
                 "smoke": {"command": list(recipe.smoke.command), "expect": list(recipe.smoke.expect), "timeout": recipe.smoke.timeout},
-            })
+            }, files)
         with stage("archive"):
             size = archive.write_tar_gz(root, top, dest)
     return Bundle(archive=dest, size=size, manifest=manifest, stages=stage.times)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from gopack import _proc
+from gopack import _proc, contents
 from gopack.errors import BuildError
 from gopack.interpreters import Interpreter
 from gopack.recipe import Recipe
@@ -32,6 +32,7 @@ PTH_NAME = "gopack-app.pth"
 class Package:
     name: str
     version: str
+    license: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -149,11 +150,11 @@ def copy_code(recipe: Recipe, app: Path) -> None:
 
 def installed_packages(site_packages: Path) -> tuple[Package, ...]:
     found = {
-        (dist.metadata["Name"], dist.version)
+        Package(name=dist.metadata["Name"], version=dist.version, license=contents.licence(dist))
         for dist in metadata.distributions(path=[str(site_packages)])
         if dist.metadata["Name"]
     }
-    return tuple(Package(name=n, version=v) for n, v in sorted(found, key=lambda p: p[0].lower()))
+    return tuple(sorted(found, key=lambda p: p.name.lower()))
 
 
 def _uv() -> Path | None:

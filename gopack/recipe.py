@@ -135,7 +135,7 @@ def _parse(path: Path, text: str) -> tuple[dict[str, Any], dict[FieldPath, int]]
     finally:
         loader.dispose()
     if not isinstance(data, dict):
-        raise RecipeError(f"{path}:1: the recipe must be a mapping of keys (name:, version:, go:, python:), not {_kind(data)}")
+        raise RecipeError(f"{path}:1: the recipe must be a mapping of keys (name:, version:, go:, python:), not {_kind(data)}", hint=f"start from examples/hello/recipe.yaml; keys are in {REFERENCE}")
     return data, keys
 
 

@@ -105,6 +105,11 @@ def run_without_python(
     return _run(["unshare", "-m", "/bin/sh", "-c", "\n".join(script), "gopack-sandbox", *argv], clean_env, timeout)
 
 
+def run_plain(argv: Sequence[str], *, cwd: Path, timeout: float = 300) -> Result:
+    """Run ``argv`` on the host as it is (``verify --allow-unsandboxed``)."""
+    return _run(list(argv), {"PATH": SAFE_PATH, "HOME": os.environ.get("HOME", "/")}, timeout, cwd=cwd)
+
+
 def make_glibc_root(dest: Path, libraries: Sequence[str]) -> list[str]:
     """Fill ``dest`` with the loader, the host's copies of ``libraries`` that exist
     (glibc, libgcc_s, libstdc++), ``/bin/sh`` and empty /proc, /dev, /tmp.
@@ -155,9 +160,9 @@ def run_in_glibc_root(argv: Sequence[str], *, root: Path, bundle: Path, env: Map
     return _run(["unshare", "-m", "/bin/sh", "-c", "\n".join(script), "gopack-sandbox", *argv], clean_env, timeout)
 
 
-def _run(cmd: Sequence[str], env: Mapping[str, str], timeout: float) -> Result:
+def _run(cmd: Sequence[str], env: Mapping[str, str], timeout: float, *, cwd: Path | None = None) -> Result:
     try:
-        proc = subprocess.run(cmd, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", timeout=timeout, check=False)
+        proc = subprocess.run(cmd, env=dict(env), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", timeout=timeout, check=False)
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
         return Result(returncode=-1, output=out + f"\n[gopack] timed out after {timeout:.0f} s")

@@ -1,12 +1,17 @@
 """``gopack verify``: prove an archive is intact and runs where no Python exists.
 
-1. Extract safely (tarfile's ``data`` filter refuses absolute paths, ``..``,
-   links that point outside and device files) into a fresh directory whose path
-   has a space and non-ASCII characters.
+1. Extract safely: tarfile's ``data`` filter refuses absolute paths, ``..``,
+   links that point outside and device files.
 2. Check every file against the manifest, and that nothing unlisted was added.
-3. Run the smoke test stored in the manifest with every Python on the host
-   hidden, the environment cleared and decoys set (PYTHONHOME, PYTHONPATH,
-   LD_LIBRARY_PATH pointing at wrong places), from the root directory.
+3. Check statically that no ELF search path is absolute and that every
+   DT_NEEDED resolves inside the bundle or to a host library the policy allows.
+4. Run the smoke test stored in the manifest in three places:
+   a. a root holding only the policy's libraries (glibc, libgcc_s, libstdc++),
+      the loader and /bin/sh, entered with unshare -m + chroot, /proc mounted;
+   b. the host with every Python hidden and decoys set (PYTHONHOME,
+      PYTHONPATH, LD_LIBRARY_PATH pointing at wrong places, a fake python3
+      first on PATH);
+   c. read-only, moved to a path with spaces and non-ASCII characters.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from gopack import archive, sandbox
+from gopack.elf import analysis
+from gopack.elf.patch import LIBDIR
 from gopack.errors import UsageError, VerifyError
 
 DECOYS = {
@@ -25,7 +32,8 @@ DECOYS = {
     "PYTHONPATH": "/nonexistent/gopack-decoy-path",
     "LD_LIBRARY_PATH": "/nonexistent/gopack-decoy-lib",
 }
-PLACE = "gopack verify ünïcødé"
+MOVED_TO = "moved here ünïcødé 日本"
+_FAKE_PYTHON = "#!/bin/sh\necho 'gopack decoy python3 was run' >&2\nexit 97\n"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,16 +44,32 @@ class Check:
     output: str = ""
 
 
-def verify(path: Path) -> list[Check]:
+def verify(path: Path, *, allow_unsandboxed: bool = False) -> list[Check]:
     if not path.is_file():
         raise UsageError(f"{path}: no such archive", hint="pass the .tar.gz that gopack bundle wrote")
     manifest = archive.read_manifest(path)
+    why_not = sandbox.can_sandbox()
+    if why_not is not None and not allow_unsandboxed:
+        raise VerifyError(
+            f"cannot make the sandboxes verify runs the smoke test in: {why_not}",
+            hint="run as root with util-linux's unshare, or pass --allow-unsandboxed to run the smoke test on this host as it is",
+        )
     with tempfile.TemporaryDirectory(prefix="gopack-verify-") as tmp:
-        place = Path(tmp) / PLACE
-        root = extract(path, place)
-        checks = [check_files(root, manifest)]
-        if checks[0].ok:
-            checks.append(smoke(root, manifest))
+        work = Path(tmp)
+        root = extract(path, work / "extracted")
+        checks = [check_files(root, manifest), check_linkage(root)]
+        if not all(c.ok for c in checks):
+            return checks
+        smoke = manifest["smoke"]
+        if why_not is not None:
+            result = sandbox.run_plain(_argv(root, smoke), cwd=Path("/"), timeout=smoke["timeout"])
+            return [*checks, _judge("smoke (unsandboxed)", result, smoke, f"ran on this host as it is: {why_not}")]
+        checks.append(_in_glibc_root(root, manifest, work / "glibc-root"))
+        checks.append(_with_python_hidden(root, smoke, work / "decoy-bin"))
+        moved = work / MOVED_TO / root.name
+        moved.parent.mkdir()
+        root.rename(moved)
+        checks.append(_moved_read_only(moved, smoke))
     return checks
 
 
@@ -84,13 +108,52 @@ def check_files(root: Path, manifest: dict[str, Any]) -> Check:
     return Check(name="files", ok=True, detail=f"{len(listed)} files match the manifest")
 
 
-def smoke(root: Path, manifest: dict[str, Any]) -> Check:
-    spec = manifest["smoke"]
-    argv = [str(root / spec["command"][0]), *spec["command"][1:]]
-    result = sandbox.run_without_python(argv, cwd=Path("/"), env=DECOYS, timeout=spec["timeout"])
-    missing = [e for e in spec["expect"] if e not in result.output]
+def check_linkage(root: Path) -> Check:
+    found = analysis.analyse(root, executable_rpath=[root / LIBDIR])
+    problems = [f"{f} searches the absolute path {p}" for f, p in found.absolute_paths]
+    problems += [f"{n} needs {s}, which resolves to nothing inside the bundle" for n, s in found.unresolved]
+    problems += [f"{', '.join(e.needed_by)} need {e.soname}, found only on this host at {e.source}" for e in found.externals]
+    if problems:
+        return Check(name="linkage", ok=False, detail="; ".join(problems[:20]))
+    return Check(
+        name="linkage",
+        ok=True,
+        detail=f"{len(found.files)} ELF files; outside the bundle they need only {', '.join(found.host_libraries)}",
+    )
+
+
+def _argv(root: Path, smoke: dict[str, Any]) -> list[str]:
+    return [str(root / smoke["command"][0]), *smoke["command"][1:]]
+
+
+def _judge(name: str, result: sandbox.Result, smoke: dict[str, Any], where: str) -> Check:
+    missing = [e for e in smoke["expect"] if e not in result.output]
     if result.returncode != 0:
-        return Check(name="smoke", ok=False, detail=f"{spec['command'][0]} exited with {result.returncode} with every Python hidden", output=result.output)
+        return Check(name=name, ok=False, detail=f"{smoke['command'][0]} exited with {result.returncode} ({where})", output=result.output)
     if missing:
-        return Check(name="smoke", ok=False, detail=f"output lacks {', '.join(map(repr, missing))}", output=result.output)
-    return Check(name="smoke", ok=True, detail=f"{len(spec['expect'])} expected lines seen with every Python hidden, decoys set, from {PLACE!r}", output=result.output)
+        return Check(name=name, ok=False, detail=f"output lacks {', '.join(map(repr, missing))} ({where})", output=result.output)
+    return Check(name=name, ok=True, detail=f"{len(smoke['expect'])} expected strings seen ({where})", output=result.output)
+
+
+def _in_glibc_root(root: Path, manifest: dict[str, Any], place: Path) -> Check:
+    libraries = sorted(analysis.HOST_LIBRARIES)
+    sandbox.make_glibc_root(place, libraries)
+    smoke = manifest["smoke"]
+    argv = ["/bundle/" + smoke["command"][0], *smoke["command"][1:]]
+    result = sandbox.run_in_glibc_root(argv, root=place, bundle=root, timeout=smoke["timeout"])
+    return _judge("glibc-only root", result, smoke, "chroot holding only glibc, libgcc_s, libstdc++, the loader and /bin/sh")
+
+
+def _with_python_hidden(root: Path, smoke: dict[str, Any], decoy_bin: Path) -> Check:
+    decoy_bin.mkdir()
+    fake = decoy_bin / "python3"
+    fake.write_text(_FAKE_PYTHON)
+    fake.chmod(0o755)
+    env = {**DECOYS, "PATH": f"{decoy_bin}:{sandbox.SAFE_PATH}"}
+    result = sandbox.run_without_python(_argv(root, smoke), cwd=Path("/"), env=env, timeout=smoke["timeout"])
+    return _judge("no python, decoys", result, smoke, "every Python hidden; PYTHONHOME, PYTHONPATH, LD_LIBRARY_PATH and python3 are decoys")
+
+
+def _moved_read_only(root: Path, smoke: dict[str, Any]) -> Check:
+    result = sandbox.run_without_python(_argv(root, smoke), cwd=root.parent, read_only=(root,), timeout=smoke["timeout"])
+    return _judge("moved, read-only", result, smoke, f"moved to {MOVED_TO!r}, mounted read-only")

@@ -1,0 +1,117 @@
+"""What is inside a bundle: components and their sizes, for the manifest and ``gopack inspect``.
+
+Each file belongs to one component: the Go binary, the interpreter, libpython,
+vendored libraries, the stdlib, one site-packages distribution (by its RECORD),
+or the app. Sizes are bytes on disk before compression.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from importlib import metadata, resources
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import jsonschema
+
+from gopack import archive
+from gopack.errors import UsageError
+
+INSPECT_SCHEMA_VERSION = 1
+
+
+def distribution_files(site_packages: Path, root: Path) -> dict[str, str]:
+    """Bundle-relative path -> the distribution whose RECORD lists it."""
+    owner = {}
+    for dist in metadata.distributions(path=[str(site_packages)]):
+        name = dist.metadata["Name"]
+        for file in dist.files or ():
+            full = (site_packages / file).resolve()
+            if full.is_relative_to(root):
+                owner[full.relative_to(root).as_posix()] = name
+    return owner
+
+
+def licence(dist: metadata.Distribution) -> str:
+    """The licence a distribution declares: License-Expression, License, or its classifiers."""
+    meta = dist.metadata
+    expression = meta.get("License-Expression")
+    if expression:
+        return str(expression)
+    classifiers = [c.rsplit(" :: ", 1)[-1] for c in meta.get_all("Classifier") or () if c.startswith("License ::")]
+    text = (meta.get("License") or "").strip()
+    if text and "\n" not in text and len(text) < 80:
+        return text
+    return ", ".join(classifiers) or ("see its licence file" if text else "UNKNOWN")
+
+
+def components(files: Iterable[Mapping[str, Any]], *, binary: str, stdlib: str, vendored: Iterable[str], owners: Mapping[str, str]) -> dict[str, int]:
+    vendored = set(vendored)
+    sizes: dict[str, int] = {}
+    for entry in files:
+        path = entry["path"]
+        parts = PurePosixPath(path).parts
+        if path == binary:
+            kind = "go binary"
+        elif path.startswith("python/bin/"):
+            kind = "interpreter"
+        elif len(parts) == 3 and parts[:2] == ("python", "lib") and parts[2] in vendored:
+            kind = "vendored libraries"
+        elif len(parts) == 3 and parts[:2] == ("python", "lib") and parts[2].startswith("libpython"):
+            kind = "libpython"
+        elif path in owners:
+            kind = f"site-packages/{owners[path]}"
+        elif path.startswith(f"{stdlib}/site-packages/"):
+            kind = "site-packages/(unowned)"
+        elif path.startswith(f"{stdlib}/"):
+            kind = "stdlib"
+        elif path.startswith("app/"):
+            kind = "app"
+        else:
+            kind = "other"
+        sizes[kind] = sizes.get(kind, 0) + int(entry.get("size", 0))
+    return dict(sorted(sizes.items(), key=lambda kv: -kv[1]))
+
+
+def load(target: Path) -> tuple[dict[str, Any], int | None]:
+    """The manifest of an archive or an extracted bundle directory, and the archive's size."""
+    if target.is_dir():
+        candidates = [target / archive.MANIFEST, *sorted(target.glob(f"*/{archive.MANIFEST}"))]
+        for candidate in candidates:
+            if candidate.is_file():
+                return dict(json.loads(candidate.read_text("utf-8"))), None
+        raise UsageError(f"{target}: holds no {archive.MANIFEST}; it is not a gopack bundle", hint="pass an archive or the directory it was extracted to")
+    if not target.is_file():
+        raise UsageError(f"{target}: no such archive or directory")
+    return archive.read_manifest(target), target.stat().st_size
+
+
+def report(target: Path) -> dict[str, Any]:
+    """The versioned document ``gopack inspect --json`` prints."""
+    manifest, archive_size = load(target)
+    files = manifest.get("files", [])
+    document = {
+        "schema_version": INSPECT_SCHEMA_VERSION,
+        "source": str(target),
+        "archive_size": archive_size,
+        "name": manifest["name"],
+        "version": manifest["version"],
+        "gopack_version": manifest["gopack_version"],
+        "python": manifest["python"],
+        "binding": manifest["binding"],
+        "go": {"version": manifest["go"]["version"], "goarch": manifest["go"]["goarch"], "binary": manifest["go"]["binary"]},
+        "platform": manifest["platform"],
+        "glibc": manifest["glibc"],
+        "host_libraries": manifest["host_libraries"],
+        "packages": manifest["packages"],
+        "vendored": [{k: v[k] for k in ("name", "soname", "source", "needed_by")} for v in manifest["vendored"]],
+        "size": {"files": len(files), "total": sum(int(f.get("size", 0)) for f in files), "components": manifest["components"]},
+    }
+    jsonschema.validate(document, schema())
+    return document
+
+
+def schema() -> dict[str, Any]:
+    text = resources.files("gopack").joinpath("schemas/inspect.schema.json").read_text("utf-8")
+    return dict(json.loads(text))
