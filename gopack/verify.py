@@ -16,6 +16,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import tarfile
 import tempfile
 from dataclasses import dataclass
@@ -45,8 +47,12 @@ class Check:
 
 
 def verify(path: Path, *, allow_unsandboxed: bool = False) -> list[Check]:
-    if not path.is_file():
-        raise UsageError(f"{path}: no such archive", hint="pass the .tar.gz that gopack bundle wrote")
+    try:
+        readable = path.is_file() and os.access(path, os.R_OK)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
+    if not readable:
+        raise UsageError(f"{path}: no such archive, or not readable by this user", hint="pass the .tar.gz that gopack bundle wrote")
     manifest = archive.read_manifest(path)
     why_not = sandbox.can_sandbox()
     if why_not is not None and not allow_unsandboxed:
@@ -75,6 +81,11 @@ def verify(path: Path, *, allow_unsandboxed: bool = False) -> list[Check]:
 
 def extract(path: Path, dest: Path) -> Path:
     """Extract with the ``data`` filter; return the bundle's root directory."""
+    if not hasattr(tarfile, "data_filter"):
+        raise UsageError(
+            f"this Python ({sys.version.split()[0]}) cannot extract archives safely: its tarfile has no extraction filters",
+            hint="run gopack with Python 3.10.12+, 3.11.4+ or 3.12+",
+        )
     dest.mkdir(parents=True)
     try:
         with tarfile.open(path, "r:*") as tar:

@@ -89,6 +89,7 @@ def test_minimal_recipe_defaults(project: Path) -> None:
     assert r.python == PythonSpec(version="3.7", interpreter=None, requirements=(), requirements_file=None, code=(), project=None)
     assert r.smoke == SmokeSpec(command=("bin/hello",), expect=(), timeout=300.0)
     assert r.output == OutputSpec(dir=base / "dist", format="tar.gz")
+    assert r.max_glibc is None
     assert isinstance(r.smoke.timeout, float)
 
 
@@ -140,6 +141,7 @@ def test_full_recipe(tmp_path: Path) -> None:
     path = write_recipe(root, """\
         name: app
         version: "2.0.1+local"
+        max_glibc: "2.28"
         go:
           module: gosrc
           package: ./cmd/app
@@ -173,6 +175,7 @@ def test_full_recipe(tmp_path: Path) -> None:
     base = root.resolve()
     assert r.name == "app"
     assert r.version == "2.0.1+local"
+    assert r.max_glibc == "2.28"
     assert r.go == GoSpec(
         module=module.resolve(),
         package="./cmd/app",
@@ -193,10 +196,11 @@ def test_full_recipe(tmp_path: Path) -> None:
     assert r.output == OutputSpec(dir=base / "out" / "archives", format="tar.gz")
     # lines of every key are kept for later messages
     assert r.lines["name"] == 1
-    assert r.lines["go.env.GOFLAGS"] == 12
-    assert r.lines["python.version"] == 14
-    assert r.lines["python.code[1]"] == 22
-    assert r.where("python.version") == f"{path}:14: python.version"
+    assert r.lines["max_glibc"] == 3
+    assert r.lines["go.env.GOFLAGS"] == 13
+    assert r.lines["python.version"] == 15
+    assert r.lines["python.code[1]"] == 23
+    assert r.where("python.version") == f"{path}:15: python.version"
     assert r.where("no.such.key") == f"{path}: no.such.key"
 
 
@@ -300,7 +304,7 @@ def test_unknown_key_with_no_close_match_lists_known_keys(project: Path) -> None
     path = write_recipe(project, MINIMAL + "zzzzzz: 1\n")
     err = load_error(path)
     message = assert_problem(err, path, 7, "zzzzzz: unknown key")
-    assert "known keys here: go, name, output, python, smoke, version" in message
+    assert "known keys here: go, max_glibc, name, output, python, smoke, version" in message
 
 
 # -- wrong types and values ------------------------------------------------------------------
@@ -329,6 +333,9 @@ def test_top_level_version_int(project: Path) -> None:
         ('name: hello', "name:", 1, ("name: expected a string, got nothing",)),
         ('name: hello', "name: -bad name", 1, ("name: '-bad name' is not valid",)),
         ('  version: "3.7"', '  version: "3.7.1"', 6, ("python.version: '3.7.1' is not valid",)),
+        ("name: hello", 'name: hello\nmax_glibc: 2.28', 2, ("max_glibc: expected a string", '"2.28"')),
+        ("name: hello", 'name: hello\nmax_glibc: "3.1"', 2, ("max_glibc: '3.1' is not valid",)),
+        ("name: hello", 'name: hello\nmax_glbc: "2.28"', 2, ("max_glbc: unknown key", "did you mean 'max_glibc'?")),
         ('python:\n  version: "3.7"\n', "python: 3\n", 5, ("python: expected a mapping, got a number",)),
         ("go:\n  module: .\n", "go: [module]\n", 3, ("go: expected a mapping, got a list",)),
     ],
