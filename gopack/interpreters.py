@@ -100,8 +100,12 @@ def probe(executable: Path) -> Interpreter:
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         raise ToolchainError(f"exits with {proc.returncode}: {last}")
-    info = json.loads(proc.stdout)
-    if info["implementation"] != "CPython":
+    try:
+        info = json.loads(proc.stdout)
+        implementation = info["implementation"]
+    except (ValueError, KeyError, TypeError):
+        raise ToolchainError("does not answer like a Python interpreter") from None
+    if implementation != "CPython":
         raise ToolchainError(f"is {info['implementation']}, not CPython")
     if info["prefix"] != info["base_prefix"]:
         raise ToolchainError(f"is a virtual environment (base: {info['base_prefix']})")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -101,8 +102,8 @@ def load(path: Path) -> Recipe:
         raise RecipeError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})", hint="save the recipe as UTF-8") from None
     except OSError as exc:
         raise RecipeError(f"{path}: cannot read: {exc.strerror}") from None
-    data, keys = _parse(path, text)
-    problems = _schema_problems(data, keys)
+    data, keys, raw = _parse(path, text)
+    problems = _schema_problems(data, keys, raw)
     if not problems:
         problems = _file_problems(path.parent, data, keys)
     if problems:
@@ -117,58 +118,85 @@ def load(path: Path) -> Recipe:
 # -- parsing: YAML nodes keep their lines ------------------------------------------------
 
 
-def _parse(path: Path, text: str) -> tuple[dict[str, Any], dict[FieldPath, int]]:
-    loader = yaml.SafeLoader(text)
+_STR_TAG = "tag:yaml.org,2002:str"
+_START = f"start from examples/hello/recipe.yaml; keys are in {REFERENCE}"
+
+
+def _parse(path: Path, text: str) -> tuple[dict[str, Any], dict[FieldPath, int], dict[FieldPath, str]]:
+    """The recipe's data, each key's line, and each scalar's text as written."""
+    keys: dict[FieldPath, int] = {}
+    raw: dict[FieldPath, str] = {}
+    loader = None
     try:
+        loader = yaml.SafeLoader(text)
         node = loader.get_single_node()
         if node is None:
-            raise RecipeError(f"{path}: the recipe is empty", hint=f"start from examples/hello/recipe.yaml; keys are in {REFERENCE}")
-        keys: dict[FieldPath, int] = {}
-        _index(path, node, (), keys)
+            raise RecipeError(f"{path}: the recipe is empty", hint=_START)
+        _index(path, node, (), keys, raw, set())
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark else ""
         raise RecipeError(f"{path}{line}: not valid YAML: {exc.problem or exc.context}", hint="check indentation and quoting on that line") from None
     except yaml.YAMLError as exc:
-        raise RecipeError(f"{path}: not valid YAML: {exc}") from None
+        where = f":{text.count(chr(10), 0, exc.position) + 1}" if isinstance(getattr(exc, "position", None), int) else ""
+        raise RecipeError(f"{path}{where}: not valid YAML: {exc}", hint="remove control characters and check the file is YAML text") from None
+    except RecursionError:
+        raise RecipeError(f"{path}: nested too deeply to read", hint="a recipe needs only a few levels of nesting") from None
+    except (ValueError, KeyError, AttributeError, IndexError, TypeError) as exc:
+        # PyYAML's constructors fail like this on explicit tags such as "!!int x".
+        raise RecipeError(f"{path}: a value cannot be read as its YAML tag says ({type(exc).__name__}: {exc})", hint="remove explicit tags (!!int, !!bool, ...) from the recipe") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
+    if data is None:
+        raise RecipeError(f"{path}: the recipe is empty", hint=_START)
     if not isinstance(data, dict):
-        raise RecipeError(f"{path}:1: the recipe must be a mapping of keys (name:, version:, go:, python:), not {_kind(data)}", hint=f"start from examples/hello/recipe.yaml; keys are in {REFERENCE}")
-    return data, keys
+        raise RecipeError(f"{path}:1: the recipe must be a mapping of keys (name:, version:, go:, python:), not {_kind(data)}", hint=_START)
+    return data, keys, raw
 
 
-def _index(path: Path, node: yaml.Node, at: FieldPath, keys: dict[FieldPath, int]) -> None:
+def _index(path: Path, node: yaml.Node, at: FieldPath, keys: dict[FieldPath, int], raw: dict[FieldPath, str], visiting: set[int]) -> None:
+    if id(node) in visiting:
+        raise RecipeError(f"{path}:{node.start_mark.line + 1}: {_dotted(at) or 'recipe'}: an alias refers to itself", hint="remove the recursive alias")
     keys.setdefault(at, node.start_mark.line + 1)
+    if isinstance(node, yaml.ScalarNode):
+        raw[at] = str(node.value)
+        return
+    visiting.add(id(node))
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _STR_TAG:
+                shown = key_node.value if isinstance(key_node, yaml.ScalarNode) else "a list or mapping"
+                raise RecipeError(f"{path}:{line}: {_dotted(at) or 'recipe'}: the key {shown!r} is not text", hint=f'quote it: "{shown}"')
             key = str(key_node.value)
             if key in seen:
-                raise RecipeError(f"{path}:{key_node.start_mark.line + 1}: {_dotted(at + (key,))}: key given twice", hint="keep one of them")
+                raise RecipeError(f"{path}:{line}: {_dotted(at + (key,))}: key given twice", hint="keep one of them")
             seen.add(key)
-            keys[at + (key,)] = key_node.start_mark.line + 1
-            _index(path, value_node, at + (key,), keys)
+            keys[at + (key,)] = line
+            _index(path, value_node, at + (key,), keys, raw, visiting)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _index(path, item, at + (i,), keys)
+            _index(path, item, at + (i,), keys, raw, visiting)
+    visiting.discard(id(node))
 
 
 # -- validation ---------------------------------------------------------------------------
 
 
-def _schema_problems(data: dict[str, Any], keys: Mapping[FieldPath, int]) -> list[tuple[int, str]]:
+def _schema_problems(data: dict[str, Any], keys: Mapping[FieldPath, int], raw: Mapping[FieldPath, str]) -> list[tuple[int, str]]:
     validator = jsonschema.Draft202012Validator(schema())
     problems = []
     for error in validator.iter_errors(data):
         at = tuple(error.absolute_path)
-        for message, where in _describe(error, at):
+        for message, where in _describe(error, at, raw.get(at)):
             problems.append((_line(keys, where), message))
     return sorted(set(problems))
 
 
-def _describe(error: jsonschema.ValidationError, at: FieldPath) -> Iterable[tuple[str, FieldPath]]:
+def _describe(error: jsonschema.ValidationError, at: FieldPath, written: str | None) -> Iterable[tuple[str, FieldPath]]:
     name = _dotted(at) or "recipe"
     instance, sub = error.instance, error.schema
     if error.validator == "additionalProperties":
@@ -185,7 +213,7 @@ def _describe(error: jsonschema.ValidationError, at: FieldPath) -> Iterable[tupl
         expected = error.validator_value
         tip = ""
         if isinstance(instance, (int, float)) and expected == "string":
-            tip = f' (write it quoted: "{instance}")'
+            tip = f' (write it quoted: "{written if written is not None else instance}")'
         yield f"{name}: expected {_article(expected)}, got {_kind(instance)} {instance!r}{tip}", at
     elif error.validator == "pattern":
         yield f"{name}: {instance!r} is not valid: {sub.get('description', 'see the reference')}", at
@@ -200,7 +228,8 @@ def _file_problems(base: Path, data: dict[str, Any], keys: Mapping[FieldPath, in
 
     def need(at: FieldPath, rel: str, *, kind: str, markers: tuple[str, ...] = ()) -> None:
         target = base / rel
-        exists = {"directory": target.is_dir, "file": target.is_file}.get(kind, target.exists)()
+        # os.path's tests answer False for names too long or unreadable, where Path's raise.
+        exists = {"directory": os.path.isdir, "file": os.path.isfile}.get(kind, os.path.exists)(target)
         if not exists:
             problems.append((_line(keys, at), f"{_dotted(at)}: {rel!r} is not an existing {kind} (looked for {target})"))
         elif markers and not any((target / m).exists() for m in markers):

@@ -1,0 +1,75 @@
+"""Every Python and every binding: each cell is bundled with the real toolchain and
+passes the whole of ``gopack verify`` (manifest, linkage, glibc-only root, no
+Python with decoys, moved read-only). Cells carry no third-party packages so the
+matrix stays cheap."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from conftest import DATA, EXAMPLES, require_pyenv
+from gopack import verify
+from gopack.pipeline import Bundle
+
+pytestmark = pytest.mark.integration
+
+PYTHONS = ["3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13"]
+
+
+def assert_verified(archive: Path) -> str:
+    checks = verify.verify(archive)
+    failed = [f"{c.name}: {c.detail}\n{c.output}" for c in checks if not c.ok]
+    assert not failed, "\n".join(failed)
+    assert [c.name for c in checks] == ["files", "linkage", "glibc-only root", "no python, decoys", "moved, read-only"]
+    return checks[2].output
+
+
+@pytest.mark.parametrize("version", PYTHONS)
+def test_raw_cgo_with_every_python(version: str, build: Callable[[Path], Bundle], tmp_path_factory: pytest.TempPathFactory) -> None:
+    require_pyenv(version)
+    probe = DATA / "probe"
+    recipe = tmp_path_factory.mktemp(f"probe-{version}") / "recipe.yaml"
+    recipe.write_text(
+        f'name: probe{version.replace(".", "")}\nversion: "1.0"\n'
+        f"go:\n  module: {json.dumps(str(probe))}\n"
+        f'python:\n  version: "{version}"\n  code:\n    - {json.dumps(str(probe / "probe.py"))}\n'
+        f'smoke:\n  expect:\n    - \'"version": "{version}"\'\n'
+    )
+    bundle = build(recipe)
+    tag = "cp" + version.replace(".", "")
+    assert f"-{tag}-manylinux_" in bundle.archive.name
+    output = assert_verified(bundle.archive)
+    seen = json.loads(next(line for line in output.splitlines() if line.startswith("PROBE "))[6:])
+    assert seen["executable"] == f"/bundle/python/bin/python{version}"
+    assert seen["prefix"] == "/bundle/python"
+    assert seen["child"][0] == "/bundle/python"
+
+
+BINDINGS = {
+    "datadog": ("3.7", "DataDog/go-python3"),
+    "cpy3": ("3.7", "go-python/cpy3"),
+    "nhatcpy": ("3.12", "nhatthm/cpy"),
+}
+
+
+@pytest.mark.parametrize("example", sorted(BINDINGS))
+def test_every_known_binding(example: str, build: Callable[[Path], Bundle]) -> None:
+    version, binding = BINDINGS[example]
+    require_pyenv(version)
+    bundle = build(EXAMPLES / "bindings" / example / "recipe.yaml")
+    assert bundle.manifest["binding"]["name"] == binding
+    output = assert_verified(bundle.archive)
+    assert "[FUNC] res = xwjhaha" in output and f"[VERSION] {version}" in output
+
+
+def test_goroutines_with_sbinet_go_python_on_27(build: Callable[[Path], Bundle]) -> None:
+    require_pyenv("2.7")
+    bundle = build(EXAMPLES / "goroutines" / "recipe.yaml")
+    assert bundle.manifest["binding"]["name"] == "sbinet/go-python"
+    assert bundle.archive.name.startswith("goroutines-0.1.0-cp27-")
+    output = assert_verified(bundle.archive)
+    assert "[GOROUTINE 1] res = xwjhaha" in output and "[GOROUTINE 2]" in output and "[VERSION] 2.7" in output
