@@ -37,6 +37,8 @@ def run(
     error: type[GopackError] = BuildError,
     hint: str | None = None,
     timeout: float | None = None,
+    ok_codes: tuple[int, ...] = (0,),
+    input: str | None = None,
 ) -> str:
     """Run ``argv``; return its stdout. On failure raise ``error`` carrying the output.
 
@@ -50,6 +52,7 @@ def run(
             args,
             cwd=cwd,
             env=full_env,
+            input=input,
             stdout=subprocess.PIPE,
             stderr=None if stream_output else subprocess.PIPE,
             text=True,
@@ -63,7 +66,7 @@ def run(
         raise error(f"{what} did not finish within {timeout:.0f} s", hint=hint) from None
     if stream_output and proc.stdout:
         log.info("%s", proc.stdout.rstrip())
-    if proc.returncode != 0:
+    if proc.returncode not in ok_codes:
         output = "\n".join(part for part in (proc.stdout, proc.stderr) if part)
         raise error(
             f"{what} failed (exit code {proc.returncode})",
@@ -71,3 +74,4 @@ def run(
             details=output.strip()[-6000:] or None,
         )
     return proc.stdout
+

@@ -16,7 +16,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from gopack import __version__, _proc, contents, pipeline, recipe, verify
+from gopack import __version__, _proc, archive, cache, contents, pipeline, recipe, verify
 from gopack.errors import GopackError, UsageError
 
 INTERNAL_ERROR = 70
@@ -55,7 +55,16 @@ def _parser() -> argparse.ArgumentParser:
     bundle.add_argument("recipe", type=Path, metavar="RECIPE", help="path of the recipe (YAML)")
     bundle.add_argument("-o", "--output-dir", type=Path, help="where to write the archive (default: the recipe's output.dir)")
     bundle.add_argument("--max-glibc", metavar="X.Y", help="fail if the bundle needs a newer glibc (overrides the recipe's max_glibc)")
+    bundle.add_argument("--format", choices=archive.FORMATS, help="archive format (overrides output.format; default tar.gz)")
+    bundle.add_argument("--level", type=int, metavar="N", help="compression level (gzip/zip 1-9, zstd 1-19)")
     bundle.set_defaults(func=_bundle)
+
+    caches = sub.add_parser("cache", parents=[common], help="list or prune cached Python trees")
+    cache_sub = caches.add_subparsers(dest="cache_command", required=True, metavar="ACTION")
+    cache_sub.add_parser("list", parents=[common], help="list cached Python trees").set_defaults(func=_cache_list)
+    pruning = cache_sub.add_parser("prune", parents=[common], help="remove cached Python trees")
+    pruning.add_argument("--older-than", type=float, metavar="DAYS", help="only entries older than this many days (default: all)")
+    pruning.set_defaults(func=_cache_prune)
 
     look = sub.add_parser("inspect", parents=[common], help="show what an archive (or an extracted bundle) holds and needs from its host")
     look.add_argument("target", type=Path, metavar="ARCHIVE_OR_DIR")
@@ -73,11 +82,45 @@ def _bundle(args: argparse.Namespace) -> int:
     the_recipe = recipe.load(args.recipe)
     if args.max_glibc is not None and not re.fullmatch(r"2\.\d{1,2}", args.max_glibc):
         raise UsageError(f"--max-glibc {args.max_glibc!r} is not a glibc version", hint="write it as 2.NN, e.g. --max-glibc 2.28")
-    result = pipeline.bundle(the_recipe, output_dir=args.output_dir, max_glibc=args.max_glibc, progress=_progress(args))
+    if args.level is not None and not 1 <= args.level <= 19:
+        raise UsageError(f"--level {args.level} is out of range", hint="gzip and zip take 1-9, zstd 1-19")
+    result = pipeline.bundle(
+        the_recipe, output_dir=args.output_dir, max_glibc=args.max_glibc, fmt=args.format, level=args.level, progress=_progress(args)
+    )
     if args.json:
         _emit(result.report())
     else:
         log.info("wrote %s (%.1f MB)", result.archive, result.size / 1e6)
+    return 0
+
+
+def _cache_list(args: argparse.Namespace) -> int:
+    entries = cache.entries()
+    rows = [
+        {
+            "key": e.key,
+            "path": str(e.path),
+            "size": cache.size(e.path),
+            "created": e.meta.get("created"),
+            "packages": [f"{p['name']}=={p['version']}" for p in e.meta.get("packages", [])],
+        }
+        for e in entries
+    ]
+    if args.json:
+        _emit({"schema_version": 1, "cache": str(cache.directory()), "entries": rows})
+        return 0
+    print(f"{cache.directory()}: {len(rows)} cached Python tree{'s' if len(rows) != 1 else ''}")
+    for row in rows:
+        print(f"  {row['key'][:16]}  {row['size'] / 1e6:8.1f} MB  {', '.join(row['packages']) or '(no packages)'}")
+    return 0
+
+
+def _cache_prune(args: argparse.Namespace) -> int:
+    removed = cache.prune(older_than_days=args.older_than)
+    if args.json:
+        _emit({"schema_version": 1, "removed": [e.key for e in removed]})
+    else:
+        log.info("removed %d cached Python tree%s from %s", len(removed), "s" if len(removed) != 1 else "", cache.directory())
     return 0
 
 

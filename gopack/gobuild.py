@@ -4,7 +4,11 @@
   (python3, python3-embed, python-3.X, python-3.X-embed, python-3.Xm, python-2.7)
   resolve to the chosen interpreter and link its libpython (3.8+'s own
   python3.pc does not link it).
-- A GOCACHE per interpreter: Go reuses cgo output across a PKG_CONFIG_PATH change.
+- Go's build cache is kept apart per interpreter: Go reuses cgo output across
+  a PKG_CONFIG_PATH change (golang/go#24544), but it does hash CGO_CFLAGS into
+  every cgo action, so a define naming the interpreter build
+  (``-DGOPACK_PYTHON=<key>``) gives each interpreter its own cgo entries while
+  the standard library stays shared with the user's warm cache.
 - The home-finding C constructor (``gopack/cgo``) is added to the main package
   with ``go build -overlay``; the user's tree is never written to.
 - RPATH ``$ORIGIN/../python/lib`` is set at link time (DT_RPATH, which
@@ -40,7 +44,7 @@ class GoBinary:
     rpath: str
 
 
-def build(plan: Plan, root: Path, work: Path, cache: Path) -> GoBinary:
+def build(plan: Plan, root: Path, work: Path) -> GoBinary:
     interpreter = plan.interpreter
     pc_dir = work / "pkgconfig"
     write_pkg_config(interpreter, pc_dir, extra_names=plan.binding.pkg_config)
@@ -51,7 +55,9 @@ def build(plan: Plan, root: Path, work: Path, cache: Path) -> GoBinary:
     env = {
         **go_env,
         "PKG_CONFIG_PATH": os.pathsep.join(p for p in (str(pc_dir), os.environ.get("PKG_CONFIG_PATH", "")) if p),
-        "GOCACHE": str(cache / "go-build" / interpreter_key(interpreter)),
+        "CGO_CFLAGS": " ".join(
+            p for p in (go_env.get("CGO_CFLAGS", os.environ.get("CGO_CFLAGS", "-O2 -g")), f"-DGOPACK_PYTHON={interpreter_key(interpreter)}") if p
+        ),
         "CGO_LDFLAGS": " ".join(
             p for p in (go_env.get("CGO_LDFLAGS", os.environ.get("CGO_LDFLAGS", "")), f"-Wl,-rpath,{RPATH}", "-Wl,--disable-new-dtags") if p
         ),
@@ -60,13 +66,15 @@ def build(plan: Plan, root: Path, work: Path, cache: Path) -> GoBinary:
     argv: list[str | os.PathLike[str]] = [plan.toolchain.go, "build", "-trimpath", "-buildvcs=false", "-overlay", overlay]
     if recipe.go.tags:
         argv.append("-tags=" + ",".join(recipe.go.tags))
-    argv += [f"-ldflags={recipe.go.ldflags} -buildid=".strip(), *recipe.go.flags, "-o", out, recipe.go.package]
+    # -buildid= makes the binary reproducible; -s -w drop the symbol table and DWARF.
+    ldflags = " ".join(p for p in (recipe.go.ldflags, "-s -w" if recipe.output.strip else "", "-buildid=") if p)
+    argv += [f"-ldflags={ldflags}", *recipe.go.flags, "-o", out, recipe.go.package]
     _proc.run(argv, what="go build", env=env, cwd=recipe.go.module, hint=f"run with -v to see the compiler's output; the program is in {recipe.go.module}")
     binary = inspect(out)
     if interpreter.soname not in binary.needed:
         raise BuildError(
             f"the built program does not link {interpreter.soname} (it needs: {', '.join(binary.needed)})",
-            hint="a stale Go build cache can do this; remove the gopack cache (gopack cache dir) and retry",
+            hint="a stale Go build cache can do this: run `go clean -cache` and retry",
         )
     return binary
 
@@ -90,7 +98,7 @@ def interpreter_key(interpreter: Interpreter) -> str:
     """Identifies an interpreter build: Go's cgo cache must not cross it."""
     stat = interpreter.libpython.stat()
     ident = f"{interpreter.libpython}|{interpreter.version}|{stat.st_size}|{stat.st_mtime_ns}"
-    return f"{interpreter.tag}-{hashlib.sha256(ident.encode()).hexdigest()[:12]}"
+    return f"{interpreter.tag}_{hashlib.sha256(ident.encode()).hexdigest()[:12]}"
 
 
 def pkg_config_names(interpreter: Interpreter) -> list[str]:

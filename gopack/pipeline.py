@@ -1,14 +1,15 @@
-"""``gopack bundle``: recipe -> plan -> Python env -> Go binary -> manifest -> archive.
+"""``gopack bundle``: recipe -> plan -> Python tree (cached) -> app -> Go binary
+-> relocation of the binary -> manifest -> archive.
 
-Each stage is timed; the report says what was built and how long each stage took.
-The staging tree lives in a temporary directory that is removed afterwards; the
+Each stage is timed; the report says what was built and how long each stage
+took. The staging tree lives in a temporary directory inside the cache (so the
+cached Python tree can be hard-linked into it) and is removed afterwards; the
 only output is the archive, renamed into place at the very end.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -17,9 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
-from gopack import __version__, archive, contents, gobuild, plan, pythonenv, relocate
+from gopack import __version__, archive, bytecode, cache, contents, gobuild, plan, pythonenv, pytree, relocate
 from gopack.recipe import Recipe
 
 log = logging.getLogger(__name__)
@@ -33,6 +32,7 @@ class Bundle:
     size: int
     manifest: dict[str, Any]
     stages: dict[str, float] = field(default_factory=dict)
+    cached_python: bool = False
 
     def report(self) -> dict[str, Any]:
         """The versioned document ``gopack bundle --json`` prints."""
@@ -46,12 +46,9 @@ class Bundle:
             "platform": self.manifest["platform"],
             "glibc": self.manifest["glibc"]["floor"],
             "vendored": len(self.manifest["vendored"]),
+            "python_tree_cached": self.cached_python,
             "stages": {name: round(seconds, 3) for name, seconds in self.stages.items()},
         }
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("GOPACK_CACHE_DIR") or platformdirs.user_cache_dir("gopack"))
 
 
 class _Stages:
@@ -75,45 +72,56 @@ def bundle(
     *,
     output_dir: Path | None = None,
     max_glibc: str | None = None,
+    fmt: str | None = None,
+    level: int | None = None,
     progress: Callable[[str, float | None], None] = lambda s, t: None,
 ) -> Bundle:
     stage = _Stages(progress)
+    fmt = fmt or recipe.output.format
+    level = level or recipe.output.level or archive.DEFAULT_LEVELS[fmt]
     with stage("plan"):
         the_plan = plan.make(recipe)
     interpreter = the_plan.interpreter
     top = f"{recipe.name}-{recipe.version}"
-    with tempfile.TemporaryDirectory(prefix="gopack-") as tmp:
+    cache_dir = cache.directory()
+    (cache_dir / "tmp").mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="stage-", dir=cache_dir / "tmp") as tmp:
         work = Path(tmp)
         root = work / top
         root.mkdir()
         with stage("python"):
-            env = pythonenv.build(recipe, interpreter, root)
+            tree = pytree.get(recipe, interpreter, cache_dir=cache_dir)
+            tree.link_into(root)
+        with stage("app"):
+            pythonenv.copy_code(recipe, root / pythonenv.APP)
+            python = root / "python" / "bin" / interpreter.program
+            bytecode.compile_tree(python, root / pythonenv.APP, relative_to=root, version=interpreter.short_version,
+                                  keep_sources=recipe.python.sources, epoch=archive.epoch())
         with stage("go build"):
-            binary = gobuild.build(the_plan, root, work, cache_dir())
+            binary = gobuild.build(the_plan, root, work)
         with stage("relocate"):
-            relocated = relocate.relocate(
-                root,
-                go_binary=binary.path.relative_to(root).as_posix(),
+            binary_rel = binary.path.relative_to(root).as_posix()
+            for_binary = relocate.relocate(root, frozen=frozenset({binary_rel}), only=frozenset({binary_rel}))
+            floor = relocate.floor(
+                {**tree.requirements, **for_binary.requirements},
                 machine=interpreter.elf_machine,
                 max_glibc=max_glibc or recipe.max_glibc,
                 where_max="--max-glibc" if max_glibc else recipe.where("max_glibc"),
             )
-        platform_tag = relocated.floor.tag
-        dest = (output_dir or recipe.output.dir) / f"{top}-{interpreter.tag}-{platform_tag}.tar.gz"
+        dest = (output_dir or recipe.output.dir) / f"{top}-{interpreter.tag}-{floor.tag}.{fmt}"
         with stage("manifest"):
-            files = archive.manifest_files(root)
-            sizes = contents.components(
-                files,
-                binary=binary.path.relative_to(root).as_posix(),
-                stdlib=env.site_packages.parent.relative_to(root).as_posix(),
-                vendored=[v.name for v in relocated.vendored],
-                owners=contents.distribution_files(env.site_packages, root),
-            )
-            manifest = archive.write_manifest(root, {
+            meta = tree.meta
+            files = archive.manifest_files(root, known={f["path"]: f for f in meta["files"]})
+            vendored = [*meta["vendored"], *(
+                {"name": v.name, "soname": v.soname, "source": str(v.source), "sha256": v.sha256, "needed_by": list(v.needed_by)}
+                for v in for_binary.vendored
+            )]
+            site_packages = root / "python" / "lib" / f"python{interpreter.short_version}" / "site-packages"
+            document = {
                 "gopack_version": __version__,
                 "name": recipe.name,
                 "version": recipe.version,
-                "platform": platform_tag,
+                "platform": floor.tag,
                 "python": {
                     "version": interpreter.version,
                     "abi": interpreter.abi,
@@ -131,20 +139,29 @@ def bundle(
                     "version": the_plan.toolchain.version,
                     "goos": the_plan.toolchain.goos,
                     "goarch": the_plan.toolchain.goarch,
-                    "binary": binary.path.relative_to(root).as_posix(),
+                    "binary": binary_rel,
                     "rpath": binary.rpath,
                 },
-                "glibc": {"floor": relocated.floor.highest.get("GLIBC"), "symbol_versions": dict(relocated.floor.highest), "tag": platform_tag},
-                "host_libraries": list(relocated.host_libraries),
-                "vendored": [
-                    {"name": v.name, "soname": v.soname, "source": str(v.source), "sha256": v.sha256, "needed_by": list(v.needed_by)}
-                    for v in relocated.vendored
-                ],
-                "installer": env.installer,
-                "packages": [{"name": p.name, "version": p.version, "license": p.license} for p in env.packages],
-                "components": sizes,
+                "glibc": {"floor": floor.highest.get("GLIBC"), "symbol_versions": dict(floor.highest), "tag": floor.tag},
+                "host_libraries": sorted({*meta["host_libraries"], *for_binary.host_libraries}),
+                "vendored": vendored,
+                "installer": meta["installer"],
+                "packages": meta["packages"],
+                "pruned": meta["pruned"],
+                "stripped": meta["stripped"],
+                "components": contents.components(
+                    files,
+                    binary=binary_rel,
+                    stdlib=site_packages.parent.relative_to(root).as_posix(),
+                    vendored=[v["name"] for v in vendored],
+                    owners=contents.distribution_files(site_packages, root),
+                ),
                 "smoke": {"command": list(recipe.smoke.command), "expect": list(recipe.smoke.expect), "timeout": recipe.smoke.timeout},
-            }, files)
+            }
+            links = archive.duplicates(files, fmt)
+            sizes = {f["path"]: int(f["size"]) for f in files}
+            document["deduplicated"] = {"files": len(links), "bytes": sum(sizes[p] for p in links)}
+            manifest = archive.write_manifest(root, document, files)
         with stage("archive"):
-            size = archive.write_tar_gz(root, top, dest)
-    return Bundle(archive=dest, size=size, manifest=manifest, stages=stage.times)
+            size = archive.write(root, top, dest, fmt=fmt, level=level, links=links)
+    return Bundle(archive=dest, size=size, manifest=manifest, stages=stage.times, cached_python=tree.cached)

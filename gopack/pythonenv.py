@@ -7,6 +7,9 @@ Layout under the bundle root::
     python/lib/python3.X/         stdlib and lib-dynload, no host site-packages
     python/lib/python3.X/site-packages/   requirements (uv, pip as fallback)
     app/                          the user's modules, put on sys.path by a .pth
+
+``python/`` depends only on the interpreter and the requirements, so it is
+cached (:mod:`gopack.pytree`); ``app/`` is copied for every build.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from gopack.recipe import Recipe
 #: Never carried over from the interpreter's own stdlib tree.
 _STDLIB_SKIP = ("site-packages", "dist-packages", "__pycache__")
 PTH_NAME = "gopack-app.pth"
+APP = "app"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,16 +39,8 @@ class Package:
     license: str
 
 
-@dataclass(frozen=True, kw_only=True)
-class PythonEnv:
-    prefix: Path  # <root>/python
-    site_packages: Path
-    app: Path  # <root>/app
-    packages: tuple[Package, ...]
-    installer: str  # "uv" or "pip"
-
-
-def build(recipe: Recipe, interpreter: Interpreter, root: Path) -> PythonEnv:
+def build_prefix(recipe: Recipe, interpreter: Interpreter, root: Path) -> str:
+    """Make ``root/python`` for ``interpreter`` with the requirements; return the installer used."""
     prefix = root / "python"
     stdlib = prefix / "lib" / f"python{interpreter.short_version}"
     site_packages = stdlib / "site-packages"
@@ -53,18 +49,10 @@ def build(recipe: Recipe, interpreter: Interpreter, root: Path) -> PythonEnv:
     ship_interpreter(interpreter, prefix / "bin" / interpreter.program)
     site_packages.mkdir()
     installer = install_requirements(recipe, interpreter, site_packages)
-    app = root / "app"
-    copy_code(recipe, app)
     # site.addpackage() joins each .pth line to the site-packages directory,
     # so a relative line keeps the bundle relocatable.
-    (site_packages / PTH_NAME).write_text(os.path.relpath(app, site_packages) + "\n")
-    return PythonEnv(
-        prefix=prefix,
-        site_packages=site_packages,
-        app=app,
-        packages=installed_packages(site_packages),
-        installer=installer,
-    )
+    (site_packages / PTH_NAME).write_text(os.path.relpath(root / APP, site_packages) + "\n")
+    return installer
 
 
 def copy_stdlib(interpreter: Interpreter, dest: Path) -> None:

@@ -49,6 +49,7 @@ class PythonSpec:
     requirements_file: Path | None = None
     code: tuple[Path, ...] = ()
     project: Path | None = None
+    sources: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,6 +63,15 @@ class SmokeSpec:
 class OutputSpec:
     dir: Path
     format: str = "tar.gz"
+    level: int | None = None
+    strip: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class PruneSpec:
+    defaults: bool = True
+    drop: tuple[str, ...] = ()
+    keep: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,6 +83,7 @@ class Recipe:
     python: PythonSpec
     smoke: SmokeSpec
     output: OutputSpec
+    prune: PruneSpec = PruneSpec()
     max_glibc: str | None = None
     #: dotted key -> line in the recipe file, for later stages' messages.
     lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
@@ -261,7 +272,7 @@ def _file_problems(base: Path, data: dict[str, Any], keys: Mapping[FieldPath, in
 def _build(path: Path, data: dict[str, Any], keys: Mapping[FieldPath, int]) -> Recipe:
     base = path.parent.resolve()
     go, py = data.get("go", {}), data["python"]
-    smoke, out = data.get("smoke", {}), data.get("output", {})
+    smoke, out, pruning = data.get("smoke", {}), data.get("output", {}), data.get("prune", {})
     binary = go.get("binary", data["name"])
     return Recipe(
         path=path,
@@ -283,13 +294,20 @@ def _build(path: Path, data: dict[str, Any], keys: Mapping[FieldPath, int]) -> R
             requirements_file=(base / py["requirements_file"]).resolve() if "requirements_file" in py else None,
             code=tuple((base / rel).resolve() for rel in py.get("code", ())),
             project=(base / py["project"]).resolve() if "project" in py else None,
+            sources=py.get("sources", True),
         ),
         smoke=SmokeSpec(
             command=tuple(smoke.get("command", (f"bin/{binary}",))),
             expect=tuple(smoke.get("expect", ())),
             timeout=float(smoke.get("timeout", 300)),
         ),
-        output=OutputSpec(dir=(base / out.get("dir", "dist")).resolve(), format=out.get("format", "tar.gz")),
+        output=OutputSpec(
+            dir=(base / out.get("dir", "dist")).resolve(),
+            format=out.get("format", "tar.gz"),
+            level=out.get("level"),
+            strip=out.get("strip", True),
+        ),
+        prune=PruneSpec(defaults=pruning.get("defaults", True), drop=tuple(pruning.get("drop", ())), keep=tuple(pruning.get("keep", ()))),
         max_glibc=data.get("max_glibc"),
         lines={_dotted(k): v for k, v in keys.items() if k},
     )

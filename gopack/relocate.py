@@ -1,50 +1,76 @@
-"""The relocate stage: analyse the staged tree, vendor what the host may lack,
-check the result, and work out the glibc floor and the platform tag."""
+"""The relocate stage: analyse a staged tree, vendor what the host may lack,
+check the result, and record the symbol versions that set the glibc floor.
+
+It runs twice per bundle: once over the Python tree (whose result is cached)
+and once over the Go binary, which changes with every build and is never
+edited: a library it needs is copied in under its own name, into the
+directory its link-time RPATH names.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from gopack.elf import analysis, patch
-from gopack.elf.analysis import Floor
+from gopack.elf.analysis import Analysis, Floor
 from gopack.elf.patch import Vendored
 from gopack.errors import BuildError
+
+Requirements = Mapping[str, Mapping[str, frozenset[str]]]
 
 
 @dataclass(frozen=True, kw_only=True)
 class Relocated:
     vendored: tuple[Vendored, ...]
     host_libraries: tuple[str, ...]
-    floor: Floor
+    requirements: Requirements
     edited: int
 
 
-def relocate(root: Path, *, go_binary: str, machine: str, max_glibc: str | None, where_max: str) -> Relocated:
+def relocate(root: Path, *, frozen: frozenset[str] = frozenset(), only: frozenset[str] | None = None) -> Relocated:
+    """Vendor and rewrite so that everything under ``root`` (or just ``only``) is self-contained."""
     libdir = root / patch.LIBDIR
-    before = analysis.analyse(root, executable_rpath=[libdir])
+    before = _analyse(root, libdir, only)
     if before.unresolved:
         raise BuildError(
             "libraries needed by the bundle were found neither in it nor on this machine:\n"
             + "\n".join(f"  {needer} needs {soname}" for needer, soname in before.unresolved),
-            hint="install the missing libraries on the build machine, or drop the modules that need them",
+            hint="install the missing libraries on the build machine, or prune the modules that need them",
         )
-    plan = patch.plan(before, frozen=frozenset({go_binary}))
+    plan = patch.plan(before, frozen=frozen)
     patch.apply(plan, root)
-    after = analysis.analyse(root, executable_rpath=[libdir])
+    after = _analyse(root, libdir, only)
     leftovers = [f"{e.soname} (needed by {', '.join(e.needed_by)})" for e in after.externals]
     leftovers += [f"{n} needs {s}, which does not resolve" for n, s in after.unresolved]
-    leftovers += [f"{f} searches {p}" for f, p in after.absolute_paths if f != go_binary]
+    leftovers += [f"{f} searches {p}" for f, p in after.absolute_paths if f not in frozen]
     if leftovers:
         raise BuildError("after vendoring, the bundle still reaches outside itself:\n  " + "\n  ".join(leftovers))
-    floor = analysis.glibc_floor(root, after.files, machine)
+    vendored_files = [f for f in analysis.elf_files(libdir) if any(v.name == Path(f.path).name for v in plan.vendored)]
+    files = [*after.files, *(analysis.ElfInfo(**{**vars(f), "path": f"{patch.LIBDIR}/{f.path}"}) for f in vendored_files)]
+    return Relocated(
+        vendored=plan.vendored,
+        host_libraries=after.host_libraries,
+        requirements=analysis.symbol_requirements(root, {f.path: f for f in files}.values()),
+        edited=len(plan.edits),
+    )
+
+
+def _analyse(root: Path, libdir: Path, only: frozenset[str] | None) -> Analysis:
+    return analysis.analyse(root, executable_rpath=[libdir], only=only)
+
+
+def floor(requirements: Requirements, *, machine: str, max_glibc: str | None, where_max: str) -> Floor:
+    """The glibc floor and platform tag; a BuildError naming files and symbols above ``max_glibc``."""
+    result = analysis.floor_of(requirements, machine)
     if max_glibc is not None:
-        newer = analysis.too_new(floor, max_glibc)
+        newer = analysis.too_new(result, max_glibc)
         if newer:
             lines = [f"  {path}: {version} ({', '.join(sorted(symbols)) or 'no symbol named'})" for path, version, symbols in newer]
             raise BuildError(
-                f"{where_max}: the bundle needs glibc {floor.highest['GLIBC']}, newer than {max_glibc}; these files require newer symbols:\n"
+                f"{where_max}: the bundle needs glibc {result.highest['GLIBC']}, newer than {max_glibc}; these files require newer symbols:\n"
                 + "\n".join(lines[:40]) + (f"\n  ... and {len(lines) - 40} more" if len(lines) > 40 else ""),
                 hint="build on an older distribution (e.g. in a manylinux container) or raise max_glibc",
             )
-    return Relocated(vendored=plan.vendored, host_libraries=after.host_libraries, floor=floor, edited=len(plan.edits))
+    return result

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -36,7 +37,7 @@ def test_the_sandbox_really_hides_python() -> None:
 def test_archive_name_and_manifest(build: Callable[[Path], Bundle]) -> None:
     require_pyenv("3.7")
     bundle = build(EXAMPLES / "hello" / "recipe.yaml")
-    assert bundle.archive.name == "hello-0.1.0-cp37-linux_x86_64.tar.gz"
+    assert re.fullmatch(r"hello-0\.1\.0-cp37-manylinux_2_\d+_x86_64\.tar\.gz", bundle.archive.name), bundle.archive.name
     with tarfile.open(bundle.archive) as tar:
         names = tar.getnames()
         manifest = json.load(tar.extractfile("hello-0.1.0/gopack.json"))  # type: ignore[arg-type]
@@ -173,6 +174,6 @@ def test_bundle_json_report_is_alone_on_stdout(tmp_path: Path) -> None:
     report = json.loads(result.stdout)
     assert report["schema_version"] == 1
     assert Path(report["archive"]).is_file() and report["size"] == Path(report["archive"]).stat().st_size
-    assert set(report["stages"]) == {"plan", "python", "go build", "manifest", "archive"}
+    assert set(report["stages"]) == {"plan", "python", "go build", "relocate", "manifest", "archive"}
     assert report["python"]["tag"] == "cp37" and report["binding"]["name"] == "cgo"
     assert "go build done in" in result.stderr

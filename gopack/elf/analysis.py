@@ -117,15 +117,25 @@ def elf_files(root: Path) -> list[ElfInfo]:
     return found
 
 
-def analyse(root: Path, *, executable_rpath: Iterable[Path], allowed: frozenset[str] = HOST_LIBRARIES) -> Analysis:
-    """Resolve every DT_NEEDED of every ELF under ``root`` as ld.so would at run time.
+def analyse(
+    root: Path,
+    *,
+    executable_rpath: Iterable[Path],
+    allowed: frozenset[str] = HOST_LIBRARIES,
+    only: frozenset[str] | None = None,
+) -> Analysis:
+    """Resolve every DT_NEEDED of every ELF under ``root`` (or of the files in ``only``)
+    as ld.so would at run time.
 
     ``executable_rpath``: absolute directories the loading executables' DT_RPATH
     contributes to objects without DT_RUNPATH.
     """
     root = root.resolve()
     inherited = [str(p) for p in executable_rpath]
-    files = elf_files(root)
+    if only is None:
+        files = elf_files(root)
+    else:
+        files = [info for info in (elf_info(root, rel) for rel in sorted(only)) if info is not None]
     system = load_ld_paths(Libc.GLIBC)["conf"]
     externals: dict[str, tuple[Path, set[str]]] = {}
     unresolved: set[tuple[str, str]] = set()
@@ -252,12 +262,18 @@ class Floor:
     requirements: Mapping[str, Mapping[str, frozenset[str]]]  # file -> version -> symbols
 
 
-def glibc_floor(root: Path, files: Iterable[ElfInfo], machine: str) -> Floor:
+def symbol_requirements(root: Path, files: Iterable[ElfInfo]) -> dict[str, dict[str, frozenset[str]]]:
+    """file -> symbol version (GLIBC_2.34, GLIBCXX_3.4.11, ...) -> symbols needing it."""
     requirements: dict[str, dict[str, frozenset[str]]] = {}
     for info in files:
         versions = {v: frozenset(s) for v, s in versioned_symbols(root / info.path).items() if v.partition("_")[0] in _SYMBOL_FAMILIES}
         if versions:
             requirements[info.path] = versions
+    return requirements
+
+
+def floor_of(requirements: Mapping[str, Mapping[str, frozenset[str]]], machine: str) -> Floor:
+    """The newest version of each family, and the manylinux tag auditwheel's policy gives them."""
     highest: dict[str, str] = {}
     for versions in requirements.values():
         for version in versions:

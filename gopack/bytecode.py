@@ -1,0 +1,77 @@
+"""Bytecode precompiled by the target interpreter: deterministic, parallel, and
+naming no path of the build machine.
+
+3.7+ writes unchecked-hash pycs (PEP 552): valid whatever the files' times,
+never re-validated against the source, so a read-only install starts at full
+speed. 2.7 only has timestamp pycs: sources are stamped with the archive's
+fixed time first, which is also the time they carry after extraction. Code
+objects record a bundle-relative file name, so nothing points at the staging
+directory.
+
+Determinism: marshal decides back-references from reference counts, so a pyc's
+bytes depend on what else the compiling process has touched. ``compileall -j``
+hands files to workers as they free up, which differs from run to run. gopack
+instead splits the sorted file list into a fixed number of slices, each
+compiled in order by a fresh process: the same inputs give the same bytes on
+any machine, whatever its number of cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from gopack import _proc
+from gopack.errors import BuildError
+
+SLICES = 8
+
+_COMPILE = r"""
+import json, py_compile, sys
+kwargs = {}
+if sys.version_info >= (3, 7):
+    kwargs["invalidation_mode"] = py_compile.PycInvalidationMode.UNCHECKED_HASH
+failed = []
+for source, dfile, legacy in json.load(sys.stdin):
+    cfile = source + "c" if (legacy or sys.version_info[0] == 2) else None
+    try:
+        py_compile.compile(source, cfile=cfile, dfile=dfile, doraise=True, **kwargs)
+    except (py_compile.PyCompileError, SyntaxError, UnicodeDecodeError, ValueError) as exc:
+        failed.append(source)
+sys.stdout.write(json.dumps(failed) + "\n")
+"""
+
+
+def compile_tree(python: Path, directory: Path, *, relative_to: Path, version: str, keep_sources: bool, epoch: int) -> list[str]:
+    """Compile every .py under ``directory`` with ``python`` (the bundle's own interpreter).
+
+    Returns the files that do not compile (Python 2 syntax in a data folder,
+    say); they stay as source, as pip would leave them.
+    """
+    sources = sorted(p for p in directory.rglob("*.py") if p.is_file())
+    if not sources:
+        return []
+    if version.startswith("2."):
+        for source in sources:
+            os.utime(source, (epoch, epoch))
+    jobs = [[str(s), s.relative_to(relative_to).as_posix(), not keep_sources] for s in sources]
+    slices = [jobs[i::SLICES] for i in range(SLICES) if jobs[i::SLICES]]
+    # Not -E: the hash seed must be fixed (set and frozenset constants keep its order).
+    # -B: the compiling process must not write caches for its own imports.
+    env = {"PYTHONHASHSEED": "0", "PYTHONHOME": str(python.parent.parent), "PYTHONPATH": ""}
+
+    def run(part: list[list[object]]) -> list[str]:
+        out = _proc.run([python, "-s", "-B", "-c", _COMPILE], input=json.dumps(part), env=env, what=f"compiling bytecode in {directory.name}")
+        return list(json.loads(out.strip().splitlines()[-1]))
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        failed = sorted(f for part in pool.map(run, slices) for f in part)
+    if not keep_sources:
+        for source in sources:
+            if str(source) not in failed:
+                source.unlink()
+    if len(failed) > len(sources) // 2:
+        raise BuildError(f"{len(failed)} of {len(sources)} files in {directory} do not compile with {python.name}", hint="is the code for this Python version?")
+    return failed

@@ -1,0 +1,148 @@
+"""Pruning: documented rules remove what an embedded program never runs.
+
+A rule is a glob over bundle-relative paths (``*`` within one component,
+``**`` across components). A file goes when it or one of its folders matches a
+drop rule and no keep rule matches it or one of its folders. Recipes extend the
+defaults with ``prune.drop``/``prune.keep`` or turn them off with
+``prune.defaults: false``. ``*.dist-info`` folders are never pruned: without
+them importlib.metadata cannot see the packages (a rule may still drop a whole
+distribution, dist-info included, as the pip/setuptools/wheel rule does).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+STDLIB = "python/lib/python*"
+SITE = f"{STDLIB}/site-packages"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rule:
+    glob: str
+    why: str
+
+
+DEFAULT_RULES: tuple[Rule, ...] = (
+    Rule(glob=f"{STDLIB}/test", why="the stdlib's own test suite"),
+    Rule(glob=f"{STDLIB}/**/tests", why="test folders inside stdlib packages"),
+    Rule(glob=f"{STDLIB}/**/test", why="test folders inside stdlib packages"),
+    Rule(glob=f"{SITE}/**/tests", why="test folders of installed packages"),
+    Rule(glob="**/__pycache__", why="bytecode carried over from the source; gopack compiles its own"),
+    Rule(glob="**/*.pyc", why="bytecode carried over from the source; gopack compiles its own"),
+    Rule(glob=f"{STDLIB}/config-*/*.a", why="the static libpython, never linked at run time"),
+    Rule(glob=f"{STDLIB}/ensurepip", why="pip bootstrapper"),
+    Rule(glob=f"{STDLIB}/idlelib", why="the IDLE editor"),
+    Rule(glob=f"{STDLIB}/tkinter", why="Tk GUI (needs X11 libraries a server lacks)"),
+    Rule(glob=f"{STDLIB}/lib-dynload/_tkinter*", why="Tk GUI (needs X11 libraries a server lacks)"),
+    Rule(glob=f"{STDLIB}/turtle.py", why="Tk GUI (needs X11 libraries a server lacks)"),
+    Rule(glob=f"{STDLIB}/turtledemo", why="Tk GUI demos"),
+    Rule(glob=f"{STDLIB}/lib2to3", why="the Python 2 to 3 converter"),
+    Rule(glob=f"{STDLIB}/distutils/command/*.exe", why="Windows installer stubs"),
+    Rule(glob=f"{SITE}/pip", why="installers are not needed at run time"),
+    Rule(glob=f"{SITE}/pip-*.dist-info", why="installers are not needed at run time"),
+    Rule(glob=f"{SITE}/setuptools", why="installers are not needed at run time"),
+    Rule(glob=f"{SITE}/setuptools-*.dist-info", why="installers are not needed at run time"),
+    Rule(glob=f"{SITE}/pkg_resources", why="installers are not needed at run time"),
+    Rule(glob=f"{SITE}/_distutils_hack", why="installers are not needed at run time"),
+    Rule(glob=f"{SITE}/distutils-precedence.pth", why="installers are not needed at run time"),
+    Rule(glob=f"{SITE}/wheel", why="installers are not needed at run time"),
+    Rule(glob=f"{SITE}/wheel-*.dist-info", why="installers are not needed at run time"),
+    Rule(glob=f"{SITE}/bin", why="console scripts installers write; they name the build machine's interpreter"),
+    Rule(glob=f"{SITE}/**/*.dist-info/direct_url.json", why="names the build machine's paths"),
+    Rule(glob="python/include", why="C headers"),
+    Rule(glob=f"{SITE}/**/*.h", why="C headers"),
+    Rule(glob=f"{SITE}/**/*.pxd", why="Cython declarations, used only to compile"),
+)
+NEVER = "**/*.dist-info"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pruned:
+    rule: str
+    files: int
+    bytes: int
+
+
+def rules(*, defaults: bool, drop: Iterable[str], keep: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The drop and keep globs in force."""
+    dropped = tuple(r.glob for r in DEFAULT_RULES) if defaults else ()
+    return dropped + tuple(drop), tuple(keep)
+
+
+@cache
+def _regex(glob: str) -> re.Pattern[str]:
+    """A bundle glob as a regex: ``**/`` any folders, ``*`` within one name.
+
+    >>> bool(_regex("python/lib/python*/**/tests").fullmatch("python/lib/python3.7/json/tests"))
+    True
+    >>> bool(_regex("**/__pycache__").fullmatch("__pycache__"))
+    True
+    """
+    out = []
+    i = 0
+    while i < len(glob):
+        if glob.startswith("**/", i):
+            out.append("(?:[^/]+/)*")
+            i += 3
+        elif glob.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif glob[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif glob[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(glob[i]))
+            i += 1
+    return re.compile("".join(out))
+
+
+def matching_rule(path: str, globs: Iterable[str]) -> str | None:
+    """The first glob matching ``path`` or one of its folders."""
+    parts = path.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    for glob in globs:
+        pattern = _regex(glob)
+        if any(pattern.fullmatch(p) for p in prefixes):
+            return glob
+    return None
+
+
+def prune(root: Path, *, drop: tuple[str, ...], keep: tuple[str, ...]) -> list[Pruned]:
+    """Remove matching files under ``root``; return per-rule counts and bytes saved."""
+    counts: dict[str, list[int]] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        for name in filenames:
+            full = here / name
+            rel = full.relative_to(root).as_posix()
+            rule = matching_rule(rel, drop)
+            if rule is None or matching_rule(rel, keep) is not None or _in_dist_info(rel, rule):
+                continue
+            size = full.lstat().st_size
+            full.unlink()
+            tally = counts.setdefault(rule, [0, 0])
+            tally[0] += 1
+            tally[1] += size
+    _remove_empty_dirs(root)
+    return [Pruned(rule=r, files=c[0], bytes=c[1]) for r, c in counts.items()]
+
+
+def _in_dist_info(rel: str, rule: str) -> bool:
+    """dist-info is kept unless the rule names that dist-info itself (a whole distribution goes)."""
+    return matching_rule(rel, (NEVER,)) is not None and ".dist-info" not in rule
+
+
+def _remove_empty_dirs(root: Path) -> None:
+    for dirpath, dirnames, filenames in os.walk(root, topdown=False):
+        if dirpath != str(root) and not os.listdir(dirpath):
+            os.rmdir(dirpath)
+

@@ -1,0 +1,99 @@
+"""The Python tree of a bundle (``python/``): made once per set of inputs, then cached.
+
+Making it: a relocatable prefix with the requirements installed
+(:mod:`gopack.pythonenv`), pruned, stripped (before any patchelf edit),
+relocated (vendored libraries, ``$ORIGIN`` search paths), every stripped file
+checked to load, and the bytecode compiled. A rebuild whose Python side did not
+change hard-links the cached tree into place and reuses what was learnt about
+it (packages, vendored libraries, symbol versions, file hashes).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gopack import archive, bytecode, cache, prune, pythonenv, relocate
+from gopack.elf import analysis
+from gopack.elf import strip as stripping
+from gopack.interpreters import Interpreter
+from gopack.recipe import Recipe
+
+
+@dataclass(frozen=True, kw_only=True)
+class PythonTree:
+    entry: cache.Entry
+    cached: bool
+
+    @property
+    def meta(self) -> Mapping[str, Any]:
+        return self.entry.meta
+
+    @property
+    def requirements(self) -> dict[str, dict[str, frozenset[str]]]:
+        return {f: {v: frozenset(s) for v, s in versions.items()} for f, versions in self.meta["requirements"].items()}
+
+    def link_into(self, root: Path) -> None:
+        """Hard-link the cached tree to ``root/python`` (a copy across file systems)."""
+        shutil.copytree(self.entry.python, root / "python", symlinks=True, copy_function=_link_or_copy)
+
+
+def inputs(recipe: Recipe) -> dict[str, Any]:
+    """What, besides the interpreter, decides the tree: the cache key's inputs."""
+    py = recipe.python
+    drop, keep = prune.rules(defaults=recipe.prune.defaults, drop=recipe.prune.drop, keep=recipe.prune.keep)
+    return {
+        "requirements": list(py.requirements),
+        "requirements_file": archive.sha256_file(py.requirements_file) if py.requirements_file else None,
+        "project": cache.tree_digest(py.project) if py.project else None,
+        "prune": [list(drop), list(keep)],
+        "strip": recipe.output.strip,
+        "sources": py.sources,
+        "epoch": archive.epoch(),
+    }
+
+
+def get(recipe: Recipe, interpreter: Interpreter, *, cache_dir: Path) -> PythonTree:
+    key = cache.key(interpreter, inputs(recipe))
+    entry, cached = cache.get_or_make(key, lambda tmp: make(recipe, interpreter, tmp), cache_dir)
+    return PythonTree(entry=entry, cached=cached)
+
+
+def make(recipe: Recipe, interpreter: Interpreter, root: Path) -> dict[str, Any]:
+    """Fill ``root/python``; return the metadata the cache keeps beside it."""
+    installer = pythonenv.build_prefix(recipe, interpreter, root)
+    drop, keep = prune.rules(defaults=recipe.prune.defaults, drop=recipe.prune.drop, keep=recipe.prune.keep)
+    pruned = prune.prune(root, drop=drop, keep=keep)
+    stripped, saved = stripping.strip(root, analysis.elf_files(root)) if recipe.output.strip else ([], 0)
+    relocated = relocate.relocate(root)
+    python = root / "python" / "bin" / interpreter.program
+    stripping.check_loads(python, [root / p for p in stripped])
+    stdlib = root / "python" / "lib" / f"python{interpreter.short_version}"
+    bytecode.compile_tree(python, stdlib, relative_to=root, version=interpreter.short_version, keep_sources=recipe.python.sources, epoch=archive.epoch())
+    return {
+        "installer": installer,
+        "packages": [vars(p) for p in pythonenv.installed_packages(stdlib / "site-packages")],
+        "pruned": [vars(p) for p in sorted(pruned, key=lambda p: -p.bytes)],
+        "stripped": {"files": len(stripped), "bytes": saved},
+        "vendored": [
+            {"name": v.name, "soname": v.soname, "source": str(v.source), "sha256": v.sha256, "needed_by": list(v.needed_by)}
+            for v in relocated.vendored
+        ],
+        "host_libraries": list(relocated.host_libraries),
+        "requirements": {f: {v: sorted(s) for v, s in versions.items()} for f, versions in relocated.requirements.items()},
+        "files": archive.manifest_files(root),
+    }
+
+
+def _link_or_copy(source: str, dest: str) -> None:
+    try:
+        os.link(source, dest)
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
+            raise
+        shutil.copy2(source, dest)
