@@ -10,7 +10,6 @@ destination and renamed into place, so a failure leaves nothing behind.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import shutil
@@ -273,8 +272,8 @@ def read_manifest(archive: Path) -> dict[str, Any]:
                 for member in tar:
                     if member.name.count("/") == 1 and member.name.endswith("/" + MANIFEST):
                         f = tar.extractfile(member)
-                        if f is not None:
-                            return dict(json.load(io.TextIOWrapper(f, "utf-8")))
+                        if f is not None:  # read() whole: a streamed member cannot seek
+                            return dict(json.loads(f.read().decode("utf-8")))
     except (OSError, tarfile.TarError, zipfile.BadZipFile, zstandard.ZstdError) as exc:
         raise UsageError(f"{archive}: cannot read the archive: {exc}") from None
     raise UsageError(f"{archive}: holds no {MANIFEST}; it was not made by gopack")

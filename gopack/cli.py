@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -23,22 +25,36 @@ INTERNAL_ERROR = 70
 log = logging.getLogger("gopack")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is so that every cleanup runs."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     _configure_logging(args.verbose, args.quiet)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(args.func(args))
     except GopackError as exc:
         _print_error(exc)
         return exc.exit_code
-    except KeyboardInterrupt:
+    except BrokenPipeError:  # `gopack inspect ... | head`: the reader left, which is fine
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt as exc:
         print("gopack: interrupted; no output was written", file=sys.stderr)
-        return 130
+        return 143 if isinstance(exc, Terminated) else 130
     except Exception:  # a bug in gopack: say so, with the traceback, and a distinct code
         traceback.print_exc()
         print(f"gopack {__version__}: internal error; please report it with the traceback above", file=sys.stderr)
         return INTERNAL_ERROR
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -141,6 +157,13 @@ def _inspect(args: argparse.Namespace) -> int:
         + (f", archive {document['archive_size'] / 1e6:.1f} MB" if document["archive_size"] else ""),
     ]
     lines += [f"    {size / 1e6:9.1f} MB  {name}" for name, size in document["size"]["components"].items()]
+    savings = document["savings"]
+    lines.append(
+        f"  saved      pruning {savings['pruned']['bytes'] / 1e6:.1f} MB in {savings['pruned']['files']} files, "
+        f"stripping {savings['stripped']['bytes'] / 1e6:.1f} MB in {savings['stripped']['files']} files, "
+        f"stored once {savings['deduplicated']['bytes'] / 1e6:.1f} MB in {savings['deduplicated']['files']} duplicate files"
+    )
+    lines += [f"    {r['bytes'] / 1e6:9.1f} MB  {r['files']:5d} files  {r['rule']}" for r in savings["pruned"]["rules"][:12]]
     lines.append(f"  packages   {len(document['packages'])}")
     lines += [f"    {p['name']} {p['version']}  [{p['license']}]" for p in document["packages"]]
     lines.append(f"  vendored   {len(document['vendored'])} libraries")

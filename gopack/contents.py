@@ -60,8 +60,8 @@ def components(files: Iterable[Mapping[str, Any]], *, binary: str, stdlib: str, 
             kind = "vendored libraries"
         elif len(parts) == 3 and parts[:2] == ("python", "lib") and parts[2].startswith("libpython"):
             kind = "libpython"
-        elif path in owners:
-            kind = f"site-packages/{owners[path]}"
+        elif path in owners or _source_of(path) in owners:
+            kind = f"site-packages/{owners.get(path) or owners[_source_of(path)]}"
         elif path.startswith(f"{stdlib}/site-packages/"):
             kind = "site-packages/(unowned)"
         elif path.startswith(f"{stdlib}/"):
@@ -72,6 +72,12 @@ def components(files: Iterable[Mapping[str, Any]], *, binary: str, stdlib: str, 
             kind = "other"
         sizes[kind] = sizes.get(kind, 0) + int(entry.get("size", 0))
     return dict(sorted(sizes.items(), key=lambda kv: -kv[1]))
+
+
+def _source_of(path: str) -> str:
+    """``pkg/__pycache__/mod.cpython-37.pyc`` -> ``pkg/mod.py`` (compiled files are not in RECORD)."""
+    parent, _, name = path.rpartition("/__pycache__/")
+    return f"{parent}/{name.split('.', 1)[0]}.py" if parent else path
 
 
 def load(target: Path) -> tuple[dict[str, Any], int | None]:
@@ -107,6 +113,15 @@ def report(target: Path) -> dict[str, Any]:
         "packages": manifest["packages"],
         "vendored": [{k: v[k] for k in ("name", "soname", "source", "needed_by")} for v in manifest["vendored"]],
         "size": {"files": len(files), "total": sum(int(f.get("size", 0)) for f in files), "components": manifest["components"]},
+        "savings": {
+            "pruned": {
+                "files": sum(r["files"] for r in manifest["pruned"]),
+                "bytes": sum(r["bytes"] for r in manifest["pruned"]),
+                "rules": manifest["pruned"],
+            },
+            "stripped": manifest["stripped"],
+            "deduplicated": manifest["deduplicated"],
+        },
     }
     jsonschema.validate(document, schema())
     return document

@@ -58,6 +58,9 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule(glob="python/include", why="C headers"),
     Rule(glob=f"{SITE}/**/*.h", why="C headers"),
     Rule(glob=f"{SITE}/**/*.pxd", why="Cython declarations, used only to compile"),
+    Rule(glob=f"{SITE}/**/*.pyx", why="Cython sources of modules shipped compiled"),
+    Rule(glob=f"{SITE}/**/*.c", why="C sources of modules shipped compiled"),
+    Rule(glob=f"{SITE}/**/*.cpp", why="C++ sources of modules shipped compiled"),
 )
 NEVER = "**/*.dist-info"
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,17 +70,19 @@ def make(recipe: Recipe, interpreter: Interpreter, root: Path) -> dict[str, Any]
     installer = pythonenv.build_prefix(recipe, interpreter, root)
     drop, keep = prune.rules(defaults=recipe.prune.defaults, drop=recipe.prune.drop, keep=recipe.prune.keep)
     pruned = prune.prune(root, drop=drop, keep=keep)
-    stripped, saved = stripping.strip(root, analysis.elf_files(root)) if recipe.output.strip else ([], 0)
-    relocated = relocate.relocate(root)
-    python = root / "python" / "bin" / interpreter.program
-    stripping.check_loads(python, [root / p for p in stripped])
+    with tempfile.TemporaryDirectory(prefix="strip-originals-", dir=root.parent) as backup:
+        sizes, kept = stripping.strip(root / "python", _elf_files(root), backup=Path(backup)) if recipe.output.strip else ({}, {})
+        relocated = relocate.relocate(root)
+        python = root / "python" / "bin" / interpreter.program
+        restored = stripping.check_stripped(python, root / "python", sizes, kept)
+    stripped = {p: before - _size(root / "python" / p) for p, before in sizes.items() if p not in restored}
     stdlib = root / "python" / "lib" / f"python{interpreter.short_version}"
     bytecode.compile_tree(python, stdlib, relative_to=root, version=interpreter.short_version, keep_sources=recipe.python.sources, epoch=archive.epoch())
     return {
         "installer": installer,
         "packages": [vars(p) for p in pythonenv.installed_packages(stdlib / "site-packages")],
         "pruned": [vars(p) for p in sorted(pruned, key=lambda p: -p.bytes)],
-        "stripped": {"files": len(stripped), "bytes": saved},
+        "stripped": {"files": len(stripped), "bytes": sum(stripped.values()), "restored": [f"python/{p}" for p in restored]},
         "vendored": [
             {"name": v.name, "soname": v.soname, "source": str(v.source), "sha256": v.sha256, "needed_by": list(v.needed_by)}
             for v in relocated.vendored
@@ -88,6 +91,15 @@ def make(recipe: Recipe, interpreter: Interpreter, root: Path) -> dict[str, Any]
         "requirements": {f: {v: sorted(s) for v, s in versions.items()} for f, versions in relocated.requirements.items()},
         "files": archive.manifest_files(root),
     }
+
+
+def _elf_files(root: Path) -> list[analysis.ElfInfo]:
+    """ELF files of ``root/python``, with paths relative to it."""
+    return analysis.elf_files(root / "python")
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size
 
 
 def _link_or_copy(source: str, dest: str) -> None:

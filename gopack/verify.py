@@ -17,12 +17,16 @@
 from __future__ import annotations
 
 import os
+import stat
 import sys
 import tarfile
+import zipfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import zstandard
 
 from gopack import archive, sandbox
 from gopack.elf import analysis
@@ -80,7 +84,11 @@ def verify(path: Path, *, allow_unsandboxed: bool = False) -> list[Check]:
 
 
 def extract(path: Path, dest: Path) -> Path:
-    """Extract with the ``data`` filter; return the bundle's root directory."""
+    """Extract safely; return the bundle's root directory.
+
+    tar: the ``data`` filter (no absolute paths, no ``..``, no links out, no
+    devices). zip: the same refusals, and the modes it stores are applied.
+    """
     if not hasattr(tarfile, "data_filter"):
         raise UsageError(
             f"this Python ({sys.version.split()[0]}) cannot extract archives safely: its tarfile has no extraction filters",
@@ -88,16 +96,33 @@ def extract(path: Path, dest: Path) -> Path:
         )
     dest.mkdir(parents=True)
     try:
-        with tarfile.open(path, "r:*") as tar:
-            tops = {m.name.split("/", 1)[0] for m in tar.getmembers()}
-            if len(tops) != 1:
-                raise VerifyError(f"{path}: expected one top-level directory, found {len(tops)}")
-            tar.extractall(dest, filter="data")
+        if archive.archive_format(path) == "zip":
+            _extract_zip(path, dest)
+        else:
+            with archive.open_tar(path) as tar:
+                tar.extractall(dest, filter="data")
     except tarfile.FilterError as exc:
         raise VerifyError(f"{path}: unsafe entry refused: {exc}", hint="the archive was not made by gopack or was altered") from None
-    except (OSError, tarfile.TarError) as exc:
+    except (OSError, tarfile.TarError, zipfile.BadZipFile, zstandard.ZstdError) as exc:
         raise VerifyError(f"{path}: cannot extract: {exc}") from None
-    return dest / tops.pop()
+    tops = list(dest.iterdir())
+    if len(tops) != 1 or not tops[0].is_dir():
+        raise VerifyError(f"{path}: expected one top-level directory, found {len(tops)} entries")
+    return tops[0]
+
+
+def _extract_zip(path: Path, dest: Path) -> None:
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            parts = Path(info.filename).parts
+            mode = info.external_attr >> 16
+            if info.filename.startswith("/") or ".." in parts:
+                raise tarfile.FilterError(f"{info.filename!r} points outside the destination")
+            if stat.S_ISLNK(mode) or (mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))):
+                raise tarfile.FilterError(f"{info.filename!r} is a link or a special file")
+            target = Path(zf.extract(info, dest))
+            if not info.is_dir():
+                target.chmod(0o755 if mode & 0o111 else 0o644)
 
 
 def check_files(root: Path, manifest: dict[str, Any]) -> Check:
