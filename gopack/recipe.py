@@ -246,6 +246,14 @@ def _file_problems(base: Path, data: dict[str, Any], keys: Mapping[FieldPath, in
         elif markers and not any((target / m).exists() for m in markers):
             problems.append((_line(keys, at), f"{_dotted(at)}: {target} holds no {' or '.join(markers)}"))
 
+    paths = [("go", "module"), ("python", "interpreter"), ("python", "requirements_file"), ("python", "project"), ("output", "dir")]
+    paths += [("python", "code", i) for i in range(len(data.get("python", {}).get("code", [])))]
+    for at in paths:
+        value = data.get(at[0], {}).get(at[1]) if len(at) == 2 else data["python"]["code"][at[2]]
+        if isinstance(value, str) and "\x00" in value:
+            problems.append((_line(keys, at), f"{_dotted(at)}: the path holds a NUL byte"))
+    if problems:
+        return problems
     go = data.get("go", {})
     need(("go", "module"), go.get("module", "."), kind="directory", markers=("go.mod",))
     py = data.get("python", {})

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gopack import interpreters
+from gopack import interpreters, plan, recipe
 from gopack.errors import GopackError, ToolchainError
 from gopack.interpreters import Interpreter, Rejected
 from gopack.plan import GOARCH_MACHINES, GoToolchain, check_machine
@@ -165,3 +165,61 @@ def test_find_skips_duplicates_by_real_path() -> None:
 
 def test_find_with_no_candidates() -> None:
     assert interpreters.find("3.7", []) == (None, [])
+
+
+# -- executables that run but are not Python (regression: json.JSONDecodeError escaped probe) ------
+
+NOT_PYTHON = "does not answer like a Python interpreter"
+
+
+@pytest.mark.parametrize("executable", [Path("/bin/true"), Path("/bin/echo")])
+def test_probe_refuses_non_python(executable: Path) -> None:
+    with pytest.raises(ToolchainError) as info:
+        interpreters.probe(executable)
+    assert info.value.message == NOT_PYTHON
+    assert info.value.exit_code == 3
+
+
+@pytest.mark.parametrize("executable", [Path("/bin/true"), Path("/bin/echo")])
+def test_find_rejects_non_python(executable: Path) -> None:
+    r = only_rejection("3.7", executable)
+    assert r.reason == NOT_PYTHON
+
+
+def test_find_keeps_going_past_non_python() -> None:
+    py37 = require_py37()
+    found, rejected = interpreters.find("3.7", [Path("/bin/true"), Path("/bin/echo"), py37])
+    assert found is not None and found.version == "3.7.16"
+    assert rejected == [Rejected(path=Path("/bin/true"), reason=NOT_PYTHON), Rejected(path=Path("/bin/echo"), reason=NOT_PYTHON)]
+
+
+def recipe_with_interpreter(tmp_path: Path, interpreter: str | None) -> Path:
+    (tmp_path / "go.mod").write_text("module example.com/hello\n\ngo 1.21\n")
+    lines = ["name: hello", 'version: "0.1.0"', "go:", "  module: .", "python:", '  version: "3.7"']
+    if interpreter is not None:
+        lines.append(f"  interpreter: {interpreter}")
+    path = tmp_path / "recipe.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_recipe_interpreter_bin_true(tmp_path: Path) -> None:
+    path = recipe_with_interpreter(tmp_path, "/bin/true")
+    with pytest.raises(ToolchainError) as info:
+        plan.find_interpreter(recipe.load(path))
+    err = info.value
+    assert err.exit_code == 3
+    assert err.message == f"{path}:7: python.interpreter: /bin/true {NOT_PYTHON}"
+    assert err.hint and "python.interpreter" in err.hint and "--enable-shared" in err.hint
+
+
+def test_discovered_non_python_is_listed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without python.interpreter, a pythonX.Y that is not Python is one of the rejected candidates."""
+    path = recipe_with_interpreter(tmp_path, None)
+    monkeypatch.setattr(interpreters, "candidates", lambda version: iter([Path("/bin/true")]))
+    with pytest.raises(ToolchainError) as info:
+        plan.find_interpreter(recipe.load(path))
+    err = info.value
+    assert err.exit_code == 3
+    assert err.message.startswith(f"{path}:6: python.version: no CPython 3.7 with a shared libpython was found; candidates:")
+    assert err.message.splitlines()[1:] == [f"  /bin/true: {NOT_PYTHON}"]

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
 import re
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
-from gopack import recipe
+from gopack import _proc, cli, pipeline, recipe
 from gopack.errors import GopackError, RecipeError
 from gopack.recipe import GoSpec, OutputSpec, PythonSpec, Recipe, SmokeSpec
 
@@ -304,7 +308,7 @@ def test_unknown_key_with_no_close_match_lists_known_keys(project: Path) -> None
     path = write_recipe(project, MINIMAL + "zzzzzz: 1\n")
     err = load_error(path)
     message = assert_problem(err, path, 7, "zzzzzz: unknown key")
-    assert "known keys here: go, max_glibc, name, output, python, smoke, version" in message
+    assert "known keys here: go, max_glibc, name, output, prune, python, smoke, version" in message
 
 
 # -- wrong types and values ------------------------------------------------------------------
@@ -355,13 +359,13 @@ def test_smoke_and_output_values(project: Path) -> None:
           timeout: 0
           expect: [""]
         output:
-          format: zip
+          format: tar.bz2
         """))
     err = load_error(path)
     assert_problem(err, path, 8, "smoke.command")
     assert_problem(err, path, 9, "smoke.timeout")
     assert_problem(err, path, 10, "smoke.expect[0]")
-    assert_problem(err, path, 12, "output.format: 'zip' is not one of 'tar.gz'")
+    assert_problem(err, path, 12, "output.format: 'tar.bz2' is not one of 'tar.gz', 'tar.zst', 'zip'")
 
 
 # -- missing required keys -------------------------------------------------------------------
@@ -418,7 +422,7 @@ def test_two_yaml_documents(project: Path) -> None:
     assert re.match(rf"{re.escape(str(path))}:\d+: not valid YAML", err.message)
 
 
-@pytest.mark.parametrize("text", ["", "\n\n", "   \n", "# only a comment\n"])
+@pytest.mark.parametrize("text", ["", "\n\n", "   \n", "# only a comment\n", "---\n", "---\n...\n", "~\n", "--- ~\n"])
 def test_empty_file(project: Path, text: str) -> None:
     path = project / "recipe.yaml"
     path.write_text(text)
@@ -429,7 +433,7 @@ def test_empty_file(project: Path, text: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "kind"),
-    [("- name: hello\n- version: '1'\n", "a list"), ("hello\n", "a string"), ("42\n", "a number"), ("true\n", "a boolean"), ("~\n", "nothing"), ("---\n", "nothing")],
+    [("- name: hello\n- version: '1'\n", "a list"), ("hello\n", "a string"), ("42\n", "a number"), ("true\n", "a boolean")],
 )
 def test_top_level_not_a_mapping(project: Path, text: str, kind: str) -> None:
     path = write_recipe(project, text)
@@ -582,3 +586,336 @@ def test_file_problems_wait_for_schema_problems(project: Path) -> None:
     assert "bogus: unknown key" in err.message
     assert "nowhere" not in err.message
     assert "gone.py" not in err.message
+
+
+# -- regressions: inputs that escaped as other exceptions, or were accepted ----------------------
+#
+# Each of these once crashed load with an exception other than RecipeError, or let a bad
+# value through. tests/test_recipe_properties.py generates inputs like them at random.
+
+CONTROL_HINT = "remove control characters and check the file is YAML text"
+TAG_HINT = "remove explicit tags (!!int, !!bool, ...) from the recipe"
+ALIAS_HINT = "remove the recursive alias"
+NESTING_HINT = "a recipe needs only a few levels of nesting"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "code"),
+    [
+        ("name: a\x07\n", 1, "0007"),
+        (MINIMAL.replace("  module: .", "  module: .\x00"), 4, "0000"),
+        (MINIMAL + "# a comment with \x1b[31mcolour\n", 7, "001b"),
+        (MINIMAL + "x: \x7f\n", 7, "007f"),
+        (MINIMAL + "x: '\x9f'\n", 7, "009f"),
+        (MINIMAL + "x: \ufffe\n", 7, "fffe"),
+        ("name: \x01\nversion: \x02\n", 1, "0001"),  # the first one is reported
+    ],
+)
+def test_control_character_is_a_recipe_error_on_its_line(project: Path, text: str, line: int, code: str) -> None:
+    """Once yaml.reader.ReaderError, raised outside _parse's try."""
+    path = project / "recipe.yaml"
+    path.write_text(text, encoding="utf-8")
+    err = load_error(path)
+    expected = f"{path}:{line}: not valid YAML: unacceptable character #x{code}: special characters are not allowed"
+    assert err.message.startswith(expected), err.message
+    assert err.hint == CONTROL_HINT
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        (MINIMAL.replace("name: hello", "name: !!int x"), "ValueError"),
+        (MINIMAL.replace("name: hello", "name: !!float x"), "ValueError"),
+        (MINIMAL.replace("name: hello", "name: !!bool x"), "KeyError"),
+        (MINIMAL.replace("name: hello", "name: !!timestamp x"), "AttributeError"),
+        (MINIMAL.replace('  version: "3.7"', "  version: !!int"), "IndexError"),
+        ("!!int \n", "IndexError"),
+    ],
+)
+def test_explicit_tag_that_cannot_convert(project: Path, text: str, error: str) -> None:
+    """Once ValueError/KeyError/AttributeError/IndexError from PyYAML's constructor.
+
+    The message names the file but no line: gopack does not say where the tag is.
+    """
+    path = write_recipe(project, text)
+    err = load_error(path)
+    assert err.message.startswith(f"{path}: a value cannot be read as its YAML tag says ({error}: "), err.message
+    assert err.hint == TAG_HINT
+
+
+def test_explicit_tags_that_convert_are_checked_like_any_value(project: Path) -> None:
+    path = write_recipe(project, MINIMAL.replace("name: hello", "name: !!int 12").replace('version: "0.1.0"', "version: !!str 1.0"))
+    err = load_error(path)
+    assert err.message.splitlines()[0] == f"{path}: 1 problem in the recipe:"
+    assert_problem(err, path, 1, 'name: expected a string, got a number 12 (write it quoted: "12")')
+
+    path = write_recipe(project, MINIMAL.replace('version: "0.1.0"', "version: !!str 1.0"))
+    assert recipe.load(path).version == "1.0"
+
+
+def test_integer_too_long_to_convert(project: Path) -> None:
+    """Once ValueError (int() refuses more than 4300 digits). Now a RecipeError, though its
+    message blames a YAML tag that is not there."""
+    path = write_recipe(project, MINIMAL + "smoke:\n  timeout: " + "9" * 5000 + "\n")
+    err = load_error(path)
+    assert "4300 digits" in err.message
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("x: &a [*a]\n", "1: x[0]"),
+        ("x: &a {b: *a}\n", "1: x.b"),
+        ("&r {name: *r}\n", "1: name"),
+        (MINIMAL + "  code: &c [hello.py, *c]\n", "7: python.code[1]"),
+        (MINIMAL + "smoke:\n  command:\n    - bin/hello\n    - &l\n      - *l\n", "10: smoke.command[1][0]"),
+    ],
+)
+def test_recursive_alias(project: Path, text: str, where: str) -> None:
+    """Once RecursionError from recipe._index."""
+    path = write_recipe(project, text)
+    err = load_error(path)
+    assert err.message == f"{path}:{where}: an alias refers to itself"
+    assert err.hint == ALIAS_HINT
+
+
+def test_shared_alias_is_fine(project: Path) -> None:
+    """The same node twice is not a cycle."""
+    path = write_recipe(project, MINIMAL + "smoke:\n  command: &cmd [bin/hello, --check]\n  expect: *cmd\n")
+    r = recipe.load(path)
+    assert r.smoke.command == ("bin/hello", "--check")
+    assert r.smoke.expect == ("bin/hello", "--check")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x: " + "[" * 1500 + "]" * 1500 + "\n",
+        "x: " + "{a: " * 20_000 + "1" + "}" * 20_000 + "\n",
+        "x:\n  " + "- " * 20_000 + "1\n",
+        MINIMAL + "  code: [" + "{a: " * 20_000 + "1" + "}" * 20_000 + "]\n",
+    ],
+    ids=["flow-list", "flow-map", "block", "under-python.code"],
+)
+def test_very_deep_nesting(project: Path, text: str) -> None:
+    """Once RecursionError from PyYAML's composer."""
+    path = write_recipe(project, text)
+    err = load_error(path)
+    assert err.message == f"{path}: nested too deeply to read"
+    assert err.hint == NESTING_HINT
+
+
+def test_moderately_deep_nesting_is_an_ordinary_problem(project: Path) -> None:
+    path = write_recipe(project, MINIMAL + "  code: [" + "[" * 100 + "]" * 100 + "]\n")
+    err = load_error(path)
+    assert_problem(err, path, 7, "python.code[0]: expected a string, got a list")
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "where", "key"),
+    [
+        (MINIMAL.replace("  module: .", "  module: .\n  env: {1: a}"), 5, "go.env", "1"),
+        (MINIMAL.replace("  module: .", "  module: .\n  env: {true: a}"), 5, "go.env", "true"),
+        (MINIMAL.replace("  module: .", "  module: .\n  env: {1: a, B: b}"), 5, "go.env", "1"),  # once TypeError in sorted()
+        (MINIMAL.replace("  module: .", "  module: .\n  env:\n    B: b\n    null: a"), 7, "go.env", "null"),  # ditto
+        (MINIMAL + "1: x\n", 7, "recipe", "1"),
+        (MINIMAL + "yes: x\n", 7, "recipe", "yes"),  # YAML 1.1 reads yes as true
+        (MINIMAL + "  3.7: x\n", 7, "python", "3.7"),
+        (MINIMAL + "x:\n  y:\n    - {2: z}\n", 9, "x.y[0]", "2"),
+    ],
+)
+def test_key_that_is_not_text(project: Path, text: str, line: int, where: str, key: str) -> None:
+    """Once accepted (go.env: {1: a}), a TypeError, or reported as a list index ``[1]``."""
+    path = write_recipe(project, text)
+    err = load_error(path)
+    assert err.message == f"{path}:{line}: {where}: the key {key!r} is not text"
+    assert err.hint == f'quote it: "{key}"'
+
+
+def test_quoted_keys_are_text(project: Path) -> None:
+    path = write_recipe(project, MINIMAL.replace("  module: .", "  module: .\n  env: {\"1\": a, 'true': b}"))
+    assert recipe.load(path).go.env == (("1", "a"), ("true", "b"))
+
+
+@pytest.mark.parametrize(
+    ("replace", "by", "line", "field", "value"),
+    [
+        ("name: hello", 'name: "hello\\n"', 1, "name", "hello\n"),
+        ("name: hello", "name: |\n  hello", 1, "name", "hello\n"),  # a block scalar keeps its final newline
+        ('version: "0.1.0"', 'version: "0.1.0\\n"', 2, "version", "0.1.0\n"),
+        ('  version: "3.7"', '  version: "3.7\\n"', 6, "python.version", "3.7\n"),
+        ("  module: .", '  module: .\n  binary: "hello\\n"', 5, "go.binary", "hello\n"),
+        ("  module: .", '  module: .\n  tags: [netgo, "embed\\n"]', 5, "go.tags[1]", "embed\n"),
+        ("name: hello", 'name: hello\nmax_glibc: "2.28\\n"', 2, "max_glibc", "2.28\n"),
+    ],
+)
+def test_trailing_newline_does_not_match_a_pattern(project: Path, replace: str, by: str, line: int, field: str, value: str) -> None:
+    """Once accepted: ``$`` in the schema's patterns matched before a final newline."""
+    path = write_recipe(project, MINIMAL.replace(replace, by))
+    err = load_error(path)
+    assert err.message.splitlines()[0] == f"{path}: 1 problem in the recipe:"
+    assert_problem(err, path, line, f"{field}: {value!r} is not valid")
+
+
+LONG_NAME = "a" * 300  # longer than NAME_MAX
+LONG_PATH = "ab/" * 2000  # longer than PATH_MAX
+
+
+@pytest.mark.parametrize("value", [LONG_NAME, LONG_PATH], ids=["long-name", "long-path"])
+@pytest.mark.parametrize(
+    ("key", "line", "field", "kind"),
+    [
+        ("code", 7, "python.code[0]", "file or directory"),
+        ("interpreter", 7, "python.interpreter", "file"),
+        ("requirements_file", 7, "python.requirements_file", "file"),
+        ("project", 7, "python.project", "directory"),
+        ("module", 4, "go.module", "directory"),
+    ],
+)
+def test_very_long_path_is_an_ordinary_problem(project: Path, value: str, key: str, line: int, field: str, kind: str) -> None:
+    """Once OSError (ENAMETOOLONG) from Path.is_dir."""
+    if key == "module":
+        text = MINIMAL.replace("module: .", f"module: {value}")
+    elif key == "code":
+        text = MINIMAL + f"  code: [{value}]\n"
+    else:
+        text = MINIMAL + f"  {key}: {value}\n"
+    path = write_recipe(project, text)
+    err = load_error(path)
+    assert err.message.splitlines()[0] == f"{path}: 1 problem in the recipe:"
+    assert_problem(err, path, line, f"{field}: {value!r} is not an existing {kind} (looked for {project / value})")
+
+
+def test_very_long_output_dir_loads(project: Path) -> None:
+    """output.dir need not exist yet; a long one is for the archive writer to refuse."""
+    path = write_recipe(project, MINIMAL + f"output:\n  dir: {LONG_NAME}\n")
+    assert recipe.load(path).output.dir == project.resolve() / LONG_NAME
+
+
+def test_nul_in_a_checked_path_is_an_ordinary_problem(project: Path) -> None:
+    path = write_recipe(project, MINIMAL + '  code: ["a\\0b"]\n')
+    err = load_error(path)
+    assert_problem(err, path, 7, "python.code[0]: the path holds a NUL byte")
+
+
+def test_nul_in_output_dir(project: Path) -> None:
+    path = write_recipe(project, MINIMAL + 'output:\n  dir: "a\\0b"\n')
+    err = load_error(path)
+    assert_problem(err, path, 8, "output.dir: the path holds a NUL byte")
+
+
+@pytest.mark.parametrize(
+    ("replace", "by", "line", "field", "written"),
+    [
+        ('  version: "3.7"', "  version: 3.10", 6, "python.version", "3.10"),
+        ('  version: "3.7"', "  version: 3.70", 6, "python.version", "3.70"),
+        ('version: "0.1.0"', "version: 1.0", 2, "version", "1.0"),
+        ("name: hello", "name: hello\nmax_glibc: 2.30", 2, "max_glibc", "2.30"),
+        ("name: hello", "name: 0x1F", 1, "name", "0x1F"),
+        ("name: hello", "name: 1_000", 1, "name", "1_000"),
+        ("name: hello", "name: 1.0e+3", 1, "name", "1.0e+3"),
+        ("name: hello", "name: .inf", 1, "name", ".inf"),
+    ],
+)
+def test_quote_hint_shows_the_number_as_written(project: Path, replace: str, by: str, line: int, field: str, written: str) -> None:
+    """Once the number as Python prints it: python.version: 3.10 hinted "3.1"."""
+    path = write_recipe(project, MINIMAL.replace(replace, by))
+    err = load_error(path)
+    message = assert_problem(err, path, line, f"{field}: expected a string, got a number", f'(write it quoted: "{written}")')
+    assert message.endswith(f'(write it quoted: "{written}")')
+    if written == "3.10":
+        assert '"3.1"' not in err.message
+
+
+@pytest.mark.parametrize(("value", "seconds"), [("86400", 86400.0), ("86400.0", 86400.0), ("0.5", 0.5)])
+def test_smoke_timeout_up_to_a_day(project: Path, value: str, seconds: float) -> None:
+    path = write_recipe(project, MINIMAL + f"smoke:\n  timeout: {value}\n")
+    assert recipe.load(path).smoke.timeout == seconds
+
+
+@pytest.mark.parametrize(("value", "shown"), [("86400.5", "86400.5"), ("86401", "86401"), (".inf", "inf"), ("1.0e+300", "1e+300")])
+def test_smoke_timeout_over_a_day(project: Path, value: str, shown: str) -> None:
+    path = write_recipe(project, MINIMAL + f"smoke:\n  timeout: {value}\n")
+    err = load_error(path)
+    assert err.message.splitlines()[0] == f"{path}: 1 problem in the recipe:"
+    assert_problem(err, path, 8, f"smoke.timeout: {shown} is greater than the maximum of 86400")
+
+
+def test_smoke_timeout_1e300_is_text_in_yaml(project: Path) -> None:
+    """YAML 1.1 reads an exponent without a dot as text."""
+    path = write_recipe(project, MINIMAL + "smoke:\n  timeout: 1e300\n")
+    err = load_error(path)
+    assert_problem(err, path, 8, "smoke.timeout: expected a number, got a string '1e300'")
+
+
+# -- the same through ``gopack bundle`` ----------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def cli_state() -> Iterator[None]:
+    """cli.main configures the root logger and _proc; put them back afterwards."""
+    root = logging.getLogger()
+    handlers, level, stream = root.handlers[:], root.level, _proc.stream_output
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        _proc.stream_output = stream
+
+
+@pytest.mark.parametrize(
+    ("text", "first_line", "hint"),
+    [
+        ("name: a\x07\n", ":1: not valid YAML: unacceptable character #x0007", CONTROL_HINT),
+        ("name: !!int x\n", ": a value cannot be read as its YAML tag says (ValueError: ", TAG_HINT),
+        ("x: &a [*a]\n", ":1: x[0]: an alias refers to itself", ALIAS_HINT),
+        ("x: " + "{a: " * 20_000 + "1" + "}" * 20_000 + "\n", ": nested too deeply to read", NESTING_HINT),
+        (MINIMAL.replace("  module: .", "  module: .\n  env: {1: a, B: b}"), ":5: go.env: the key '1' is not text", 'quote it: "1"'),
+        (MINIMAL + "1: x\n", ":7: recipe: the key '1' is not text", 'quote it: "1"'),
+        ("---\n", ": the recipe is empty", "start from examples/hello/recipe.yaml; keys are in docs/recipe.md"),
+    ],
+)
+def test_cli_bundle_refuses_with_exit_2(project: Path, capsys: pytest.CaptureFixture[str], text: str, first_line: str, hint: str) -> None:
+    path = project / "recipe.yaml"
+    path.write_text(text, encoding="utf-8")
+    out = project / "out"
+    with cli_state(), mock.patch.object(pipeline, "bundle", side_effect=AssertionError("bundle must not run for a bad recipe")):
+        rc = cli.main(["bundle", str(path), "--output-dir", str(out)])
+    captured = capsys.readouterr()
+    assert rc == 2, captured.err
+    assert "Traceback" not in captured.err
+    assert captured.out == ""
+    assert captured.err.startswith(f"error: {path}{first_line}"), captured.err
+    assert captured.err.splitlines()[-1] == f"hint: {hint}"
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "first_line"),
+    [
+        (MINIMAL.replace("name: hello", 'name: "hello\\n"'), ": 1 problem in the recipe:\n  {path}:1: name: 'hello\\n' is not valid"),
+        (MINIMAL + "  code: [" + LONG_NAME + "]\n", ": 1 problem in the recipe:\n  {path}:7: python.code[0]: "),
+        (
+            MINIMAL.replace('  version: "3.7"', "  version: 3.10"),
+            ': 1 problem in the recipe:\n  {path}:6: python.version: expected a string, got a number 3.1 (write it quoted: "3.10")',
+        ),
+        (
+            MINIMAL + "smoke:\n  timeout: .inf\n",
+            ": 1 problem in the recipe:\n  {path}:8: smoke.timeout: inf is greater than the maximum of 86400",
+        ),
+    ],
+)
+def test_cli_bundle_refuses_field_problems_with_exit_2(
+    project: Path, capsys: pytest.CaptureFixture[str], text: str, first_line: str
+) -> None:
+    path = write_recipe(project, text)
+    out = project / "out"
+    with cli_state(), mock.patch.object(pipeline, "bundle", side_effect=AssertionError("bundle must not run for a bad recipe")):
+        rc = cli.main(["bundle", str(path), "--output-dir", str(out)])
+    captured = capsys.readouterr()
+    assert rc == 2, captured.err
+    assert "Traceback" not in captured.err
+    assert captured.err.startswith(f"error: {path}" + first_line.format(path=path)), captured.err
+    assert captured.err.splitlines()[-1] == "hint: every key is described in docs/recipe.md"
+    assert not out.exists()

@@ -1,0 +1,127 @@
+"""Issue 4: byte-identical rebuilds, the cache, formats, interruptions and concurrency."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import EXAMPLES, REPO, require_pyenv
+
+pytestmark = pytest.mark.integration
+
+
+def gopack(*args: str, cache: Path, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "GOPACK_CACHE_DIR": str(cache)}
+    return subprocess.run([sys.executable, "-m", "gopack", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False)
+
+
+def checkout(where: Path) -> Path:
+    """A copy of the repository's examples at another path, as another checkout would be."""
+    shutil.copytree(EXAMPLES, where / "examples", ignore=shutil.ignore_patterns("dist"))
+    return where / "examples"
+
+
+def test_sklearn_rebuilds_are_byte_identical_across_checkouts_and_caches(tmp_path: Path) -> None:
+    require_pyenv("3.7")
+    one, two = checkout(tmp_path / "checkout one"), checkout(tmp_path / "elsewhere" / "checkout two")
+    cold_a = gopack("bundle", str(one / "sklearn" / "recipe.yaml"), "-o", str(tmp_path / "a"), "--json", cache=tmp_path / "cache-a")
+    assert cold_a.returncode == 0, cold_a.stderr
+    cold_b = gopack("bundle", str(two / "sklearn" / "recipe.yaml"), "-o", str(tmp_path / "b"), "--json", cache=tmp_path / "cache-b")
+    assert cold_b.returncode == 0, cold_b.stderr
+    warm = gopack("bundle", str(two / "sklearn" / "recipe.yaml"), "-o", str(tmp_path / "c"), "--json", cache=tmp_path / "cache-a")
+    assert warm.returncode == 0, warm.stderr
+    reports = [json.loads(r.stdout) for r in (cold_a, cold_b, warm)]
+    assert [r["python_tree_cached"] for r in reports] == [False, False, True]
+    archives = [Path(r["archive"]).read_bytes() for r in reports]
+    assert archives[0] == archives[1] == archives[2]
+    manifest = json.dumps(json.loads(gopack("inspect", "--json", reports[0]["archive"], cache=tmp_path / "cache-a").stdout))
+    assert str(tmp_path) not in manifest and "checkout" not in manifest
+
+
+@pytest.mark.parametrize("fmt", ["tar.zst", "zip"])
+def test_other_formats_pass_verify(fmt: str, tmp_path: Path) -> None:
+    require_pyenv("3.7")
+    built = gopack("bundle", str(EXAMPLES / "hello" / "recipe.yaml"), "-o", str(tmp_path), "--format", fmt, "--json", cache=tmp_path / "cache")
+    assert built.returncode == 0, built.stderr
+    archive = Path(json.loads(built.stdout)["archive"])
+    assert archive.name.endswith("." + fmt)
+    checked = gopack("verify", "--json", str(archive), cache=tmp_path / "cache")
+    assert checked.returncode == 0, checked.stderr
+    assert all(c["ok"] for c in json.loads(checked.stdout)["checks"])
+
+
+def test_cache_list_and_prune(tmp_path: Path) -> None:
+    require_pyenv("3.7")
+    cache = tmp_path / "cache"
+    assert gopack("bundle", str(EXAMPLES / "hello" / "recipe.yaml"), "-o", str(tmp_path), "-q", cache=cache).returncode == 0
+    listed = json.loads(gopack("cache", "list", "--json", cache=cache).stdout)
+    assert len(listed["entries"]) == 1 and listed["entries"][0]["size"] > 1_000_000
+    assert gopack("cache", "prune", "--older-than", "1", cache=cache).returncode == 0
+    assert len(json.loads(gopack("cache", "list", "--json", cache=cache).stdout)["entries"]) == 1
+    pruned = json.loads(gopack("cache", "prune", "--json", cache=cache).stdout)
+    assert len(pruned["removed"]) == 1
+    assert json.loads(gopack("cache", "list", "--json", cache=cache).stdout)["entries"] == []
+
+
+def _leftovers(out: Path, cache: Path) -> list[str]:
+    found = [str(p) for p in out.iterdir()] if out.exists() else []
+    envs = cache / "envs"
+    found += [str(p) for p in envs.iterdir() if not (p / "meta.json").is_file()] if envs.exists() else []
+    tmp = cache / "tmp"
+    found += [str(p) for p in tmp.iterdir()] if tmp.exists() else []
+    return found
+
+
+@pytest.mark.parametrize(("sig", "stage"), [(signal.SIGINT, "python"), (signal.SIGTERM, "app"), (signal.SIGTERM, "go build"), (signal.SIGINT, "archive")])
+def test_an_interrupted_bundle_leaves_nothing_half_made(sig: signal.Signals, stage: str, tmp_path: Path) -> None:
+    """The signal comes as the named stage starts (its progress line on stderr)."""
+    require_pyenv("3.7")
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    env = {**os.environ, "GOPACK_CACHE_DIR": str(cache)}
+    seen: list[str] = []
+    with subprocess.Popen([sys.executable, "-m", "gopack", "bundle", str(EXAMPLES / "hello" / "recipe.yaml"), "-o", str(out)],
+                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as proc:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            seen.append(line)
+            if line.strip() == f"{stage} ...":
+                time.sleep(0.2)
+                proc.send_signal(sig)
+                break
+        else:
+            pytest.fail(f"stage {stage!r} never started:\n{''.join(seen)}")
+        rest = proc.stderr.read()
+        proc.wait(timeout=300)
+    assert proc.returncode in (130, 143), "".join(seen) + rest
+    assert "interrupted; no output was written" in rest
+    assert _leftovers(out, cache) == []
+    again = gopack("bundle", str(EXAMPLES / "hello" / "recipe.yaml"), "-o", str(out), "-q", cache=cache)
+    assert again.returncode == 0, again.stderr
+    assert len(list(out.iterdir())) == 1
+
+
+def test_four_concurrent_bundles_share_a_cache(tmp_path: Path) -> None:
+    require_pyenv("3.7")
+    cache = tmp_path / "cache"
+    env = {**os.environ, "GOPACK_CACHE_DIR": str(cache)}
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "gopack", "bundle", str(EXAMPLES / "hello" / "recipe.yaml"), "-o", str(tmp_path / f"out{i}"), "-q"],
+                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        for i in range(4)
+    ]
+    results = []
+    for p in procs:
+        with p:
+            results.append((p.wait(timeout=900), p.communicate()[1]))
+    assert [code for code, _ in results] == [0, 0, 0, 0], results
+    archives = [next((tmp_path / f"out{i}").iterdir()).read_bytes() for i in range(4)]
+    assert all(a == archives[0] for a in archives)
+    assert len(list((cache / "envs").iterdir())) == 1

@@ -1,0 +1,61 @@
+"""The pruning rules (pure logic on a tree made here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gopack import prune
+
+
+def make(root: Path, *paths: str) -> None:
+    for rel in paths:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(b"x" * 10)
+
+
+def test_default_rules_drop_what_never_runs_and_keep_dist_info(tmp_path: Path) -> None:
+    site = "python/lib/python3.7/site-packages"
+    make(
+        tmp_path,
+        "python/lib/python3.7/os.py",
+        "python/lib/python3.7/test/test_os.py",
+        "python/lib/python3.7/json/tests/test_x.py",
+        "python/lib/python3.7/tkinter/__init__.py",
+        "python/lib/python3.7/config-3.7m-x86_64-linux-gnu/libpython3.7m.a",
+        f"{site}/numpy/core/tests/test_a.py",
+        f"{site}/numpy/core/multiarray.py",
+        f"{site}/numpy/core/include/numpy/x.h",
+        f"{site}/numpy-1.21.6.dist-info/METADATA",
+        f"{site}/numpy-1.21.6.dist-info/tests/keep.txt",
+        f"{site}/pip/__init__.py",
+        f"{site}/pip-23.0.dist-info/METADATA",
+        f"{site}/bin/f2py",
+        f"{site}/scipy/x/__pycache__/y.cpython-37.pyc",
+    )
+    drop, keep = prune.rules(defaults=True, drop=(), keep=())
+    pruned = prune.prune(tmp_path, drop=drop, keep=keep)
+    left = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+    assert left == [
+        "python/lib/python3.7/os.py",
+        f"{site}/numpy-1.21.6.dist-info/METADATA",
+        f"{site}/numpy-1.21.6.dist-info/tests/keep.txt",
+        f"{site}/numpy/core/multiarray.py",
+    ]
+    assert sum(p.files for p in pruned) == 10 and sum(p.bytes for p in pruned) == 100
+    assert not (tmp_path / site / "pip").exists(), "emptied folders go too"
+
+
+def test_recipe_keep_wins_and_drop_extends(tmp_path: Path) -> None:
+    make(tmp_path, "python/lib/python3.7/tkinter/__init__.py", "python/lib/python3.7/csv.py", "app/data/big.bin")
+    drop, keep = prune.rules(defaults=True, drop=("app/data/**",), keep=("python/lib/python*/tkinter",))
+    prune.prune(tmp_path, drop=drop, keep=keep)
+    assert (tmp_path / "python/lib/python3.7/tkinter/__init__.py").exists()
+    assert not (tmp_path / "app/data/big.bin").exists()
+    assert (tmp_path / "python/lib/python3.7/csv.py").exists()
+
+
+def test_no_defaults_prunes_nothing(tmp_path: Path) -> None:
+    make(tmp_path, "python/lib/python3.7/test/test_os.py")
+    drop, keep = prune.rules(defaults=False, drop=(), keep=())
+    assert prune.prune(tmp_path, drop=drop, keep=keep) == []
+    assert (tmp_path / "python/lib/python3.7/test/test_os.py").exists()
