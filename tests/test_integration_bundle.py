@@ -174,6 +174,6 @@ def test_bundle_json_report_is_alone_on_stdout(tmp_path: Path) -> None:
     report = json.loads(result.stdout)
     assert report["schema_version"] == 1
     assert Path(report["archive"]).is_file() and report["size"] == Path(report["archive"]).stat().st_size
-    assert set(report["stages"]) == {"plan", "python", "go build", "relocate", "manifest", "archive"}
+    assert set(report["stages"]) == {"plan", "python", "app", "go build", "relocate", "manifest", "archive"}
     assert report["python"]["tag"] == "cp37" and report["binding"]["name"] == "cgo"
     assert "go build done in" in result.stderr
