@@ -37,7 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     _configure_logging(args.verbose, args.quiet)
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    # SIGINT too: a shell starts background jobs with SIGINT ignored, and an
+    # interrupt must still stop gopack with its cleanups run.
+    previous = signal.signal(signal.SIGTERM, _terminate), signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return int(args.func(args))
     except GopackError as exc:
@@ -54,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gopack {__version__}: internal error; please report it with the traceback above", file=sys.stderr)
         return INTERNAL_ERROR
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, previous[0])
+        signal.signal(signal.SIGINT, previous[1])
 
 
 def _parser() -> argparse.ArgumentParser:
