@@ -24,10 +24,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from elftools.elf.dynamic import DynamicSection
-from elftools.elf.elffile import ELFFile
-
 from gopack import _proc
+from gopack.elf.analysis import elf_info
 from gopack.errors import BuildError
 from gopack.interpreters import Interpreter
 from gopack.plan import Plan
@@ -55,12 +53,8 @@ def build(plan: Plan, root: Path, work: Path) -> GoBinary:
     env = {
         **go_env,
         "PKG_CONFIG_PATH": os.pathsep.join(p for p in (str(pc_dir), os.environ.get("PKG_CONFIG_PATH", "")) if p),
-        "CGO_CFLAGS": " ".join(
-            p for p in (go_env.get("CGO_CFLAGS", os.environ.get("CGO_CFLAGS", "-O2 -g")), f"-DGOPACK_PYTHON={interpreter_key(interpreter)}") if p
-        ),
-        "CGO_LDFLAGS": " ".join(
-            p for p in (go_env.get("CGO_LDFLAGS", os.environ.get("CGO_LDFLAGS", "")), f"-Wl,-rpath,{RPATH}", "-Wl,--disable-new-dtags") if p
-        ),
+        "CGO_LDFLAGS": _flags(go_env, "CGO_LDFLAGS", "", f"-Wl,-rpath,{RPATH}", "-Wl,--disable-new-dtags"),
+        "CGO_CFLAGS": _flags(go_env, "CGO_CFLAGS", "-O2 -g", f"-DGOPACK_PYTHON={interpreter_key(interpreter)}"),
     }
     recipe = plan.recipe
     argv: list[str | os.PathLike[str]] = [plan.toolchain.go, "build", "-trimpath", "-buildvcs=false", "-overlay", overlay]
@@ -80,18 +74,15 @@ def build(plan: Plan, root: Path, work: Path) -> GoBinary:
 
 
 def inspect(path: Path) -> GoBinary:
-    with path.open("rb") as f:
-        elf = ELFFile(f)
-        needed: list[str] = []
-        rpath = ""
-        for section in elf.iter_sections():
-            if isinstance(section, DynamicSection):
-                for tag in section.iter_tags():
-                    if tag.entry.d_tag == "DT_NEEDED":
-                        needed.append(tag.needed)
-                    elif tag.entry.d_tag in ("DT_RPATH", "DT_RUNPATH"):
-                        rpath = tag.rpath if tag.entry.d_tag == "DT_RPATH" else tag.runpath
-    return GoBinary(path=path, needed=tuple(needed), rpath=rpath)
+    info = elf_info(path.parent, path.name)
+    if info is None:
+        raise BuildError(f"go build wrote {path}, which is not a dynamically linked program", hint="cgo must be on (CGO_ENABLED=1)")
+    return GoBinary(path=path, needed=info.needed, rpath=":".join(info.rpath or info.runpath))
+
+
+def _flags(go_env: dict[str, str], name: str, default: str, *extra: str) -> str:
+    """The recipe's (else the environment's, else Go's default) value of ``name`` with ``extra`` appended."""
+    return " ".join(p for p in (go_env.get(name, os.environ.get(name, default)), *extra) if p)
 
 
 def interpreter_key(interpreter: Interpreter) -> str:

@@ -9,7 +9,6 @@ only output is the archive, renamed into place at the very end.
 
 from __future__ import annotations
 
-import logging
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -20,8 +19,6 @@ from typing import Any
 
 from gopack import __version__, archive, bytecode, cache, contents, gobuild, plan, pythonenv, pytree, relocate
 from gopack.recipe import Recipe
-
-log = logging.getLogger(__name__)
 
 REPORT_SCHEMA_VERSION = 1
 
@@ -112,10 +109,7 @@ def bundle(
         with stage("manifest"):
             meta = tree.meta
             files = archive.manifest_files(root, known={f["path"]: f for f in meta["files"]})
-            vendored = [*meta["vendored"], *(
-                {"name": v.name, "soname": v.soname, "source": str(v.source), "sha256": v.sha256, "needed_by": list(v.needed_by)}
-                for v in for_binary.vendored
-            )]
+            vendored = [*meta["vendored"], *(v.to_json() for v in for_binary.vendored)]
             site_packages = root / "python" / "lib" / f"python{interpreter.short_version}" / "site-packages"
             document = {
                 "gopack_version": __version__,

@@ -83,10 +83,7 @@ def make(recipe: Recipe, interpreter: Interpreter, root: Path) -> dict[str, Any]
         "packages": [vars(p) for p in pythonenv.installed_packages(stdlib / "site-packages")],
         "pruned": [vars(p) for p in sorted(pruned, key=lambda p: -p.bytes)],
         "stripped": {"files": len(stripped), "bytes": sum(stripped.values()), "restored": [f"python/{p}" for p in restored]},
-        "vendored": [
-            {"name": v.name, "soname": v.soname, "source": str(v.source), "sha256": v.sha256, "needed_by": list(v.needed_by)}
-            for v in relocated.vendored
-        ],
+        "vendored": [v.to_json() for v in relocated.vendored],
         "host_libraries": list(relocated.host_libraries),
         "requirements": {f: {v: sorted(s) for v, s in versions.items()} for f, versions in relocated.requirements.items()},
         "files": archive.manifest_files(root),
