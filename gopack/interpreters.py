@@ -89,8 +89,13 @@ class Rejected:
     reason: str
 
 
-def probe(executable: Path) -> Interpreter:
-    """Run ``executable`` once and describe it; raise ToolchainError saying why it is unusable."""
+def probe(executable: Path, *, shared_in_prefix: bool = False) -> Interpreter:
+    """Run ``executable`` once and describe it; raise ToolchainError saying why it is unusable.
+
+    ``shared_in_prefix``: take any ``lib/libpythonX.Y*.so*`` of the prefix as the
+    shared libpython, whatever ``Py_ENABLE_SHARED`` says. conda-forge's python
+    links its own executable statically but ships the shared library beside it.
+    """
     try:
         proc = subprocess.run([str(executable), "-c", _PROBE], capture_output=True, text=True, timeout=60, check=False)
     except OSError as exc:
@@ -109,11 +114,14 @@ def probe(executable: Path) -> Interpreter:
         raise ToolchainError(f"is {info['implementation']}, not CPython")
     if info["prefix"] != info["base_prefix"]:
         raise ToolchainError(f"is a virtual environment (base: {info['base_prefix']})")
-    if not info["enable_shared"]:
+    if shared_in_prefix:
+        libpython = _shared_libpython(Path(info["prefix"]) / "lib", info["version"], info["abiflags"])
+    elif not info["enable_shared"]:
         raise ToolchainError("has no shared libpython (built without --enable-shared)")
-    libpython = Path(info["libdir"] or "") / (info["instsoname"] or info["ldlibrary"] or "")
-    if not libpython.is_file():
-        raise ToolchainError(f"its shared libpython {libpython} does not exist")
+    else:
+        libpython = Path(info["libdir"] or "") / (info["instsoname"] or info["ldlibrary"] or "")
+        if not libpython.is_file():
+            raise ToolchainError(f"its shared libpython {libpython} does not exist")
     include = Path(info["include"])
     if not (include / "Python.h").is_file():
         raise ToolchainError(f"has no headers ({include}/Python.h is missing)")
@@ -127,6 +135,26 @@ def probe(executable: Path) -> Interpreter:
         libpython=libpython.resolve(),
         elf_machine=elf_machine(libpython),
     )
+
+
+def _shared_libpython(libdir: Path, version: str, abiflags: str) -> Path:
+    """The shared libpython in ``libdir``: the file its SONAME names, e.g. libpython3.7m.so.1.0."""
+    short = ".".join(version.split(".")[:2])
+    found = sorted(libdir.glob(f"libpython{short}{abiflags}.so*"))
+    if not found:
+        static = sorted(p.name for p in libdir.glob(f"libpython{short}*.a"))
+        what = f"only the static {', '.join(static)}" if static else "no libpython at all"
+        raise ToolchainError(f"has no shared libpython: {libdir} holds {what}")
+    for candidate in found:
+        try:
+            with candidate.open("rb") as f:
+                dynamic = ELFFile(f).get_section_by_name(".dynamic")
+                soname = next((t.soname for t in dynamic.iter_tags() if t.entry.d_tag == "DT_SONAME"), None) if dynamic else None
+        except (OSError, ELFError):
+            continue
+        if soname and (libdir / soname).is_file():
+            return libdir / soname
+    return found[0]
 
 
 def elf_machine(path: Path) -> str:

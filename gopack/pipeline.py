@@ -76,11 +76,11 @@ def bundle(
     stage = _Stages(progress)
     fmt = fmt or recipe.output.format
     level = level or recipe.output.level or archive.DEFAULT_LEVELS[fmt]
+    cache_dir = cache.directory()
     with stage("plan"):
-        the_plan = plan.make(recipe)
+        the_plan = plan.make(recipe, cache_dir=cache_dir)
     interpreter = the_plan.interpreter
     top = f"{recipe.name}-{recipe.version}"
-    cache_dir = cache.directory()
     (cache_dir / "tmp").mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="stage-", dir=cache_dir / "tmp") as tmp:
         work = Path(tmp)

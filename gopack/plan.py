@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from gopack import _proc, bindings, interpreters
+from gopack import _proc, bindings, cache, conda, interpreters
 from gopack.bindings import Binding, GoPackage
 from gopack.errors import RecipeError, ToolchainError
 from gopack.interpreters import Interpreter
@@ -46,11 +46,18 @@ class Plan:
     main_package: GoPackage
     #: The recipe's go.env with GOFLAGS etc.; used for every go command.
     go_env: tuple[tuple[str, str], ...]
+    #: Where the Python side comes from when the recipe sets python.conda.
+    environment: conda.Environment | None = None
 
 
-def make(recipe: Recipe) -> Plan:
+def make(recipe: Recipe, *, cache_dir: Path | None = None) -> Plan:
     toolchain = find_go(recipe)
-    interpreter = find_interpreter(recipe)
+    environment = None
+    if recipe.python.conda is not None:
+        environment = conda.resolve(recipe, cache_dir=cache_dir or cache.directory())
+        interpreter = conda_interpreter(recipe, environment)
+    else:
+        interpreter = find_interpreter(recipe)
     check_machine(interpreter, toolchain)
     go_env = tuple(sorted({"CGO_ENABLED": "1", **dict(recipe.go.env)}.items()))
     packages = list_packages(recipe, toolchain, dict(go_env))
@@ -67,8 +74,16 @@ def make(recipe: Recipe) -> Plan:
             hint="import a binding such as github.com/DataDog/go-python3, or add '#cgo pkg-config: python3-embed' to your cgo code",
         )
     if not binding.supports(interpreter.short_version):
+        if environment is not None:
+            spec = recipe.python.conda
+            assert spec is not None
+            raise ToolchainError(
+                f"{recipe.where(spec.key)}: the environment {environment.prefix} has Python {interpreter.version}; "
+                + binding.incompatibility(interpreter.short_version),
+                hint=f"make the environment with python={binding.pythons[-1]} (in environment.yml: - python={binding.pythons[-1]}), or use {binding.alternatives}",
+            )
         raise ToolchainError(
-            f"{recipe.where('python.version')}: {binding.incompatibility(recipe.python.version)}",
+            f"{recipe.where('python.version')}: {binding.incompatibility(interpreter.short_version)}",
             hint=f"set python.version: \"{binding.pythons[-1]}\" in {recipe.path}, or use {binding.alternatives}",
         )
     return Plan(
@@ -78,6 +93,7 @@ def make(recipe: Recipe) -> Plan:
         binding=binding,
         main_package=main_package,
         go_env=go_env,
+        environment=environment,
     )
 
 
@@ -99,8 +115,36 @@ def find_go(recipe: Recipe) -> GoToolchain:
     return GoToolchain(go=go, version=info["GOVERSION"], goos=info["GOOS"], goarch=info["GOARCH"])
 
 
+def conda_interpreter(recipe: Recipe, environment: conda.Environment) -> Interpreter:
+    """The environment's own CPython, with the shared libpython it ships."""
+    spec = recipe.python.conda
+    assert spec is not None
+    where = recipe.where(spec.key)
+    python = environment.prefix / "bin" / "python"
+    if not python.exists():
+        raise ToolchainError(
+            f"{where}: the conda environment {environment.prefix} has no Python (no bin/python)",
+            hint="add one: conda install -p PREFIX python=3.7 (or - python=3.7 in environment.yml)",
+        )
+    try:
+        interpreter = interpreters.probe(python, shared_in_prefix=True)
+    except ToolchainError as exc:
+        raise ToolchainError(
+            f"{where}: the environment's python ({python}) {exc.message}",
+            hint="a Go program links libpython: install a python package that ships lib/libpythonX.Y.so (conda-forge's and defaults' do)",
+        ) from None
+    version = recipe.python.version
+    if version is not None and interpreter.short_version != version:
+        raise ToolchainError(
+            f"{recipe.where('python.version')}: the conda environment {environment.prefix} has Python {interpreter.version}, but python.version is {version}",
+            hint="make them agree, or leave python.version out: with python.conda the environment decides",
+        )
+    return interpreter
+
+
 def find_interpreter(recipe: Recipe) -> Interpreter:
     version = recipe.python.version
+    assert version is not None  # the schema requires it without python.conda
     if recipe.python.interpreter is not None:
         where = recipe.where("python.interpreter")
         try:

@@ -61,6 +61,22 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule(glob=f"{SITE}/**/*.pyx", why="Cython sources of modules shipped compiled"),
     Rule(glob=f"{SITE}/**/*.c", why="C sources of modules shipped compiled"),
     Rule(glob=f"{SITE}/**/*.cpp", why="C++ sources of modules shipped compiled"),
+    # What conda environments (python.conda) carry besides Python.
+    Rule(glob="python/conda-meta", why="conda's records of the environment; the manifest lists its packages"),
+    Rule(glob="python/bin/*", why="programs and scripts other than the interpreter (conda's openssl, sqlite3, xz; console scripts)"),
+    Rule(glob="python/lib/*.a", why="static libraries, never loaded at run time"),
+    Rule(glob="python/lib/pkgconfig", why="build metadata"),
+    Rule(glob="python/lib/cmake", why="build metadata"),
+    Rule(glob="python/compiler_compat", why="conda's linker shim for compiling extensions"),
+    Rule(glob="python/share/man", why="manual pages and documentation"),
+    Rule(glob="python/share/doc", why="manual pages and documentation"),
+    Rule(glob="python/share/info", why="manual pages and documentation"),
+    Rule(glob="python/man", why="manual pages and documentation"),
+    Rule(glob="python/ssl/misc", why="OpenSSL's helper scripts (perl)"),
+)
+#: Kept whatever the drop rules say, unless prune.defaults is false.
+DEFAULT_KEEP: tuple[Rule, ...] = (
+    Rule(glob="python/bin/python*", why="the interpreter: gopack's home mechanism names it, joblib and multiprocessing start it"),
 )
 NEVER = "**/*.dist-info"
 
@@ -75,7 +91,8 @@ class Pruned:
 def rules(*, defaults: bool, drop: Iterable[str], keep: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The drop and keep globs in force."""
     dropped = tuple(r.glob for r in DEFAULT_RULES) if defaults else ()
-    return dropped + tuple(drop), tuple(keep)
+    kept = tuple(r.glob for r in DEFAULT_KEEP) if defaults else ()
+    return dropped + tuple(drop), kept + tuple(keep)
 
 
 @cache

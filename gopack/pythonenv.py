@@ -49,10 +49,16 @@ def build_prefix(recipe: Recipe, interpreter: Interpreter, root: Path) -> str:
     ship_interpreter(interpreter, prefix / "bin" / interpreter.program)
     site_packages.mkdir()
     installer = install_requirements(recipe, interpreter, site_packages)
+    add_app_path(root, interpreter)
+    return installer
+
+
+def add_app_path(root: Path, interpreter: Interpreter) -> None:
+    """Put ``app/`` on sys.path with a .pth file in the bundle's site-packages."""
+    site_packages = root / "python" / "lib" / f"python{interpreter.short_version}" / "site-packages"
     # site.addpackage() joins each .pth line to the site-packages directory,
     # so a relative line keeps the bundle relocatable.
     (site_packages / PTH_NAME).write_text(os.path.relpath(root / APP, site_packages) + "\n")
-    return installer
 
 
 def copy_stdlib(interpreter: Interpreter, dest: Path) -> None:
@@ -82,7 +88,7 @@ def install_requirements(recipe: Recipe, interpreter: Interpreter, target: Path)
             args.append(str(build_project(recipe, interpreter, Path(wheels))))
         if not args:
             return "none"
-        uv = _uv()
+        uv = find_uv()
         if uv is not None and interpreter.short_version != "2.7":
             _proc.run(
                 [uv, "pip", "install", "--python", interpreter.executable, "--target", target, "--link-mode", "copy", *args],
@@ -105,7 +111,7 @@ def build_project(recipe: Recipe, interpreter: Interpreter, outdir: Path) -> Pat
     that a project with extension modules is compiled for the bundled Python.
     """
     assert recipe.python.project is not None
-    uv = _uv()
+    uv = find_uv()
     venv = outdir / "build-env"
     if uv is not None:
         _proc.run([uv, "venv", "--python", interpreter.executable, venv], what="uv venv (for build)")
@@ -145,7 +151,7 @@ def installed_packages(site_packages: Path) -> tuple[Package, ...]:
     return tuple(sorted(found, key=lambda p: p.name.lower()))
 
 
-def _uv() -> Path | None:
+def find_uv() -> Path | None:
     """uv from gopack's own environment (a pinned dependency), else from PATH."""
     try:
         from uv import find_uv_bin

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gopack import archive, bytecode, cache, prune, pythonenv, relocate
+from gopack import archive, bytecode, cache, conda, prune, pythonenv, relocate
 from gopack.elf import analysis
 from gopack.elf import strip as stripping
 from gopack.interpreters import Interpreter
@@ -44,11 +44,13 @@ class PythonTree:
         shutil.copytree(self.entry.python, root / "python", symlinks=True, copy_function=_link_or_copy)
 
 
-def inputs(recipe: Recipe) -> dict[str, Any]:
+def inputs(recipe: Recipe, interpreter: Interpreter) -> dict[str, Any]:
     """What, besides the interpreter, decides the tree: the cache key's inputs."""
     py = recipe.python
     drop, keep = prune.rules(defaults=recipe.prune.defaults, drop=recipe.prune.drop, keep=recipe.prune.keep)
     return {
+        # A conda environment is identified by its files: pip or conda may change it in place.
+        "conda": conda.state(interpreter.prefix) if py.conda else None,
         "requirements": list(py.requirements),
         "requirements_file": archive.sha256_file(py.requirements_file) if py.requirements_file else None,
         "project": cache.tree_digest(py.project) if py.project else None,
@@ -60,14 +62,19 @@ def inputs(recipe: Recipe) -> dict[str, Any]:
 
 
 def get(recipe: Recipe, interpreter: Interpreter, *, cache_dir: Path) -> PythonTree:
-    key = cache.key(interpreter, inputs(recipe))
+    key = cache.key(interpreter, inputs(recipe, interpreter))
     entry, cached = cache.get_or_make(key, lambda tmp: make(recipe, interpreter, tmp), cache_dir)
     return PythonTree(entry=entry, cached=cached)
 
 
 def make(recipe: Recipe, interpreter: Interpreter, root: Path) -> dict[str, Any]:
     """Fill ``root/python``; return the metadata the cache keeps beside it."""
-    installer = pythonenv.build_prefix(recipe, interpreter, root)
+    if recipe.python.conda is not None:
+        installer = "conda-pack"
+        conda.pack(interpreter.prefix, root / "python", where=recipe.where(recipe.python.conda.key))
+        pythonenv.add_app_path(root, interpreter)
+    else:
+        installer = pythonenv.build_prefix(recipe, interpreter, root)
     drop, keep = prune.rules(defaults=recipe.prune.defaults, drop=recipe.prune.drop, keep=recipe.prune.keep)
     pruned = prune.prune(root, drop=drop, keep=keep)
     with tempfile.TemporaryDirectory(prefix="strip-originals-", dir=root.parent) as backup:
@@ -80,7 +87,7 @@ def make(recipe: Recipe, interpreter: Interpreter, root: Path) -> dict[str, Any]
     bytecode.compile_tree(python, stdlib, relative_to=root, version=interpreter.short_version, keep_sources=recipe.python.sources, epoch=archive.epoch())
     return {
         "installer": installer,
-        "packages": [vars(p) for p in pythonenv.installed_packages(stdlib / "site-packages")],
+        "packages": [vars(p) for p in _packages(recipe, interpreter, stdlib / "site-packages")],
         "pruned": [vars(p) for p in sorted(pruned, key=lambda p: -p.bytes)],
         "stripped": {"files": len(stripped), "bytes": sum(stripped.values()), "restored": [f"python/{p}" for p in restored]},
         "vendored": [v.to_json() for v in relocated.vendored],
@@ -88,6 +95,18 @@ def make(recipe: Recipe, interpreter: Interpreter, root: Path) -> dict[str, Any]
         "requirements": {f: {v: sorted(s) for v, s in versions.items()} for f, versions in relocated.requirements.items()},
         "files": archive.manifest_files(root),
     }
+
+
+def _packages(recipe: Recipe, interpreter: Interpreter, site_packages: Path) -> list[pythonenv.Package]:
+    """What was installed: conda's records (which read the environment, the bundle's copy drops
+    them) and the distributions in site-packages that conda did not install."""
+    pip = pythonenv.installed_packages(site_packages)
+    if recipe.python.conda is None:
+        return list(pip)
+    managed = conda.packages(interpreter.prefix)
+    names = {p.name.lower().replace("_", "-") for p in managed}
+    found = managed + [p for p in pip if p.name.lower().replace("_", "-") not in names]
+    return sorted(found, key=lambda p: p.name.lower())
 
 
 def _elf_files(root: Path) -> list[analysis.ElfInfo]:

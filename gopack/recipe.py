@@ -42,9 +42,26 @@ class GoSpec:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CondaSpec:
+    """Exactly one of the three is set."""
+
+    prefix: Path | None = None
+    name: str | None = None
+    environment_file: Path | None = None
+
+    @property
+    def key(self) -> str:
+        """The recipe key that was set: python.conda.prefix, ..."""
+        which = "prefix" if self.prefix else "name" if self.name else "environment_file"
+        return f"python.conda.{which}"
+
+
+@dataclass(frozen=True, kw_only=True)
 class PythonSpec:
-    version: str
+    #: None only with conda: the environment decides.
+    version: str | None
     interpreter: Path | None = None
+    conda: CondaSpec | None = None
     requirements: tuple[str, ...] = ()
     requirements_file: Path | None = None
     code: tuple[Path, ...] = ()
@@ -219,7 +236,8 @@ def _describe(error: jsonschema.ValidationError, at: FieldPath, written: str | N
     elif error.validator == "required":
         missing = [k for k in error.validator_value if k not in instance]
         for key in missing:
-            yield f"{name}: missing required key '{key}'", at
+            tip = " (or set python.conda to take Python from a conda environment)" if at == ("python",) and key == "version" else ""
+            yield f"{name}: missing required key '{key}'{tip}", at
     elif error.validator == "type":
         expected = error.validator_value
         tip = ""
@@ -228,6 +246,8 @@ def _describe(error: jsonschema.ValidationError, at: FieldPath, written: str | N
         yield f"{name}: expected {_article(expected)}, got {_kind(instance)} {instance!r}{tip}", at
     elif error.validator == "pattern":
         yield f"{name}: {instance!r} is not valid: {sub.get('description', 'see the reference')}", at
+    elif error.validator in ("minProperties", "maxProperties"):
+        yield f"{name}: set exactly one of {', '.join(sub.get('properties', {}))}", at
     elif error.validator == "enum":
         yield f"{name}: {instance!r} is not one of {', '.join(map(repr, error.validator_value))}", at
     else:
@@ -246,17 +266,22 @@ def _file_problems(base: Path, data: dict[str, Any], keys: Mapping[FieldPath, in
         elif markers and not any((target / m).exists() for m in markers):
             problems.append((_line(keys, at), f"{_dotted(at)}: {target} holds no {' or '.join(markers)}"))
 
-    paths = [("go", "module"), ("python", "interpreter"), ("python", "requirements_file"), ("python", "project"), ("output", "dir")]
+    paths: list[FieldPath] = [("go", "module"), ("python", "interpreter"), ("python", "requirements_file"), ("python", "project"), ("output", "dir")]
+    paths += [("python", "conda", "prefix"), ("python", "conda", "environment_file")]
     paths += [("python", "code", i) for i in range(len(data.get("python", {}).get("code", [])))]
     for at in paths:
-        value = data.get(at[0], {}).get(at[1]) if len(at) == 2 else data["python"]["code"][at[2]]
+        value = _get(data, at)
         if isinstance(value, str) and "\x00" in value:
             problems.append((_line(keys, at), f"{_dotted(at)}: the path holds a NUL byte"))
     if problems:
         return problems
+    problems += _source_problems(data, keys)
     go = data.get("go", {})
     need(("go", "module"), go.get("module", "."), kind="directory", markers=("go.mod",))
     py = data.get("python", {})
+    conda = py.get("conda", {})
+    if "environment_file" in conda:
+        need(("python", "conda", "environment_file"), conda["environment_file"], kind="file")
     if "interpreter" in py:
         need(("python", "interpreter"), py["interpreter"], kind="file")
     if "requirements_file" in py:
@@ -272,6 +297,36 @@ def _file_problems(base: Path, data: dict[str, Any], keys: Mapping[FieldPath, in
             first = str(exc).splitlines()[0]
             problems.append((_line(keys, ("python", "requirements", i)), f"python.requirements[{i}]: {text!r} is not a valid requirement: {first}"))
     return problems
+
+
+def _source_problems(data: dict[str, Any], keys: Mapping[FieldPath, int]) -> list[tuple[int, str]]:
+    """Exactly one Python source: an interpreter with requirements, or a conda environment."""
+    py = data.get("python", {})
+    if "conda" not in py:
+        return []
+    others = [k for k in _PIP_SOURCE_KEYS if k in py]
+    return [
+        (
+            _line(keys, ("python", k)),
+            f"python.{k}: cannot be combined with python.conda (one Python source per recipe); "
+            + ("list the packages in the environment (its environment.yml, or its pip: section)" if k != "interpreter" else "the environment's own python is used"),
+        )
+        for k in others
+    ]
+
+
+_PIP_SOURCE_KEYS = ("interpreter", "requirements", "requirements_file", "project")
+
+
+def _get(data: Mapping[str, Any], at: FieldPath) -> Any:
+    """The value at ``at``, or None where any step is missing."""
+    value: Any = data
+    for step in at:
+        try:
+            value = value[step]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return value
 
 
 # -- building the frozen recipe ------------------------------------------------------------
@@ -296,8 +351,9 @@ def _build(path: Path, data: dict[str, Any], keys: Mapping[FieldPath, int]) -> R
             env=tuple(sorted(go.get("env", {}).items())),
         ),
         python=PythonSpec(
-            version=py["version"],
+            version=py.get("version"),
             interpreter=(base / py["interpreter"]) if "interpreter" in py else None,
+            conda=_conda(base, py["conda"]) if "conda" in py else None,
             requirements=tuple(py.get("requirements", ())),
             requirements_file=(base / py["requirements_file"]).resolve() if "requirements_file" in py else None,
             code=tuple((base / rel).resolve() for rel in py.get("code", ())),
@@ -318,6 +374,16 @@ def _build(path: Path, data: dict[str, Any], keys: Mapping[FieldPath, int]) -> R
         prune=PruneSpec(defaults=pruning.get("defaults", True), drop=tuple(pruning.get("drop", ())), keep=tuple(pruning.get("keep", ()))),
         max_glibc=data.get("max_glibc"),
         lines={_dotted(k): v for k, v in keys.items() if k},
+    )
+
+
+def _conda(base: Path, conda: Mapping[str, str]) -> CondaSpec:
+    return CondaSpec(
+        # A prefix is not checked here: that it exists and is a conda environment is the plan's
+        # business, with its own messages.
+        prefix=(base / conda["prefix"]).resolve() if "prefix" in conda else None,
+        name=conda.get("name"),
+        environment_file=(base / conda["environment_file"]).resolve() if "environment_file" in conda else None,
     )
 
 

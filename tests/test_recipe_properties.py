@@ -112,7 +112,10 @@ def _schema_mappings(node: dict[str, Any], at: FieldPath = ()) -> Iterator[tuple
 KNOWN: dict[FieldPath, set[str]] = {at: set(node["properties"]) for at, node in _schema_mappings(SCHEMA)}
 REQUIRED: dict[FieldPath, set[str]] = {at: set(node["required"]) for at, node in _schema_mappings(SCHEMA) if node.get("required")}
 FORMATS: list[str] = SCHEMA["properties"]["output"]["properties"]["format"]["enum"]
-assert REQUIRED == {(): {"name", "version", "go", "python"}, ("python",): {"version"}}
+assert REQUIRED == {(): {"name", "version", "go", "python"}}
+# python.version is required unless python.conda is set (an if/then in the schema); BASE has no conda.
+assert SCHEMA["properties"]["python"]["then"] == {"required": ["version"]}
+REQUIRED[("python",)] = {"version"}
 
 #: The JSON type each schema position wants; list items and env values by their parent.
 EXPECTED_KIND: dict[FieldPath, str] = {
@@ -428,8 +431,8 @@ def with_optional_keys_dropped(draw: st.DrawFn) -> dict[str, Any]:
     """BASE with some optional keys (and whole optional sections) removed."""
     data = copy.deepcopy(BASE)
     for section, keys in KNOWN.items():
-        if section and section[0] not in data:
-            continue  # the whole section was dropped already
+        if section and section not in all_paths(data):
+            continue  # the whole section was dropped already, or BASE leaves it out (python.conda)
         container = get(data, section)
         for k in sorted(keys - REQUIRED.get(section, set())):
             if k in container and draw(st.integers(0, 4)) == 0:
