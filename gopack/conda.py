@@ -19,11 +19,12 @@ wherever the environment lived; nothing in an embedded interpreter reads it
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -173,8 +174,9 @@ def _channel_url(channel: str, base: Path) -> str:
 
 def create(env: EnvironmentFile, *, cache_dir: Path) -> Path:
     """Solve ``env`` with py-rattler and install it under the cache, once per solution."""
-    records = _solve(env)
-    document = {"gopack": __version__, "packages": sorted((str(r.url), r.sha256 or "") for r in records), "pip": list(env.pip)}
+    request = {"channels": list(env.channels), "specs": list(env.dependencies)}
+    packages = _rattler(env, {"op": "solve", **request})["packages"]
+    document = {"gopack": __version__, "packages": packages, "pip": list(env.pip)}
     key = hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
     home = cache_dir / "conda" / key
     prefix = home / "prefix"
@@ -185,52 +187,42 @@ def create(env: EnvironmentFile, *, cache_dir: Path) -> Path:
         # An interrupted run may have left half an environment: start again.
         shutil.rmtree(home, ignore_errors=True)
         prefix.parent.mkdir(parents=True)
-        _install(env, records, prefix, package_cache=cache_dir / "conda" / "pkgs")
+        install = {"op": "install", **request, "prefix": str(prefix), "cache_dir": str(cache_dir / "conda" / "pkgs"), "expect": packages}
+        _rattler(env, install)
         if env.pip:
             _pip_install(env, prefix)
         (home / _READY).write_text(json.dumps(document, indent=1) + "\n")
     return prefix
 
 
-def _solve(env: EnvironmentFile) -> list[Any]:
-    import rattler
-    from rattler import exceptions
-
+def _rattler(env: EnvironmentFile, request: dict[str, Any]) -> dict[str, Any]:
+    """Run one py-rattler request in a child process (see gopack._rattler for why)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "gopack._rattler"], input=json.dumps(request), capture_output=True, text=True, check=False,
+    )
     try:
-        virtual = rattler.VirtualPackage.detect()
-        return list(asyncio.run(rattler.solve(
-            sources=list(env.channels),
-            specs=list(env.dependencies),
-            platforms=[str(rattler.Platform.current()), "noarch"],
-            virtual_packages=virtual,
-            timestamp_policy="ignore",
-        )))
-    except exceptions.SolverError as exc:
+        answer: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise BuildError(f"{env.path}: py-rattler stopped with exit code {proc.returncode} and no answer", details=proc.stderr.strip()[-4000:] or None) from None
+    kind, message = answer.get("error"), str(answer.get("message", ""))
+    where = ", ".join(env.channels)
+    if kind is None:
+        return answer
+    if kind == "spec":
+        raise RecipeError(f"{env.path}: dependencies: {message}", hint="write specs as conda does: python=3.7, scikit-learn>=1.0")
+    if kind == "solve":
+        raise BuildError(f"{env.path}: the dependencies cannot be resolved from {where}", hint="check the package names and versions against what the channels hold", details=message)
+    if kind == "channel":
         raise BuildError(
-            f"{env.path}: the dependencies cannot be resolved from {', '.join(env.channels)}",
-            hint="check the package names and versions against what the channels hold",
-            details=str(exc),
-        ) from None
-    except (exceptions.FetchRepoDataError, exceptions.GatewayError, exceptions.InvalidChannelError) as exc:
-        raise BuildError(
-            f"{env.path}: a channel cannot be reached: {', '.join(env.channels)}",
+            f"{env.path}: a channel cannot be reached: {where}",
             hint="check the channel names or URLs and the network (or a mirror's address); a local channel is a folder with repodata.json per platform",
-            details=str(exc),
-        ) from None
-    except (exceptions.InvalidMatchSpecError, exceptions.InvalidPackageNameError, exceptions.InvalidVersionSpecError) as exc:
-        raise RecipeError(f"{env.path}: dependencies: {exc}", hint="write specs as conda does: python=3.7, scikit-learn>=1.0") from None
-
-
-def _install(env: EnvironmentFile, records: list[Any], prefix: Path, *, package_cache: Path) -> None:
-    import rattler
-    from rattler import exceptions
-
-    try:
-        asyncio.run(rattler.install(records, target_prefix=prefix, cache_dir=package_cache, show_progress=False, execute_link_scripts=False))
-    except exceptions.FetchRepoDataError as exc:  # pragma: no cover - depends on the network
-        raise BuildError(f"{env.path}: a package could not be downloaded", hint="check the network or the channel", details=str(exc)) from None
-    except (exceptions.InstallerError, exceptions.LinkError, exceptions.TransactionError, exceptions.ExtractError) as exc:
-        raise BuildError(f"{env.path}: installing the solved packages into {prefix} failed", details=str(exc)) from None
+            details=message,
+        )
+    if kind == "install":
+        raise BuildError(f"{env.path}: installing the solved packages failed", hint="check the network and the disk, then run again", details=message)
+    if kind == "changed":
+        raise BuildError(f"{env.path}: {message}", hint="a channel changed while gopack was building; run again")
+    raise BuildError(f"{env.path}: py-rattler failed: {message}")
 
 
 def _pip_install(env: EnvironmentFile, prefix: Path) -> None:

@@ -126,6 +126,13 @@ def conda_interpreter(recipe: Recipe, environment: conda.Environment) -> Interpr
             f"{where}: the conda environment {environment.prefix} has no Python (no bin/python)",
             hint="add one: conda install -p PREFIX python=3.7 (or - python=3.7 in environment.yml)",
         )
+    if not any((environment.prefix / "lib").glob("libpython*.so*")):
+        static = sorted(p.name for p in (environment.prefix / "lib").glob("libpython*.a"))
+        raise ToolchainError(
+            f"{where}: the conda environment {environment.prefix} has no shared libpython in lib/"
+            + (f" (only the static {', '.join(static)})" if static else ""),
+            hint="a Go program links libpython: install a python package that ships lib/libpythonX.Y.so (conda-forge's and defaults' do)",
+        )
     try:
         interpreter = interpreters.probe(python, shared_in_prefix=True)
     except ToolchainError as exc:

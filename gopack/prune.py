@@ -73,6 +73,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule(glob="python/share/info", why="manual pages and documentation"),
     Rule(glob="python/man", why="manual pages and documentation"),
     Rule(glob="python/ssl/misc", why="OpenSSL's helper scripts (perl)"),
+    Rule(glob="python/CACHEDIR.TAG", why="py-rattler's marker in the environments it creates"),
 )
 #: Kept whatever the drop rules say, unless prune.defaults is false.
 DEFAULT_KEEP: tuple[Rule, ...] = (

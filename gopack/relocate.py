@@ -39,7 +39,8 @@ def relocate(root: Path, *, frozen: frozenset[str] = frozenset(), only: frozense
             + "\n".join(f"  {needer} needs {soname}" for needer, soname in before.unresolved),
             hint="install the missing libraries on the build machine, or prune the modules that need them",
         )
-    plan = patch.plan(before, frozen=frozen)
+    shipped = frozenset(p.name for p in libdir.iterdir() if p.name.startswith("lib")) if libdir.is_dir() else frozenset()
+    plan = patch.plan(before, frozen=frozen, shipped=shipped)
     patch.apply(plan, root)
     after = _analyse(root, libdir, only)
     leftovers = [f"{e.soname} (needed by {', '.join(e.needed_by)})" for e in after.externals]

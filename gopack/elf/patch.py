@@ -61,17 +61,29 @@ def hashed_name(soname: str, digest: str) -> str:
     return f"{stem}-{digest[:8]}{dot}{rest}"
 
 
-def plan(analysis: Analysis, *, frozen: frozenset[str]) -> RelocationPlan:
-    """The copies and edits that make every external library resolve inside the bundle."""
+def plan(analysis: Analysis, *, frozen: frozenset[str], shipped: frozenset[str] = frozenset()) -> RelocationPlan:
+    """The copies and edits that make every external library resolve inside the bundle.
+
+    ``shipped``: sonames already in ``python/lib`` (a conda environment's own libssl,
+    libz, ...). A file that needs one of those but does not search ``python/lib``
+    (a wheel's bundled libgfortran needing libz) gets ``python/lib`` added to its
+    search path instead of a copy of the host's library.
+    """
     files = {f.path: f for f in analysis.files}
     direct_frozen = {e.soname for e in analysis.externals if any(n in frozen for n in e.needed_by)}
     vendored = []
+    replaces: dict[str, dict[str, str]] = {}
     for ext in analysis.externals:
+        if ext.soname in shipped:
+            # A vendored library needing it searches python/lib ($ORIGIN) already.
+            for needer in ext.needed_by:
+                if needer in files and needer not in frozen:
+                    replaces.setdefault(needer, {})
+            continue
         digest = sha256_file(ext.source)
         name = ext.soname if ext.soname in direct_frozen else hashed_name(ext.soname, digest)
         vendored.append(Vendored(soname=ext.soname, name=name, source=ext.source, sha256=digest, needed_by=ext.needed_by))
     renamed = {v.soname: v.name for v in vendored}
-    replaces: dict[str, dict[str, str]] = {}
     for v in vendored:
         for needer in v.needed_by:
             target = f"{LIBDIR}/{renamed[needer]}" if needer in renamed else needer
