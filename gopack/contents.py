@@ -60,6 +60,8 @@ def components(files: Iterable[Mapping[str, Any]], *, binary: str, stdlib: str, 
             kind = "vendored libraries"
         elif len(parts) == 3 and parts[:2] == ("python", "lib") and parts[2].startswith("libpython"):
             kind = "libpython"
+        elif len(parts) == 3 and parts[:2] == ("python", "lib") and ".so" in parts[2]:
+            kind = "environment libraries"  # a conda environment's own libssl, libz, ...
         elif path in owners or _source_of(path) in owners:
             kind = f"site-packages/{owners.get(path) or owners[_source_of(path)]}"
         elif path.startswith(f"{stdlib}/site-packages/"):

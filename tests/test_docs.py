@@ -26,3 +26,17 @@ def test_every_recipe_key_is_in_the_reference() -> None:
 def test_every_default_pruning_rule_is_in_the_reference() -> None:
     reference = (REPO / "docs" / "recipe.md").read_text()
     assert [r.glob for r in (*prune.DEFAULT_RULES, *prune.DEFAULT_KEEP) if f"`{r.glob}`" not in reference] == []
+
+
+def test_every_shipped_recipe_loads() -> None:
+    shipped = sorted((REPO / "recipes").glob("*.yaml")) + sorted((REPO / "examples").glob("**/recipe.yaml"))
+    assert len(shipped) >= 8
+    for path in shipped:
+        loaded = recipe.load(path)
+        assert loaded.python.conda is None or loaded.python.conda.environment_file is None or loaded.python.conda.environment_file.is_file()
+
+
+def test_the_readme_names_every_recipe_under_recipes() -> None:
+    readme = (REPO / "README.md").read_text() + (REPO / "docs" / "recipe.md").read_text()
+    conda_recipes = [p.name for p in (REPO / "recipes").glob("*.yaml") if "conda" in p.read_text()]
+    assert conda_recipes and all(name in readme for name in conda_recipes)

@@ -99,6 +99,7 @@ def test_bundle_from_an_existing_prefix_runs_without_python(env_prefix: Path, tm
     assert not any(v.startswith(("libssl", "libcrypto", "libz", "libffi", "libsqlite3")) for v in vendored), vendored
     files = {f["path"] for f in manifest["files"]}
     assert "python/lib/libssl.so.3" in files and "python/lib/libz.so.1" in files
+    assert manifest["components"]["environment libraries"] > 3_000_000
     assert not any(f.startswith(("python/conda-meta/", "python/include/")) for f in files)
     assert {f for f in files if f.startswith("python/bin/")} >= {"python/bin/python3.7"}
     # No build path: not the environment's prefix, not the channel's build prefix.
