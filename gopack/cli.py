@@ -18,7 +18,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from gopack import __version__, _proc, archive, cache, contents, pipeline, recipe, verify
+from gopack import __version__, _proc, archive, cache, conda, contents, pipeline, recipe, verify
 from gopack.errors import GopackError, UsageError
 
 INTERNAL_ERROR = 70
@@ -125,21 +125,28 @@ def _cache_list(args: argparse.Namespace) -> int:
         }
         for e in entries
     ]
+    envs = [{"path": str(p), "size": cache.size(p)} for p in conda.environments(cache.directory())]
     if args.json:
-        _emit({"schema_version": 1, "cache": str(cache.directory()), "entries": rows})
+        _emit({"schema_version": 1, "cache": str(cache.directory()), "entries": rows, "conda_environments": envs})
         return 0
     print(f"{cache.directory()}: {len(rows)} cached Python tree{'s' if len(rows) != 1 else ''}")
     for row in rows:
         print(f"  {row['key'][:16]}  {row['size'] / 1e6:8.1f} MB  {', '.join(row['packages']) or '(no packages)'}")
+    if envs:
+        print(f"{len(envs)} conda environment{'s' if len(envs) != 1 else ''} created from environment files")
+        for env in envs:
+            print(f"  {env['size'] / 1e6:8.1f} MB  {env['path']}")
     return 0
 
 
 def _cache_prune(args: argparse.Namespace) -> int:
     removed = cache.prune(older_than_days=args.older_than)
+    envs = conda.prune_environments(cache.directory(), older_than_days=args.older_than)
     if args.json:
-        _emit({"schema_version": 1, "removed": [e.key for e in removed]})
+        _emit({"schema_version": 1, "removed": [e.key for e in removed], "removed_conda_environments": [str(p) for p in envs]})
     else:
-        log.info("removed %d cached Python tree%s from %s", len(removed), "s" if len(removed) != 1 else "", cache.directory())
+        log.info("removed %d cached Python tree%s and %d conda environment%s from %s", len(removed), "s" if len(removed) != 1 else "",
+                 len(envs), "s" if len(envs) != 1 else "", cache.directory())
     return 0
 
 

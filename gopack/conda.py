@@ -25,6 +25,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -234,6 +235,29 @@ def _pip_install(env: EnvironmentFile, prefix: Path) -> None:
         what=f"uv pip install (the pip: section of {env.path})",
         hint="check the pip: requirements in the environment file",
     )
+
+
+def environments(cache_dir: Path) -> list[Path]:
+    """The complete environments gopack created under ``cache_dir`` (their ``prefix`` folders)."""
+    root = cache_dir / "conda"
+    return sorted(p / "prefix" for p in root.iterdir() if (p / _READY).is_file()) if root.is_dir() else []
+
+
+def prune_environments(cache_dir: Path, *, older_than_days: float | None) -> list[Path]:
+    """Remove created environments (all, or those older than the age), then, when all go, the package cache."""
+    removed = []
+    limit = None if older_than_days is None else time.time() - older_than_days * 86400
+    for prefix in environments(cache_dir):
+        home = prefix.parent
+        if limit is not None and (home / _READY).stat().st_mtime >= limit:
+            continue
+        with filelock.FileLock(cache_dir / "locks" / f"conda-{home.name}.lock"):
+            (home / _READY).unlink()  # first, so that no run takes it for complete
+            shutil.rmtree(home)
+        removed.append(prefix)
+    if limit is None:
+        shutil.rmtree(cache_dir / "conda" / "pkgs", ignore_errors=True)
+    return removed
 
 
 # -- packing ---------------------------------------------------------------------------------

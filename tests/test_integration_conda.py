@@ -134,6 +134,12 @@ def test_bundle_from_an_environment_file_with_a_pip_section(channel: Path, tmp_p
     again = bundle_ok(recipe_path, tmp_path / "dist2", cache)
     assert again["python_tree_cached"] is True
     assert Path(str(again["archive"])).read_bytes() == built.read_bytes()
+    # The created environment is the cache's to list and prune.
+    listed = json.loads(gopack("cache", "list", "--json", cache=cache).stdout)
+    (created,) = listed["conda_environments"]
+    assert Path(created["path"]).is_relative_to(cache / "conda") and created["size"] > 100_000_000
+    pruned = json.loads(gopack("cache", "prune", "--json", cache=cache).stdout)
+    assert pruned["removed_conda_environments"] == [created["path"]] and not Path(created["path"]).exists()
 
 
 # -- errors ------------------------------------------------------------------------------------
