@@ -184,9 +184,18 @@ def _parse(path: Path, text: str) -> tuple[dict[str, Any], dict[FieldPath, int],
     return data, keys, raw
 
 
+_MAX_VALUES = 20_000
+
+
 def _index(path: Path, node: yaml.Node, at: FieldPath, keys: dict[FieldPath, int], raw: dict[FieldPath, str], visiting: set[int]) -> None:
     if id(node) in visiting:
         raise RecipeError(f"{path}:{node.start_mark.line + 1}: {_dotted(at) or 'recipe'}: an alias refers to itself", hint="remove the recursive alias")
+    if len(keys) > _MAX_VALUES:
+        # Aliases inside aliases multiply ("billion laughs"); a recipe has a few hundred values.
+        raise RecipeError(
+            f"{path}:{node.start_mark.line + 1}: {_dotted(at) or 'recipe'}: the recipe expands to more than {_MAX_VALUES} values",
+            hint="aliases repeated inside aliases multiply; write the values out, or use fewer levels of aliases",
+        )
     keys.setdefault(at, node.start_mark.line + 1)
     if isinstance(node, yaml.ScalarNode):
         raw[at] = str(node.value)

@@ -919,3 +919,13 @@ def test_cli_bundle_refuses_field_problems_with_exit_2(
     assert captured.err.startswith(f"error: {path}" + first_line.format(path=path)), captured.err
     assert captured.err.splitlines()[-1] == "hint: every key is described in docs/recipe.md"
     assert not out.exists()
+
+
+def test_aliases_inside_aliases_stop_at_a_budget_instead_of_expanding(project: Path) -> None:
+    # Seven levels of ten aliases would be 10 million values ("billion laughs").
+    levels = ['laugh0: &l0 ["ha"]'] + [f"laugh{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 8)]
+    text = "x:\n" + "".join(f"  {line}\n" for line in levels) + MINIMAL
+    path = write_recipe(project, text)
+    err = load_error(path)
+    assert "the recipe expands to more than 20000 values" in err.message
+    assert err.hint and "aliases" in err.hint
