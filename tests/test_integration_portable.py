@@ -65,6 +65,7 @@ def test_inspect_json_reports_the_floor_and_matches_its_schema(sklearn: Bundle) 
     components = document["size"]["components"]
     assert {"stdlib", "go binary", "libpython", "vendored libraries", "site-packages/scipy", "site-packages/scikit-learn"} <= set(components)
     assert sum(components.values()) == document["size"]["total"]
+    assert components.get("site-packages/(unowned)", 0) < components["site-packages/joblib"]  # bytecode is counted with its package
     licences = {p["name"]: p["license"] for p in document["packages"]}
     assert all(licences.values()) and "BSD" in licences["numpy"]
 
@@ -108,7 +109,7 @@ def test_verify_refuses_a_tampered_copy_naming_the_file(build: Callable[[Path], 
     hello = build(EXAMPLES / "hello" / "recipe.yaml").archive
 
     def tamper(member: tarfile.TarInfo, data: bytes | None) -> tuple[tarfile.TarInfo, bytes | None]:
-        if member.name.endswith("app/hello.py") and data is not None:
+        if member.name.endswith("app/hello.pyc") and data is not None:
             data = data.replace(b"haha", b"hehe")
             member.size = len(data)
         return member, data
@@ -116,7 +117,7 @@ def test_verify_refuses_a_tampered_copy_naming_the_file(build: Callable[[Path], 
     bad = _rewrite(hello, tmp_path / hello.name, tamper)
     result = gopack("verify", str(bad))
     assert result.returncode == 5
-    assert "app/hello.py: content differs from the manifest" in result.stderr
+    assert "app/hello.pyc: content differs from the manifest" in result.stderr
 
 
 @pytest.mark.parametrize("kind", ["absolute", "dotdot", "symlink-out", "device"])
@@ -126,7 +127,7 @@ def test_verify_refuses_unsafe_entries(build: Callable[[Path], Bundle], tmp_path
 
     def evil(member: tarfile.TarInfo, data: bytes | None) -> tuple[tarfile.TarInfo, bytes | None]:
         nonlocal added
-        if added or not member.name.endswith("app/hello.py"):
+        if added or not member.name.endswith("app/hello.pyc"):
             return member, data
         added = True
         if kind == "absolute":
