@@ -74,15 +74,21 @@ def make(recipe: Recipe, interpreter: Interpreter, root: Path) -> dict[str, Any]
         sizes, kept = stripping.strip(root / "python", _elf_files(root), backup=Path(backup)) if recipe.output.strip else ({}, {})
         relocated = relocate.relocate(root)
         python = root / "python" / "bin" / interpreter.program
-        restored = stripping.check_stripped(python, root / "python", sizes, kept)
-    stripped = {p: before - _size(root / "python" / p) for p, before in sizes.items() if p not in restored}
+        checked = stripping.check_stripped(python, root / "python", sizes, kept)
+    undone = {*checked.restored, *checked.blanked}
+    stripped = {p: before - _size(root / "python" / p) for p, before in sizes.items() if p not in undone}
     stdlib = root / "python" / "lib" / f"python{interpreter.short_version}"
     bytecode.compile_tree(python, stdlib, relative_to=root, version=interpreter.short_version, keep_sources=recipe.python.sources, epoch=archive.epoch())
     return {
         "installer": installer,
         "packages": [vars(p) for p in pythonenv.installed_packages(stdlib / "site-packages")],
         "pruned": [vars(p) for p in sorted(pruned, key=lambda p: -p.bytes)],
-        "stripped": {"files": len(stripped), "bytes": sum(stripped.values()), "restored": [f"python/{p}" for p in restored]},
+        "stripped": {
+            "files": len(stripped),
+            "bytes": sum(stripped.values()),
+            "restored": [f"python/{p}" for p in checked.restored],
+            "blanked": {"files": len(checked.blanked), "bytes": sum(checked.blanked.values())},
+        },
         "vendored": [v.to_json() for v in relocated.vendored],
         "host_libraries": list(relocated.host_libraries),
         "requirements": {f: {v: sorted(s) for v, s in versions.items()} for f, versions in relocated.requirements.items()},
