@@ -94,7 +94,7 @@ def loads(python: Path, paths: Iterable[Path]) -> list[str]:
     wanted = [os.fspath(p) for p in paths if p.name.endswith(".so") or ".so." in p.name]
     if not wanted:
         return []
-    out = _proc.run([python, "-E", "-s", "-c", _LOAD_CHECK], input=json.dumps(wanted), what="load check of stripped libraries")
+    out = _proc.run([python, "-E", "-s", "-B", "-c", _LOAD_CHECK], input=json.dumps(wanted), what="load check of stripped libraries")
     return list(json.loads(out.strip().splitlines()[-1]))
 
 
