@@ -152,10 +152,17 @@ def bundle(
                 ),
                 "smoke": {"command": list(recipe.smoke.command), "expect": list(recipe.smoke.expect), "timeout": recipe.smoke.timeout},
             }
-            links = archive.duplicates(files, fmt)
+            # Duplicates are linked within the cached tree and within the rest, never
+            # across: the tree's part of the archive is compressed once (archive.Segment).
+            shared = tree.names if fmt != "zip" else frozenset()
+            links = {
+                **archive.duplicates([f for f in files if f["path"] in shared], fmt),
+                **archive.duplicates([f for f in files if f["path"] not in shared], fmt),
+            }
             sizes = {f["path"]: int(f["size"]) for f in files}
             document["deduplicated"] = {"files": len(links), "bytes": sum(sizes[p] for p in links)}
             manifest = archive.write_manifest(root, document, files)
         with stage("archive"):
-            size = archive.write(root, top, dest, fmt=fmt, level=level, links=links)
+            segment = tree.segment(top, fmt=fmt, level=level) if fmt != "zip" else None
+            size = archive.write(root, top, dest, fmt=fmt, level=level, links=links, segment=segment)
     return Bundle(archive=dest, size=size, manifest=manifest, stages=stage.times, cached_python=tree.cached)

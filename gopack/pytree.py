@@ -11,11 +11,14 @@ it (packages, vendored libraries, symbol versions, file hashes).
 from __future__ import annotations
 
 import errno
+import hashlib
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +45,26 @@ class PythonTree:
     def link_into(self, root: Path) -> None:
         """Hard-link the cached tree to ``root/python`` (a copy across file systems)."""
         shutil.copytree(self.entry.python, root / "python", symlinks=True, copy_function=_link_or_copy)
+
+    @cached_property
+    def names(self) -> frozenset[str]:
+        """Every path (folders too) the tree holds, relative to the bundle root."""
+        return frozenset({"python", *(f"python/{rel.as_posix()}" for rel in archive.walk(self.entry.python))})
+
+    def segment(self, top: str, *, fmt: str, level: int) -> archive.Segment:
+        """The tree's entries of a tar archive under ``top/``, compressed once per
+        format and level and kept in the cache entry (see :mod:`gopack.archive`)."""
+        settings = [top, fmt, level, archive.epoch()]
+        name = hashlib.sha256(json.dumps(settings).encode()).hexdigest()[:32]
+        data = f"python.{fmt}"
+
+        def make(tmp: Path) -> dict[str, Any]:
+            links = archive.duplicates(list(self.meta["files"]), fmt)
+            tar_bytes = archive.write_segment(self.entry.path, "python", top, tmp / data, fmt=fmt, level=level, links=links)
+            return {"settings": settings, "tar_bytes": tar_bytes}
+
+        folder, meta = cache.derived(self.entry, f"segment-{name}", make)
+        return archive.Segment(path=folder / data, tar_bytes=int(meta["tar_bytes"]), subtree="python", names=self.names)
 
 
 def inputs(recipe: Recipe) -> dict[str, Any]:
