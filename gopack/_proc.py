@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -28,6 +32,49 @@ def which(tool: str, *, hint: str) -> Path:
     return Path(found)
 
 
+class Cancel:
+    """Lets another thread stop the command a :func:`run` call given it is running.
+
+    That command runs in its own process group. :meth:`stop` sends the group
+    SIGINT (go and the compilers it started stop and clean up on it), then SIGKILL
+    if it has not exited within ``grace`` seconds; :func:`run` then raises. A
+    command not yet started when :meth:`stop` is called never starts.
+    """
+
+    def __init__(self, *, grace: float = 10.0) -> None:
+        self.grace = grace
+        self.stopped = False
+        self._lock = threading.Lock()
+        self._running: subprocess.Popen[str] | None = None
+
+    def stop(self) -> None:
+        with self._lock:
+            self.stopped = True
+            proc = self._running
+        if proc is None:
+            return
+        _signal_group(proc, signal.SIGINT)
+        deadline = time.monotonic() + self.grace
+        while proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if proc.poll() is None:
+            _signal_group(proc, signal.SIGKILL)
+
+    def _start(self, proc: subprocess.Popen[str]) -> bool:
+        with self._lock:
+            self._running = None if self.stopped else proc
+            return not self.stopped
+
+    def _end(self) -> None:
+        with self._lock:
+            self._running = None
+
+
+def _signal_group(proc: subprocess.Popen[str], signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signum)
+
+
 def run(
     argv: Sequence[str | os.PathLike[str]],
     *,
@@ -39,39 +86,59 @@ def run(
     timeout: float | None = None,
     ok_codes: tuple[int, ...] = (0,),
     input: str | None = None,
+    cancel: Cancel | None = None,
 ) -> str:
     """Run ``argv``; return its stdout. On failure raise ``error`` carrying the output.
 
     ``what`` names the step for the message ("go build", "uv pip install").
+    ``cancel``: run it in its own process group, which that object can stop.
     """
     args = [os.fspath(a) for a in argv]
     log.debug("$ %s", shlex.join(args))
     full_env = None if env is None else {**os.environ, **env}
     try:
-        proc = subprocess.run(
+        proc = subprocess.Popen(
             args,
             cwd=cwd,
             env=full_env,
-            input=input,
+            stdin=subprocess.PIPE if input is not None else None,
             stdout=subprocess.PIPE,
             stderr=None if stream_output else subprocess.PIPE,
             text=True,
             errors="replace",
-            timeout=timeout,
-            check=False,
+            start_new_session=cancel is not None,
         )
     except FileNotFoundError as exc:
         raise ToolchainError(f"{what}: cannot run {args[0]}: {exc.strerror}", hint=hint) from None
-    except subprocess.TimeoutExpired:
-        raise error(f"{what} did not finish within {timeout:.0f} s", hint=hint) from None
-    if stream_output and proc.stdout:
-        log.info("%s", proc.stdout.rstrip())
+
+    def kill() -> None:
+        _signal_group(proc, signal.SIGKILL) if cancel is not None else proc.kill()
+
+    with proc:
+        try:
+            if cancel is not None and not cancel._start(proc):
+                kill()
+            stdout, stderr = proc.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            kill()
+            proc.communicate()
+            raise error(f"{what} did not finish within {timeout:.0f} s", hint=hint) from None
+        except BaseException:  # as subprocess.run does: the child must not outlive an interrupt
+            kill()
+            proc.wait()
+            raise
+        finally:
+            if cancel is not None:
+                cancel._end()
+    if cancel is not None and cancel.stopped:
+        raise error(f"{what} was stopped", hint=hint)
+    if stream_output and stdout:
+        log.info("%s", stdout.rstrip())
     if proc.returncode not in ok_codes:
-        output = "\n".join(part for part in (proc.stdout, proc.stderr) if part)
+        output = "\n".join(part for part in (stdout, stderr) if part)
         raise error(
             f"{what} failed (exit code {proc.returncode})",
             hint=hint,
             details=output.strip()[-6000:] or None,
         )
-    return proc.stdout
-
+    return stdout
