@@ -12,8 +12,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 from gopack.errors import BuildError, GopackError, ToolchainError
 
@@ -21,6 +23,9 @@ log = logging.getLogger(__name__)
 
 #: Set by the CLI at -v: subprocess output goes to the terminal as it comes.
 stream_output = False
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def which(tool: str, *, hint: str) -> Path:
@@ -142,3 +147,26 @@ def run(
             details=output.strip()[-6000:] or None,
         )
     return stdout
+
+
+def in_parallel(function: Callable[[T], R], items: Iterable[T]) -> list[R]:
+    """``function`` over ``items`` in threads, one per CPU, results in order: for
+    functions that wait on commands (strip, patchelf, a load check), not for pure Python."""
+    items = list(items)
+    if len(items) <= 1:
+        return [function(i) for i in items]
+    with ThreadPoolExecutor(max_workers=min(len(items), os.cpu_count() or 1)) as pool:
+        return list(pool.map(function, items))
+
+
+def split(items: Sequence[T], parts: int | None = None, *, most: int | None = None) -> list[list[T]]:
+    """``items`` dealt into ``parts`` (default: one per CPU) lists of at most ``most`` each.
+
+    >>> split([1, 2, 3, 4, 5], 2)
+    [[1, 3, 5], [2, 4]]
+    >>> split([1, 2, 3, 4, 5], 2, most=2)
+    [[1, 3], [5], [2, 4]]
+    """
+    parts = max(1, parts or os.cpu_count() or 1)
+    dealt = [list(items[i::parts]) for i in range(parts)]
+    return [part[j : j + most] if most else part for part in dealt if part for j in range(0, len(part), most or len(part))]

@@ -71,9 +71,10 @@ def strip(root: Path, files: Iterable[ElfInfo], *, backup: Path) -> tuple[dict[s
             shutil.copy2(root / info.path, copy)
             kept[info.path] = copy
     before = {f.path: (root / f.path).stat().st_size for f in chosen}
-    paths = list(before)
-    for i in range(0, len(paths), _BATCH):
-        _proc.run([tool, "--strip-unneeded", *(root / p for p in paths[i : i + _BATCH])], what="strip")
+    _proc.in_parallel(
+        lambda batch: _proc.run([tool, "--strip-unneeded", *(root / p for p in batch)], what="strip"),
+        _proc.split(list(before), most=_BATCH),
+    )
     return before, kept
 
 
@@ -94,8 +95,12 @@ def loads(python: Path, paths: Iterable[Path]) -> list[str]:
     wanted = [os.fspath(p) for p in paths if p.name.endswith(".so") or ".so." in p.name]
     if not wanted:
         return []
-    out = _proc.run([python, "-E", "-s", "-B", "-c", _LOAD_CHECK], input=json.dumps(wanted), what="load check of stripped libraries")
-    return list(json.loads(out.strip().splitlines()[-1]))
+
+    def check(part: list[str]) -> list[str]:
+        out = _proc.run([python, "-E", "-s", "-B", "-c", _LOAD_CHECK], input=json.dumps(part), what="load check of stripped libraries")
+        return list(json.loads(out.strip().splitlines()[-1]))
+
+    return sorted(line for failed in _proc.in_parallel(check, _proc.split(wanted)) for line in failed)
 
 
 @dataclass(frozen=True, kw_only=True)
