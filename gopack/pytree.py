@@ -1,9 +1,9 @@
 """The Python tree of a bundle (``python/``): made once per set of inputs, then cached.
 
 Making it: a relocatable prefix with the requirements installed
-(:mod:`gopack.pythonenv`), pruned, stripped (before any patchelf edit),
-relocated (vendored libraries, ``$ORIGIN`` search paths), every stripped file
-checked to load, and the bytecode compiled. A rebuild whose Python side did not
+(:mod:`gopack.pythonenv`), pruned, stripped (before any patchelf edit, every
+stripped file checked to load), relocated (vendored libraries, ``$ORIGIN``
+search paths), checked to load again, and the bytecode compiled. A rebuild whose Python side did not
 change hard-links the cached tree into place and reuses what was learnt about
 it (packages, vendored libraries, symbol versions, file hashes).
 """
@@ -93,11 +93,13 @@ def make(recipe: Recipe, interpreter: Interpreter, root: Path) -> dict[str, Any]
     installer = pythonenv.build_prefix(recipe, interpreter, root)
     drop, keep = prune.rules(defaults=recipe.prune.defaults, drop=recipe.prune.drop, keep=recipe.prune.keep)
     pruned = prune.prune(root, drop=drop, keep=keep)
+    python = root / "python" / "bin" / interpreter.program
     with tempfile.TemporaryDirectory(prefix="strip-originals-", dir=root.parent) as backup:
         sizes, kept = stripping.strip(root / "python", _elf_files(root), backup=Path(backup)) if recipe.output.strip else ({}, {})
-        relocated = relocate.relocate(root)
-        python = root / "python" / "bin" / interpreter.program
+        # Before relocating: an original put back then gets gopack's patchelf edits like any file.
         checked = stripping.check_stripped(python, root / "python", sizes, kept)
+    relocated = relocate.relocate(root)
+    stripping.still_load(python, root / "python", sizes)
     undone = {*checked.restored, *checked.blanked}
     stripped = {p: before - _size(root / "python" / p) for p, before in sizes.items() if p not in undone}
     stdlib = root / "python" / "lib" / f"python{interpreter.short_version}"

@@ -134,6 +134,16 @@ def check_stripped(python: Path, root: Path, stripped: Iterable[str], kept: dict
     return Checked(restored=restored, blanked=blanked)
 
 
+def still_load(python: Path, root: Path, stripped: Iterable[str]) -> None:
+    """After gopack's patchelf edits, every stripped file must still load (nothing is put back now)."""
+    failed = loads(python, [root / p for p in stripped])
+    if failed:
+        raise BuildError(
+            "stripped libraries no longer load after relocation:\n  " + "\n  ".join(failed),
+            hint="set output.strip: false in the recipe and report this",
+        )
+
+
 _BLANKED = (".symtab", ".strtab")
 _SHT_NOBITS = 8
 
