@@ -6,7 +6,7 @@ it), and, added later, ``derived/<name>/``: files made from the tree (its
 compressed archive segment for one format and level), each with a
 ``meta.json``. The key is a sha256 over the interpreter's identity, the requirements
 (strings, file contents, the local project's files), the platform, the options
-that shape the tree, and gopack's version. Entries are made in ``tmp/`` and
+that shape the tree, gopack's version and its tree layout number. Entries are made in ``tmp/`` and
 renamed into place, under a per-key lock, so concurrent runs build one entry
 once and an interrupted run leaves only a ``tmp/`` folder that nothing reads.
 """
@@ -33,6 +33,10 @@ from gopack import __version__
 from gopack.interpreters import Interpreter
 
 _IGNORED_DIRS = {".git", ".hg", ".svn", "__pycache__", "build", "dist", ".tox", ".nox", ".venv"}
+#: What a tree holds and how, apart from gopack's version: raised when that changes
+#: between releases (2: bytecode only by default, blanked debug sections,
+#: derived archive segments), so that no run reuses a tree older code made.
+LAYOUT = 2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,6 +59,7 @@ def key(interpreter: Interpreter, inputs: Mapping[str, Any]) -> str:
     stat = interpreter.libpython.stat()
     document = {
         "gopack": __version__,
+        "layout": LAYOUT,
         "machine": platform.machine(),
         "interpreter": [str(interpreter.executable), interpreter.version, interpreter.abi, str(interpreter.libpython), stat.st_size, stat.st_mtime_ns],
         **inputs,
