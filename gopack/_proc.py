@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 from gopack.errors import BuildError, GopackError, ToolchainError
 
@@ -17,6 +23,9 @@ log = logging.getLogger(__name__)
 
 #: Set by the CLI at -v: subprocess output goes to the terminal as it comes.
 stream_output = False
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def which(tool: str, *, hint: str) -> Path:
@@ -26,6 +35,49 @@ def which(tool: str, *, hint: str) -> Path:
     if found is None:
         raise ToolchainError(f"{tool} was not found on PATH", hint=hint)
     return Path(found)
+
+
+class Cancel:
+    """Lets another thread stop the command a :func:`run` call given it is running.
+
+    That command runs in its own process group. :meth:`stop` sends the group
+    SIGINT (go and the compilers it started stop and clean up on it), then SIGKILL
+    if it has not exited within ``grace`` seconds; :func:`run` then raises. A
+    command not yet started when :meth:`stop` is called never starts.
+    """
+
+    def __init__(self, *, grace: float = 10.0) -> None:
+        self.grace = grace
+        self.stopped = False
+        self._lock = threading.Lock()
+        self._running: subprocess.Popen[str] | None = None
+
+    def stop(self) -> None:
+        with self._lock:
+            self.stopped = True
+            proc = self._running
+        if proc is None:
+            return
+        _signal_group(proc, signal.SIGINT)
+        deadline = time.monotonic() + self.grace
+        while proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if proc.poll() is None:
+            _signal_group(proc, signal.SIGKILL)
+
+    def _start(self, proc: subprocess.Popen[str]) -> bool:
+        with self._lock:
+            self._running = None if self.stopped else proc
+            return not self.stopped
+
+    def _end(self) -> None:
+        with self._lock:
+            self._running = None
+
+
+def _signal_group(proc: subprocess.Popen[str], signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signum)
 
 
 def run(
@@ -39,39 +91,82 @@ def run(
     timeout: float | None = None,
     ok_codes: tuple[int, ...] = (0,),
     input: str | None = None,
+    cancel: Cancel | None = None,
 ) -> str:
     """Run ``argv``; return its stdout. On failure raise ``error`` carrying the output.
 
     ``what`` names the step for the message ("go build", "uv pip install").
+    ``cancel``: run it in its own process group, which that object can stop.
     """
     args = [os.fspath(a) for a in argv]
     log.debug("$ %s", shlex.join(args))
     full_env = None if env is None else {**os.environ, **env}
     try:
-        proc = subprocess.run(
+        proc = subprocess.Popen(
             args,
             cwd=cwd,
             env=full_env,
-            input=input,
+            stdin=subprocess.PIPE if input is not None else None,
             stdout=subprocess.PIPE,
             stderr=None if stream_output else subprocess.PIPE,
             text=True,
             errors="replace",
-            timeout=timeout,
-            check=False,
+            start_new_session=cancel is not None,
         )
     except FileNotFoundError as exc:
         raise ToolchainError(f"{what}: cannot run {args[0]}: {exc.strerror}", hint=hint) from None
-    except subprocess.TimeoutExpired:
-        raise error(f"{what} did not finish within {timeout:.0f} s", hint=hint) from None
-    if stream_output and proc.stdout:
-        log.info("%s", proc.stdout.rstrip())
+
+    def kill() -> None:
+        _signal_group(proc, signal.SIGKILL) if cancel is not None else proc.kill()
+
+    with proc:
+        try:
+            if cancel is not None and not cancel._start(proc):
+                kill()
+            stdout, stderr = proc.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            kill()
+            proc.communicate()
+            raise error(f"{what} did not finish within {timeout:.0f} s", hint=hint) from None
+        except BaseException:  # as subprocess.run does: the child must not outlive an interrupt
+            kill()
+            proc.wait()
+            raise
+        finally:
+            if cancel is not None:
+                cancel._end()
+    if cancel is not None and cancel.stopped:
+        raise error(f"{what} was stopped", hint=hint)
+    if stream_output and stdout:
+        log.info("%s", stdout.rstrip())
     if proc.returncode not in ok_codes:
-        output = "\n".join(part for part in (proc.stdout, proc.stderr) if part)
+        output = "\n".join(part for part in (stdout, stderr) if part)
         raise error(
             f"{what} failed (exit code {proc.returncode})",
             hint=hint,
             details=output.strip()[-6000:] or None,
         )
-    return proc.stdout
+    return stdout
 
+
+def in_parallel(function: Callable[[T], R], items: Iterable[T]) -> list[R]:
+    """``function`` over ``items`` in threads, one per CPU, results in order: for
+    functions that wait on commands (strip, patchelf, a load check), not for pure Python."""
+    items = list(items)
+    if len(items) <= 1:
+        return [function(i) for i in items]
+    with ThreadPoolExecutor(max_workers=min(len(items), os.cpu_count() or 1)) as pool:
+        return list(pool.map(function, items))
+
+
+def split(items: Sequence[T], parts: int | None = None, *, most: int | None = None) -> list[list[T]]:
+    """``items`` dealt into ``parts`` (default: one per CPU) lists of at most ``most`` each.
+
+    >>> split([1, 2, 3, 4, 5], 2)
+    [[1, 3, 5], [2, 4]]
+    >>> split([1, 2, 3, 4, 5], 2, most=2)
+    [[1, 3], [5], [2, 4]]
+    """
+    parts = max(1, parts or os.cpu_count() or 1)
+    dealt = [list(items[i::parts]) for i in range(parts)]
+    return [part[j : j + most] if most else part for part in dealt if part for j in range(0, len(part), most or len(part))]

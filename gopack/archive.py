@@ -5,6 +5,14 @@ time (``SOURCE_DATE_EPOCH`` or 1980-01-01) and normalised modes; gzip carries no
 name. Compression is parallel (pgzip, zstd's own threads) and gives the same
 bytes whatever the number of threads. The archive is written under a temporary name beside its
 destination and renamed into place, so a failure leaves nothing behind.
+
+A tar archive may carry a :class:`Segment`: the entries of one subtree (the
+cached ``python/``) compressed on their own, once, and copied in as they are.
+gzip members and zstd frames may be concatenated (gzip, ``tar xzf``, ``zstd
+-d`` and tarfile read them as one stream), so the archive is: the entries that
+sort before the subtree, compressed; the segment's bytes; the entries after
+it and the end-of-archive blocks, compressed. Hard links stay inside their
+part, each after its target.
 """
 
 from __future__ import annotations
@@ -147,11 +155,35 @@ def duplicates(files: list[dict[str, Any]], fmt: str) -> dict[str, str]:
     return links
 
 
-def write(root: Path, top: str, dest: Path, *, fmt: str, level: int, links: Mapping[str, str]) -> int:
+@dataclass(frozen=True, kw_only=True)
+class Segment:
+    """Tar entries of ``subtree`` (and all it holds), compressed on their own, with no
+    end-of-archive blocks (see :func:`write_segment`)."""
+
+    path: Path  # the compressed bytes
+    tar_bytes: int  # their length uncompressed
+    subtree: str  # bundle-relative, e.g. "python"
+    names: frozenset[str]  # every bundle-relative path the segment holds, the subtree itself included
+
+
+def write_segment(root: Path, subtree: str, top: str, dest: Path, *, fmt: str, level: int, links: Mapping[str, str]) -> int:
+    """Write the entries of ``root/subtree`` (as ``top/subtree/...``) compressed to ``dest``
+    with no end-of-archive blocks; return their uncompressed length. ``links`` as
+    for :func:`write`, targets inside the subtree."""
+    mtime = epoch()
+    with dest.open("wb") as raw, _compressor(raw, fmt, level, mtime) as stream:
+        tar = _TarWriter(stream)
+        for rel in [Path(subtree), *(Path(subtree) / r for r in walk(root / subtree))]:
+            _add(tar, root, rel, top, mtime, links)
+    return tar.offset
+
+
+def write(root: Path, top: str, dest: Path, *, fmt: str, level: int, links: Mapping[str, str], segment: Segment | None = None) -> int:
     """Pack ``root`` as ``top/...`` into ``dest`` atomically; return the archive's size.
 
     Paths in ``links`` are stored as hard links to the file with the same
-    content (see :func:`duplicates`), so identical files are stored once.
+    content (see :func:`duplicates`), so identical files are stored once. With
+    a ``segment`` (tar formats), what it holds is copied from it, not read from ``root``.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
@@ -161,15 +193,61 @@ def write(root: Path, top: str, dest: Path, *, fmt: str, level: int, links: Mapp
             if fmt == "zip":
                 _write_zip(root, top, raw, level=level, mtime=mtime)
             else:
-                with _compressor(raw, fmt, level, mtime) as stream, tarfile.open(fileobj=stream, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-                    tar.addfile(_info(top, tarfile.DIRTYPE, 0o755, mtime))
-                    for rel in walk(root):
+                entries = [rel for rel in walk(root) if segment is None or rel.as_posix() not in segment.names]
+                before = [rel for rel in entries if segment is None or rel.as_posix() < segment.subtree]
+                with _compressor(raw, fmt, level, mtime) as stream:
+                    tar = _TarWriter(stream)
+                    tar.add(_info(top, tarfile.DIRTYPE, 0o755, mtime))
+                    for rel in before:
                         _add(tar, root, rel, top, mtime, links)
+                offset = tar.offset
+                if segment is not None:
+                    with segment.path.open("rb") as cached:
+                        shutil.copyfileobj(cached, raw, _BLOCK)
+                    offset += segment.tar_bytes
+                with _compressor(raw, fmt, level, mtime) as stream:
+                    tar = _TarWriter(stream, offset=offset)
+                    for rel in entries[len(before):]:
+                        _add(tar, root, rel, top, mtime, links)
+                    tar.close()
         os.replace(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return dest.stat().st_size
+
+
+class _TarWriter:
+    """Tar entries (POSIX.1-2001/pax headers from :class:`tarfile.TarInfo`) written to a
+    stream. Unlike :class:`tarfile.TarFile` it writes the end-of-archive blocks only
+    when told to, so that parts written apart can be joined; ``offset`` counts the
+    bytes of the whole archive so far, which sets the final padding."""
+
+    def __init__(self, out: BinaryIO, *, offset: int = 0) -> None:
+        self.out, self.offset = out, offset
+
+    def add(self, info: tarfile.TarInfo, data: BinaryIO | None = None) -> None:
+        header = info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+        self.out.write(header)
+        self.offset += len(header)
+        if data is None:
+            return
+        left = info.size
+        while left:
+            block = data.read(min(left, _BLOCK))
+            if not block:
+                raise BuildError(f"{info.name} shrank while it was being archived")
+            self.out.write(block)
+            left -= len(block)
+        padding = -info.size % tarfile.BLOCKSIZE
+        self.out.write(tarfile.NUL * padding)
+        self.offset += info.size + padding
+
+    def close(self) -> None:
+        """Two zero blocks, then zeros up to a whole record, as tar and tarfile end an archive."""
+        end = 2 * tarfile.BLOCKSIZE + (-(self.offset + 2 * tarfile.BLOCKSIZE) % tarfile.RECORDSIZE)
+        self.out.write(tarfile.NUL * end)
+        self.offset += end
 
 
 @contextmanager
@@ -200,24 +278,24 @@ def _info(name: str, kind: bytes, mode: int, mtime: int) -> tarfile.TarInfo:
     return info
 
 
-def _add(tar: tarfile.TarFile, root: Path, rel: Path, top: str, mtime: int, links: Mapping[str, str]) -> None:
+def _add(tar: _TarWriter, root: Path, rel: Path, top: str, mtime: int, links: Mapping[str, str]) -> None:
     full, name, key = root / rel, f"{top}/{rel.as_posix()}", rel.as_posix()
     st = full.lstat()
     if stat.S_ISLNK(st.st_mode):
         info = _info(name, tarfile.SYMTYPE, 0o777, mtime)
         info.linkname = os.readlink(full)
-        tar.addfile(info)
+        tar.add(info)
     elif stat.S_ISDIR(st.st_mode):
-        tar.addfile(_info(name, tarfile.DIRTYPE, 0o755, mtime))
+        tar.add(_info(name, tarfile.DIRTYPE, 0o755, mtime))
     elif key in links:
         info = _info(name, tarfile.LNKTYPE, normal_mode(st.st_mode), mtime)
         info.linkname = f"{top}/{links[key]}"
-        tar.addfile(info)
+        tar.add(info)
     else:
         info = _info(name, tarfile.REGTYPE, normal_mode(st.st_mode), mtime)
         info.size = st.st_size
         with full.open("rb") as f:
-            tar.addfile(info, f)
+            tar.add(info, f)
 
 
 def _write_zip(root: Path, top: str, raw: BinaryIO, *, level: int, mtime: int) -> None:
@@ -252,7 +330,12 @@ def archive_format(path: Path) -> str:
 def open_tar(path: Path) -> Iterator[tarfile.TarFile]:
     """A tar archive (gzip or zstd) opened for reading."""
     if archive_format(path) == "tar.zst":
-        with path.open("rb") as raw, zstandard.ZstdDecompressor().stream_reader(raw) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
+        # read_across_frames: a gopack archive is several zstd frames (see the module's doc).
+        with (
+            path.open("rb") as raw,
+            zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True) as stream,
+            tarfile.open(fileobj=stream, mode="r|") as tar,
+        ):
             yield tar
     else:
         with tarfile.open(path, "r:*") as tar:

@@ -2,9 +2,11 @@
 
 An entry is ``envs/<key>/`` holding ``python/`` (the relocated, pruned,
 stripped, compiled prefix) and ``meta.json`` (what the pipeline learnt making
-it). The key is a sha256 over the interpreter's identity, the requirements
+it), and, added later, ``derived/<name>/``: files made from the tree (its
+compressed archive segment for one format and level), each with a
+``meta.json``. The key is a sha256 over the interpreter's identity, the requirements
 (strings, file contents, the local project's files), the platform, the options
-that shape the tree, and gopack's version. Entries are made in ``tmp/`` and
+that shape the tree, gopack's version and its tree layout number. Entries are made in ``tmp/`` and
 renamed into place, under a per-key lock, so concurrent runs build one entry
 once and an interrupted run leaves only a ``tmp/`` folder that nothing reads.
 """
@@ -31,6 +33,10 @@ from gopack import __version__
 from gopack.interpreters import Interpreter
 
 _IGNORED_DIRS = {".git", ".hg", ".svn", "__pycache__", "build", "dist", ".tox", ".nox", ".venv"}
+#: What a tree holds and how, apart from gopack's version: raised when that changes
+#: between releases (2: bytecode only by default, blanked debug sections,
+#: derived archive segments), so that no run reuses a tree older code made.
+LAYOUT = 2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,6 +59,7 @@ def key(interpreter: Interpreter, inputs: Mapping[str, Any]) -> str:
     stat = interpreter.libpython.stat()
     document = {
         "gopack": __version__,
+        "layout": LAYOUT,
         "machine": platform.machine(),
         "interpreter": [str(interpreter.executable), interpreter.version, interpreter.abi, str(interpreter.libpython), stat.st_size, stat.st_mtime_ns],
         **inputs,
@@ -108,6 +115,31 @@ def get_or_make(the_key: str, make: Callable[[Path], dict[str, Any]], cache: Pat
     entry = lookup(the_key, cache)
     assert entry is not None
     return entry, False
+
+
+def derived(entry: Entry, name: str, make: Callable[[Path], dict[str, Any]]) -> tuple[Path, dict[str, Any]]:
+    """``envs/<key>/derived/<name>/`` and its metadata, made by ``make(tmp_dir)`` if missing.
+
+    Made in ``tmp/`` under the entry's lock and renamed into place, as entries are:
+    concurrent runs make it once, an interrupted run leaves no half of it.
+    """
+    cache = entry.path.parent.parent
+    folder = entry.path / "derived" / name
+    if (folder / "meta.json").is_file():
+        return folder, json.loads((folder / "meta.json").read_text("utf-8"))
+    with _lock(cache, entry.key):
+        if not (folder / "meta.json").is_file():
+            (cache / "tmp").mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f"{entry.key[:12]}-{name[:12]}-", dir=cache / "tmp"))
+            try:
+                meta = make(tmp)
+                (tmp / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+                folder.parent.mkdir(exist_ok=True)
+                os.rename(tmp, folder)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+    return folder, json.loads((folder / "meta.json").read_text("utf-8"))
 
 
 @contextmanager

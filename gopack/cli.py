@@ -168,10 +168,12 @@ def _inspect(args: argparse.Namespace) -> int:
     ]
     lines += [f"    {size / 1e6:9.1f} MB  {name}" for name, size in document["size"]["components"].items()]
     savings = document["savings"]
+    blanked = savings["stripped"].get("blanked") or {"files": 0}
     lines.append(
         f"  saved      pruning {savings['pruned']['bytes'] / 1e6:.1f} MB in {savings['pruned']['files']} files, "
         f"stripping {savings['stripped']['bytes'] / 1e6:.1f} MB in {savings['stripped']['files']} files, "
-        f"stored once {savings['deduplicated']['bytes'] / 1e6:.1f} MB in {savings['deduplicated']['files']} duplicate files"
+        + (f"debug sections zeroed {blanked['bytes'] / 1e6:.1f} MB in {blanked['files']} files, " if blanked["files"] else "")
+        + f"stored once {savings['deduplicated']['bytes'] / 1e6:.1f} MB in {savings['deduplicated']['files']} duplicate files"
     )
     lines += [f"    {r['bytes'] / 1e6:9.1f} MB  {r['files']:5d} files  {r['rule']}" for r in savings["pruned"]["rules"][:12]]
     lines.append(f"  packages   {len(document['packages'])}")

@@ -77,9 +77,15 @@ def components(files: Iterable[Mapping[str, Any]], *, binary: str, stdlib: str, 
 
 
 def _source_of(path: str) -> str:
-    """``pkg/__pycache__/mod.cpython-37.pyc`` -> ``pkg/mod.py`` (compiled files are not in RECORD)."""
+    """The source a compiled file was made from (compiled files are not in RECORD).
+
+    >>> _source_of("pkg/__pycache__/mod.cpython-37.pyc"), _source_of("pkg/mod.pyc")
+    ('pkg/mod.py', 'pkg/mod.py')
+    """
     parent, _, name = path.rpartition("/__pycache__/")
-    return f"{parent}/{name.split('.', 1)[0]}.py" if parent else path
+    if parent:
+        return f"{parent}/{name.split('.', 1)[0]}.py"
+    return path[:-1] if path.endswith(".pyc") else path  # bytecode only: mod.pyc where mod.py was
 
 
 def load(target: Path) -> tuple[dict[str, Any], int | None]:

@@ -42,7 +42,7 @@ class GoBinary:
     rpath: str
 
 
-def build(plan: Plan, root: Path, work: Path) -> GoBinary:
+def build(plan: Plan, root: Path, work: Path, *, cancel: _proc.Cancel | None = None) -> GoBinary:
     interpreter = plan.interpreter
     pc_dir = work / "pkgconfig"
     write_pkg_config(interpreter, pc_dir, extra_names=plan.binding.pkg_config)
@@ -63,7 +63,10 @@ def build(plan: Plan, root: Path, work: Path) -> GoBinary:
     # -buildid= makes the binary reproducible; -s -w drop the symbol table and DWARF.
     ldflags = " ".join(p for p in (recipe.go.ldflags, "-s -w" if recipe.output.strip else "", "-buildid=") if p)
     argv += [f"-ldflags={ldflags}", *recipe.go.flags, "-o", out, recipe.go.package]
-    _proc.run(argv, what="go build", env=env, cwd=recipe.go.module, hint=f"run with -v to see the compiler's output; the program is in {recipe.go.module}")
+    _proc.run(
+        argv, what="go build", env=env, cwd=recipe.go.module, cancel=cancel,
+        hint=f"run with -v to see the compiler's output; the program is in {recipe.go.module}",
+    )
     binary = inspect(out)
     if interpreter.soname not in binary.needed:
         raise BuildError(

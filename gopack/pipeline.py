@@ -1,8 +1,11 @@
 """``gopack bundle``: recipe -> plan -> Python tree (cached) -> app -> Go binary
 -> relocation of the binary -> manifest -> archive.
 
+The Go build needs the interpreter's headers and libpython, not the tree, so it
+runs in a thread beside the Python and app stages; an interrupt or a failure
+there stops it (its process group gets SIGINT) before the staging tree goes.
 Each stage is timed; the report says what was built and how long each stage
-took. The staging tree lives in a temporary directory inside the cache (so the
+took (the go build's time overlaps the others'). The staging tree lives in a temporary directory inside the cache (so the
 cached Python tree can be hard-linked into it) and is removed afterwards; the
 only output is the archive, renamed into place at the very end.
 """
@@ -12,15 +15,17 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from gopack import __version__, archive, bytecode, cache, contents, gobuild, plan, pythonenv, pytree, relocate
+from gopack import __version__, _proc, archive, bytecode, cache, contents, gobuild, plan, pythonenv, pytree, relocate
 from gopack.recipe import Recipe
 
 REPORT_SCHEMA_VERSION = 1
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,6 +69,20 @@ class _Stages:
         self.progress(name, self.times[name])
 
 
+@contextmanager
+def _in_background(task: Callable[[_proc.Cancel], T]) -> Iterator[Future[T]]:
+    """Run ``task`` in a thread; if the body raises (an interrupt included), stop the
+    command ``task`` runs and wait for the thread before going on."""
+    cancel = _proc.Cancel()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gopack-go") as pool:
+        future = pool.submit(task, cancel)
+        try:
+            yield future
+        except BaseException:
+            cancel.stop()
+            raise
+
+
 def bundle(
     recipe: Recipe,
     *,
@@ -86,16 +105,21 @@ def bundle(
         work = Path(tmp)
         root = work / top
         root.mkdir()
-        with stage("python"):
-            tree = pytree.get(recipe, interpreter, cache_dir=cache_dir)
-            tree.link_into(root)
-        with stage("app"):
-            pythonenv.copy_code(recipe, root / pythonenv.APP)
-            python = root / "python" / "bin" / interpreter.program
-            bytecode.compile_tree(python, root / pythonenv.APP, relative_to=root, version=interpreter.short_version,
-                                  keep_sources=recipe.python.sources, epoch=archive.epoch())
-        with stage("go build"):
-            binary = gobuild.build(the_plan, root, work)
+
+        def go_build(cancel: _proc.Cancel) -> gobuild.GoBinary:
+            with stage("go build"):
+                return gobuild.build(the_plan, root, work, cancel=cancel)
+
+        with _in_background(go_build) as go:
+            with stage("python"):
+                tree = pytree.get(recipe, interpreter, cache_dir=cache_dir)
+                tree.link_into(root)
+            with stage("app"):
+                pythonenv.copy_code(recipe, root / pythonenv.APP)
+                python = root / "python" / "bin" / interpreter.program
+                bytecode.compile_tree(python, root / pythonenv.APP, relative_to=root, version=interpreter.short_version,
+                                      keep_sources=recipe.python.sources, epoch=archive.epoch())
+            binary = go.result()
         with stage("relocate"):
             binary_rel = binary.path.relative_to(root).as_posix()
             for_binary = relocate.relocate(root, frozen=frozenset({binary_rel}), only=frozenset({binary_rel}))
@@ -152,10 +176,17 @@ def bundle(
                 ),
                 "smoke": {"command": list(recipe.smoke.command), "expect": list(recipe.smoke.expect), "timeout": recipe.smoke.timeout},
             }
-            links = archive.duplicates(files, fmt)
+            # Duplicates are linked within the cached tree and within the rest, never
+            # across: the tree's part of the archive is compressed once (archive.Segment).
+            shared = tree.names if fmt != "zip" else frozenset()
+            links = {
+                **archive.duplicates([f for f in files if f["path"] in shared], fmt),
+                **archive.duplicates([f for f in files if f["path"] not in shared], fmt),
+            }
             sizes = {f["path"]: int(f["size"]) for f in files}
             document["deduplicated"] = {"files": len(links), "bytes": sum(sizes[p] for p in links)}
             manifest = archive.write_manifest(root, document, files)
         with stage("archive"):
-            size = archive.write(root, top, dest, fmt=fmt, level=level, links=links)
+            segment = tree.segment(top, fmt=fmt, level=level) if fmt != "zip" else None
+            size = archive.write(root, top, dest, fmt=fmt, level=level, links=links, segment=segment)
     return Bundle(archive=dest, size=size, manifest=manifest, stages=stage.times, cached_python=tree.cached)

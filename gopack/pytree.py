@@ -1,9 +1,9 @@
 """The Python tree of a bundle (``python/``): made once per set of inputs, then cached.
 
 Making it: a relocatable prefix with the requirements installed
-(:mod:`gopack.pythonenv`), pruned, stripped (before any patchelf edit),
-relocated (vendored libraries, ``$ORIGIN`` search paths), every stripped file
-checked to load, and the bytecode compiled. A rebuild whose Python side did not
+(:mod:`gopack.pythonenv`), pruned, stripped (before any patchelf edit, every
+stripped file checked to load), relocated (vendored libraries, ``$ORIGIN``
+search paths), checked to load again, and the bytecode compiled. A rebuild whose Python side did not
 change hard-links the cached tree into place and reuses what was learnt about
 it (packages, vendored libraries, symbol versions, file hashes).
 """
@@ -11,11 +11,14 @@ it (packages, vendored libraries, symbol versions, file hashes).
 from __future__ import annotations
 
 import errno
+import hashlib
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +45,26 @@ class PythonTree:
     def link_into(self, root: Path) -> None:
         """Hard-link the cached tree to ``root/python`` (a copy across file systems)."""
         shutil.copytree(self.entry.python, root / "python", symlinks=True, copy_function=_link_or_copy)
+
+    @cached_property
+    def names(self) -> frozenset[str]:
+        """Every path (folders too) the tree holds, relative to the bundle root."""
+        return frozenset({"python", *(f"python/{rel.as_posix()}" for rel in archive.walk(self.entry.python))})
+
+    def segment(self, top: str, *, fmt: str, level: int) -> archive.Segment:
+        """The tree's entries of a tar archive under ``top/``, compressed once per
+        format and level and kept in the cache entry (see :mod:`gopack.archive`)."""
+        settings = [top, fmt, level, archive.epoch()]
+        name = hashlib.sha256(json.dumps(settings).encode()).hexdigest()[:32]
+        data = f"python.{fmt}"
+
+        def make(tmp: Path) -> dict[str, Any]:
+            links = archive.duplicates(list(self.meta["files"]), fmt)
+            tar_bytes = archive.write_segment(self.entry.path, "python", top, tmp / data, fmt=fmt, level=level, links=links)
+            return {"settings": settings, "tar_bytes": tar_bytes}
+
+        folder, meta = cache.derived(self.entry, f"segment-{name}", make)
+        return archive.Segment(path=folder / data, tar_bytes=int(meta["tar_bytes"]), subtree="python", names=self.names)
 
 
 def inputs(recipe: Recipe, interpreter: Interpreter) -> dict[str, Any]:
@@ -77,19 +100,27 @@ def make(recipe: Recipe, interpreter: Interpreter, root: Path) -> dict[str, Any]
         installer = pythonenv.build_prefix(recipe, interpreter, root)
     drop, keep = prune.rules(defaults=recipe.prune.defaults, drop=recipe.prune.drop, keep=recipe.prune.keep)
     pruned = prune.prune(root, drop=drop, keep=keep)
+    python = root / "python" / "bin" / interpreter.program
     with tempfile.TemporaryDirectory(prefix="strip-originals-", dir=root.parent) as backup:
         sizes, kept = stripping.strip(root / "python", _elf_files(root), backup=Path(backup)) if recipe.output.strip else ({}, {})
-        relocated = relocate.relocate(root)
-        python = root / "python" / "bin" / interpreter.program
-        restored = stripping.check_stripped(python, root / "python", sizes, kept)
-    stripped = {p: before - _size(root / "python" / p) for p, before in sizes.items() if p not in restored}
+        # Before relocating: an original put back then gets gopack's patchelf edits like any file.
+        checked = stripping.check_stripped(python, root / "python", sizes, kept)
+    relocated = relocate.relocate(root)
+    stripping.still_load(python, root / "python", sizes)
+    undone = {*checked.restored, *checked.blanked}
+    stripped = {p: before - _size(root / "python" / p) for p, before in sizes.items() if p not in undone}
     stdlib = root / "python" / "lib" / f"python{interpreter.short_version}"
     bytecode.compile_tree(python, stdlib, relative_to=root, version=interpreter.short_version, keep_sources=recipe.python.sources, epoch=archive.epoch())
     return {
         "installer": installer,
         "packages": [vars(p) for p in _packages(recipe, interpreter, stdlib / "site-packages")],
         "pruned": [vars(p) for p in sorted(pruned, key=lambda p: -p.bytes)],
-        "stripped": {"files": len(stripped), "bytes": sum(stripped.values()), "restored": [f"python/{p}" for p in restored]},
+        "stripped": {
+            "files": len(stripped),
+            "bytes": sum(stripped.values()),
+            "restored": [f"python/{p}" for p in checked.restored],
+            "blanked": {"files": len(checked.blanked), "bytes": sum(checked.blanked.values())},
+        },
         "vendored": [v.to_json() for v in relocated.vendored],
         "host_libraries": list(relocated.host_libraries),
         "requirements": {f: {v: sorted(s) for v, s in versions.items()} for f, versions in relocated.requirements.items()},

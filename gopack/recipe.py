@@ -66,7 +66,7 @@ class PythonSpec:
     requirements_file: Path | None = None
     code: tuple[Path, ...] = ()
     project: Path | None = None
-    sources: bool = True
+    sources: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -367,7 +367,7 @@ def _build(path: Path, data: dict[str, Any], keys: Mapping[FieldPath, int]) -> R
             requirements_file=(base / py["requirements_file"]).resolve() if "requirements_file" in py else None,
             code=tuple((base / rel).resolve() for rel in py.get("code", ())),
             project=(base / py["project"]).resolve() if "project" in py else None,
-            sources=py.get("sources", True),
+            sources=py.get("sources", False),
         ),
         smoke=SmokeSpec(
             command=tuple(smoke.get("command", (f"bin/{binary}",))),

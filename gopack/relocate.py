@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gopack.elf import analysis, patch
-from gopack.elf.analysis import Analysis, Floor
+from gopack.elf.analysis import FileFacts, Floor
 from gopack.elf.patch import Vendored
 from gopack.errors import BuildError
 
@@ -32,7 +32,8 @@ class Relocated:
 def relocate(root: Path, *, frozen: frozenset[str] = frozenset(), only: frozenset[str] | None = None) -> Relocated:
     """Vendor and rewrite so that everything under ``root`` (or just ``only``) is self-contained."""
     libdir = root / patch.LIBDIR
-    before = _analyse(root, libdir, only)
+    facts = analysis.facts(root, executable_rpath=[libdir], only=only)
+    before = analysis.combine(facts.values())
     if before.unresolved:
         raise BuildError(
             "libraries needed by the bundle were found neither in it nor on this machine:\n"
@@ -42,14 +43,14 @@ def relocate(root: Path, *, frozen: frozenset[str] = frozenset(), only: frozense
     shipped = frozenset(p.name for p in libdir.iterdir() if p.name.startswith("lib")) if libdir.is_dir() else frozenset()
     plan = patch.plan(before, frozen=frozen, shipped=shipped)
     patch.apply(plan, root)
-    after = _analyse(root, libdir, only)
+    after = analysis.combine(_after(root, libdir, facts, plan, only).values())
     leftovers = [f"{e.soname} (needed by {', '.join(e.needed_by)})" for e in after.externals]
     leftovers += [f"{n} needs {s}, which does not resolve" for n, s in after.unresolved]
     leftovers += [f"{f} searches {p}" for f, p in after.absolute_paths if f not in frozen]
     if leftovers:
         raise BuildError("after vendoring, the bundle still reaches outside itself:\n  " + "\n  ".join(leftovers))
-    vendored_files = [f for f in analysis.elf_files(libdir) if any(v.name == Path(f.path).name for v in plan.vendored)]
-    files = [*after.files, *(analysis.ElfInfo(**{**vars(f), "path": f"{patch.LIBDIR}/{f.path}"}) for f in vendored_files)]
+    vendored_files = [info for v in plan.vendored if (info := analysis.elf_info(root, f"{patch.LIBDIR}/{v.name}")) is not None]
+    files = [*after.files, *vendored_files]
     return Relocated(
         vendored=plan.vendored,
         host_libraries=after.host_libraries,
@@ -58,8 +59,23 @@ def relocate(root: Path, *, frozen: frozenset[str] = frozenset(), only: frozense
     )
 
 
-def _analyse(root: Path, libdir: Path, only: frozenset[str] | None) -> Analysis:
-    return analysis.analyse(root, executable_rpath=[libdir], only=only)
+def _after(root: Path, libdir: Path, before: dict[str, FileFacts], plan: patch.RelocationPlan, only: frozenset[str] | None) -> dict[str, FileFacts]:
+    """The facts after :func:`patch.apply`, analysing again only what it could have changed:
+    the files it wrote or edited and those whose trees load one of them. Every other
+    file needs, searches and loads what it did before."""
+    changed = set(plan.edits) | {f"{patch.LIBDIR}/{v.name}" for v in plan.vendored}
+    present = set(only) if only is not None else {*before, *(f"{patch.LIBDIR}/{v.name}" for v in plan.vendored)}
+    again = {p for p in present if p not in before or p in changed or before[p].reaches & changed}
+    fresh = analysis.facts(root, executable_rpath=[libdir], only=again)
+    kept = {p: before[p] for p in present - again}
+    return {p: {**kept, **fresh}[p] for p in sorted({*kept, *fresh}, key=_walk_order)}
+
+
+def _walk_order(path: str) -> list[tuple[int, str]]:
+    """The order :func:`analysis.elf_files` lists files in: by folder, a folder's own
+    files (sorted) before its subfolders (sorted)."""
+    *folders, name = path.split("/")
+    return [*((1, f) for f in folders), (0, name)]
 
 
 def floor(requirements: Requirements, *, machine: str, max_glibc: str | None, where_max: str) -> Floor:

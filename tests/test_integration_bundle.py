@@ -48,7 +48,9 @@ def test_archive_name_and_manifest(build: Callable[[Path], Bundle]) -> None:
     assert manifest["binding"]["name"] == "cgo" and manifest["binding"]["pkg_config"] == ["python3-embed"]
     assert manifest["go"]["version"].startswith("go1.")
     listed = {f["path"] for f in manifest["files"]}
-    assert {"bin/hello", "python/bin/python3.7", "python/lib/libpython3.7m.so.1.0", "app/hello.py", "python/lib/python3.7/os.py"} <= listed
+    assert {"bin/hello", "python/bin/python3.7", "python/lib/libpython3.7m.so.1.0", "app/hello.pyc", "python/lib/python3.7/os.pyc"} <= listed
+    assert not {"app/hello.py", "python/lib/python3.7/os.py"} & listed  # python.sources defaults to false
+    assert not [p for p in listed if "__pycache__" in p]  # nothing gopack ran wrote bytecode caches into the tree
     assert not any(p.startswith("python/lib/python3.7/site-packages/") and "pip" in p.split("/")[4:5] for p in listed)
     for entry in manifest["files"]:
         if "sha256" in entry:

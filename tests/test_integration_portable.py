@@ -55,6 +55,14 @@ def test_host_libraries_are_only_glibc_and_the_gcc_runtime(sklearn: Bundle) -> N
     assert any(p.startswith("python/lib/python3.7/site-packages/numpy.libs/libopenblasp") for p in names)
 
 
+def test_repaired_scipy_modules_strip_broke_are_blanked_not_shipped_with_debug_sections(sklearn: Bundle) -> None:
+    """scipy 1.7's auditwheel-repaired modules no longer load once stripped; their debug
+    sections are zeroed in place instead (the smoke test and verify load them)."""
+    stripped = sklearn.manifest["stripped"]
+    assert stripped["blanked"]["files"] >= 10 and stripped["blanked"]["bytes"] > 20_000_000
+    assert stripped["restored"] == []
+
+
 def test_inspect_json_reports_the_floor_and_matches_its_schema(sklearn: Bundle) -> None:
     result = gopack("inspect", "--json", str(sklearn.archive))
     assert result.returncode == 0, result.stderr
@@ -65,6 +73,7 @@ def test_inspect_json_reports_the_floor_and_matches_its_schema(sklearn: Bundle) 
     components = document["size"]["components"]
     assert {"stdlib", "go binary", "libpython", "vendored libraries", "site-packages/scipy", "site-packages/scikit-learn"} <= set(components)
     assert sum(components.values()) == document["size"]["total"]
+    assert components.get("site-packages/(unowned)", 0) < components["site-packages/joblib"]  # bytecode is counted with its package
     licences = {p["name"]: p["license"] for p in document["packages"]}
     assert all(licences.values()) and "BSD" in licences["numpy"]
 
@@ -108,7 +117,7 @@ def test_verify_refuses_a_tampered_copy_naming_the_file(build: Callable[[Path], 
     hello = build(EXAMPLES / "hello" / "recipe.yaml").archive
 
     def tamper(member: tarfile.TarInfo, data: bytes | None) -> tuple[tarfile.TarInfo, bytes | None]:
-        if member.name.endswith("app/hello.py") and data is not None:
+        if member.name.endswith("app/hello.pyc") and data is not None:
             data = data.replace(b"haha", b"hehe")
             member.size = len(data)
         return member, data
@@ -116,7 +125,7 @@ def test_verify_refuses_a_tampered_copy_naming_the_file(build: Callable[[Path], 
     bad = _rewrite(hello, tmp_path / hello.name, tamper)
     result = gopack("verify", str(bad))
     assert result.returncode == 5
-    assert "app/hello.py: content differs from the manifest" in result.stderr
+    assert "app/hello.pyc: content differs from the manifest" in result.stderr
 
 
 @pytest.mark.parametrize("kind", ["absolute", "dotdot", "symlink-out", "device"])
@@ -126,7 +135,7 @@ def test_verify_refuses_unsafe_entries(build: Callable[[Path], Bundle], tmp_path
 
     def evil(member: tarfile.TarInfo, data: bytes | None) -> tuple[tarfile.TarInfo, bytes | None]:
         nonlocal added
-        if added or not member.name.endswith("app/hello.py"):
+        if added or not member.name.endswith("app/hello.pyc"):
             return member, data
         added = True
         if kind == "absolute":

@@ -91,6 +91,7 @@ def test_minimal_recipe_defaults(project: Path) -> None:
     assert r.version == "0.1.0"
     assert r.go == GoSpec(module=base, package=".", binary="hello", tags=(), flags=(), ldflags="", env=())
     assert r.python == PythonSpec(version="3.7", interpreter=None, requirements=(), requirements_file=None, code=(), project=None)
+    assert r.python.sources is False  # bytecode only unless the recipe asks for sources
     assert r.smoke == SmokeSpec(command=("bin/hello",), expect=(), timeout=300.0)
     assert r.output == OutputSpec(dir=base / "dist", format="tar.gz")
     assert r.max_glibc is None

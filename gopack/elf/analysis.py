@@ -12,8 +12,10 @@ narrowed to the glibc and gcc runtime libraries (see :data:`HOST_LIBRARIES`).
 
 from __future__ import annotations
 
+import array
 import os
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,7 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 from elftools.elf.gnuversions import GNUVerNeedSection, GNUVerSymSection
+from elftools.elf.sections import SymbolTableSection
 
 #: Libraries a bundle may take from its host: those of auditwheel's manylinux
 #: whitelist that glibc and gcc's runtime provide. The policy also lists libz,
@@ -37,6 +40,8 @@ HOST_LIBRARIES = frozenset({
 })
 _LOADER = re.compile(r"^(ld-linux.*|ld64\.so\.[12])$")
 _SYMBOL_FAMILIES = ("GLIBC", "GLIBCXX", "CXXABI", "GCC")
+#: .gnu.version values pyelftools names (VER_NDX_LOCAL, _GLOBAL, _LORESERVE, _ELIMINATE): never a needed version.
+_RESERVED_VERSION_INDICES = frozenset({0, 1, 0xFF00, 0xFF01})
 _MACHINE_ARCH = {"EM_X86_64": Architecture.x86_64, "EM_AARCH64": Architecture.aarch64, "EM_386": Architecture.i686}
 
 
@@ -117,6 +122,19 @@ def elf_files(root: Path) -> list[ElfInfo]:
     return found
 
 
+@dataclass(frozen=True, kw_only=True)
+class FileFacts:
+    """What the dependency tree of one bundle file shows; :func:`combine` joins them."""
+
+    info: ElfInfo
+    externals: Mapping[str, tuple[Path, frozenset[str]]]  # soname -> (host file, needers)
+    unresolved: frozenset[tuple[str, str]]
+    in_context: frozenset[tuple[str, str]]  # (bundle library, soname) this tree resolves inside
+    host: frozenset[str]
+    absolute: frozenset[tuple[str, str]]
+    reaches: frozenset[str]  # the bundle files (relative paths) its tree loads
+
+
 def analyse(
     root: Path,
     *,
@@ -130,6 +148,24 @@ def analyse(
     ``executable_rpath``: absolute directories the loading executables' DT_RPATH
     contributes to objects without DT_RUNPATH.
     """
+    return combine(facts(root, executable_rpath=executable_rpath, allowed=allowed, only=only).values())
+
+
+def facts(
+    root: Path,
+    *,
+    executable_rpath: Iterable[Path],
+    allowed: frozenset[str] = HOST_LIBRARIES,
+    only: Iterable[str] | None = None,
+) -> dict[str, FileFacts]:
+    """:class:`FileFacts` of every ELF under ``root`` (or of the files in ``only``), by path.
+
+    Host libraries are not followed: lddtree is told to leave them out of the
+    trees, which makes it several times faster (it would otherwise parse libc,
+    libm and libstdc++ again for every file). What the bundle takes from the
+    host is then the host libraries its files and the libraries they load name
+    in DT_NEEDED; what those need in turn comes with them.
+    """
     root = root.resolve()
     inherited = [str(p) for p in executable_rpath]
     if only is None:
@@ -137,46 +173,81 @@ def analyse(
     else:
         files = [info for info in (elf_info(root, rel) for rel in sorted(only)) if info is not None]
     system = load_ld_paths(Libc.GLIBC)["conf"]
-    externals: dict[str, tuple[Path, set[str]]] = {}
+    exclude = frozenset({*allowed, "ld-linux*", "ld64.so.*"})
+    needed: dict[Path, tuple[str, ...]] = {}
+    return {info.path: _file_facts(root, info, inherited, system, allowed, exclude, needed) for info in files}
+
+
+def _file_facts(
+    root: Path, info: ElfInfo, inherited: list[str], system: list[str], allowed: frozenset[str], exclude: frozenset[str], needed: dict[Path, tuple[str, ...]]
+) -> FileFacts:
+    absolute = {(info.path, e) for e in info.rpath + info.runpath if not e.startswith(("$ORIGIN", "${ORIGIN}"))}
+    host = {s for s in info.needed if s in allowed}
+    if all(s in host or _LOADER.match(s) or (LIBPYTHON_RE.match(s) and _in_bundle_libpython(root, s)) for s in info.needed):
+        # Needs only what lddtree would leave out or skip (most extension modules): its tree is empty.
+        empty: frozenset[tuple[str, str]] = frozenset()
+        return FileFacts(info=info, externals={}, unresolved=empty, in_context=empty, host=frozenset(host), absolute=frozenset(absolute), reaches=frozenset())
+    tree = _tree(root / info.path, [] if info.runpath else inherited, system, exclude)
+    parents = _parents(tree)
+    externals: dict[str, tuple[Path, frozenset[str]]] = {}
     unresolved: set[tuple[str, str]] = set()
-    in_context: set[tuple[str, str]] = set()
-    host: set[str] = set()
-    absolute: set[tuple[str, str]] = set()
-    for info in files:
-        for entry in info.rpath + info.runpath:
-            if not entry.startswith(("$ORIGIN", "${ORIGIN}")):
-                absolute.add((info.path, entry))
-        tree = _tree(root / info.path, [] if info.runpath else inherited, system)
-        in_context |= _resolved_inside(tree, root)
-        parents = _parents(tree)
-        for soname, lib in tree.libraries.items():
-            if _LOADER.match(soname) or (LIBPYTHON_RE.match(soname) and _in_bundle_libpython(root, soname)):
-                continue
-            needers = {_needer(tree, info.path, p, root) for p in parents.get(soname, {None})}
-            if lib.realpath is None:
-                unresolved.update((n, soname) for n in needers)
-            elif _inside(lib.realpath, root):
-                continue
-            elif soname in allowed:
-                host.add(soname)
-            else:
-                source, by = externals.setdefault(soname, (lib.realpath, set()))
-                by.update(needers)
+    reaches = set()
+    for soname, lib in tree.libraries.items():
+        if _LOADER.match(soname) or (LIBPYTHON_RE.match(soname) and _in_bundle_libpython(root, soname)):
+            continue
+        needers = {_needer(tree, info.path, p, root) for p in parents.get(soname, {None})}
+        if lib.realpath is None:
+            unresolved.update((n, soname) for n in needers)
+            continue
+        host.update(s for s in _needed(lib.realpath, needed) if s in allowed)
+        if _inside(lib.realpath, root):
+            reaches.add(lib.realpath.resolve().relative_to(root).as_posix())
+        else:
+            externals[soname] = (lib.realpath, frozenset(needers))
+    return FileFacts(
+        info=info,
+        externals=externals,
+        unresolved=frozenset(unresolved),
+        in_context=frozenset(_resolved_inside(tree, root)),
+        host=frozenset(host),
+        absolute=frozenset(absolute),
+        reaches=frozenset(reaches),
+    )
+
+
+def combine(all_facts: Iterable[FileFacts]) -> Analysis:
+    """One :class:`Analysis` from the facts of each file (in :func:`elf_files` order:
+    an external library found by two files is taken from where the first found it)."""
+    all_facts = list(all_facts)
+    externals: dict[str, tuple[Path, set[str]]] = {}
+    for f in all_facts:
+        for soname, (source, needers) in sorted(f.externals.items()):
+            externals.setdefault(soname, (source, set()))[1].update(needers)
+    unresolved = {u for f in all_facts for u in f.unresolved}
+    in_context = {c for f in all_facts for c in f.in_context}
     return Analysis(
-        files=tuple(files),
+        files=tuple(f.info for f in all_facts),
         externals=tuple(External(soname=s, source=src, needed_by=tuple(sorted(by))) for s, (src, by) in sorted(externals.items())),
         # A library wheels vendored (numpy.libs/libgfortran) may find its own
         # needs only because the module loading it already loaded them: what
         # resolves in some loading tree is resolved.
         unresolved=tuple(sorted(unresolved - in_context)),
-        host_libraries=tuple(sorted(host)),
-        absolute_paths=tuple(sorted(absolute)),
+        host_libraries=tuple(sorted({h for f in all_facts for h in f.host})),
+        absolute_paths=tuple(sorted({a for f in all_facts for a in f.absolute})),
     )
 
 
-def _tree(path: Path, inherited: list[str], system: list[str]) -> DynamicExecutable:
+def _needed(path: Path, seen: dict[Path, tuple[str, ...]]) -> tuple[str, ...]:
+    """DT_NEEDED of ``path`` in full (lddtree's lists leave the excluded host libraries out)."""
+    if path not in seen:
+        info = elf_info(path.parent, path.name)
+        seen[path] = info.needed if info is not None else ()
+    return seen[path]
+
+
+def _tree(path: Path, inherited: list[str], system: list[str], exclude: frozenset[str]) -> DynamicExecutable:
     # A fresh ldpaths dict per file: ldd() writes the loader's directory into it.
-    return ldd(path, ldpaths={"conf": list(system), "env": [], "interp": [], "rpath": list(inherited), "runpath": []})
+    return ldd(path, ldpaths={"conf": list(system), "env": [], "interp": [], "rpath": list(inherited), "runpath": []}, exclude=exclude)
 
 
 def _parents(tree: DynamicExecutable) -> dict[str, set[str | None]]:
@@ -240,11 +311,20 @@ def versioned_symbols(path: Path) -> dict[str, set[str]]:
             for aux in auxiliaries:
                 names[aux.entry["vna_other"]] = aux.name
         found: dict[str, set[str]] = {name: set() for name in names.values()}
-        if isinstance(versym, GNUVerSymSection) and dynsym is not None:
-            for i, symbol in enumerate(dynsym.iter_symbols()):
-                index = versym.get_symbol(i).entry["ndx"]
-                if isinstance(index, int) and index in names and symbol.entry["st_shndx"] == "SHN_UNDEF":
-                    found[names[index]].add(symbol.name)
+        if isinstance(versym, GNUVerSymSection) and isinstance(dynsym, SymbolTableSection):
+            # .gnu.version is one 16-bit index per dynamic symbol. Reading it as an
+            # array and parsing only the symbols whose index names a needed version
+            # gives what parsing every entry would, many times faster (libopenblas
+            # exports thousands of symbols and imports a few dozen).
+            indices = array.array("H", versym.data())
+            if elf.little_endian != (sys.byteorder == "little"):
+                indices.byteswap()
+            wanted = {n for n in names if n not in _RESERVED_VERSION_INDICES}
+            for i, index in enumerate(indices):
+                if index in wanted:
+                    symbol = dynsym.get_symbol(i)
+                    if symbol.entry["st_shndx"] == "SHN_UNDEF":
+                        found[names[index]].add(symbol.name)
         return found
 
 

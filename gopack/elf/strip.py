@@ -8,6 +8,14 @@ hash-named library such as ``libopenblasp-r0-2d23e62b.3.17.so``) carry most of
 the debug sections, so they are stripped too, but from a kept copy: every
 stripped file is then dlopened by the bundle's own interpreter, and any that no
 longer loads gets its original back.
+
+strip lays a file out again by its sections; the segments patchelf appended
+begin with bytes no section holds, and come out misaligned. Those originals are
+then blanked instead: the bytes of their debug sections and
+symbol table, which no segment loads, are zeroed in place and the sections
+marked SHT_NOBITS. Nothing moves, so the file loads as before (it is checked
+again), its size on disk is unchanged, and the zeros cost next to nothing in
+the archive (6.8 MB less for scipy 1.7's 17 repaired modules).
 """
 
 from __future__ import annotations
@@ -16,10 +24,13 @@ import json
 import os
 import re
 import shutil
+import struct
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from elftools.common.exceptions import ELFError
+from elftools.elf.constants import SH_FLAGS
 from elftools.elf.elffile import ELFFile
 
 from gopack import _proc
@@ -60,9 +71,10 @@ def strip(root: Path, files: Iterable[ElfInfo], *, backup: Path) -> tuple[dict[s
             shutil.copy2(root / info.path, copy)
             kept[info.path] = copy
     before = {f.path: (root / f.path).stat().st_size for f in chosen}
-    paths = list(before)
-    for i in range(0, len(paths), _BATCH):
-        _proc.run([tool, "--strip-unneeded", *(root / p for p in paths[i : i + _BATCH])], what="strip")
+    _proc.in_parallel(
+        lambda batch: _proc.run([tool, "--strip-unneeded", *(root / p for p in batch)], what="strip"),
+        _proc.split(list(before), most=_BATCH),
+    )
     return before, kept
 
 
@@ -83,21 +95,101 @@ def loads(python: Path, paths: Iterable[Path]) -> list[str]:
     wanted = [os.fspath(p) for p in paths if p.name.endswith(".so") or ".so." in p.name]
     if not wanted:
         return []
-    out = _proc.run([python, "-E", "-s", "-c", _LOAD_CHECK], input=json.dumps(wanted), what="load check of stripped libraries")
-    return list(json.loads(out.strip().splitlines()[-1]))
+
+    def check(part: list[str]) -> list[str]:
+        out = _proc.run([python, "-E", "-s", "-B", "-c", _LOAD_CHECK], input=json.dumps(part), what="load check of stripped libraries")
+        return list(json.loads(out.strip().splitlines()[-1]))
+
+    return sorted(line for failed in _proc.in_parallel(check, _proc.split(wanted)) for line in failed)
 
 
-def check_stripped(python: Path, root: Path, stripped: Iterable[str], kept: dict[str, Path]) -> list[str]:
-    """Every stripped file must load; a repaired file that does not gets its original back.
-    Returns the files restored; raises if a file gopack stripped from pristine fails."""
+@dataclass(frozen=True, kw_only=True)
+class Checked:
+    """What :func:`check_stripped` had to undo."""
+
+    restored: list[str] = field(default_factory=list)  # originals put back as they were
+    blanked: dict[str, int] = field(default_factory=dict)  # originals put back, then blanked: path -> bytes zeroed
+
+
+def check_stripped(python: Path, root: Path, stripped: Iterable[str], kept: dict[str, Path]) -> Checked:
+    """Every stripped file must load; a repaired file that does not gets its original
+    back, blanked (see the module's doc) if that still loads. Raises if a file
+    gopack stripped from pristine fails."""
     failed = loads(python, [root / p for p in stripped])
-    restored = []
+    back = []
     for line in failed:
         path = Path(line.split(": ", 1)[0]).relative_to(root).as_posix()
         if path not in kept:
             raise BuildError("stripped libraries no longer load:\n  " + "\n  ".join(failed), hint="set output.strip: false in the recipe and report this")
         shutil.copy2(kept[path], root / path)
-        restored.append(path)
+        back.append(path)
+    blanked = {p: n for p in back if (n := blank_debug(root / p))}
+    broken = {Path(line.split(": ", 1)[0]).relative_to(root).as_posix() for line in loads(python, [root / p for p in blanked])}
+    for path in broken:
+        shutil.copy2(kept[path], root / path)
+        del blanked[path]
+    restored = sorted(p for p in back if p not in blanked)
     if restored and loads(python, [root / p for p in restored]):
         raise BuildError(f"{', '.join(restored)} do not load even as the wheel shipped them")
-    return restored
+    return Checked(restored=restored, blanked=blanked)
+
+
+def still_load(python: Path, root: Path, stripped: Iterable[str]) -> None:
+    """After gopack's patchelf edits, every stripped file must still load (nothing is put back now)."""
+    failed = loads(python, [root / p for p in stripped])
+    if failed:
+        raise BuildError(
+            "stripped libraries no longer load after relocation:\n  " + "\n  ".join(failed),
+            hint="set output.strip: false in the recipe and report this",
+        )
+
+
+_BLANKED = (".symtab", ".strtab")
+_SHT_NOBITS = 8
+
+
+def blank_debug(path: Path) -> int:
+    """Zero, in place, the debug sections and symbol table of ``path`` and mark them
+    SHT_NOBITS; return the bytes zeroed. Only bytes that belong to no segment, no
+    header table and no other section are touched; a section another kept section
+    links to stays."""
+    with path.open("r+b") as f:
+        elf = ELFFile(f)
+        sections = list(elf.iter_sections())
+        chosen = {
+            i for i, s in enumerate(sections)
+            if (s.name.startswith(".debug") or s.name in _BLANKED)
+            and not s["sh_flags"] & SH_FLAGS.SHF_ALLOC
+            and s["sh_type"] != "SHT_NOBITS"
+            and i != elf["e_shstrndx"]
+        }
+        while True:  # keep what a kept section links to (.strtab of a kept .symtab, say)
+            linked = {s["sh_link"] for i, s in enumerate(sections) if i not in chosen}
+            if not chosen & linked:
+                break
+            chosen -= linked
+        taken = [(seg["p_offset"], seg["p_offset"] + seg["p_filesz"]) for seg in elf.iter_segments()]
+        taken += [(elf["e_phoff"], elf["e_phoff"] + elf["e_phnum"] * elf["e_phentsize"])]
+        taken += [(elf["e_shoff"], elf["e_shoff"] + elf["e_shnum"] * elf["e_shentsize"]), (0, elf["e_ehsize"])]
+        taken += [_extent(s) for i, s in enumerate(sections) if i not in chosen and s["sh_type"] != "SHT_NOBITS"]
+        chosen = {i for i in chosen if not any(_overlap(_extent(sections[i]), t) for t in taken)}
+        word = "<I" if elf.little_endian else ">I"
+        header_at, header_size = elf["e_shoff"], elf["e_shentsize"]
+        total = 0
+        for i in sorted(chosen):
+            start, end = _extent(sections[i])
+            f.seek(start)
+            f.write(bytes(end - start))
+            f.seek(header_at + i * header_size + 4)  # sh_type follows the 4-byte sh_name
+            f.write(struct.pack(word, _SHT_NOBITS))
+            total += end - start
+    return total
+
+
+def _extent(section: object) -> tuple[int, int]:
+    offset, size = section["sh_offset"], section["sh_size"]  # type: ignore[index]
+    return int(offset), int(offset) + int(size)
+
+
+def _overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]

@@ -1,0 +1,100 @@
+"""Shared by the benchmark's modules: paths, the process runner, small helpers."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH = REPO / "bench"
+EXAMPLE = REPO / "examples" / "sklearn"
+GOPACK = REPO / ".venv" / "bin" / "gopack"
+GOPACK_PYTHON = REPO / ".venv" / "bin" / "python"
+APP_NAME = "sklearn-app"
+BINARY = "sklearn-demo"
+MB = 1e6
+
+
+class BenchError(Exception):
+    """A benchmark step could not run; the message says which step and why."""
+
+
+# --------------------------------------------------------------------------- processes
+
+
+@dataclass(frozen=True)
+class Ran:
+    argv: list[str]
+    returncode: int
+    seconds: float
+    stdout: str
+    stderr: str
+
+
+def run(
+    argv: Sequence[str | os.PathLike[str]],
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    stdout: Path | None = None,
+    check: bool = True,
+    timeout: float | None = 3600,
+) -> Ran:
+    """Run a whole process and time it with perf_counter (stdout to a file if given)."""
+    args = [os.fspath(a) for a in argv]
+    # No PYTHON* variables (PYTHONDONTWRITEBYTECODE would keep the .pyc cache cold).
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    full_env.update(env or {})
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(stdout.open("wb")) if stdout else subprocess.PIPE
+        try:
+            start = time.perf_counter()
+            # Its own process group, so a timeout ends the children it started too.
+            proc = subprocess.Popen(args, cwd=cwd, env=full_env, stdout=out, stderr=subprocess.PIPE, start_new_session=True)
+            try:
+                out_bytes, err_bytes = proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
+                raise BenchError(f"{shlex.join(args)} did not finish within {timeout} s (killed its process group)") from None
+            seconds = time.perf_counter() - start
+        except FileNotFoundError as exc:
+            raise BenchError(f"cannot run {args[0]}: {exc.strerror}") from None
+    ran = Ran(args, proc.returncode, seconds, _text(out_bytes), _text(err_bytes))
+    if check and ran.returncode != 0:
+        output = (ran.stdout + "\n" + ran.stderr).strip()[-4000:]
+        raise BenchError(f"{shlex.join(args)} failed (exit code {ran.returncode}):\n{output}")
+    return ran
+
+
+def _text(data: bytes | None) -> str:
+    return data.decode("utf-8", "replace") if data else ""
+
+
+def say(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def fresh_dir(path: Path) -> Path:
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+def comparable(stdout: str) -> list[str]:
+    """The program's lines, minus [MODULE] (it names hello.py's path, which differs)."""
+    return [line for line in stdout.splitlines() if not line.startswith("[MODULE]")]

@@ -1,0 +1,161 @@
+"""Sizes, start-up and compression throughput."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from _common import APP_NAME, BINARY, GOPACK_PYTHON, MB, BenchError, comparable, fresh_dir, median, run, say
+
+# --------------------------------------------------------------------------- sizes
+
+
+def extract(archive: Path, dest: Path) -> Path:
+    """Extract gopack's archive; return the bundle directory (its one top folder)."""
+    fresh_dir(dest)
+    run(["tar", "-xf", archive, "-C", dest])
+    tops = list(dest.iterdir())
+    if len(tops) != 1 or not tops[0].is_dir():
+        raise BenchError(f"{archive} should hold one top folder, it holds {[p.name for p in tops]}")
+    return tops[0]
+
+
+def tree_bytes(root: Path) -> int:
+    return sum(p.lstat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def tar_czf(directory: Path, dest: Path) -> int:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    run(["tar", "-czf", dest, "-C", directory.parent, directory.name])
+    return dest.stat().st_size
+
+
+def measure_sizes(work: Path, archive: Path, bundle: Path, app: Path) -> dict[str, int]:
+    dist = app / "dist" / APP_NAME
+    return {
+        "gopack_archive": archive.stat().st_size,
+        "gopack_tar_czf": tar_czf(bundle, work / "sizes" / "gopack.tar.gz"),
+        "pyinstaller_tar_czf": tar_czf(dist, work / "sizes" / "pyinstaller.tar.gz"),
+        "gopack_tree": tree_bytes(bundle),
+        "pyinstaller_tree": tree_bytes(dist),
+    }
+
+
+# --------------------------------------------------------------------------- startup
+
+_READ_ONLY = 'mount --bind "$1" "$1" && mount -o remount,ro,bind "$1" "$1" && shift && exec "$@"'
+
+
+def read_only_argv(bundle: Path, *command: str | Path) -> list[str | Path]:
+    """Run command with the bundle directory mounted read-only in a private mount namespace."""
+    return ["unshare", "-m", "sh", "-c", _READ_ONLY, "sh", bundle, *command]
+
+
+def check_read_only(bundle: Path) -> None:
+    probe = run(read_only_argv(bundle, "touch", bundle / ".bench-write-probe"), check=False)
+    if probe.returncode == 0:
+        (bundle / ".bench-write-probe").unlink(missing_ok=True)
+        raise BenchError(f"could not mount {bundle} read-only: a write inside it succeeded")
+
+
+def measure_startup(work: Path, bundle: Path, venv_python: Path, app: Path, runs: int) -> dict[str, Any]:
+    """Interleaved A B A B: the read-only bundle vs python3.7 app.py, after one untimed run of each."""
+    cwd = fresh_dir(work / "run-cwd")
+    gopack_argv = read_only_argv(bundle, bundle / "bin" / BINARY)
+    python_argv = [venv_python, app / "app.py"]
+    check_read_only(bundle)
+    say("startup warm-up (python: bytecode cache; both: page cache)")
+    first_gopack, first_python = run(gopack_argv, cwd=cwd), run(python_argv, cwd=cwd)
+    same = comparable(first_gopack.stdout) == comparable(first_python.stdout)
+    times: dict[str, list[float]] = {"gopack": [], "python": []}
+    for i in range(runs):
+        times["gopack"].append(run(gopack_argv, cwd=cwd).seconds)
+        times["python"].append(run(python_argv, cwd=cwd).seconds)
+        say(f"startup run {i + 1}/{runs}: gopack {times['gopack'][-1]:.2f} s, python {times['python'][-1]:.2f} s")
+    return {
+        "runs": times,
+        "median": {k: median(v) for k, v in times.items()},
+        "same_output": same,
+        "gopack_output": first_gopack.stdout,
+        "python_output": first_python.stdout,
+    }
+
+
+# --------------------------------------------------------------------------- compression
+
+
+@dataclass(frozen=True)
+class Compressor:
+    name: str
+    argv: list[str | Path]
+    dest: Path
+    to_stdout: bool  # the tool writes to stdout (we redirect it to dest)
+    decompress: str  # tool that checks the output round-trips
+
+
+def gopack_compress_argv(src: Path, dst: Path, fmt: str, level: int) -> list[str | Path]:
+    code = (
+        "from gopack.archive import compress_file; from pathlib import Path; "
+        f"compress_file(Path({str(src)!r}), Path({str(dst)!r}), fmt={fmt!r}, level={level})"
+    )
+    return [GOPACK_PYTHON, "-c", code]
+
+
+def gopack_compressor_missing() -> str | None:
+    """None if gopack.archive.compress_file imports, else why not."""
+    ran = run([GOPACK_PYTHON, "-c", "from gopack.archive import compress_file"], check=False)
+    if ran.returncode == 0:
+        return None
+    lines = ran.stderr.strip().splitlines()
+    return lines[-1] if lines else f"exit code {ran.returncode}"
+
+
+def compressors(out: Path, src: Path) -> dict[str, Compressor]:
+    return {
+        "pigz": Compressor("pigz", ["pigz", "-6", "-p", "2", "-c", src], out / "pigz.tar.gz", True, "pigz"),
+        "gopack_gz": Compressor("gopack_gz", gopack_compress_argv(src, out / "gopack.tar.gz", "tar.gz", 6), out / "gopack.tar.gz", False, "pigz"),
+        "zstd": Compressor("zstd", ["zstd", "-T0", "-3", "-c", src], out / "zstd.tar.zst", True, "zstd"),
+        "gopack_zst": Compressor("gopack_zst", gopack_compress_argv(src, out / "gopack.tar.zst", "tar.zst", 3), out / "gopack.tar.zst", False, "zstd"),
+    }
+
+
+def round_trips(c: Compressor, src: Path) -> bool:
+    check = run(["sh", "-c", '"$1" -dc "$2" | cmp -s - "$3"', "sh", c.decompress, c.dest, src], check=False)
+    return check.returncode == 0
+
+
+def measure_compression(work: Path, bundle: Path, runs: int) -> dict[str, Any]:
+    """One uncompressed tar of the bundle, compressed by each tool in turn (interleaved)."""
+    out = fresh_dir(work / "compress")
+    src = out / "bundle.tar"
+    run(["tar", "-cf", src, "-C", bundle.parent, bundle.name])
+    missing = gopack_compressor_missing()
+    chosen = {k: c for k, c in compressors(out, src).items() if missing is None or not k.startswith("gopack")}
+    times: dict[str, list[float]] = {k: [] for k in chosen}
+    errors: dict[str, str] = {}
+    for i in range(runs):
+        for key, c in chosen.items():
+            if key in errors:
+                continue
+            c.dest.unlink(missing_ok=True)
+            ran = run(c.argv, stdout=c.dest if c.to_stdout else None, check=False)
+            if ran.returncode != 0:
+                errors[key] = f"exit code {ran.returncode}: {ran.stderr.strip()[-500:]}"
+                continue
+            times[key].append(ran.seconds)
+        say("compression run {}/{}: {}".format(i + 1, runs, ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items() if v)))
+    results: dict[str, Any] = {}
+    for key, c in chosen.items():
+        if key in errors:
+            results[key] = {"error": errors[key]}
+            continue
+        seconds = median(times[key])
+        results[key] = {
+            "runs": times[key],
+            "median_s": seconds,
+            "mb_per_s": src.stat().st_size / MB / seconds,
+            "output_bytes": c.dest.stat().st_size,
+            "round_trips": round_trips(c, src),
+        }
+    return {"input_bytes": src.stat().st_size, "gopack_missing": missing, "results": results}
