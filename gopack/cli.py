@@ -60,13 +60,19 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGINT, previous[1])
 
 
-def _parser() -> argparse.ArgumentParser:
+def _common_flags(*, default: object) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-v", "--verbose", action="store_true", help="stream the output of go, uv and pip")
-    common.add_argument("-q", "--quiet", action="store_true", help="print errors only")
-    common.add_argument("--json", action="store_true", help="print a versioned JSON report on stdout, nothing else there")
+    common.add_argument("-v", "--verbose", action="store_true", default=default, help="stream the output of go, uv and pip")
+    common.add_argument("-q", "--quiet", action="store_true", default=default, help="print errors only")
+    common.add_argument("--json", action="store_true", default=default, help="print a versioned JSON report on stdout, nothing else there")
+    return common
 
-    parser = argparse.ArgumentParser(prog="gopack", description="Bundle a Go program that embeds CPython into a portable archive.", parents=[common])
+
+def _parser() -> argparse.ArgumentParser:
+    # The flags work before and after the command. A subcommand's defaults would
+    # overwrite what was given before it (gopack -q bundle), so there they have none.
+    common = _common_flags(default=argparse.SUPPRESS)
+    parser = argparse.ArgumentParser(prog="gopack", description="Bundle a Go program that embeds CPython into a portable archive.", parents=[_common_flags(default=False)])
     parser.add_argument("--version", action="version", version=f"gopack {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -930,3 +930,9 @@ def test_aliases_inside_aliases_stop_at_a_budget_instead_of_expanding(project: P
     err = load_error(path)
     assert "the recipe expands to more than 20000 values" in err.message
     assert err.hint and "aliases" in err.hint
+
+
+@pytest.mark.parametrize("argv", [["-q", "--json", "bundle", "r.yaml"], ["bundle", "-q", "--json", "r.yaml"], ["-q", "bundle", "--json", "r.yaml"]])
+def test_common_flags_count_before_and_after_the_command(argv: list[str]) -> None:
+    args = cli._parser().parse_args(argv)
+    assert (args.quiet, args.json, args.verbose) == (True, True, False)
