@@ -12,6 +12,7 @@ only output is the archive, renamed into place at the very end.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -22,7 +23,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gopack import __version__, _proc, archive, bytecode, cache, contents, gobuild, plan, pythonenv, pytree, relocate
+from gopack.errors import GopackError
 from gopack.recipe import Recipe
+
+log = logging.getLogger(__name__)
 
 REPORT_SCHEMA_VERSION = 1
 T = TypeVar("T")
@@ -108,7 +112,15 @@ def bundle(
 
         def go_build(cancel: _proc.Cancel) -> gobuild.GoBinary:
             with stage("go build"):
-                return gobuild.build(the_plan, root, work, cancel=cancel)
+                try:
+                    return gobuild.build(the_plan, root, work, cancel=cancel)
+                except GopackError as exc:
+                    if not cancel.stopped:
+                        # Said now, not after the Python stage: the user can fix the Go code while
+                        # the tree is finished and cached for the next run.
+                        first = "".join(f"\n  | {line}" for line in (exc.details or "").splitlines()[:6])
+                        log.warning("%s; the Python tree is finished first, so that the next run reuses it%s", exc.message, first)
+                    raise
 
         with _in_background(go_build) as go:
             with stage("python"):

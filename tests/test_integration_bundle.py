@@ -162,6 +162,8 @@ def test_a_failing_build_leaves_no_archive(tmp_path: Path) -> None:
     result = gopack("bundle", str(module / "recipe.yaml"), "--output-dir", str(out))
     assert result.returncode == 4, result.stderr
     assert "go build failed" in result.stderr and "undefinedName" in result.stderr
+    # Said as soon as Go fails (it builds beside the Python stage), and once more at the end.
+    assert result.stderr.count("the Python tree is finished first, so that the next run reuses it") == 1
     assert list(out.iterdir()) == []
 
 
