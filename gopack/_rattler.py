@@ -6,6 +6,8 @@ current``), after the work is done: a few runs in a hundred. gopack therefore
 never calls it in its own process: the child prints its answer, flushes, and
 leaves with ``os._exit`` before any finalisation can crash it.
 
+:func:`request` is the parent's side: it starts the child and returns its answer.
+
 Requests (JSON):
     {"op": "solve", "channels": [...], "specs": [...]}
         -> {"packages": [[url, sha256], ...]}
@@ -19,8 +21,28 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 import sys
 from typing import Any
+
+
+class NoAnswer(Exception):
+    """The child stopped without answering (it crashed before printing)."""
+
+    def __init__(self, returncode: int, stderr: str) -> None:
+        super().__init__(f"py-rattler stopped with exit code {returncode} and no answer")
+        self.stderr = stderr.strip()[-4000:]
+
+
+def request(payload: dict[str, Any]) -> dict[str, Any]:
+    """Run ``payload`` in a child ``python -m gopack._rattler``; return its answer
+    (``{"error": ...}`` included: the caller says what an error means to its user)."""
+    proc = subprocess.run([sys.executable, "-m", "gopack._rattler"], input=json.dumps(payload), capture_output=True, text=True, check=False)
+    try:
+        answer: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise NoAnswer(proc.returncode, proc.stderr) from None
+    return answer
 
 
 def _records(request: dict[str, Any]) -> list[Any]:

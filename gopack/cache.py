@@ -96,7 +96,7 @@ def get_or_make(the_key: str, make: Callable[[Path], dict[str, Any]], cache: Pat
     found = lookup(the_key, cache)
     if found is not None:
         return found, True
-    with _lock(cache, the_key):
+    with lock(cache, the_key):
         found = lookup(the_key, cache)  # another run may have made it while we waited
         if found is not None:
             return found, True
@@ -127,7 +127,7 @@ def derived(entry: Entry, name: str, make: Callable[[Path], dict[str, Any]]) -> 
     folder = entry.path / "derived" / name
     if (folder / "meta.json").is_file():
         return folder, json.loads((folder / "meta.json").read_text("utf-8"))
-    with _lock(cache, entry.key):
+    with lock(cache, entry.key):
         if not (folder / "meta.json").is_file():
             (cache / "tmp").mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix=f"{entry.key[:12]}-{name[:12]}-", dir=cache / "tmp"))
@@ -143,7 +143,8 @@ def derived(entry: Entry, name: str, make: Callable[[Path], dict[str, Any]]) -> 
 
 
 @contextmanager
-def _lock(cache: Path, the_key: str) -> Iterator[None]:
+def lock(cache: Path, the_key: str) -> Iterator[None]:
+    """Hold the cache's lock named ``the_key`` (for an entry, or for anything else kept in the cache)."""
     (cache / "locks").mkdir(parents=True, exist_ok=True)
     with filelock.FileLock(cache / "locks" / f"{the_key}.lock"):
         yield
@@ -167,7 +168,7 @@ def prune(*, older_than_days: float | None, cache: Path | None = None) -> list[E
     for entry in entries(cache):
         if limit is not None and entry.meta.get("created", 0) >= limit:
             continue
-        with _lock(cache, entry.key):
+        with lock(cache, entry.key):
             doomed = cache / "tmp" / f"removing-{entry.key}"
             doomed.parent.mkdir(parents=True, exist_ok=True)
             os.rename(entry.path, doomed)  # atomic: no reader sees half an entry

@@ -22,9 +22,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
-import subprocess
-import sys
 import time
 import warnings
 from collections.abc import Iterator, Mapping
@@ -32,10 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import filelock
 import yaml
 
-from gopack import __version__, _proc
+from gopack import __version__, _proc, _rattler, cache
 from gopack.errors import BuildError, RecipeError, ToolchainError
 from gopack.pythonenv import Package, find_uv
 from gopack.recipe import Recipe
@@ -49,10 +47,6 @@ _READY = "gopack-ready.json"
 @dataclass(frozen=True, kw_only=True)
 class Environment:
     prefix: Path
-    #: "prefix", "name" or "environment_file": how the recipe named it.
-    origin: str
-    #: Made by gopack from an environment.yml (and cached), rather than the user's own.
-    created: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,14 +66,14 @@ def resolve(recipe: Recipe, *, cache_dir: Path) -> Environment:
     assert spec is not None
     where = recipe.where(spec.key)
     if spec.environment_file is not None:
-        return Environment(prefix=create(read_environment_file(spec.environment_file), cache_dir=cache_dir), origin="environment_file", created=True)
+        return Environment(prefix=create(read_environment_file(spec.environment_file), cache_dir=cache_dir))
     if spec.prefix is not None:
-        prefix, origin = spec.prefix, "prefix"
+        prefix = spec.prefix
     else:
         assert spec.name is not None
-        prefix, origin = find_by_name(spec.name, where=where), "name"
+        prefix = find_by_name(spec.name, where=where)
     check_environment(prefix, where=where)
-    return Environment(prefix=prefix, origin=origin)
+    return Environment(prefix=prefix)
 
 
 def check_environment(prefix: Path, *, where: str) -> None:
@@ -162,8 +156,14 @@ def read_environment_file(path: Path) -> EnvironmentFile:
     return EnvironmentFile(path=path, channels=tuple(_channel_url(c, base) for c in channels), dependencies=tuple(specs), pip=tuple(pip))
 
 
+#: A conda spec's package name: after an optional ``channel::``, up to the first space,
+#: version operator or ``[``.
+_SPEC_NAME = re.compile(r"\s*(?:[^:\s]+::)?([^\s=<>!~\[]+)")
+
+
 def _spec_name(spec: str) -> str:
-    return spec.split("::")[-1].strip().split()[0].split("=")[0].split("<")[0].split(">")[0].split("!")[0].split("[")[0].lower()
+    match = _SPEC_NAME.match(spec)
+    return match.group(1).lower() if match else ""
 
 
 def _channel_url(channel: str, base: Path) -> str:
@@ -176,35 +176,31 @@ def _channel_url(channel: str, base: Path) -> str:
 def create(env: EnvironmentFile, *, cache_dir: Path) -> Path:
     """Solve ``env`` with py-rattler and install it under the cache, once per solution."""
     request = {"channels": list(env.channels), "specs": list(env.dependencies)}
-    packages = _rattler(env, {"op": "solve", **request})["packages"]
+    packages = _ask_rattler(env, {"op": "solve", **request})["packages"]
     document = {"gopack": __version__, "packages": packages, "pip": list(env.pip)}
     key = hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
     home = cache_dir / "conda" / key
     prefix = home / "prefix"
-    (cache_dir / "locks").mkdir(parents=True, exist_ok=True)
-    with filelock.FileLock(cache_dir / "locks" / f"conda-{key}.lock"):
+    with cache.lock(cache_dir, f"conda-{key}"):
         if (home / _READY).is_file():
             return prefix
         # An interrupted run may have left half an environment: start again.
         shutil.rmtree(home, ignore_errors=True)
         prefix.parent.mkdir(parents=True)
         install = {"op": "install", **request, "prefix": str(prefix), "cache_dir": str(cache_dir / "conda" / "pkgs"), "expect": packages}
-        _rattler(env, install)
+        _ask_rattler(env, install)
         if env.pip:
             _pip_install(env, prefix)
         (home / _READY).write_text(json.dumps(document, indent=1) + "\n")
     return prefix
 
 
-def _rattler(env: EnvironmentFile, request: dict[str, Any]) -> dict[str, Any]:
-    """Run one py-rattler request in a child process (see gopack._rattler for why)."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "gopack._rattler"], input=json.dumps(request), capture_output=True, text=True, check=False,
-    )
+def _ask_rattler(env: EnvironmentFile, request: dict[str, Any]) -> dict[str, Any]:
+    """One py-rattler request (in a child process, see gopack._rattler); its errors as gopack's."""
     try:
-        answer: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        raise BuildError(f"{env.path}: py-rattler stopped with exit code {proc.returncode} and no answer", details=proc.stderr.strip()[-4000:] or None) from None
+        answer = _rattler.request(request)
+    except _rattler.NoAnswer as exc:
+        raise BuildError(f"{env.path}: {exc}", details=exc.stderr or None) from None
     kind, message = answer.get("error"), str(answer.get("message", ""))
     where = ", ".join(env.channels)
     if kind is None:
@@ -251,7 +247,7 @@ def prune_environments(cache_dir: Path, *, older_than_days: float | None) -> lis
         home = prefix.parent
         if limit is not None and (home / _READY).stat().st_mtime >= limit:
             continue
-        with filelock.FileLock(cache_dir / "locks" / f"conda-{home.name}.lock"):
+        with cache.lock(cache_dir, f"conda-{home.name}"):
             (home / _READY).unlink()  # first, so that no run takes it for complete
             shutil.rmtree(home)
         removed.append(prefix)

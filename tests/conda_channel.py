@@ -45,6 +45,8 @@ import conda_package_handling.api as cph  # type: ignore[import-untyped]
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from gopack import _rattler as gopack_rattler
+
 PYENV_PREFIX = Path("/root/.pyenv/versions/3.7.16")
 PLACEHOLDER = str(PYENV_PREFIX)
 SITE_PACKAGES = "lib/python3.7/site-packages"
@@ -120,8 +122,8 @@ class ChannelBuildError(RuntimeError):
     """The channel cannot be built; the message says what is missing and what to do."""
 
 
-def _run(argv: Sequence[str | os.PathLike[str]], *, what: str, stdin: str | None = None) -> str:
-    proc = subprocess.run([os.fspath(a) for a in argv], input=stdin, capture_output=True, text=True, errors="replace", check=False)
+def _run(argv: Sequence[str | os.PathLike[str]], *, what: str) -> str:
+    proc = subprocess.run([os.fspath(a) for a in argv], capture_output=True, text=True, errors="replace", check=False)
     if proc.returncode != 0:
         raise ChannelBuildError(f"{what} failed (exit {proc.returncode}): {' '.join(map(str, argv))}\n{proc.stdout}{proc.stderr}")
     return proc.stdout
@@ -382,9 +384,8 @@ def solve_and_install(channel: Path, prefix: Path, specs: Sequence[str], pkgs_di
     return int(installed["installed"])
 
 
-def _rattler(request: dict[str, object]) -> dict[str, Any]:
-    out = _run([sys.executable, "-m", "gopack._rattler"], stdin=json.dumps(request), what=f"py-rattler {request['op']}")
-    answer: dict[str, Any] = json.loads(out)
+def _rattler(request: dict[str, Any]) -> dict[str, Any]:
+    answer = gopack_rattler.request(request)
     if "error" in answer:
         raise ChannelBuildError(f"py-rattler {request['op']}: {answer['error']}: {answer['message']}")
     return answer
