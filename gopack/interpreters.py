@@ -137,12 +137,16 @@ def probe(executable: Path, *, shared_in_prefix: bool = False) -> Interpreter:
     )
 
 
+def libpythons(libdir: Path, stem: str = "libpython") -> tuple[list[Path], list[str]]:
+    """The shared libraries (``stem*.so*``) in ``libdir``, and the names of the static ones (``stem*.a``)."""
+    return sorted(libdir.glob(f"{stem}*.so*")), sorted(p.name for p in libdir.glob(f"{stem}*.a"))
+
+
 def _shared_libpython(libdir: Path, version: str, abiflags: str) -> Path:
     """The shared libpython in ``libdir``: the file its SONAME names, e.g. libpython3.7m.so.1.0."""
     short = ".".join(version.split(".")[:2])
-    found = sorted(libdir.glob(f"libpython{short}{abiflags}.so*"))
+    found, static = libpythons(libdir, f"libpython{short}{abiflags}")
     if not found:
-        static = sorted(p.name for p in libdir.glob(f"libpython{short}*.a"))
         what = f"only the static {', '.join(static)}" if static else "no libpython at all"
         raise ToolchainError(f"has no shared libpython: {libdir} holds {what}")
     for candidate in found:

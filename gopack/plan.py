@@ -115,6 +115,9 @@ def find_go(recipe: Recipe) -> GoToolchain:
     return GoToolchain(go=go, version=info["GOVERSION"], goos=info["GOOS"], goarch=info["GOARCH"])
 
 
+_CONDA_LIBPYTHON_HINT = "a Go program links libpython: install a python package that ships lib/libpythonX.Y.so (conda-forge's and defaults' do)"
+
+
 def conda_interpreter(recipe: Recipe, environment: conda.Environment) -> Interpreter:
     """The environment's own CPython, with the shared libpython it ships."""
     spec = recipe.python.conda
@@ -126,19 +129,20 @@ def conda_interpreter(recipe: Recipe, environment: conda.Environment) -> Interpr
             f"{where}: the conda environment {environment.prefix} has no Python (no bin/python)",
             hint="add one: conda install -p PREFIX python=3.7 (or - python=3.7 in environment.yml)",
         )
-    if not any((environment.prefix / "lib").glob("libpython*.so*")):
-        static = sorted(p.name for p in (environment.prefix / "lib").glob("libpython*.a"))
+    # Before running it: a python that links libpython dynamically would only fail to start.
+    shared, static = interpreters.libpythons(environment.prefix / "lib")
+    if not shared:
         raise ToolchainError(
             f"{where}: the conda environment {environment.prefix} has no shared libpython in lib/"
             + (f" (only the static {', '.join(static)})" if static else ""),
-            hint="a Go program links libpython: install a python package that ships lib/libpythonX.Y.so (conda-forge's and defaults' do)",
+            hint=_CONDA_LIBPYTHON_HINT,
         )
     try:
         interpreter = interpreters.probe(python, shared_in_prefix=True)
     except ToolchainError as exc:
         raise ToolchainError(
             f"{where}: the environment's python ({python}) {exc.message}",
-            hint="a Go program links libpython: install a python package that ships lib/libpythonX.Y.so (conda-forge's and defaults' do)",
+            hint=_CONDA_LIBPYTHON_HINT,
         ) from None
     version = recipe.python.version
     if version is not None and interpreter.short_version != version:
