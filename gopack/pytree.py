@@ -22,6 +22,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from packaging.utils import canonicalize_name
+
 from gopack import archive, bytecode, cache, conda, prune, pythonenv, relocate
 from gopack.elf import analysis
 from gopack.elf import strip as stripping
@@ -135,8 +137,8 @@ def _packages(recipe: Recipe, interpreter: Interpreter, site_packages: Path) -> 
     if recipe.python.conda is None:
         return list(pip)
     managed = conda.packages(interpreter.prefix)
-    names = {p.name.lower().replace("_", "-") for p in managed}
-    found = managed + [p for p in pip if p.name.lower().replace("_", "-") not in names]
+    names = {canonicalize_name(p.name) for p in managed}
+    found = managed + [p for p in pip if canonicalize_name(p.name) not in names]
     return sorted(found, key=lambda p: p.name.lower())
 
 
