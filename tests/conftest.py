@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import shutil
 import tarfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from gopack import pipeline, recipe
+from gopack import _proc, pipeline, recipe
 from gopack.pipeline import Bundle
 
 REPO = Path(__file__).resolve().parent.parent
@@ -66,3 +68,16 @@ def extract(archive: Path, where: Path) -> Path:
         tar.extractall(dest, filter="data")
     (root,) = dest.iterdir()
     return root
+
+
+@contextlib.contextmanager
+def cli_state() -> Iterator[None]:
+    """cli.main configures the root logger and _proc; put them back afterwards."""
+    root = logging.getLogger()
+    handlers, level, stream = root.handlers[:], root.level, _proc.stream_output
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        _proc.stream_output = stream

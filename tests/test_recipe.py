@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import logging
 import re
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from unittest import mock
 
 import pytest
 
-from gopack import _proc, cli, pipeline, recipe
+from conftest import cli_state
+from gopack import cli, pipeline, recipe
 from gopack.errors import GopackError, RecipeError
 from gopack.recipe import GoSpec, OutputSpec, PythonSpec, Recipe, SmokeSpec
 
@@ -850,19 +848,6 @@ def test_smoke_timeout_1e300_is_text_in_yaml(project: Path) -> None:
 
 
 # -- the same through ``gopack bundle`` ----------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def cli_state() -> Iterator[None]:
-    """cli.main configures the root logger and _proc; put them back afterwards."""
-    root = logging.getLogger()
-    handlers, level, stream = root.handlers[:], root.level, _proc.stream_output
-    try:
-        yield
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
-        _proc.stream_output = stream
 
 
 @pytest.mark.parametrize(

@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import logging
 import math
 import re
 import tempfile
@@ -63,7 +62,8 @@ import yaml
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from gopack import _proc, cli, pipeline, recipe
+from conftest import cli_state
+from gopack import cli, pipeline, recipe
 from gopack.errors import RecipeError
 from gopack.recipe import Recipe
 
@@ -823,19 +823,6 @@ def test_nul_in_a_path_field(at: FieldPath, before: str, after: str) -> None:
 
 
 # -- through the command line ------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def cli_state() -> Iterator[None]:
-    """cli.main configures the root logger and _proc; put them back afterwards."""
-    root = logging.getLogger()
-    handlers, level, stream = root.handlers[:], root.level, _proc.stream_output
-    try:
-        yield
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
-        _proc.stream_output = stream
 
 
 bad_recipe_text = st.one_of(
