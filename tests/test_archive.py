@@ -123,3 +123,24 @@ def test_a_file_added_inside_the_segments_folder_goes_after_it(tmp_path: Path) -
     assert order.index(f"{TOP}/python/lib/libgo-needs.so") > order.index(f"{TOP}/python/lib/python3.7/os.pyc")
     assert order.index(f"{TOP}/python/lib/libgo-needs.so") < order.index(f"{TOP}/zz-after-python")
     assert len(order) == len(set(order)) == len(archive.walk(root)) + 1
+
+
+@pytest.mark.parametrize("fmt", ["tar.gz", "tar.zst"])
+def test_compressed_bytes_do_not_depend_on_threads_or_write_sizes(fmt: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A release pipeline compares archives built on machines with different core counts."""
+    source = tmp_path / "data.bin"
+    # About 10 MiB that compress neither to nothing nor not at all: three gzip blocks.
+    chunk = bytes(range(256)) * 64 + os.urandom(4096)
+    source.write_bytes(b"".join(chunk[: 1 + i * 37 % len(chunk)] for i in range(1000)))
+    outputs = set()
+    for cpus in (1, 2, 3, 8):
+        monkeypatch.setattr(os, "cpu_count", lambda cpus=cpus: cpus)
+        dest = tmp_path / f"out-{cpus}.{fmt}"
+        archive.compress_file(source, dest, fmt=fmt, level=6 if fmt == "tar.gz" else 3)
+        outputs.add(dest.read_bytes())
+    assert len(outputs) == 1
+    compressed = outputs.pop()
+    assert decompress(tmp_path / f"out-1.{fmt}") == source.read_bytes()
+    if fmt == "tar.gz":
+        assert compressed.count(b"\x1f\x8b\x08") >= 3  # members of 4 MiB, one per block
+        assert compressed[4:8] == b"\0\0\0\0"  # no time in the header
