@@ -25,10 +25,11 @@ from auditwheel.lddtree import LIBPYTHON_RE, DynamicExecutable, load_ld_paths, l
 from auditwheel.libc import Libc
 from auditwheel.policy import WheelPolicies
 from elftools.common.exceptions import ELFError
+from elftools.common.utils import struct_parse
 from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 from elftools.elf.gnuversions import GNUVerNeedSection, GNUVerSymSection
-from elftools.elf.sections import SymbolTableSection
+from elftools.elf.sections import Section, SymbolTableSection
 
 #: Libraries a bundle may take from its host: those of auditwheel's manylinux
 #: whitelist that glibc and gcc's runtime provide. The policy also lists libz,
@@ -54,6 +55,8 @@ class ElfInfo:
     rpath: tuple[str, ...]  # as written, e.g. ("$ORIGIN/../lib",)
     runpath: tuple[str, ...]
     soname: str | None
+    abi: tuple[str, int, bool, str]  # OS ABI, class, little-endian, machine: what decides if a library may load it
+    loader: bool  # has a PT_INTERP (an executable)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,7 +92,7 @@ def elf_info(root: Path, rel: str) -> ElfInfo | None:
             elf = ELFFile(f)
             if elf.header["e_type"] not in ("ET_DYN", "ET_EXEC"):
                 return None
-            dynamic = elf.get_section_by_name(".dynamic")
+            dynamic = _sections(elf, "SHT_DYNAMIC").get("SHT_DYNAMIC")
             if not isinstance(dynamic, DynamicSection):
                 return None
             needed, rpath, runpath, soname = [], (), (), None
@@ -103,9 +106,31 @@ def elf_info(root: Path, rel: str) -> ElfInfo | None:
                     runpath = tuple(p for p in tag.runpath.split(":") if p)
                 elif kind == "DT_SONAME":
                     soname = tag.soname
+            abi = (elf.header["e_ident"]["EI_OSABI"], elf.elfclass, elf.little_endian, elf.header["e_machine"])
+            loader = any(
+                struct_parse(elf.structs.Elf_Phdr, elf.stream, stream_pos=elf.header["e_phoff"] + i * elf.header["e_phentsize"])["p_type"] == "PT_INTERP"
+                for i in range(elf.num_segments())
+            )
     except (OSError, ELFError):
         return None
-    return ElfInfo(path=rel, needed=tuple(needed), rpath=rpath, runpath=runpath, soname=soname)
+    return ElfInfo(path=rel, needed=tuple(needed), rpath=rpath, runpath=runpath, soname=soname, abi=abi, loader=loader)
+
+
+def _sections(elf: ELFFile, *types: str) -> dict[str, Section]:
+    """The first section of each of ``types`` (SHT_DYNAMIC, ...), by type.
+
+    Only those sections are made: ``get_section_by_name`` and ``iter_sections``
+    make every section, GNU hash tables included, which costs most of the time
+    when reading a few hundred libraries.
+    """
+    found: dict[str, Section] = {}
+    for i in range(elf.num_sections()):
+        try:
+            section = elf.get_section(i, type=types)  # reads the header; makes the section only if of a type asked for
+        except ELFError:
+            continue
+        found.setdefault(section["sh_type"], section)
+    return found
 
 
 def elf_files(root: Path) -> list[ElfInfo]:
@@ -175,11 +200,19 @@ def facts(
     system = load_ld_paths(Libc.GLIBC)["conf"]
     exclude = frozenset({*allowed, "ld-linux*", "ld64.so.*"})
     needed: dict[Path, tuple[str, ...]] = {}
-    return {info.path: _file_facts(root, info, inherited, system, allowed, exclude, needed) for info in files}
+    trees: dict[tuple[object, ...], DynamicExecutable] = {}
+    return {info.path: _file_facts(root, info, inherited, system, allowed, exclude, needed, trees) for info in files}
 
 
 def _file_facts(
-    root: Path, info: ElfInfo, inherited: list[str], system: list[str], allowed: frozenset[str], exclude: frozenset[str], needed: dict[Path, tuple[str, ...]]
+    root: Path,
+    info: ElfInfo,
+    inherited: list[str],
+    system: list[str],
+    allowed: frozenset[str],
+    exclude: frozenset[str],
+    needed: dict[Path, tuple[str, ...]],
+    trees: dict[tuple[object, ...], DynamicExecutable],
 ) -> FileFacts:
     absolute = {(info.path, e) for e in info.rpath + info.runpath if not e.startswith(("$ORIGIN", "${ORIGIN}"))}
     host = {s for s in info.needed if s in allowed}
@@ -187,7 +220,12 @@ def _file_facts(
         # Needs only what lddtree would leave out or skip (most extension modules): its tree is empty.
         empty: frozenset[tuple[str, str]] = frozenset()
         return FileFacts(info=info, externals={}, unresolved=empty, in_context=empty, host=frozenset(host), absolute=frozenset(absolute), reaches=frozenset())
-    tree = _tree(root / info.path, [] if info.runpath else inherited, system, exclude)
+    # lddtree reads a file's folder ($ORIGIN), dynamic tags, ELF ABI and PT_INTERP, nothing
+    # else of it: files that agree on those have the same tree (scipy.linalg has a dozen).
+    same_tree = (os.path.dirname(info.path), info.needed, info.rpath, info.runpath, info.abi, info.loader)
+    if same_tree not in trees:
+        trees[same_tree] = _tree(root / info.path, [] if info.runpath else inherited, system, exclude)
+    tree = trees[same_tree]
     parents = _parents(tree)
     externals: dict[str, tuple[Path, frozenset[str]]] = {}
     unresolved: set[tuple[str, str]] = set()
@@ -301,9 +339,8 @@ def versioned_symbols(path: Path) -> dict[str, set[str]]:
     """Version name -> the undefined symbols that require it (GLIBC_2.14 -> {memcpy})."""
     with path.open("rb") as f:
         elf = ELFFile(f)
-        verneed = elf.get_section_by_name(".gnu.version_r")
-        versym = elf.get_section_by_name(".gnu.version")
-        dynsym = elf.get_section_by_name(".dynsym")
+        sections = _sections(elf, "SHT_GNU_verneed", "SHT_GNU_versym", "SHT_DYNSYM")
+        verneed, versym, dynsym = sections.get("SHT_GNU_verneed"), sections.get("SHT_GNU_versym"), sections.get("SHT_DYNSYM")
         if not isinstance(verneed, GNUVerNeedSection):
             return {}
         names = {}
