@@ -12,8 +12,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
@@ -38,41 +38,56 @@ def which(tool: str, *, hint: str) -> Path:
 
 
 class Cancel:
-    """Lets another thread stop the command a :func:`run` call given it is running.
+    """Lets another thread stop the commands :func:`run` calls given it are running.
 
-    That command runs in its own process group. :meth:`stop` sends the group
+    Each command runs in its own process group. :meth:`stop` sends the groups
     SIGINT (go and the compilers it started stop and clean up on it), then SIGKILL
-    if it has not exited within ``grace`` seconds; :func:`run` then raises. A
-    command not yet started when :meth:`stop` is called never starts.
+    to those that have not exited within ``grace`` seconds; :func:`run` then
+    raises. A command not yet started when :meth:`stop` is called never starts.
     """
 
     def __init__(self, *, grace: float = 10.0) -> None:
         self.grace = grace
         self.stopped = False
         self._lock = threading.Lock()
-        self._running: subprocess.Popen[str] | None = None
+        self._running: set[subprocess.Popen[str]] = set()
 
     def stop(self) -> None:
         with self._lock:
             self.stopped = True
-            proc = self._running
-        if proc is None:
-            return
-        _signal_group(proc, signal.SIGINT)
+            procs = list(self._running)
+        for proc in procs:
+            _signal_group(proc, signal.SIGINT)
         deadline = time.monotonic() + self.grace
-        while proc.poll() is None and time.monotonic() < deadline:
+        while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if proc.poll() is None:
-            _signal_group(proc, signal.SIGKILL)
+        for proc in procs:
+            if proc.poll() is None:
+                _signal_group(proc, signal.SIGKILL)
 
     def _start(self, proc: subprocess.Popen[str]) -> bool:
         with self._lock:
-            self._running = None if self.stopped else proc
+            if not self.stopped:
+                self._running.add(proc)
             return not self.stopped
 
-    def _end(self) -> None:
+    def _end(self, proc: subprocess.Popen[str]) -> None:
         with self._lock:
-            self._running = None
+            self._running.discard(proc)
+
+
+@contextlib.contextmanager
+def in_background(task: Callable[[Cancel], T], *, name: str) -> Iterator[Future[T]]:
+    """Run ``task`` in a thread; if the body raises (an interrupt included), stop the
+    commands ``task`` runs and wait for the thread before going on."""
+    cancel = Cancel()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"gopack-{name}") as pool:
+        future = pool.submit(task, cancel)
+        try:
+            yield future
+        except BaseException:
+            cancel.stop()
+            raise
 
 
 def _signal_group(proc: subprocess.Popen[str], signum: int) -> None:
@@ -134,7 +149,7 @@ def run(
             raise
         finally:
             if cancel is not None:
-                cancel._end()
+                cancel._end(proc)
     if cancel is not None and cancel.stopped:
         raise error(f"{what} was stopped", hint=hint)
     if stream_output and stdout:

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import json
 import os
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from gopack import _proc
@@ -45,33 +46,63 @@ sys.stdout.write(json.dumps(failed) + "\n")
 
 
 def compile_tree(python: Path, directory: Path, *, relative_to: Path, version: str, keep_sources: bool, epoch: int) -> list[str]:
-    """Compile every .py under ``directory`` with ``python`` (the bundle's own interpreter).
+    """Compile every .py under ``directory`` with ``python``, the interpreter the bundle
+    ships or the one it was copied from (the same build: the same bytes).
 
     Returns the files that do not compile (Python 2 syntax in a data folder,
     say); they stay as source, as pip would leave them.
     """
+    sources, failed = _compile(python, directory, relative_to=relative_to, version=version, keep_sources=keep_sources, epoch=epoch)
+    return _finish(python, directory, sources, failed, keep_sources=keep_sources)
+
+
+@contextmanager
+def in_background(python: Path, directory: Path, *, relative_to: Path, version: str, keep_sources: bool, epoch: int) -> Iterator[None]:
+    """:func:`compile_tree` while the body runs (it waits mostly on the compiling
+    processes). ``python`` must not be the tree's own interpreter, which the body may
+    be editing. The sources go after the body, which may run that interpreter and
+    import them; a failure then stops the compiling processes.
+    """
+
+    def task(cancel: _proc.Cancel) -> tuple[list[Path], list[str]]:
+        return _compile(python, directory, relative_to=relative_to, version=version, keep_sources=keep_sources, epoch=epoch, cancel=cancel)
+
+    with _proc.in_background(task, name="bytecode") as compiling:
+        yield
+    _finish(python, directory, *compiling.result(), keep_sources=keep_sources)
+
+
+def _compile(
+    python: Path, directory: Path, *, relative_to: Path, version: str, keep_sources: bool, epoch: int, cancel: _proc.Cancel | None = None
+) -> tuple[list[Path], list[str]]:
+    """(every source, those that did not compile). A source that stays gets its pyc in
+    __pycache__; one that goes, a pyc in its place (the sourceless layout)."""
     sources = sorted(p for p in directory.rglob("*.py") if p.is_file())
     if not sources:
-        return []
+        return [], []
     if version.startswith("2."):
         for source in sources:
             os.utime(source, (epoch, epoch))
     jobs = [[str(s), s.relative_to(relative_to).as_posix(), not keep_sources] for s in sources]
     slices = [jobs[i::SLICES] for i in range(SLICES) if jobs[i::SLICES]]
     # Not -E: the hash seed must be fixed (set and frozenset constants keep its order).
+    # -S: no site-packages and no .pth files of the compiling interpreter's home.
     # -B: the compiling process must not write caches for its own imports.
     env = {"PYTHONHASHSEED": "0", "PYTHONHOME": str(python.parent.parent), "PYTHONPATH": ""}
 
     def run(part: list[list[object]]) -> list[str]:
-        out = _proc.run([python, "-s", "-B", "-c", _COMPILE], input=json.dumps(part), env=env, what=f"compiling bytecode in {directory.name}")
+        out = _proc.run([python, "-S", "-B", "-c", _COMPILE], input=json.dumps(part), env=env, what=f"compiling bytecode in {directory.name}", cancel=cancel)
         return list(json.loads(out.strip().splitlines()[-1]))
 
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        failed = sorted(f for part in pool.map(run, slices) for f in part)
+    return sources, sorted(f for part in _proc.in_parallel(run, slices) for f in part)
+
+
+def _finish(python: Path, directory: Path, sources: list[Path], failed: list[str], *, keep_sources: bool) -> list[str]:
+    """Remove the sources that compiled (unless they are kept); return those that did not."""
+    if len(failed) > len(sources) // 2:
+        raise BuildError(f"{len(failed)} of {len(sources)} files in {directory} do not compile with {python.name}", hint="is the code for this Python version?")
     if not keep_sources:
         for source in sources:
             if str(source) not in failed:
                 source.unlink()
-    if len(failed) > len(sources) // 2:
-        raise BuildError(f"{len(failed)} of {len(sources)} files in {directory} do not compile with {python.name}", hint="is the code for this Python version?")
     return failed

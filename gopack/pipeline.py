@@ -16,11 +16,10 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from gopack import __version__, _proc, archive, bytecode, cache, contents, gobuild, plan, pythonenv, pytree, relocate
 from gopack.errors import GopackError
@@ -29,7 +28,6 @@ from gopack.recipe import Recipe
 log = logging.getLogger(__name__)
 
 REPORT_SCHEMA_VERSION = 1
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,20 +71,6 @@ class _Stages:
         self.progress(name, self.times[name])
 
 
-@contextmanager
-def _in_background(task: Callable[[_proc.Cancel], T]) -> Iterator[Future[T]]:
-    """Run ``task`` in a thread; if the body raises (an interrupt included), stop the
-    command ``task`` runs and wait for the thread before going on."""
-    cancel = _proc.Cancel()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gopack-go") as pool:
-        future = pool.submit(task, cancel)
-        try:
-            yield future
-        except BaseException:
-            cancel.stop()
-            raise
-
-
 def bundle(
     recipe: Recipe,
     *,
@@ -122,7 +106,7 @@ def bundle(
                         log.warning("%s; the Python tree is finished first, so that the next run reuses it%s", exc.message, first)
                     raise
 
-        with _in_background(go_build) as go:
+        with _proc.in_background(go_build, name="go") as go:
             with stage("python"):
                 tree = pytree.get(recipe, interpreter, cache_dir=cache_dir)
                 tree.link_into(root)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -128,33 +128,111 @@ def _regex(glob: str) -> re.Pattern[str]:
 
 def matching_rule(path: str, globs: Iterable[str]) -> str | None:
     """The first glob matching ``path`` or one of its folders."""
+    globs = tuple(globs)
+    found = [i for i in map(_Matcher.of(globs).first, _prefixes(path)) if i is not None]
+    return globs[min(found)] if found else None
+
+
+class _Matcher:
+    """Which of a tuple of globs first matches a path: one regex, an alternative per glob
+    in order (the first alternative that matches wins), and a memo per path, since the
+    files of one folder share its prefixes."""
+
+    def __init__(self, globs: tuple[str, ...]) -> None:
+        self.pattern = re.compile("|".join(f"(?P<g{i}>{_regex(g).pattern})" for i, g in enumerate(globs))) if globs else None
+        self.memo: dict[str, int | None] = {}
+
+    @staticmethod
+    @cache
+    def of(globs: tuple[str, ...]) -> _Matcher:
+        return _Matcher(globs)
+
+    def first(self, path: str) -> int | None:
+        if path not in self.memo:
+            m = self.pattern.fullmatch(path) if self.pattern is not None else None
+            self.memo[path] = int(m.lastgroup[1:]) if m is not None and m.lastgroup else None
+        return self.memo[path]
+
+
+def _prefixes(path: str) -> list[str]:
     parts = path.split("/")
-    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
-    for glob in globs:
-        pattern = _regex(glob)
-        if any(pattern.fullmatch(p) for p in prefixes):
-            return glob
-    return None
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+class Pruner:
+    """Applies the rules to one tree and counts what they removed: while it is copied
+    (what goes is never copied, see :meth:`ignore`) and once files are in place
+    (:meth:`prune`)."""
+
+    def __init__(self, *, drop: tuple[str, ...], keep: tuple[str, ...]) -> None:
+        self.drop, self.keep = drop, keep
+        self.counts: dict[str, list[int]] = {}
+
+    def rule_for(self, rel: str) -> str | None:
+        """The drop rule that removes the bundle path ``rel``, or None if it stays."""
+        rule = matching_rule(rel, self.drop)
+        if rule is None or matching_rule(rel, self.keep) is not None or _in_dist_info(rel, rule):
+            return None
+        return rule
+
+    def ignore(self, source: Path, dest: str, *, never: frozenset[str] = frozenset()) -> Callable[[str, list[str]], set[str]]:
+        """An ``ignore`` for :func:`shutil.copytree` from ``source`` to the bundle path ``dest``:
+        files a rule drops are counted and left out, and so are folders all of whose
+        files go. Names in ``never`` are left out wherever they are, and not counted."""
+
+        def ignore(directory: str, names: list[str]) -> set[str]:
+            skipped = {n for n in names if n in never}
+            for name in names:
+                if name in skipped:
+                    continue
+                full = os.path.join(directory, name)
+                rel = f"{dest}/{Path(full).relative_to(source).as_posix()}"
+                files = self._files(full, rel, never) if os.path.isdir(full) and not os.path.islink(full) else [(full, rel)]
+                rules = [self.rule_for(r) for _, r in files]
+                if files and all(rules):
+                    for (path, _), rule in zip(files, rules):
+                        self._count(rule, os.lstat(path).st_size)  # type: ignore[arg-type]
+                    skipped.add(name)
+            return skipped
+
+        return ignore
+
+    @staticmethod
+    def _files(folder: str, rel: str, never: frozenset[str]) -> list[tuple[str, str]]:
+        """(file, bundle path) of everything under ``folder``, outside names in ``never``."""
+        found = []
+        for dirpath, dirnames, filenames in os.walk(folder):
+            dirnames[:] = [d for d in dirnames if d not in never]
+            sub = Path(dirpath).relative_to(folder).as_posix()
+            found += [(os.path.join(dirpath, n), f"{rel}/{n}" if sub == "." else f"{rel}/{sub}/{n}") for n in filenames if n not in never]
+        return found
+
+    def prune(self, root: Path, under: Path | None = None) -> None:
+        """Remove the files under ``under`` (default: all of ``root``) that a rule drops."""
+        top = under or root
+        for dirpath, _, filenames in os.walk(top):
+            for name in filenames:
+                full = os.path.join(dirpath, name)
+                rule = self.rule_for(Path(full).relative_to(root).as_posix())
+                if rule is not None:
+                    self._count(rule, os.lstat(full).st_size)
+                    os.unlink(full)
+        _remove_empty_dirs(top)
+
+    def pruned(self) -> list[Pruned]:
+        return [Pruned(rule=r, files=c[0], bytes=c[1]) for r, c in self.counts.items()]
+
+    def _count(self, rule: str, size: int) -> None:
+        tally = self.counts.setdefault(rule, [0, 0])
+        tally[0] += 1
+        tally[1] += size
 
 
 def prune(root: Path, *, drop: tuple[str, ...], keep: tuple[str, ...]) -> list[Pruned]:
     """Remove matching files under ``root``; return per-rule counts and bytes saved."""
-    counts: dict[str, list[int]] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        here = Path(dirpath)
-        for name in filenames:
-            full = here / name
-            rel = full.relative_to(root).as_posix()
-            rule = matching_rule(rel, drop)
-            if rule is None or matching_rule(rel, keep) is not None or _in_dist_info(rel, rule):
-                continue
-            size = full.lstat().st_size
-            full.unlink()
-            tally = counts.setdefault(rule, [0, 0])
-            tally[0] += 1
-            tally[1] += size
-    _remove_empty_dirs(root)
-    return [Pruned(rule=r, files=c[0], bytes=c[1]) for r, c in counts.items()]
+    pruner = Pruner(drop=drop, keep=keep)
+    pruner.prune(root)
+    return pruner.pruned()
 
 
 def _in_dist_info(rel: str, rule: str) -> bool:
@@ -166,4 +244,3 @@ def _remove_empty_dirs(root: Path) -> None:
     for dirpath, dirnames, filenames in os.walk(root, topdown=False):
         if dirpath != str(root) and not os.listdir(dirpath):
             os.rmdir(dirpath)
-

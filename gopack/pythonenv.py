@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from gopack import _proc, contents
+from gopack import _proc, contents, prune
 from gopack.errors import BuildError
 from gopack.interpreters import Interpreter
 from gopack.recipe import Recipe
 
 #: Never carried over from the interpreter's own stdlib tree.
-_STDLIB_SKIP = ("site-packages", "dist-packages", "__pycache__")
+_STDLIB_SKIP = frozenset({"site-packages", "dist-packages", "__pycache__"})
 PTH_NAME = "gopack-app.pth"
 APP = "app"
 
@@ -39,17 +39,27 @@ class Package:
     license: str
 
 
-def build_prefix(recipe: Recipe, interpreter: Interpreter, root: Path) -> str:
-    """Make ``root/python`` for ``interpreter`` with the requirements; return the installer used."""
+def build_prefix(recipe: Recipe, interpreter: Interpreter, root: Path, pruner: prune.Pruner) -> str:
+    """Make ``root/python`` for ``interpreter`` with the requirements, pruned; return the installer used.
+
+    The installer runs (mostly waiting on the package index) while the stdlib is
+    copied, and what the prune rules drop from the stdlib is never copied.
+    """
     prefix = root / "python"
     stdlib = prefix / "lib" / f"python{interpreter.short_version}"
     site_packages = stdlib / "site-packages"
-    copy_stdlib(interpreter, stdlib)
-    shutil.copy2(interpreter.libpython, prefix / "lib" / interpreter.soname)
-    ship_interpreter(interpreter, prefix / "bin" / interpreter.program)
-    site_packages.mkdir()
-    installer = install_requirements(recipe, interpreter, site_packages)
+    site_packages.mkdir(parents=True)
+
+    def install(cancel: _proc.Cancel) -> str:
+        return install_requirements(recipe, interpreter, site_packages, cancel=cancel)
+
+    with _proc.in_background(install, name="install") as installing:
+        copy_stdlib(interpreter, stdlib, pruner, root=root)
+        shutil.copy2(interpreter.libpython, prefix / "lib" / interpreter.soname)
+        ship_interpreter(interpreter, prefix / "bin" / interpreter.program)
+    installer = installing.result()
     add_app_path(root, interpreter)
+    pruner.prune(root)
     return installer
 
 
@@ -61,11 +71,11 @@ def add_app_path(root: Path, interpreter: Interpreter) -> None:
     (site_packages / PTH_NAME).write_text(os.path.relpath(root / APP, site_packages) + "\n")
 
 
-def copy_stdlib(interpreter: Interpreter, dest: Path) -> None:
-    def ignore(directory: str, names: list[str]) -> set[str]:
-        return {n for n in names if n in _STDLIB_SKIP}
-
-    shutil.copytree(interpreter.stdlib, dest, ignore=ignore, symlinks=True)
+def copy_stdlib(interpreter: Interpreter, dest: Path, pruner: prune.Pruner, *, root: Path) -> None:
+    """Copy the stdlib to ``dest`` (which may already hold an empty site-packages),
+    leaving out what the prune rules drop and the interpreter's own site-packages and caches."""
+    ignore = pruner.ignore(interpreter.stdlib, dest.relative_to(root).as_posix(), never=_STDLIB_SKIP)
+    shutil.copytree(interpreter.stdlib, dest, ignore=ignore, symlinks=True, dirs_exist_ok=True)
 
 
 def ship_interpreter(interpreter: Interpreter, dest: Path) -> None:
@@ -78,14 +88,14 @@ def ship_interpreter(interpreter: Interpreter, dest: Path) -> None:
     _proc.run([patchelf, "--force-rpath", "--set-rpath", "$ORIGIN/../lib", dest], what=f"patchelf {dest.name}")
 
 
-def install_requirements(recipe: Recipe, interpreter: Interpreter, target: Path) -> str:
+def install_requirements(recipe: Recipe, interpreter: Interpreter, target: Path, *, cancel: _proc.Cancel | None = None) -> str:
     """Install requirements (and the local project's wheel) for ``interpreter`` into ``target``."""
     args: list[str] = list(recipe.python.requirements)
     if recipe.python.requirements_file is not None:
         args += ["-r", str(recipe.python.requirements_file)]
     with tempfile.TemporaryDirectory(prefix="gopack-wheel-") as wheels:
         if recipe.python.project is not None:
-            args.append(str(build_project(recipe, interpreter, Path(wheels))))
+            args.append(str(build_project(recipe, interpreter, Path(wheels), cancel=cancel)))
         if not args:
             return "none"
         uv = find_uv()
@@ -94,17 +104,19 @@ def install_requirements(recipe: Recipe, interpreter: Interpreter, target: Path)
                 [uv, "pip", "install", "--python", interpreter.executable, "--target", target, "--link-mode", "copy", *args],
                 what="uv pip install",
                 hint="check the requirements in the recipe; run with -v to see the resolver's output",
+                cancel=cancel,
             )
             return "uv"
         _proc.run(
             [interpreter.executable, "-m", "pip", "install", "--disable-pip-version-check", "--no-warn-script-location", "--target", target, *args],
             what="pip install",
             hint="check the requirements in the recipe; run with -v to see pip's output",
+            cancel=cancel,
         )
         return "pip"
 
 
-def build_project(recipe: Recipe, interpreter: Interpreter, outdir: Path) -> Path:
+def build_project(recipe: Recipe, interpreter: Interpreter, outdir: Path, *, cancel: _proc.Cancel | None = None) -> Path:
     """Build python.project into a wheel with pypa/build, run by the target interpreter.
 
     build runs in a throwaway virtual environment of the target interpreter so
@@ -114,15 +126,16 @@ def build_project(recipe: Recipe, interpreter: Interpreter, outdir: Path) -> Pat
     uv = find_uv()
     venv = outdir / "build-env"
     if uv is not None:
-        _proc.run([uv, "venv", "--python", interpreter.executable, venv], what="uv venv (for build)")
-        _proc.run([uv, "pip", "install", "--python", venv / "bin" / "python", "build"], what="uv pip install build")
+        _proc.run([uv, "venv", "--python", interpreter.executable, venv], what="uv venv (for build)", cancel=cancel)
+        _proc.run([uv, "pip", "install", "--python", venv / "bin" / "python", "build"], what="uv pip install build", cancel=cancel)
     else:
-        _proc.run([interpreter.executable, "-m", "venv", venv], what="python -m venv (for build)")
-        _proc.run([venv / "bin" / "python", "-m", "pip", "install", "build"], what="pip install build")
+        _proc.run([interpreter.executable, "-m", "venv", venv], what="python -m venv (for build)", cancel=cancel)
+        _proc.run([venv / "bin" / "python", "-m", "pip", "install", "build"], what="pip install build", cancel=cancel)
     _proc.run(
         [venv / "bin" / "python", "-m", "build", "--wheel", "--outdir", outdir, recipe.python.project],
         what=f"build {recipe.python.project}",
         hint=f"check that `python -m build --wheel` works in {recipe.python.project}",
+        cancel=cancel,
     )
     wheels = sorted(outdir.glob("*.whl"))
     if len(wheels) != 1:

@@ -94,25 +94,30 @@ def get(recipe: Recipe, interpreter: Interpreter, *, cache_dir: Path) -> PythonT
 
 def make(recipe: Recipe, interpreter: Interpreter, root: Path) -> dict[str, Any]:
     """Fill ``root/python``; return the metadata the cache keeps beside it."""
+    drop, keep = prune.rules(defaults=recipe.prune.defaults, drop=recipe.prune.drop, keep=recipe.prune.keep)
+    pruner = prune.Pruner(drop=drop, keep=keep)
     if recipe.python.conda is not None:
         installer = "conda-pack"
         conda.pack(interpreter.prefix, root / "python", where=recipe.where(recipe.python.conda.key))
         pythonenv.add_app_path(root, interpreter)
+        pruner.prune(root)
     else:
-        installer = pythonenv.build_prefix(recipe, interpreter, root)
-    drop, keep = prune.rules(defaults=recipe.prune.defaults, drop=recipe.prune.drop, keep=recipe.prune.keep)
-    pruned = prune.prune(root, drop=drop, keep=keep)
+        installer = pythonenv.build_prefix(recipe, interpreter, root, pruner)
+    pruned = pruner.pruned()
     python = root / "python" / "bin" / interpreter.program
-    with tempfile.TemporaryDirectory(prefix="strip-originals-", dir=root.parent) as backup:
+    stdlib = root / "python" / "lib" / f"python{interpreter.short_version}"
+    # The .py files and the ELF files are apart: bytecode compiles (by the interpreter the
+    # tree was copied from, which no edit here touches) while strip and patchelf work.
+    compiling = bytecode.in_background(interpreter.executable, stdlib, relative_to=root, version=interpreter.short_version,
+                                       keep_sources=recipe.python.sources, epoch=archive.epoch())
+    with compiling, tempfile.TemporaryDirectory(prefix="strip-originals-", dir=root.parent) as backup:
         sizes, kept = stripping.strip(root / "python", _elf_files(root), backup=Path(backup)) if recipe.output.strip else ({}, {})
         # Before relocating: an original put back then gets gopack's patchelf edits like any file.
         checked = stripping.check_stripped(python, root / "python", sizes, kept)
-    relocated = relocate.relocate(root)
-    stripping.still_load(python, root / "python", sizes)
+        relocated = relocate.relocate(root)
+        stripping.still_load(python, root / "python", sizes)
     undone = {*checked.restored, *checked.blanked}
     stripped = {p: before - _size(root / "python" / p) for p, before in sizes.items() if p not in undone}
-    stdlib = root / "python" / "lib" / f"python{interpreter.short_version}"
-    bytecode.compile_tree(python, stdlib, relative_to=root, version=interpreter.short_version, keep_sources=recipe.python.sources, epoch=archive.epoch())
     return {
         "installer": installer,
         "packages": [vars(p) for p in _packages(recipe, interpreter, stdlib / "site-packages")],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from gopack import prune
@@ -59,3 +60,33 @@ def test_no_defaults_prunes_nothing(tmp_path: Path) -> None:
     drop, keep = prune.rules(defaults=False, drop=(), keep=())
     assert prune.prune(tmp_path, drop=drop, keep=keep) == []
     assert (tmp_path / "python/lib/python3.7/test/test_os.py").exists()
+
+
+def test_pruning_while_copying_leaves_and_counts_what_pruning_after_does(tmp_path: Path) -> None:
+    """The stdlib is pruned as it is copied (what goes is never copied): same tree, same report."""
+    stdlib = [
+        "os.py", "test/test_os.py", "test/support/__init__.py", "test/__pycache__/x.cpython-37.pyc",
+        "json/__init__.py", "json/tests/test_x.py", "tkinter/__init__.py", "tkinter/ttk.py",
+        "config-3.7m-x86_64-linux-gnu/libpython3.7m.a", "config-3.7m-x86_64-linux-gnu/Makefile",
+        "lib2to3/fixes/fix_print.py", "site-packages/README.txt", "__pycache__/os.cpython-37.pyc",
+    ]
+    source = tmp_path / "source"
+    make(source, *stdlib)
+    drop, keep = prune.rules(defaults=True, drop=(), keep=("python/lib/python*/test/support",))
+    never = frozenset({"__pycache__", "site-packages"})
+
+    after = tmp_path / "after"
+    shutil.copytree(source, after / "python/lib/python3.7", ignore=shutil.ignore_patterns(*never))
+    expected = prune.prune(after, drop=drop, keep=keep)
+
+    during = tmp_path / "during"
+    pruner = prune.Pruner(drop=drop, keep=keep)
+    shutil.copytree(source, during / "python/lib/python3.7", ignore=pruner.ignore(source, "python/lib/python3.7", never=never))
+
+    def files(root: Path) -> list[str]:
+        return sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
+
+    assert files(during) == files(after)
+    assert "python/lib/python3.7/test/support/__init__.py" in files(during)  # a keep rule inside a dropped folder
+    assert "python/lib/python3.7/lib2to3" not in files(during)  # a folder all of whose files go is not made
+    assert sorted(map(vars, pruner.pruned()), key=str) == sorted(map(vars, expected), key=str)
