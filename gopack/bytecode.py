@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from gopack import _proc
@@ -56,28 +56,52 @@ def compile_tree(python: Path, directory: Path, *, relative_to: Path, version: s
     return _finish(python, directory, sources, failed, keep_sources=keep_sources)
 
 
-@contextmanager
-def in_background(python: Path, directory: Path, *, relative_to: Path, version: str, keep_sources: bool, epoch: int) -> Iterator[None]:
-    """:func:`compile_tree` while the body runs (it waits mostly on the compiling
-    processes). ``python`` must not be the tree's own interpreter, which the body may
-    be editing. The sources go after the body, which may run that interpreter and
-    import them; a failure then stops the compiling processes.
+class Background:
+    """Compiles folders (as :func:`compile_tree`) while the caller works on other files; the
+    compiling waits mostly on its processes. ``python`` must not be the tree's own
+    interpreter, which the caller may be editing. The sources go when the ``with``
+    block ends, as the caller may run the tree's interpreter, which imports them,
+    until then; an error in the block stops the compiling processes instead.
     """
 
-    def task(cancel: _proc.Cancel) -> tuple[list[Path], list[str]]:
-        return _compile(python, directory, relative_to=relative_to, version=version, keep_sources=keep_sources, epoch=epoch, cancel=cancel)
+    def __init__(self, python: Path, *, relative_to: Path, version: str, keep_sources: bool, epoch: int) -> None:
+        self.python, self.relative_to, self.version, self.keep_sources, self.epoch = python, relative_to, version, keep_sources, epoch
+        self.cancel = _proc.Cancel()
+        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gopack-bytecode")
+        self.jobs: list[tuple[Path, Future[tuple[list[Path], list[str]]]]] = []
 
-    with _proc.in_background(task, name="bytecode") as compiling:
-        yield
-    _finish(python, directory, *compiling.result(), keep_sources=keep_sources)
+    def add(self, directory: Path, *, skip: Path | None = None) -> None:
+        """Start compiling the .py files under ``directory``, those under ``skip`` excepted."""
+        future = self.pool.submit(_compile, self.python, directory, skip=skip, relative_to=self.relative_to, version=self.version,
+                                  keep_sources=self.keep_sources, epoch=self.epoch, cancel=self.cancel)
+        self.jobs.append((directory, future))
+
+    def __enter__(self) -> Background:
+        return self
+
+    def __exit__(self, kind: object, *_: object) -> None:
+        if kind is not None:
+            self.cancel.stop()
+        self.pool.shutdown(wait=True)
+        if kind is None:
+            for directory, compiling in self.jobs:
+                _finish(self.python, directory, *compiling.result(), keep_sources=self.keep_sources)
 
 
 def _compile(
-    python: Path, directory: Path, *, relative_to: Path, version: str, keep_sources: bool, epoch: int, cancel: _proc.Cancel | None = None
+    python: Path,
+    directory: Path,
+    *,
+    skip: Path | None = None,
+    relative_to: Path,
+    version: str,
+    keep_sources: bool,
+    epoch: int,
+    cancel: _proc.Cancel | None = None,
 ) -> tuple[list[Path], list[str]]:
     """(every source, those that did not compile). A source that stays gets its pyc in
     __pycache__; one that goes, a pyc in its place (the sourceless layout)."""
-    sources = sorted(p for p in directory.rglob("*.py") if p.is_file())
+    sources = sorted(_sources(directory, skip))
     if not sources:
         return [], []
     if version.startswith("2."):
@@ -95,6 +119,15 @@ def _compile(
         return list(json.loads(out.strip().splitlines()[-1]))
 
     return sources, sorted(f for part in _proc.in_parallel(run, slices) for f in part)
+
+
+def _sources(directory: Path, skip: Path | None) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(directory):
+        if skip is not None:
+            dirnames[:] = [d for d in dirnames if Path(dirpath, d) != skip]
+        for name in filenames:
+            if name.endswith(".py") and os.path.isfile(full := os.path.join(dirpath, name)):
+                yield Path(full)
 
 
 def _finish(python: Path, directory: Path, sources: list[Path], failed: list[str], *, keep_sources: bool) -> list[str]:

@@ -207,17 +207,19 @@ class Pruner:
             found += [(os.path.join(dirpath, n), f"{rel}/{n}" if sub == "." else f"{rel}/{sub}/{n}") for n in filenames if n not in never]
         return found
 
-    def prune(self, root: Path, under: Path | None = None) -> None:
-        """Remove the files under ``under`` (default: all of ``root``) that a rule drops."""
+    def prune(self, root: Path, *, under: Path | None = None, skip: Path | None = None) -> None:
+        """Remove the files under ``under`` (default: all of ``root``), but not under
+        ``skip``, that a rule drops; then the folders that left empty."""
         top = under or root
-        for dirpath, _, filenames in os.walk(top):
+        for dirpath, dirnames, filenames in os.walk(top):
+            dirnames[:] = [d for d in dirnames if skip is None or Path(dirpath, d) != skip]
             for name in filenames:
                 full = os.path.join(dirpath, name)
                 rule = self.rule_for(Path(full).relative_to(root).as_posix())
                 if rule is not None:
                     self._count(rule, os.lstat(full).st_size)
                     os.unlink(full)
-        _remove_empty_dirs(top)
+        _remove_empty_dirs(top, skip)
 
     def pruned(self) -> list[Pruned]:
         return [Pruned(rule=r, files=c[0], bytes=c[1]) for r, c in self.counts.items()]
@@ -240,7 +242,8 @@ def _in_dist_info(rel: str, rule: str) -> bool:
     return matching_rule(rel, (NEVER,)) is not None and ".dist-info" not in rule
 
 
-def _remove_empty_dirs(root: Path) -> None:
+def _remove_empty_dirs(root: Path, skip: Path | None = None) -> None:
     for dirpath, dirnames, filenames in os.walk(root, topdown=False):
-        if dirpath != str(root) and not os.listdir(dirpath):
+        here = Path(dirpath)
+        if here != root and (skip is None or not here.is_relative_to(skip)) and not os.listdir(dirpath):
             os.rmdir(dirpath)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from gopack import _proc, contents, prune
+from gopack import _proc, bytecode, contents, prune
 from gopack.errors import BuildError
 from gopack.interpreters import Interpreter
 from gopack.recipe import Recipe
@@ -39,11 +39,12 @@ class Package:
     license: str
 
 
-def build_prefix(recipe: Recipe, interpreter: Interpreter, root: Path, pruner: prune.Pruner) -> str:
-    """Make ``root/python`` for ``interpreter`` with the requirements, pruned; return the installer used.
+def build_prefix(recipe: Recipe, interpreter: Interpreter, root: Path, pruner: prune.Pruner, compiling: bytecode.Background) -> str:
+    """Make ``root/python`` for ``interpreter`` with the requirements, pruned, its bytecode
+    compiling; return the installer used.
 
     The installer runs (mostly waiting on the package index) while the stdlib is
-    copied, and what the prune rules drop from the stdlib is never copied.
+    copied and starts compiling; what the prune rules drop from the stdlib is never copied.
     """
     prefix = root / "python"
     stdlib = prefix / "lib" / f"python{interpreter.short_version}"
@@ -55,11 +56,15 @@ def build_prefix(recipe: Recipe, interpreter: Interpreter, root: Path, pruner: p
 
     with _proc.in_background(install, name="install") as installing:
         copy_stdlib(interpreter, stdlib, pruner, root=root)
+        compiling.add(stdlib, skip=site_packages)
         shutil.copy2(interpreter.libpython, prefix / "lib" / interpreter.soname)
         ship_interpreter(interpreter, prefix / "bin" / interpreter.program)
     installer = installing.result()
     add_app_path(root, interpreter)
-    pruner.prune(root)
+    # The stdlib was pruned as it was copied (a second pass would take its fresh .pyc files for leftovers).
+    pruner.prune(root, skip=stdlib)
+    pruner.prune(root, under=site_packages)
+    compiling.add(site_packages)
     return installer
 
 

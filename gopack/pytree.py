@@ -96,36 +96,37 @@ def make(recipe: Recipe, interpreter: Interpreter, root: Path) -> dict[str, Any]
     """Fill ``root/python``; return the metadata the cache keeps beside it."""
     drop, keep = prune.rules(defaults=recipe.prune.defaults, drop=recipe.prune.drop, keep=recipe.prune.keep)
     pruner = prune.Pruner(drop=drop, keep=keep)
-    if recipe.python.conda is not None:
-        installer = "conda-pack"
-        conda.pack(interpreter.prefix, root / "python", where=recipe.where(recipe.python.conda.key))
-        pythonenv.add_app_path(root, interpreter)
-        pruner.prune(root)
-    else:
-        installer = pythonenv.build_prefix(recipe, interpreter, root, pruner)
-    pruned = pruner.pruned()
     python = root / "python" / "bin" / interpreter.program
     stdlib = root / "python" / "lib" / f"python{interpreter.short_version}"
-    # The .py files and the ELF files are apart: bytecode compiles (by the interpreter the
-    # tree was copied from, which no edit here touches) while strip and patchelf work.
-    compiling = bytecode.in_background(interpreter.executable, stdlib, relative_to=root, version=interpreter.short_version,
-                                       keep_sources=recipe.python.sources, epoch=archive.epoch())
+    # Bytecode compiles beside everything else (.py files and ELF files are apart), by the
+    # interpreter the tree is copied from, which no strip or patchelf edit here touches.
+    compiling = bytecode.Background(interpreter.executable, relative_to=root, version=interpreter.short_version,
+                                    keep_sources=recipe.python.sources, epoch=archive.epoch())
     with compiling, tempfile.TemporaryDirectory(prefix="strip-originals-", dir=root.parent) as backup:
-        sizes, kept = stripping.strip(root / "python", _elf_files(root), backup=Path(backup)) if recipe.output.strip else ({}, {})
+        if recipe.python.conda is not None:
+            installer = "conda-pack"
+            conda.pack(interpreter.prefix, root / "python", where=recipe.where(recipe.python.conda.key))
+            pythonenv.add_app_path(root, interpreter)
+            pruner.prune(root)
+            compiling.add(stdlib)
+        else:
+            installer = pythonenv.build_prefix(recipe, interpreter, root, pruner, compiling)
+        files = analysis.elf_files(root)  # read once: strip and the load checks leave the dynamic sections as they are
+        sizes, kept = stripping.strip(root, files, backup=Path(backup)) if recipe.output.strip else ({}, {})
         # Before relocating: an original put back then gets gopack's patchelf edits like any file.
-        checked = stripping.check_stripped(python, root / "python", sizes, kept)
-        relocated = relocate.relocate(root)
-        stripping.still_load(python, root / "python", sizes)
+        checked = stripping.check_stripped(python, root, sizes, kept)
+        relocated = relocate.relocate(root, files=files)
+        stripping.still_load(python, root, sizes)
     undone = {*checked.restored, *checked.blanked}
-    stripped = {p: before - _size(root / "python" / p) for p, before in sizes.items() if p not in undone}
+    stripped = {p: before - _size(root / p) for p, before in sizes.items() if p not in undone}
     return {
         "installer": installer,
         "packages": [vars(p) for p in _packages(recipe, interpreter, stdlib / "site-packages")],
-        "pruned": [vars(p) for p in sorted(pruned, key=lambda p: -p.bytes)],
+        "pruned": [vars(p) for p in sorted(pruner.pruned(), key=lambda p: -p.bytes)],
         "stripped": {
             "files": len(stripped),
             "bytes": sum(stripped.values()),
-            "restored": [f"python/{p}" for p in checked.restored],
+            "restored": checked.restored,
             "blanked": {"files": len(checked.blanked), "bytes": sum(checked.blanked.values())},
         },
         "vendored": [v.to_json() for v in relocated.vendored],
@@ -145,11 +146,6 @@ def _packages(recipe: Recipe, interpreter: Interpreter, site_packages: Path) -> 
     names = {canonicalize_name(p.name) for p in managed}
     found = managed + [p for p in pip if canonicalize_name(p.name) not in names]
     return sorted(found, key=lambda p: p.name.lower())
-
-
-def _elf_files(root: Path) -> list[analysis.ElfInfo]:
-    """ELF files of ``root/python``, with paths relative to it."""
-    return analysis.elf_files(root / "python")
 
 
 def _size(path: Path) -> int:

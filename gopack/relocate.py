@@ -9,12 +9,12 @@ directory its link-time RPATH names.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from gopack.elf import analysis, patch
-from gopack.elf.analysis import FileFacts, Floor
+from gopack.elf.analysis import ElfInfo, FileFacts, Floor
 from gopack.elf.patch import Vendored
 from gopack.errors import BuildError
 
@@ -29,10 +29,13 @@ class Relocated:
     edited: int
 
 
-def relocate(root: Path, *, frozen: frozenset[str] = frozenset(), only: frozenset[str] | None = None) -> Relocated:
-    """Vendor and rewrite so that everything under ``root`` (or just ``only``) is self-contained."""
+def relocate(
+    root: Path, *, frozen: frozenset[str] = frozenset(), only: frozenset[str] | None = None, files: Sequence[ElfInfo] | None = None
+) -> Relocated:
+    """Vendor and rewrite so that everything under ``root`` (or just ``only``) is self-contained.
+    ``files``: :func:`analysis.elf_files` of ``root``, if the caller has it."""
     libdir = root / patch.LIBDIR
-    facts = analysis.facts(root, executable_rpath=[libdir], only=only)
+    facts = analysis.facts(root, executable_rpath=[libdir], only=only, files=files)
     before = analysis.combine(facts.values())
     if before.unresolved:
         raise BuildError(

@@ -16,7 +16,7 @@ import array
 import os
 import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -182,8 +182,10 @@ def facts(
     executable_rpath: Iterable[Path],
     allowed: frozenset[str] = HOST_LIBRARIES,
     only: Iterable[str] | None = None,
+    files: Sequence[ElfInfo] | None = None,
 ) -> dict[str, FileFacts]:
     """:class:`FileFacts` of every ELF under ``root`` (or of the files in ``only``), by path.
+    ``files``: :func:`elf_files` of ``root``, if the caller has it.
 
     Host libraries are not followed: lddtree is told to leave them out of the
     trees, which makes it several times faster (it would otherwise parse libc,
@@ -193,10 +195,10 @@ def facts(
     """
     root = root.resolve()
     inherited = [str(p) for p in executable_rpath]
-    if only is None:
-        files = elf_files(root)
-    else:
+    if only is not None:
         files = [info for info in (elf_info(root, rel) for rel in sorted(only)) if info is not None]
+    elif files is None:
+        files = elf_files(root)
     system = load_ld_paths(Libc.GLIBC)["conf"]
     exclude = frozenset({*allowed, "ld-linux*", "ld64.so.*"})
     needed: dict[Path, tuple[str, ...]] = {}
