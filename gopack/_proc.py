@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from gopack.errors import BuildError, GopackError, ToolchainError
 
@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 stream_output = False
 
 T = TypeVar("T")
+_OWN_GROUP: dict[str, Any] = {"process_group": 0} if sys.version_info >= (3, 11) else {"start_new_session": True}
 R = TypeVar("R")
 
 
@@ -121,12 +122,15 @@ def run(
             args,
             cwd=cwd,
             env=full_env,
-            stdin=subprocess.PIPE if input is not None else None,
+            # A command that may be stopped has a process group of its own (and no terminal
+            # input, which that group cannot read). It stays in gopack's session, and so in
+            # its scheduling autogroup, where a lower priority (bytecode's) takes effect.
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL if cancel is not None else None,
             stdout=subprocess.PIPE,
             stderr=None if stream_output else subprocess.PIPE,
             text=True,
             errors="replace",
-            start_new_session=cancel is not None,
+            **(_OWN_GROUP if cancel is not None else {}),
         )
     except FileNotFoundError as exc:
         raise ToolchainError(f"{what}: cannot run {args[0]}: {exc.strerror}", hint=hint) from None

@@ -12,6 +12,7 @@ only output is the archive, renamed into place at the very end.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 import time
@@ -106,83 +107,86 @@ def bundle(
                         log.warning("%s; the Python tree is finished first, so that the next run reuses it%s", exc.message, first)
                     raise
 
-        with _proc.in_background(go_build, name="go") as go:
+        with contextlib.ExitStack() as background:
+            go = background.enter_context(_proc.in_background(go_build, name="go"))
             with stage("python"):
                 tree = pytree.get(recipe, interpreter, cache_dir=cache_dir)
                 tree.link_into(root)
+            # The tree's part of the archive compresses (zlib-ng and zstd release the GIL) while the rest is put together.
+            segment = None if fmt == "zip" else background.enter_context(
+                _proc.in_background(lambda cancel: tree.segment(top, fmt=fmt, level=level), name="segment"))
             with stage("app"):
                 pythonenv.copy_code(recipe, root / pythonenv.APP)
                 python = root / "python" / "bin" / interpreter.program
                 bytecode.compile_tree(python, root / pythonenv.APP, relative_to=root, version=interpreter.short_version,
                                       keep_sources=recipe.python.sources, epoch=archive.epoch())
             binary = go.result()
-        with stage("relocate"):
-            binary_rel = binary.path.relative_to(root).as_posix()
-            for_binary = relocate.relocate(root, frozen=frozenset({binary_rel}), only=frozenset({binary_rel}))
-            floor = relocate.floor(
-                {**tree.requirements, **for_binary.requirements},
-                machine=interpreter.elf_machine,
-                max_glibc=max_glibc or recipe.max_glibc,
-                where_max="--max-glibc" if max_glibc else recipe.where("max_glibc"),
-            )
-        dest = (output_dir or recipe.output.dir) / f"{top}-{interpreter.tag}-{floor.tag}.{fmt}"
-        with stage("manifest"):
-            meta = tree.meta
-            files = archive.manifest_files(root, known={f["path"]: f for f in meta["files"]})
-            vendored = [*meta["vendored"], *(v.to_json() for v in for_binary.vendored)]
-            site_packages = root / "python" / "lib" / f"python{interpreter.short_version}" / "site-packages"
-            document = {
-                "gopack_version": __version__,
-                "name": recipe.name,
-                "version": recipe.version,
-                "platform": floor.tag,
-                "python": {
-                    "version": interpreter.version,
-                    "abi": interpreter.abi,
-                    "tag": interpreter.tag,
-                    "libpython": interpreter.soname,
-                    "executable": f"python/bin/{interpreter.program}",
-                },
-                "binding": {
-                    "name": the_plan.binding.name,
-                    "module": the_plan.binding.module,
-                    "version": the_plan.binding.module_version,
-                    "pkg_config": list(the_plan.binding.pkg_config),
-                },
-                "go": {
-                    "version": the_plan.toolchain.version,
-                    "goos": the_plan.toolchain.goos,
-                    "goarch": the_plan.toolchain.goarch,
-                    "binary": binary_rel,
-                    "rpath": binary.rpath,
-                },
-                "glibc": {"floor": floor.highest.get("GLIBC"), "symbol_versions": dict(floor.highest), "tag": floor.tag},
-                "host_libraries": sorted({*meta["host_libraries"], *for_binary.host_libraries}),
-                "vendored": vendored,
-                "installer": meta["installer"],
-                "packages": meta["packages"],
-                "pruned": meta["pruned"],
-                "stripped": meta["stripped"],
-                "components": contents.components(
-                    files,
-                    binary=binary_rel,
-                    stdlib=site_packages.parent.relative_to(root).as_posix(),
-                    vendored=[v["name"] for v in vendored],
-                    owners=contents.distribution_files(site_packages, root),
-                ),
-                "smoke": {"command": list(recipe.smoke.command), "expect": list(recipe.smoke.expect), "timeout": recipe.smoke.timeout},
-            }
-            # Duplicates are linked within the cached tree and within the rest, never
-            # across: the tree's part of the archive is compressed once (archive.Segment).
-            shared = tree.names if fmt != "zip" else frozenset()
-            links = {
-                **archive.duplicates([f for f in files if f["path"] in shared], fmt),
-                **archive.duplicates([f for f in files if f["path"] not in shared], fmt),
-            }
-            sizes = {f["path"]: int(f["size"]) for f in files}
-            document["deduplicated"] = {"files": len(links), "bytes": sum(sizes[p] for p in links)}
-            manifest = archive.write_manifest(root, document, files)
-        with stage("archive"):
-            segment = tree.segment(top, fmt=fmt, level=level) if fmt != "zip" else None
-            size = archive.write(root, top, dest, fmt=fmt, level=level, links=links, segment=segment)
+            with stage("relocate"):
+                binary_rel = binary.path.relative_to(root).as_posix()
+                for_binary = relocate.relocate(root, frozen=frozenset({binary_rel}), only=frozenset({binary_rel}))
+                floor = relocate.floor(
+                    {**tree.requirements, **for_binary.requirements},
+                    machine=interpreter.elf_machine,
+                    max_glibc=max_glibc or recipe.max_glibc,
+                    where_max="--max-glibc" if max_glibc else recipe.where("max_glibc"),
+                )
+            dest = (output_dir or recipe.output.dir) / f"{top}-{interpreter.tag}-{floor.tag}.{fmt}"
+            with stage("manifest"):
+                meta = tree.meta
+                files = archive.manifest_files(root, known={f["path"]: f for f in meta["files"]})
+                vendored = [*meta["vendored"], *(v.to_json() for v in for_binary.vendored)]
+                site_packages = root / "python" / "lib" / f"python{interpreter.short_version}" / "site-packages"
+                document = {
+                    "gopack_version": __version__,
+                    "name": recipe.name,
+                    "version": recipe.version,
+                    "platform": floor.tag,
+                    "python": {
+                        "version": interpreter.version,
+                        "abi": interpreter.abi,
+                        "tag": interpreter.tag,
+                        "libpython": interpreter.soname,
+                        "executable": f"python/bin/{interpreter.program}",
+                    },
+                    "binding": {
+                        "name": the_plan.binding.name,
+                        "module": the_plan.binding.module,
+                        "version": the_plan.binding.module_version,
+                        "pkg_config": list(the_plan.binding.pkg_config),
+                    },
+                    "go": {
+                        "version": the_plan.toolchain.version,
+                        "goos": the_plan.toolchain.goos,
+                        "goarch": the_plan.toolchain.goarch,
+                        "binary": binary_rel,
+                        "rpath": binary.rpath,
+                    },
+                    "glibc": {"floor": floor.highest.get("GLIBC"), "symbol_versions": dict(floor.highest), "tag": floor.tag},
+                    "host_libraries": sorted({*meta["host_libraries"], *for_binary.host_libraries}),
+                    "vendored": vendored,
+                    "installer": meta["installer"],
+                    "packages": meta["packages"],
+                    "pruned": meta["pruned"],
+                    "stripped": meta["stripped"],
+                    "components": contents.components(
+                        files,
+                        binary=binary_rel,
+                        stdlib=site_packages.parent.relative_to(root).as_posix(),
+                        vendored=[v["name"] for v in vendored],
+                        owners=contents.distribution_files(site_packages, root),
+                    ),
+                    "smoke": {"command": list(recipe.smoke.command), "expect": list(recipe.smoke.expect), "timeout": recipe.smoke.timeout},
+                }
+                # Duplicates are linked within the cached tree and within the rest, never
+                # across: the tree's part of the archive is compressed once (archive.Segment).
+                shared = tree.names if fmt != "zip" else frozenset()
+                links = {
+                    **archive.duplicates([f for f in files if f["path"] in shared], fmt),
+                    **archive.duplicates([f for f in files if f["path"] not in shared], fmt),
+                }
+                sizes = {f["path"]: int(f["size"]) for f in files}
+                document["deduplicated"] = {"files": len(links), "bytes": sum(sizes[p] for p in links)}
+                manifest = archive.write_manifest(root, document, files)
+            with stage("archive"):
+                size = archive.write(root, top, dest, fmt=fmt, level=level, links=links, segment=segment and segment.result())
     return Bundle(archive=dest, size=size, manifest=manifest, stages=stage.times, cached_python=tree.cached)
