@@ -110,7 +110,8 @@ def bundle(
         with contextlib.ExitStack() as background:
             go = background.enter_context(_proc.in_background(go_build, name="go"))
             with stage("python"):
-                tree = pytree.get(recipe, interpreter, cache_dir=cache_dir)
+                segment_settings = None if fmt == "zip" else pytree.Segment(top=top, fmt=fmt, level=level)
+                tree = pytree.get(recipe, interpreter, cache_dir=cache_dir, segment=segment_settings)
                 tree.link_into(root)
             # The tree's part of the archive compresses (zlib-ng and zstd release the GIL) while the rest is put together.
             segment = None if fmt == "zip" else background.enter_context(

@@ -24,7 +24,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from gopack import archive, bytecode, cache, conda, prune, pythonenv, relocate
+from gopack import _proc, archive, bytecode, cache, conda, prune, pythonenv, relocate
 from gopack.elf import analysis
 from gopack.elf import strip as stripping
 from gopack.interpreters import Interpreter
@@ -56,17 +56,37 @@ class PythonTree:
     def segment(self, top: str, *, fmt: str, level: int) -> archive.Segment:
         """The tree's entries of a tar archive under ``top/``, compressed once per
         format and level and kept in the cache entry (see :mod:`gopack.archive`)."""
-        settings = [top, fmt, level, archive.epoch()]
-        name = hashlib.sha256(json.dumps(settings).encode()).hexdigest()[:32]
-        data = f"python.{fmt}"
+        want = Segment(top=top, fmt=fmt, level=level)
+        folder, meta = cache.derived(self.entry, want.name, lambda tmp: want.write(self.entry.path, self.meta["files"], tmp))
+        return archive.Segment(path=folder / want.data, tar_bytes=int(meta["tar_bytes"]), subtree="python", names=self.names)
 
-        def make(tmp: Path) -> dict[str, Any]:
-            links = archive.duplicates(list(self.meta["files"]), fmt)
-            tar_bytes = archive.write_segment(self.entry.path, "python", top, tmp / data, fmt=fmt, level=level, links=links)
-            return {"settings": settings, "tar_bytes": tar_bytes}
 
-        folder, meta = cache.derived(self.entry, f"segment-{name}", make)
-        return archive.Segment(path=folder / data, tar_bytes=int(meta["tar_bytes"]), subtree="python", names=self.names)
+@dataclass(frozen=True, kw_only=True)
+class Segment:
+    """Settings of a tree's archive segment: the archive's top folder, format and level."""
+
+    top: str
+    fmt: str
+    level: int
+
+    @property
+    def settings(self) -> list[Any]:
+        return [self.top, self.fmt, self.level, archive.epoch()]
+
+    @property
+    def name(self) -> str:
+        """Its folder in the entry's ``derived/``."""
+        return "segment-" + hashlib.sha256(json.dumps(self.settings).encode()).hexdigest()[:32]
+
+    @property
+    def data(self) -> str:
+        return f"python.{self.fmt}"
+
+    def write(self, entry: Path, files: list[dict[str, Any]], folder: Path) -> dict[str, Any]:
+        """Compress ``entry/python`` (whose manifest entries are ``files``) into ``folder``; return its metadata."""
+        links = archive.duplicates(list(files), self.fmt)
+        tar_bytes = archive.write_segment(entry, "python", self.top, folder / self.data, fmt=self.fmt, level=self.level, links=links)
+        return {"settings": self.settings, "tar_bytes": tar_bytes}
 
 
 def inputs(recipe: Recipe, interpreter: Interpreter) -> dict[str, Any]:
@@ -86,14 +106,16 @@ def inputs(recipe: Recipe, interpreter: Interpreter) -> dict[str, Any]:
     }
 
 
-def get(recipe: Recipe, interpreter: Interpreter, *, cache_dir: Path) -> PythonTree:
+def get(recipe: Recipe, interpreter: Interpreter, *, cache_dir: Path, segment: Segment | None = None) -> PythonTree:
+    """The cached tree, made if missing; a tree made now comes with ``segment`` made too."""
     key = cache.key(interpreter, inputs(recipe, interpreter))
-    entry, cached = cache.get_or_make(key, lambda tmp: make(recipe, interpreter, tmp), cache_dir)
+    entry, cached = cache.get_or_make(key, lambda tmp: make(recipe, interpreter, tmp, segment=segment), cache_dir)
     return PythonTree(entry=entry, cached=cached)
 
 
-def make(recipe: Recipe, interpreter: Interpreter, root: Path) -> dict[str, Any]:
-    """Fill ``root/python``; return the metadata the cache keeps beside it."""
+def make(recipe: Recipe, interpreter: Interpreter, root: Path, *, segment: Segment | None = None) -> dict[str, Any]:
+    """Fill ``root/python`` (and ``root/derived/`` with ``segment``); return the metadata
+    the cache keeps beside it."""
     drop, keep = prune.rules(defaults=recipe.prune.defaults, drop=recipe.prune.drop, keep=recipe.prune.keep)
     pruner = prune.Pruner(drop=drop, keep=keep)
     python = root / "python" / "bin" / interpreter.program
@@ -115,7 +137,12 @@ def make(recipe: Recipe, interpreter: Interpreter, root: Path) -> dict[str, Any]
         sizes, kept = stripping.strip(root, files, backup=Path(backup)) if recipe.output.strip else ({}, {})
         # Before relocating: an original put back then gets gopack's patchelf edits like any file.
         checked = stripping.check_stripped(python, root, sizes, kept)
-        relocated = relocate.relocate(root, files=files)
+        applied = relocate.apply(root, files=files)
+    # Every file is final now (the bytecode is compiled and its sources gone): the archive
+    # segment compresses while the checks, which only read, prove the relocation.
+    manifest_files = archive.manifest_files(root)
+    with _proc.in_background(lambda cancel: _made_segment(segment, root, manifest_files), name="segment"):
+        relocated = relocate.check(applied)
         stripping.still_load(python, root, sizes)
     undone = {*checked.restored, *checked.blanked}
     stripped = {p: before - _size(root / p) for p, before in sizes.items() if p not in undone}
@@ -132,8 +159,18 @@ def make(recipe: Recipe, interpreter: Interpreter, root: Path) -> dict[str, Any]
         "vendored": [v.to_json() for v in relocated.vendored],
         "host_libraries": list(relocated.host_libraries),
         "requirements": {f: {v: sorted(s) for v, s in versions.items()} for f, versions in relocated.requirements.items()},
-        "files": archive.manifest_files(root),
+        "files": manifest_files,
     }
+
+
+def _made_segment(segment: Segment | None, root: Path, files: list[dict[str, Any]]) -> None:
+    """``segment`` in ``root/derived/`` as :func:`cache.derived` would leave it (the entry is renamed into place whole)."""
+    if segment is None:
+        return
+    folder = root / "derived" / segment.name
+    folder.mkdir(parents=True)
+    meta = segment.write(root, files, folder)
+    (folder / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
 
 
 def _packages(recipe: Recipe, interpreter: Interpreter, site_packages: Path) -> list[pythonenv.Package]:

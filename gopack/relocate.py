@@ -34,6 +34,24 @@ def relocate(
 ) -> Relocated:
     """Vendor and rewrite so that everything under ``root`` (or just ``only``) is self-contained.
     ``files``: :func:`analysis.elf_files` of ``root``, if the caller has it."""
+    return check(apply(root, frozen=frozen, only=only, files=files))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Applied:
+    """What :func:`apply` did, for :func:`check`."""
+
+    root: Path
+    before: dict[str, FileFacts]
+    plan: patch.RelocationPlan
+    frozen: frozenset[str]
+    only: frozenset[str] | None
+
+
+def apply(
+    root: Path, *, frozen: frozenset[str] = frozenset(), only: frozenset[str] | None = None, files: Sequence[ElfInfo] | None = None
+) -> Applied:
+    """The edits of :func:`relocate`: analyse, vendor, rewrite. Every file is final when it returns."""
     libdir = root / patch.LIBDIR
     facts = analysis.facts(root, executable_rpath=[libdir], only=only, files=files)
     before = analysis.combine(facts.values())
@@ -46,10 +64,18 @@ def relocate(
     shipped = frozenset(p.name for p in libdir.iterdir() if p.name.startswith("lib")) if libdir.is_dir() else frozenset()
     plan = patch.plan(before, frozen=frozen, shipped=shipped)
     patch.apply(plan, root)
-    after = analysis.combine(_after(root, libdir, facts, plan, only).values())
+    return Applied(root=root, before=facts, plan=plan, frozen=frozen, only=only)
+
+
+def check(applied: Applied) -> Relocated:
+    """The proof of :func:`relocate` (it only reads): nothing reaches outside the bundle any
+    more; and the symbol versions the files need."""
+    root, plan = applied.root, applied.plan
+    libdir = root / patch.LIBDIR
+    after = analysis.combine(_after(root, libdir, applied.before, plan, applied.only).values())
     leftovers = [f"{e.soname} (needed by {', '.join(e.needed_by)})" for e in after.externals]
     leftovers += [f"{n} needs {s}, which does not resolve" for n, s in after.unresolved]
-    leftovers += [f"{f} searches {p}" for f, p in after.absolute_paths if f not in frozen]
+    leftovers += [f"{f} searches {p}" for f, p in after.absolute_paths if f not in applied.frozen]
     if leftovers:
         raise BuildError("after vendoring, the bundle still reaches outside itself:\n  " + "\n  ".join(leftovers))
     vendored_files = [info for v in plan.vendored if (info := analysis.elf_info(root, f"{patch.LIBDIR}/{v.name}")) is not None]
