@@ -8,6 +8,7 @@ or the app. Sizes are bytes on disk before compression.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Mapping
 from importlib import metadata, resources
 from pathlib import Path, PurePosixPath
@@ -24,12 +25,15 @@ INSPECT_SCHEMA_VERSION = 1
 def distribution_files(site_packages: Path, root: Path) -> dict[str, str]:
     """Bundle-relative path -> the distribution whose RECORD lists it."""
     owner = {}
+    base = os.path.relpath(site_packages, root)
     for dist in metadata.distributions(path=[str(site_packages)]):
         name = dist.metadata["Name"]
         for file in dist.files or ():
-            full = (site_packages / file).resolve()
-            if full.is_relative_to(root):
-                owner[full.relative_to(root).as_posix()] = name
+            # RECORD paths are relative to site-packages ("../../bin/x" for scripts); no link
+            # inside the tree leads out of it, so a normalised path is the real one.
+            rel = os.path.normpath(os.path.join(base, file))
+            if not rel.startswith("../") and rel != "..":
+                owner[Path(rel).as_posix()] = name
     return owner
 
 

@@ -17,6 +17,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -39,12 +42,15 @@ class Package:
     license: str
 
 
-def build_prefix(recipe: Recipe, interpreter: Interpreter, root: Path, pruner: prune.Pruner, compiling: bytecode.Background) -> str:
+@contextmanager
+def building_prefix(recipe: Recipe, interpreter: Interpreter, root: Path, pruner: prune.Pruner, compiling: bytecode.Background) -> Iterator[Future[str]]:
     """Make ``root/python`` for ``interpreter`` with the requirements, pruned, its bytecode
-    compiling; return the installer used.
+    compiling; the future is the installer used (done when the block ends).
 
     The installer runs (mostly waiting on the package index) while the stdlib is
-    copied and starts compiling; what the prune rules drop from the stdlib is never copied.
+    copied and starts compiling; what the prune rules drop from the stdlib is never
+    copied. The block runs once the interpreter's own files are in place, while the
+    requirements are still being installed into site-packages.
     """
     prefix = root / "python"
     stdlib = prefix / "lib" / f"python{interpreter.short_version}"
@@ -59,13 +65,13 @@ def build_prefix(recipe: Recipe, interpreter: Interpreter, root: Path, pruner: p
         compiling.add(stdlib, skip=site_packages)
         shutil.copy2(interpreter.libpython, prefix / "lib" / interpreter.soname)
         ship_interpreter(interpreter, prefix / "bin" / interpreter.program)
-    installer = installing.result()
+        yield installing
+    installing.result()
     add_app_path(root, interpreter)
     # The stdlib was pruned as it was copied (a second pass would take its fresh .pyc files for leftovers).
     pruner.prune(root, skip=stdlib)
     pruner.prune(root, under=site_packages)
     compiling.add(site_packages)
-    return installer
 
 
 def add_app_path(root: Path, interpreter: Interpreter) -> None:

@@ -125,27 +125,28 @@ def make(recipe: Recipe, interpreter: Interpreter, root: Path, *, segment: Segme
     compiling = bytecode.Background(interpreter.executable, relative_to=root, version=interpreter.short_version,
                                     keep_sources=recipe.python.sources, epoch=archive.epoch())
     with compiling, tempfile.TemporaryDirectory(prefix="strip-originals-", dir=root.parent) as backup:
+        elf = _ElfWork(root, python, backup=Path(backup), strip=recipe.output.strip)
         if recipe.python.conda is not None:
             installer = "conda-pack"
             conda.pack(interpreter.prefix, root / "python", where=recipe.where(recipe.python.conda.key))
             pythonenv.add_app_path(root, interpreter)
             pruner.prune(root)
             compiling.add(stdlib)
+            elf.add()
         else:
-            installer = pythonenv.build_prefix(recipe, interpreter, root, pruner, compiling)
-        files = analysis.elf_files(root)  # read once: strip and the load checks leave the dynamic sections as they are
-        sizes, kept = stripping.strip(root, files, backup=Path(backup)) if recipe.output.strip else ({}, {})
-        # Before relocating: an original put back then gets gopack's patchelf edits like any file.
-        checked = stripping.check_stripped(python, root, sizes, kept)
-        applied = relocate.apply(root, files=files)
+            with pythonenv.building_prefix(recipe, interpreter, root, pruner, compiling) as installing:
+                elf.add(skip=stdlib / "site-packages")  # the interpreter's own files, while the requirements install
+            installer = installing.result()
+            elf.add(under=stdlib / "site-packages")
+        applied = relocate.apply(root, files=elf.files, known=elf.facts)
     # Every file is final now (the bytecode is compiled and its sources gone): the archive
     # segment compresses while the checks, which only read, prove the relocation.
     manifest_files = archive.manifest_files(root)
     with _proc.in_background(lambda cancel: _made_segment(segment, root, manifest_files), name="segment"):
         relocated = relocate.check(applied)
-        stripping.still_load(python, root, sizes)
-    undone = {*checked.restored, *checked.blanked}
-    stripped = {p: before - _size(root / p) for p, before in sizes.items() if p not in undone}
+        stripping.still_load(python, root, elf.sizes)
+    undone = {*elf.checked.restored, *elf.checked.blanked}
+    stripped = {p: before - _size(root / p) for p, before in elf.sizes.items() if p not in undone}
     return {
         "installer": installer,
         "packages": [vars(p) for p in _packages(recipe, interpreter, stdlib / "site-packages")],
@@ -153,14 +154,37 @@ def make(recipe: Recipe, interpreter: Interpreter, root: Path, *, segment: Segme
         "stripped": {
             "files": len(stripped),
             "bytes": sum(stripped.values()),
-            "restored": checked.restored,
-            "blanked": {"files": len(checked.blanked), "bytes": sum(checked.blanked.values())},
+            "restored": elf.checked.restored,
+            "blanked": {"files": len(elf.checked.blanked), "bytes": sum(elf.checked.blanked.values())},
         },
         "vendored": [v.to_json() for v in relocated.vendored],
         "host_libraries": list(relocated.host_libraries),
         "requirements": {f: {v: sorted(s) for v, s in versions.items()} for f, versions in relocated.requirements.items()},
         "files": manifest_files,
     }
+
+
+class _ElfWork:
+    """Each part of the tree's ELF files, as soon as it is in place: stripped (before any
+    patchelf edit), checked to load (an original put back then gets gopack's edits like any
+    file), and analysed for :func:`relocate.apply`. Strip and the checks leave the dynamic
+    sections as they are, so each file is read once."""
+
+    def __init__(self, root: Path, python: Path, *, backup: Path, strip: bool) -> None:
+        self.root, self.python, self.backup, self.strip = root, python, backup, strip
+        self.files: list[analysis.ElfInfo] = []
+        self.sizes: dict[str, int] = {}
+        self.checked = stripping.Checked()
+        self.facts: dict[str, analysis.FileFacts] = {}
+
+    def add(self, *, under: Path | None = None, skip: Path | None = None) -> None:
+        files = analysis.elf_files(self.root, under=under, skip=skip)
+        sizes, kept = stripping.strip(self.root, files, backup=self.backup) if self.strip else ({}, {})
+        checked = stripping.check_stripped(self.python, self.root, sizes, kept)
+        self.facts.update(relocate.facts(self.root, files))
+        self.files = sorted([*self.files, *files], key=lambda f: analysis.walk_order(f.path))
+        self.sizes.update(sizes)
+        self.checked = stripping.Checked(restored=sorted([*self.checked.restored, *checked.restored]), blanked={**self.checked.blanked, **checked.blanked})
 
 
 def _made_segment(segment: Segment | None, root: Path, files: list[dict[str, Any]]) -> None:

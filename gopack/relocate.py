@@ -29,6 +29,11 @@ class Relocated:
     edited: int
 
 
+def facts(root: Path, files: Sequence[ElfInfo]) -> dict[str, FileFacts]:
+    """The analysis :func:`apply` starts from, of ``files`` only (see its ``known``)."""
+    return analysis.facts(root, executable_rpath=[root / patch.LIBDIR], files=files)
+
+
 def relocate(
     root: Path, *, frozen: frozenset[str] = frozenset(), only: frozenset[str] | None = None, files: Sequence[ElfInfo] | None = None
 ) -> Relocated:
@@ -49,11 +54,17 @@ class Applied:
 
 
 def apply(
-    root: Path, *, frozen: frozenset[str] = frozenset(), only: frozenset[str] | None = None, files: Sequence[ElfInfo] | None = None
+    root: Path,
+    *,
+    frozen: frozenset[str] = frozenset(),
+    only: frozenset[str] | None = None,
+    files: Sequence[ElfInfo] | None = None,
+    known: Mapping[str, FileFacts] | None = None,
 ) -> Applied:
-    """The edits of :func:`relocate`: analyse, vendor, rewrite. Every file is final when it returns."""
+    """The edits of :func:`relocate`: analyse, vendor, rewrite. Every file is final when it returns.
+    ``known``: facts (:func:`facts`) of some files, found while the rest of the tree was being made."""
     libdir = root / patch.LIBDIR
-    facts = analysis.facts(root, executable_rpath=[libdir], only=only, files=files)
+    facts = analysis.facts(root, executable_rpath=[libdir], only=only, files=files, known=known)
     before = analysis.combine(facts.values())
     if before.unresolved:
         raise BuildError(
@@ -97,14 +108,7 @@ def _after(root: Path, libdir: Path, before: dict[str, FileFacts], plan: patch.R
     again = {p for p in present if p not in before or p in changed or before[p].reaches & changed}
     fresh = analysis.facts(root, executable_rpath=[libdir], only=again)
     kept = {p: before[p] for p in present - again}
-    return {p: {**kept, **fresh}[p] for p in sorted({*kept, *fresh}, key=_walk_order)}
-
-
-def _walk_order(path: str) -> list[tuple[int, str]]:
-    """The order :func:`analysis.elf_files` lists files in: by folder, a folder's own
-    files (sorted) before its subfolders (sorted)."""
-    *folders, name = path.split("/")
-    return [*((1, f) for f in folders), (0, name)]
+    return {p: {**kept, **fresh}[p] for p in sorted({*kept, *fresh}, key=analysis.walk_order)}
 
 
 def floor(requirements: Requirements, *, machine: str, max_glibc: str | None, where_max: str) -> Floor:

@@ -133,10 +133,12 @@ def _sections(elf: ELFFile, *types: str) -> dict[str, Section]:
     return found
 
 
-def elf_files(root: Path) -> list[ElfInfo]:
+def elf_files(root: Path, *, under: Path | None = None, skip: Path | None = None) -> list[ElfInfo]:
+    """The dynamic ELF files under ``root`` (or under ``under`` in it, never under ``skip``),
+    paths relative to ``root``, in :func:`walk_order`."""
     found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
+    for dirpath, dirnames, filenames in os.walk(under or root):
+        dirnames[:] = sorted(d for d in dirnames if skip is None or Path(dirpath, d) != skip)
         for name in sorted(filenames):
             full = Path(dirpath) / name
             if full.is_symlink() or not is_elf(full):
@@ -145,6 +147,13 @@ def elf_files(root: Path) -> list[ElfInfo]:
             if info is not None:
                 found.append(info)
     return found
+
+
+def walk_order(path: str) -> list[tuple[int, str]]:
+    """The order :func:`elf_files` lists files in, as a sort key: by folder, a folder's own
+    files (sorted) before its subfolders (sorted)."""
+    *folders, name = path.split("/")
+    return [*((1, f) for f in folders), (0, name)]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -183,9 +192,11 @@ def facts(
     allowed: frozenset[str] = HOST_LIBRARIES,
     only: Iterable[str] | None = None,
     files: Sequence[ElfInfo] | None = None,
+    known: Mapping[str, FileFacts] | None = None,
 ) -> dict[str, FileFacts]:
     """:class:`FileFacts` of every ELF under ``root`` (or of the files in ``only``), by path.
-    ``files``: :func:`elf_files` of ``root``, if the caller has it.
+    ``files``: :func:`elf_files` of ``root``, if the caller has it; ``known``: facts of some
+    of them the caller found already.
 
     Host libraries are not followed: lddtree is told to leave them out of the
     trees, which makes it several times faster (it would otherwise parse libc,
@@ -203,7 +214,8 @@ def facts(
     exclude = frozenset({*allowed, "ld-linux*", "ld64.so.*"})
     needed: dict[Path, tuple[str, ...]] = {}
     trees: dict[tuple[object, ...], DynamicExecutable] = {}
-    return {info.path: _file_facts(root, info, inherited, system, allowed, exclude, needed, trees) for info in files}
+    known = known or {}
+    return {info.path: known.get(info.path) or _file_facts(root, info, inherited, system, allowed, exclude, needed, trees) for info in files}
 
 
 def _file_facts(
