@@ -27,7 +27,9 @@ from pathlib import Path
 from gopack import _proc
 from gopack.errors import BuildError
 
-SLICES = 8
+#: Slices per folder (each a process). gopack compiles the stdlib and site-packages
+#: as two folders, so 4 keep 8 processes for a big machine and start few on a small one.
+SLICES = 4
 #: Compiling runs beside the critical path (strip, relocate); at a lower priority it takes
 #: the CPU they leave, instead of slowing them down.
 NICE = 10

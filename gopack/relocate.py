@@ -94,7 +94,7 @@ def check(applied: Applied) -> Relocated:
     return Relocated(
         vendored=plan.vendored,
         host_libraries=after.host_libraries,
-        requirements=analysis.symbol_requirements(root, {f.path: f for f in files}.values()),
+        requirements=analysis.symbol_requirements({f.path: f for f in files}.values()),
         edited=len(plan.edits),
     )
 

@@ -47,6 +47,23 @@ def test_sklearn_rebuilds_are_byte_identical_across_checkouts_and_caches(tmp_pat
     assert str(tmp_path) not in manifest and "checkout" not in manifest and "/tmp/" not in manifest
 
 
+def test_the_segment_made_with_a_new_tree_equals_one_made_for_a_cached_tree(tmp_path: Path) -> None:
+    """A cold build compresses the tree's part of the archive while it checks the tree; a
+    build from a cached tree in a format not made before compresses it afterwards."""
+    require_pyenv("3.7")
+    recipe = str(EXAMPLES / "hello" / "recipe.yaml")
+    first = gopack("bundle", recipe, "-o", str(tmp_path / "zst"), "--format", "tar.zst", "--json", cache=tmp_path / "cache-a")
+    later = gopack("bundle", recipe, "-o", str(tmp_path / "gz-later"), "--json", cache=tmp_path / "cache-a")
+    cold = gopack("bundle", recipe, "-o", str(tmp_path / "gz-cold"), "--json", cache=tmp_path / "cache-b")
+    for built in (first, later, cold):
+        assert built.returncode == 0, built.stderr
+    reports = [json.loads(r.stdout) for r in (first, later, cold)]
+    assert [r["python_tree_cached"] for r in reports] == [False, True, False]
+    assert Path(reports[1]["archive"]).read_bytes() == Path(reports[2]["archive"]).read_bytes()
+    segments = sorted(p.name for p in (tmp_path / "cache-a" / "envs").glob("*/derived/segment-*"))
+    assert len(segments) == 2  # tar.zst with the tree, tar.gz later
+
+
 @pytest.mark.parametrize("fmt", ["tar.zst", "zip"])
 def test_other_formats_pass_verify(fmt: str, tmp_path: Path) -> None:
     require_pyenv("3.7")
@@ -81,20 +98,28 @@ def _leftovers(out: Path, cache: Path) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize(("sig", "stage"), [(signal.SIGINT, "python"), (signal.SIGTERM, "app"), (signal.SIGTERM, "go build"), (signal.SIGINT, "archive")])
-def test_an_interrupted_bundle_leaves_nothing_half_made(sig: signal.Signals, stage: str, tmp_path: Path) -> None:
-    """The signal comes as the named stage starts (its progress line on stderr)."""
+@pytest.mark.parametrize(
+    ("sig", "stage", "after", "fmt"),
+    [
+        (signal.SIGINT, "python", 0.2, "tar.gz"),  # uv installing, the stdlib compiling
+        (signal.SIGTERM, "python", 1.2, "tar.gz"),  # strip, relocate, the archive segment
+        (signal.SIGTERM, "go build", 0.2, "tar.gz"),
+        (signal.SIGINT, "archive", 0.1, "zip"),  # zip has no cached segment: the whole archive is written now
+    ],
+)
+def test_an_interrupted_bundle_leaves_nothing_half_made(sig: signal.Signals, stage: str, after: float, fmt: str, tmp_path: Path) -> None:
+    """The signal comes ``after`` seconds into the named stage (its progress line on stderr)."""
     require_pyenv("3.7")
     out, cache = tmp_path / "out", tmp_path / "cache"
     env = {**os.environ, "GOPACK_CACHE_DIR": str(cache)}
     seen: list[str] = []
-    with subprocess.Popen([sys.executable, "-m", "gopack", "bundle", str(EXAMPLES / "hello" / "recipe.yaml"), "-o", str(out)],
+    with subprocess.Popen([sys.executable, "-m", "gopack", "bundle", str(EXAMPLES / "hello" / "recipe.yaml"), "-o", str(out), "--format", fmt],
                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as proc:
         assert proc.stderr is not None
         for line in proc.stderr:
             seen.append(line)
             if line.strip() == f"{stage} ...":
-                time.sleep(0.2)
+                time.sleep(after)
                 proc.send_signal(sig)
                 break
         else:

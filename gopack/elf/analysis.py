@@ -16,7 +16,7 @@ import array
 import os
 import re
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +57,9 @@ class ElfInfo:
     soname: str | None
     abi: tuple[str, int, bool, str]  # OS ABI, class, little-endian, machine: what decides if a library may load it
     loader: bool  # has a PT_INTERP (an executable)
+    #: Symbol version (GLIBC_2.34, GLIBCXX_3.4.11, ...) -> the undefined symbols needing it. Strip,
+    #: blanking and patchelf's edits leave .gnu.version_r and .dynsym alone: read once.
+    versions: Mapping[str, frozenset[str]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,7 +95,8 @@ def elf_info(root: Path, rel: str) -> ElfInfo | None:
             elf = ELFFile(f)
             if elf.header["e_type"] not in ("ET_DYN", "ET_EXEC"):
                 return None
-            dynamic = _sections(elf, "SHT_DYNAMIC").get("SHT_DYNAMIC")
+            sections = _sections(elf, "SHT_DYNAMIC", "SHT_GNU_verneed", "SHT_GNU_versym", "SHT_DYNSYM")
+            dynamic = sections.get("SHT_DYNAMIC")
             if not isinstance(dynamic, DynamicSection):
                 return None
             needed, rpath, runpath, soname = [], (), (), None
@@ -111,26 +115,32 @@ def elf_info(root: Path, rel: str) -> ElfInfo | None:
                 struct_parse(elf.structs.Elf_Phdr, elf.stream, stream_pos=elf.header["e_phoff"] + i * elf.header["e_phentsize"])["p_type"] == "PT_INTERP"
                 for i in range(elf.num_segments())
             )
+            versions = {v: frozenset(s) for v, s in _versioned_symbols(elf, sections).items() if v.partition("_")[0] in _SYMBOL_FAMILIES}
     except (OSError, ELFError):
         return None
-    return ElfInfo(path=rel, needed=tuple(needed), rpath=rpath, runpath=runpath, soname=soname, abi=abi, loader=loader)
+    return ElfInfo(path=rel, needed=tuple(needed), rpath=rpath, runpath=runpath, soname=soname, abi=abi, loader=loader, versions=versions)
 
 
 def _sections(elf: ELFFile, *types: str) -> dict[str, Section]:
-    """The first section of each of ``types`` (SHT_DYNAMIC, ...), by type.
+    """The first section of each of ``types`` (SHT_DYNAMIC, ...), by type."""
+    found: dict[str, Section] = {}
+    for section in sections_of_type(elf, *types):
+        found.setdefault(section["sh_type"], section)
+    return found
+
+
+def sections_of_type(elf: ELFFile, *types: str) -> Iterator[Section]:
+    """The sections of ``types``, in order.
 
     Only those sections are made: ``get_section_by_name`` and ``iter_sections``
     make every section, GNU hash tables included, which costs most of the time
     when reading a few hundred libraries.
     """
-    found: dict[str, Section] = {}
     for i in range(elf.num_sections()):
         try:
-            section = elf.get_section(i, type=types)  # reads the header; makes the section only if of a type asked for
+            yield elf.get_section(i, type=types)  # reads the header; makes the section only if of a type asked for
         except ELFError:
             continue
-        found.setdefault(section["sh_type"], section)
-    return found
 
 
 def elf_files(root: Path, *, under: Path | None = None, skip: Path | None = None) -> list[ElfInfo]:
@@ -349,34 +359,31 @@ def _in_bundle_libpython(root: Path, soname: str) -> bool:
 # -- symbol versions, the glibc floor and the platform tag ---------------------------------
 
 
-def versioned_symbols(path: Path) -> dict[str, set[str]]:
+def _versioned_symbols(elf: ELFFile, sections: Mapping[str, Section]) -> dict[str, set[str]]:
     """Version name -> the undefined symbols that require it (GLIBC_2.14 -> {memcpy})."""
-    with path.open("rb") as f:
-        elf = ELFFile(f)
-        sections = _sections(elf, "SHT_GNU_verneed", "SHT_GNU_versym", "SHT_DYNSYM")
-        verneed, versym, dynsym = sections.get("SHT_GNU_verneed"), sections.get("SHT_GNU_versym"), sections.get("SHT_DYNSYM")
-        if not isinstance(verneed, GNUVerNeedSection):
-            return {}
-        names = {}
-        for _, auxiliaries in verneed.iter_versions():
-            for aux in auxiliaries:
-                names[aux.entry["vna_other"]] = aux.name
-        found: dict[str, set[str]] = {name: set() for name in names.values()}
-        if isinstance(versym, GNUVerSymSection) and isinstance(dynsym, SymbolTableSection):
-            # .gnu.version is one 16-bit index per dynamic symbol. Reading it as an
-            # array and parsing only the symbols whose index names a needed version
-            # gives what parsing every entry would, many times faster (libopenblas
-            # exports thousands of symbols and imports a few dozen).
-            indices = array.array("H", versym.data())
-            if elf.little_endian != (sys.byteorder == "little"):
-                indices.byteswap()
-            wanted = {n for n in names if n not in _RESERVED_VERSION_INDICES}
-            for i, index in enumerate(indices):
-                if index in wanted:
-                    symbol = dynsym.get_symbol(i)
-                    if symbol.entry["st_shndx"] == "SHN_UNDEF":
-                        found[names[index]].add(symbol.name)
-        return found
+    verneed, versym, dynsym = sections.get("SHT_GNU_verneed"), sections.get("SHT_GNU_versym"), sections.get("SHT_DYNSYM")
+    if not isinstance(verneed, GNUVerNeedSection):
+        return {}
+    names = {}
+    for _, auxiliaries in verneed.iter_versions():
+        for aux in auxiliaries:
+            names[aux.entry["vna_other"]] = aux.name
+    found: dict[str, set[str]] = {name: set() for name in names.values()}
+    if isinstance(versym, GNUVerSymSection) and isinstance(dynsym, SymbolTableSection):
+        # .gnu.version is one 16-bit index per dynamic symbol. Reading it as an
+        # array and parsing only the symbols whose index names a needed version
+        # gives what parsing every entry would, many times faster (libopenblas
+        # exports thousands of symbols and imports a few dozen).
+        indices = array.array("H", versym.data())
+        if elf.little_endian != (sys.byteorder == "little"):
+            indices.byteswap()
+        wanted = {n for n in names if n not in _RESERVED_VERSION_INDICES}
+        for i, index in enumerate(indices):
+            if index in wanted:
+                symbol = dynsym.get_symbol(i)
+                if symbol.entry["st_shndx"] == "SHN_UNDEF":
+                    found[names[index]].add(symbol.name)
+    return found
 
 
 def version_key(version: str) -> tuple[int, ...]:
@@ -393,14 +400,9 @@ class Floor:
     requirements: Mapping[str, Mapping[str, frozenset[str]]]  # file -> version -> symbols
 
 
-def symbol_requirements(root: Path, files: Iterable[ElfInfo]) -> dict[str, dict[str, frozenset[str]]]:
+def symbol_requirements(files: Iterable[ElfInfo]) -> dict[str, dict[str, frozenset[str]]]:
     """file -> symbol version (GLIBC_2.34, GLIBCXX_3.4.11, ...) -> symbols needing it."""
-    requirements: dict[str, dict[str, frozenset[str]]] = {}
-    for info in files:
-        versions = {v: frozenset(s) for v, s in versioned_symbols(root / info.path).items() if v.partition("_")[0] in _SYMBOL_FAMILIES}
-        if versions:
-            requirements[info.path] = versions
-    return requirements
+    return {info.path: dict(info.versions) for info in files if info.versions}
 
 
 def floor_of(requirements: Mapping[str, Mapping[str, frozenset[str]]], machine: str) -> Floor:

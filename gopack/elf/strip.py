@@ -34,7 +34,7 @@ from elftools.elf.constants import SH_FLAGS
 from elftools.elf.elffile import ELFFile
 
 from gopack import _proc
-from gopack.elf.analysis import ElfInfo
+from gopack.elf.analysis import ElfInfo, sections_of_type
 from gopack.errors import BuildError
 
 _REPAIRED_NAME = re.compile(r"-[0-9a-f]{8}\.so")
@@ -46,7 +46,9 @@ def strippable(root: Path, info: ElfInfo) -> bool:
         return False
     try:
         with (root / info.path).open("rb") as f:
-            return any(s.name.startswith(".debug") or s.name == ".symtab" for s in ELFFile(f).iter_sections())
+            # .symtab is SHT_SYMTAB and debug sections SHT_PROGBITS: only those are made.
+            sections = sections_of_type(ELFFile(f), "SHT_SYMTAB", "SHT_PROGBITS")
+            return any(s.name.startswith(".debug") or s.name == ".symtab" for s in sections)
     except (OSError, ELFError):
         return False
 
