@@ -110,7 +110,7 @@ def manifest_files(root: Path, *, known: Mapping[str, dict[str, Any]] | None = N
     Entries in ``known`` (from the cache, same size) are taken as they are, not hashed again.
     """
     known = known or {}
-    entries = []
+    entries: list[dict[str, Any] | tuple[Path, str, os.stat_result]] = []
     for rel in walk(root):
         path = rel.as_posix()
         if path == MANIFEST:
@@ -122,10 +122,18 @@ def manifest_files(root: Path, *, known: Mapping[str, dict[str, Any]] | None = N
         cached = known.get(path)
         if cached is not None and cached.get("size") == (0 if stat.S_ISLNK(info.st_mode) else info.st_size):
             entries.append(cached)
-            continue
-        entry = _entry(full, path, info)
-        entries.append({k: v for k, v in vars(entry).items() if v is not None and not (k == "sha256" and entry.link)})
-    return entries
+        else:
+            entries.append((full, path, info))
+
+    def made(item: dict[str, Any] | tuple[Path, str, os.stat_result]) -> dict[str, Any]:
+        if isinstance(item, dict):
+            return item
+        entry = _entry(*item)
+        return {k: v for k, v in vars(entry).items() if v is not None and not (k == "sha256" and entry.link)}
+
+    # Hashing on a thread per CPU: hashlib lets go of the GIL for all but tiny files.
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="gopack-hash") as pool:
+        return list(pool.map(made, entries))
 
 
 def write_manifest(root: Path, document: Mapping[str, Any], files: list[dict[str, Any]]) -> dict[str, Any]:

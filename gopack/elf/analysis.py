@@ -58,7 +58,8 @@ class ElfInfo:
     abi: tuple[str, int, bool, str]  # OS ABI, class, little-endian, machine: what decides if a library may load it
     loader: bool  # has a PT_INTERP (an executable)
     #: Symbol version (GLIBC_2.34, GLIBCXX_3.4.11, ...) -> the undefined symbols needing it. Strip,
-    #: blanking and patchelf's edits leave .gnu.version_r and .dynsym alone: read once.
+    #: blanking and patchelf's edits leave .gnu.version_r and .dynsym alone: read once
+    #: (empty when read with ``versions=False``).
     versions: Mapping[str, frozenset[str]]
 
 
@@ -88,14 +89,15 @@ def is_elf(path: Path) -> bool:
         return False
 
 
-def elf_info(root: Path, rel: str) -> ElfInfo | None:
-    """The dynamic section of ``root/rel``; None for static or non-loadable files."""
+def elf_info(root: Path, rel: str, *, versions: bool = True) -> ElfInfo | None:
+    """The dynamic section of ``root/rel``, and its symbol versions unless told not to;
+    None for static or non-loadable files."""
     try:
         with (root / rel).open("rb") as f:
             elf = ELFFile(f)
             if elf.header["e_type"] not in ("ET_DYN", "ET_EXEC"):
                 return None
-            sections = _sections(elf, "SHT_DYNAMIC", "SHT_GNU_verneed", "SHT_GNU_versym", "SHT_DYNSYM")
+            sections = _sections(elf, "SHT_DYNAMIC", *(("SHT_GNU_verneed", "SHT_GNU_versym", "SHT_DYNSYM") if versions else ()))
             dynamic = sections.get("SHT_DYNAMIC")
             if not isinstance(dynamic, DynamicSection):
                 return None
@@ -115,10 +117,10 @@ def elf_info(root: Path, rel: str) -> ElfInfo | None:
                 struct_parse(elf.structs.Elf_Phdr, elf.stream, stream_pos=elf.header["e_phoff"] + i * elf.header["e_phentsize"])["p_type"] == "PT_INTERP"
                 for i in range(elf.num_segments())
             )
-            versions = {v: frozenset(s) for v, s in _versioned_symbols(elf, sections).items() if v.partition("_")[0] in _SYMBOL_FAMILIES}
+            found = {v: frozenset(s) for v, s in _versioned_symbols(elf, sections).items() if v.partition("_")[0] in _SYMBOL_FAMILIES}
     except (OSError, ELFError):
         return None
-    return ElfInfo(path=rel, needed=tuple(needed), rpath=rpath, runpath=runpath, soname=soname, abi=abi, loader=loader, versions=versions)
+    return ElfInfo(path=rel, needed=tuple(needed), rpath=rpath, runpath=runpath, soname=soname, abi=abi, loader=loader, versions=found)
 
 
 def _sections(elf: ELFFile, *types: str) -> dict[str, Section]:
@@ -302,7 +304,7 @@ def combine(all_facts: Iterable[FileFacts]) -> Analysis:
 def _needed(path: Path, seen: dict[Path, tuple[str, ...]]) -> tuple[str, ...]:
     """DT_NEEDED of ``path`` in full (lddtree's lists leave the excluded host libraries out)."""
     if path not in seen:
-        info = elf_info(path.parent, path.name)
+        info = elf_info(path.parent, path.name, versions=False)
         seen[path] = info.needed if info is not None else ()
     return seen[path]
 
