@@ -10,7 +10,7 @@ directory its link-time RPATH names.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from gopack.elf import analysis, patch
@@ -99,6 +99,17 @@ def check(applied: Applied) -> Relocated:
     )
 
 
+def _info_after(root: Path, path: str, before: dict[str, FileFacts], plan: patch.RelocationPlan) -> ElfInfo | None:
+    """``path``'s dynamic section after the edits, read again only if they touched it. patchelf
+    changes DT_NEEDED and the search paths, never the symbol versions: those carry over."""
+    if path not in before:
+        return analysis.elf_info(root, path)  # vendored now
+    if path not in plan.edits:
+        return before[path].info
+    info = analysis.elf_info(root, path, versions=False)
+    return None if info is None else replace(info, versions=before[path].info.versions)
+
+
 def _after(root: Path, libdir: Path, before: dict[str, FileFacts], plan: patch.RelocationPlan, only: frozenset[str] | None) -> dict[str, FileFacts]:
     """The facts after :func:`patch.apply`, analysing again only what it could have changed:
     the files it wrote or edited and those whose trees load one of them. Every other
@@ -106,7 +117,7 @@ def _after(root: Path, libdir: Path, before: dict[str, FileFacts], plan: patch.R
     changed = set(plan.edits) | {f"{patch.LIBDIR}/{v.name}" for v in plan.vendored}
     present = set(only) if only is not None else {*before, *(f"{patch.LIBDIR}/{v.name}" for v in plan.vendored)}
     again = {p for p in present if p not in before or p in changed or before[p].reaches & changed}
-    fresh = analysis.facts(root, executable_rpath=[libdir], only=again)
+    fresh = analysis.facts(root, executable_rpath=[libdir], files=[i for p in sorted(again) if (i := _info_after(root, p, before, plan)) is not None])
     kept = {p: before[p] for p in present - again}
     return {p: {**kept, **fresh}[p] for p in sorted({*kept, *fresh}, key=analysis.walk_order)}
 
