@@ -35,8 +35,10 @@ from gopack.interpreters import Interpreter
 _IGNORED_DIRS = {".git", ".hg", ".svn", "__pycache__", "build", "dist", ".tox", ".nox", ".venv"}
 #: What a tree holds and how, apart from gopack's version: raised when that changes
 #: between releases (2: bytecode only by default, blanked debug sections,
-#: derived archive segments), so that no run reuses a tree older code made.
-LAYOUT = 2
+#: derived archive segments; 3: bytecode compiled by the source interpreter in
+#: 4 slices per folder, the segment made with the tree), so that no run reuses a
+#: tree older code made.
+LAYOUT = 3
 
 
 @dataclass(frozen=True, kw_only=True)
