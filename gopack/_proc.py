@@ -25,8 +25,10 @@ log = logging.getLogger(__name__)
 stream_output = False
 
 T = TypeVar("T")
-_OWN_GROUP: dict[str, Any] = {"process_group": 0} if sys.version_info >= (3, 11) else {"start_new_session": True}
 R = TypeVar("R")
+
+#: How :func:`run` starts a command that may be stopped: a process group of its own, in gopack's session.
+_OWN_GROUP: dict[str, Any] = {"process_group": 0} if sys.version_info >= (3, 11) else {"start_new_session": True}
 
 
 def which(tool: str, *, hint: str) -> Path:

@@ -18,11 +18,13 @@ any machine, whatever its number of cores.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
+from types import TracebackType
 
 from gopack import _proc
 from gopack.errors import BuildError
@@ -72,23 +74,24 @@ class Background:
 
     def __init__(self, python: Path, *, relative_to: Path, version: str, keep_sources: bool, epoch: int) -> None:
         self.python, self.relative_to, self.version, self.keep_sources, self.epoch = python, relative_to, version, keep_sources, epoch
-        self.cancel = _proc.Cancel()
-        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gopack-bytecode")
+        self.running = contextlib.ExitStack()
         self.jobs: list[tuple[Path, Future[tuple[list[Path], list[str]]]]] = []
 
     def add(self, directory: Path, *, skip: Path | None = None) -> None:
         """Start compiling the .py files under ``directory``, those under ``skip`` excepted."""
-        future = self.pool.submit(_compile, self.python, directory, skip=skip, relative_to=self.relative_to, version=self.version,
-                                  keep_sources=self.keep_sources, epoch=self.epoch, cancel=self.cancel)
-        self.jobs.append((directory, future))
+
+        def task(cancel: _proc.Cancel) -> tuple[list[Path], list[str]]:
+            return _compile(self.python, directory, skip=skip, relative_to=self.relative_to, version=self.version,
+                            keep_sources=self.keep_sources, epoch=self.epoch, cancel=cancel)
+
+        self.jobs.append((directory, self.running.enter_context(_proc.in_background(task, name="bytecode"))))
 
     def __enter__(self) -> Background:
+        self.running.__enter__()
         return self
 
-    def __exit__(self, kind: object, *_: object) -> None:
-        if kind is not None:
-            self.cancel.stop()
-        self.pool.shutdown(wait=True)
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None) -> None:
+        self.running.__exit__(kind, value, traceback)  # waits for the compiling; on an error, stops it first
         if kind is None:
             for directory, compiling in self.jobs:
                 _finish(self.python, directory, *compiling.result(), keep_sources=self.keep_sources)

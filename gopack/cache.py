@@ -134,14 +134,26 @@ def derived(entry: Entry, name: str, make: Callable[[Path], dict[str, Any]]) -> 
             (cache / "tmp").mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix=f"{entry.key[:12]}-{name[:12]}-", dir=cache / "tmp"))
             try:
-                meta = make(tmp)
-                (tmp / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+                _fill(tmp, make)
                 folder.parent.mkdir(exist_ok=True)
                 os.rename(tmp, folder)
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
     return folder, json.loads((folder / "meta.json").read_text("utf-8"))
+
+
+def derive_new(entry: Path, name: str, make: Callable[[Path], dict[str, Any]]) -> None:
+    """``derived/<name>/`` in an entry still being made (in ``tmp/``): the entry is renamed
+    into place whole, so this needs neither lock nor rename of its own (see :func:`derived`)."""
+    folder = entry / "derived" / name
+    folder.mkdir(parents=True)
+    _fill(folder, make)
+
+
+def _fill(folder: Path, make: Callable[[Path], dict[str, Any]]) -> None:
+    """``make(folder)``, then its metadata beside what it made: a derived folder is complete once ``meta.json`` is there."""
+    (folder / "meta.json").write_text(json.dumps(make(folder), indent=1) + "\n")
 
 
 @contextmanager

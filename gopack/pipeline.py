@@ -110,12 +110,12 @@ def bundle(
         with contextlib.ExitStack() as background:
             go = background.enter_context(_proc.in_background(go_build, name="go"))
             with stage("python"):
-                segment_settings = None if fmt == "zip" else pytree.Segment(top=top, fmt=fmt, level=level)
-                tree = pytree.get(recipe, interpreter, cache_dir=cache_dir, segment=segment_settings)
+                want = None if fmt == "zip" else pytree.Segment(top=top, fmt=fmt, level=level)
+                tree = pytree.get(recipe, interpreter, cache_dir=cache_dir, segment=want)
                 tree.link_into(root)
-            # The tree's part of the archive compresses (zlib-ng and zstd release the GIL) while the rest is put together.
-            segment = None if fmt == "zip" else background.enter_context(
-                _proc.in_background(lambda cancel: tree.segment(top, fmt=fmt, level=level), name="segment"))
+            # The tree's part of the archive (made with a new tree, else now) compresses while the
+            # rest is put together: zlib-ng and zstd release the GIL.
+            segment = None if want is None else background.enter_context(_proc.in_background(lambda cancel: tree.segment(want), name="segment"))
             with stage("app"):
                 pythonenv.copy_code(recipe, root / pythonenv.APP)
                 python = root / "python" / "bin" / interpreter.program

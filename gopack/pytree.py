@@ -53,10 +53,9 @@ class PythonTree:
         """Every path (folders too) the tree holds, relative to the bundle root."""
         return frozenset({"python", *(f"python/{rel.as_posix()}" for rel in archive.walk(self.entry.python))})
 
-    def segment(self, top: str, *, fmt: str, level: int) -> archive.Segment:
-        """The tree's entries of a tar archive under ``top/``, compressed once per
-        format and level and kept in the cache entry (see :mod:`gopack.archive`)."""
-        want = Segment(top=top, fmt=fmt, level=level)
+    def segment(self, want: Segment) -> archive.Segment:
+        """The tree's entries of a tar archive, compressed once per top folder, format and
+        level and kept in the cache entry (see :mod:`gopack.archive`)."""
         folder, meta = cache.derived(self.entry, want.name, lambda tmp: want.write(self.entry.path, self.meta["files"], tmp))
         return archive.Segment(path=folder / want.data, tar_bytes=int(meta["tar_bytes"]), subtree="python", names=self.names)
 
@@ -142,7 +141,11 @@ def make(recipe: Recipe, interpreter: Interpreter, root: Path, *, segment: Segme
     # Every file is final now (the bytecode is compiled and its sources gone): the archive
     # segment compresses while the checks, which only read, prove the relocation.
     manifest_files = archive.manifest_files(root)
-    with _proc.in_background(lambda cancel: _made_segment(segment, root, manifest_files), name="segment"):
+    def compress(cancel: _proc.Cancel) -> None:
+        if segment is not None:
+            cache.derive_new(root, segment.name, lambda folder: segment.write(root, manifest_files, folder))
+
+    with _proc.in_background(compress, name="segment"):
         relocated = relocate.check(applied)
         stripping.still_load(python, root, elf.sizes)
     undone = {*elf.checked.restored, *elf.checked.blanked}
@@ -185,16 +188,6 @@ class _ElfWork:
         self.files = sorted([*self.files, *files], key=lambda f: analysis.walk_order(f.path))
         self.sizes.update(sizes)
         self.checked = stripping.Checked(restored=sorted([*self.checked.restored, *checked.restored]), blanked={**self.checked.blanked, **checked.blanked})
-
-
-def _made_segment(segment: Segment | None, root: Path, files: list[dict[str, Any]]) -> None:
-    """``segment`` in ``root/derived/`` as :func:`cache.derived` would leave it (the entry is renamed into place whole)."""
-    if segment is None:
-        return
-    folder = root / "derived" / segment.name
-    folder.mkdir(parents=True)
-    meta = segment.write(root, files, folder)
-    (folder / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
 
 
 def _packages(recipe: Recipe, interpreter: Interpreter, site_packages: Path) -> list[pythonenv.Package]:
