@@ -16,12 +16,13 @@ import array
 import os
 import re
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from auditwheel import lddtree
 from auditwheel.architecture import Architecture
-from auditwheel.lddtree import LIBPYTHON_RE, DynamicExecutable, load_ld_paths, ldd
+from auditwheel.lddtree import LIBPYTHON_RE, DynamicExecutable, Platform, load_ld_paths, ldd
 from auditwheel.libc import Libc
 from auditwheel.policy import WheelPolicies
 from elftools.common.exceptions import ELFError
@@ -45,6 +46,35 @@ _SYMBOL_FAMILIES = ("GLIBC", "GLIBCXX", "CXXABI", "GCC")
 _RESERVED_VERSION_INDICES = frozenset({0, 1, 0xFF00, 0xFF01})
 _MACHINE_ARCH = {"EM_X86_64": Architecture.x86_64, "EM_AARCH64": Architecture.aarch64, "EM_386": Architecture.i686}
 
+
+
+def _read_once(read: Callable[[ELFFile], Platform]) -> Callable[[ELFFile], Platform]:
+    """``read`` (lddtree's platform of an open ELF file) done once per version of a file.
+
+    lddtree reads the platform of a library each time a tree reaches it, twice (to choose
+    it, then to follow it), and pyelftools makes every section of the file for that (the
+    x86-64 ISA level is in a note). A bundle has dozens of trees that reach libopenblas:
+    this was a fifth of the ELF analysis. The platform is a property of the file's bytes,
+    so a file is known by its device, inode, size and modification time; an edited file
+    is read again.
+    """
+    seen: dict[tuple[int, int, int, int], Platform] = {}
+
+    def platform(elf: ELFFile) -> Platform:
+        try:
+            st = os.fstat(elf.stream.fileno())
+        except (AttributeError, OSError, ValueError):  # not a file on disk
+            return read(elf)
+        version = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        if version not in seen:
+            seen[version] = read(elf)
+        return seen[version]
+
+    return platform
+
+
+# auditwheel is pinned (pyproject.toml): ldd() and find_lib() call this module-level name.
+lddtree._get_platform = _read_once(lddtree._get_platform)
 
 @dataclass(frozen=True, kw_only=True)
 class ElfInfo:
