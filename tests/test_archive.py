@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import gzip
 import os
 import shutil
@@ -85,6 +86,27 @@ def test_archive_with_a_segment_is_the_same_tar_as_one_stream(fmt: str, tmp_path
             f"{TOP}/python/lib/python3.7/site-packages/a.libs/libblas.so") in members
     assert (f"{TOP}/python/bin/stdlib-link", tarfile.SYMTYPE, "../lib/python3.7") in members
 
+
+
+def test_a_segment_copied_through_memory_gives_the_kernels_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the kernel cannot copy between the files (no copy_file_range, or another
+    file system), the segment is copied through memory: same archive."""
+    root = tmp_path / "bundle"
+    make_tree(root)
+    names = frozenset({"python", *(f"python/{p.as_posix()}" for p in archive.walk(root / "python"))})
+    links = links_of(root, "tar.gz", names)
+    segment = segment_of(root, names, tmp_path / "python.tar.gz", links)
+    by_kernel, by_memory, refused = (tmp_path / f"{n}.tar.gz" for n in ("kernel", "memory", "refused"))
+    archive.write(root, TOP, by_kernel, fmt="tar.gz", level=6, links=links, segment=segment)
+    monkeypatch.delattr(os, "copy_file_range")
+    archive.write(root, TOP, by_memory, fmt="tar.gz", level=6, links=links, segment=segment)
+
+    def cross_device(*args: object) -> int:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "copy_file_range", cross_device, raising=False)
+    archive.write(root, TOP, refused, fmt="tar.gz", level=6, links=links, segment=segment)
+    assert by_kernel.read_bytes() == by_memory.read_bytes() == refused.read_bytes()
 
 def test_gnu_tar_extracts_a_joined_archive(tmp_path: Path) -> None:
     tar_tool = shutil.which("tar")
