@@ -36,9 +36,9 @@ _IGNORED_DIRS = {".git", ".hg", ".svn", "__pycache__", "build", "dist", ".tox", 
 #: What a tree holds and how, apart from gopack's version: raised when that changes
 #: between releases (2: bytecode only by default, blanked debug sections,
 #: derived archive segments; 3: bytecode compiled by the source interpreter in
-#: 4 slices per folder, the segment made with the tree), so that no run reuses a
-#: tree older code made.
-LAYOUT = 3
+#: 4 slices per folder, the segment made with the tree; 4: which distribution owns
+#: each file, in the metadata), so that no run reuses a tree older code made.
+LAYOUT = 4
 
 
 @dataclass(frozen=True, kw_only=True)

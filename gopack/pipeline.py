@@ -136,7 +136,6 @@ def bundle(
                 meta = tree.meta
                 files = archive.manifest_files(root, known={f["path"]: f for f in meta["files"]})
                 vendored = [*meta["vendored"], *(v.to_json() for v in for_binary.vendored)]
-                site_packages = root / "python" / "lib" / f"python{interpreter.short_version}" / "site-packages"
                 document = {
                     "gopack_version": __version__,
                     "name": recipe.name,
@@ -172,9 +171,9 @@ def bundle(
                     "components": contents.components(
                         files,
                         binary=binary_rel,
-                        stdlib=site_packages.parent.relative_to(root).as_posix(),
+                        stdlib=f"python/lib/python{interpreter.short_version}",
                         vendored=[v["name"] for v in vendored],
-                        owners=contents.distribution_files(site_packages, root),
+                        owners=meta["owners"],
                     ),
                     "smoke": {"command": list(recipe.smoke.command), "expect": list(recipe.smoke.expect), "timeout": recipe.smoke.timeout},
                 }

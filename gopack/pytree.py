@@ -24,7 +24,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from gopack import _proc, archive, bytecode, cache, conda, prune, pythonenv, relocate
+from gopack import _proc, archive, bytecode, cache, conda, contents, prune, pythonenv, relocate
 from gopack.elf import analysis
 from gopack.elf import strip as stripping
 from gopack.interpreters import Interpreter
@@ -153,6 +153,7 @@ def make(recipe: Recipe, interpreter: Interpreter, root: Path, *, segment: Segme
     return {
         "installer": installer,
         "packages": [vars(p) for p in _packages(recipe, interpreter, stdlib / "site-packages")],
+        "owners": contents.distribution_files(stdlib / "site-packages", root),
         "pruned": [vars(p) for p in sorted(pruner.pruned(), key=lambda p: -p.bytes)],
         "stripped": {
             "files": len(stripped),
