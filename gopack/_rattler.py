@@ -18,7 +18,6 @@ On failure: {"error": "spec" | "solve" | "channel" | "install" | "changed", "mes
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -45,7 +44,10 @@ def request(payload: dict[str, Any]) -> dict[str, Any]:
     return answer
 
 
+# asyncio and rattler are imported in the child only: gopack's own start-up does not pay for them.
 def _records(request: dict[str, Any]) -> list[Any]:
+    import asyncio
+
     import rattler
 
     specs = [rattler.MatchSpec(s) for s in request["specs"]]
@@ -66,6 +68,8 @@ def _identity(records: list[Any]) -> list[list[str]]:
 
 
 def handle(request: dict[str, Any]) -> dict[str, Any]:
+    import asyncio
+
     import rattler
     from rattler import exceptions
 
