@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,10 +13,9 @@ from _common import BINARY, EXAMPLE, GOPACK, BenchError, fresh_dir, run, say
 from _pyinstaller import pyinstaller_build
 
 
-def fresh_example(work: Path) -> Path:
-    """A private copy of examples/sklearn whose main.go the rebuild row can edit."""
-    src = work / "src-sklearn"
-    shutil.rmtree(src, ignore_errors=True)
+def fresh_example(dest: Path) -> Path:
+    """A private copy of examples/sklearn (in ``dest``, new) whose main.go the rebuild row can edit."""
+    src = dest / "src-sklearn"
     shutil.copytree(EXAMPLE, src, ignore=shutil.ignore_patterns("dist", "__pycache__"))
     return src
 
@@ -53,14 +52,28 @@ def touch_go(src: Path, tag: str) -> None:
         f.write(f"\n// bench: rebuild {tag}\n")
 
 
+def settle() -> None:
+    """Before a timed build: nothing left for the kernel to write from the steps before it."""
+    os.sync()
+
+
+def runs_dir(work: Path) -> Path:
+    """Where every build of this benchmark writes: folders are only ever added here until
+    :func:`clear_runs`. Deleting thousands of files just before a build would slow that
+    build's file creation: ext4 without a journal (this machine's root) passes over
+    inodes freed in the last minute when it allocates new ones (``recently_deleted``)."""
+    return work / "runs"
+
+
+def clear_runs(work: Path) -> None:
+    shutil.rmtree(runs_dir(work), ignore_errors=True)
+
+
 def warm_up_gopack(work: Path) -> None:
     """One throwaway build so uv's cache holds the wheels and Go's module cache the modules."""
     say("warm-up gopack build (fills uv's cache; not timed)")
-    cache = Path(tempfile.mkdtemp(prefix="warmup-cache-", dir=work))
-    try:
-        gopack_build(fresh_example(work), cache, work / "out-warmup")
-    finally:
-        shutil.rmtree(cache, ignore_errors=True)
+    warm_up = runs_dir(work) / "warm-up"
+    gopack_build(fresh_example(warm_up), warm_up / "cache", warm_up / "out")
 
 
 @dataclass
@@ -68,23 +81,26 @@ class Builds:
     cold: list[GopackBuild] = field(default_factory=list)
     rebuild: list[GopackBuild] = field(default_factory=list)
     pyinstaller: list[float] = field(default_factory=list)
+    pyinstaller_dist: Path | None = None  # the last run's --onedir folder
 
 
 def measure_builds(work: Path, venv_python: Path, app: Path, runs: int) -> Builds:
-    """Interleaved: gopack cold (empty cache), gopack rebuild (main.go edited), PyInstaller."""
+    """Interleaved: gopack cold (empty cache), gopack rebuild (main.go edited), PyInstaller.
+    Each build writes into folders of its own; none is deleted before the benchmark ends."""
     builds = Builds()
     for i in range(runs):
-        src = fresh_example(work)
-        cache = Path(tempfile.mkdtemp(prefix="gopack-cache-", dir=work))
-        try:
-            say(f"build run {i + 1}/{runs}: gopack cold")
-            builds.cold.append(gopack_build(src, cache, work / "out-cold"))
-            touch_go(src, f"{i}-{time.time_ns()}")
-            say(f"build run {i + 1}/{runs}: gopack rebuild")
-            builds.rebuild.append(gopack_build(src, cache, work / "out-rebuild"))
-        finally:
-            shutil.rmtree(cache, ignore_errors=True)
+        here = runs_dir(work) / str(i + 1)
+        src = fresh_example(here)
+        say(f"build run {i + 1}/{runs}: gopack cold")
+        settle()
+        builds.cold.append(gopack_build(src, here / "gopack-cache", here / "out-cold"))
+        touch_go(src, f"{i}-{time.time_ns()}")
+        say(f"build run {i + 1}/{runs}: gopack rebuild")
+        settle()
+        builds.rebuild.append(gopack_build(src, here / "gopack-cache", here / "out-rebuild"))
         say(f"build run {i + 1}/{runs}: pyinstaller")
-        builds.pyinstaller.append(pyinstaller_build(venv_python, app))
-        say(f"  cold {builds.cold[-1].seconds:.1f} s, rebuild {builds.rebuild[-1].seconds:.1f} s, pyinstaller {builds.pyinstaller[-1]:.1f} s")
+        settle()
+        seconds, builds.pyinstaller_dist = pyinstaller_build(venv_python, app, here / "pyinstaller")
+        builds.pyinstaller.append(seconds)
+        say(f"  cold {builds.cold[-1].seconds:.1f} s, rebuild {builds.rebuild[-1].seconds:.1f} s, pyinstaller {seconds:.1f} s")
     return builds

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from _common import APP_NAME, BINARY, GOPACK_PYTHON, MB, BenchError, comparable, fresh_dir, median, run, say
+from _common import BINARY, GOPACK_PYTHON, MB, BenchError, comparable, fresh_dir, median, run, say
 
 # --------------------------------------------------------------------------- sizes
 
@@ -31,8 +31,7 @@ def tar_czf(directory: Path, dest: Path) -> int:
     return dest.stat().st_size
 
 
-def measure_sizes(work: Path, archive: Path, bundle: Path, app: Path) -> dict[str, int]:
-    dist = app / "dist" / APP_NAME
+def measure_sizes(work: Path, archive: Path, bundle: Path, dist: Path) -> dict[str, int]:
     return {
         "gopack_archive": archive.stat().st_size,
         "gopack_tar_czf": tar_czf(bundle, work / "sizes" / "gopack.tar.gz"),

@@ -96,18 +96,19 @@ def write_pyapp(work: Path) -> Path:
     return app
 
 
-def pyinstaller_build(venv_python: Path, app: Path) -> float:
-    for leftover in ("build", "dist"):
-        shutil.rmtree(app / leftover, ignore_errors=True)
+def pyinstaller_build(venv_python: Path, app: Path, into: Path) -> tuple[float, Path]:
+    """Build ``app`` with its work and dist folders in ``into`` (new, empty); return the
+    seconds and the --onedir folder."""
     pyinstaller = venv_python.parent / "pyinstaller"
-    ran = run([pyinstaller, "--onedir", "--noconfirm", "--clean", "--name", APP_NAME, "app.py"], cwd=app)
-    return ran.seconds
+    argv = [pyinstaller, "--onedir", "--noconfirm", "--clean", "--name", APP_NAME, "--workpath", into / "build", "--distpath", into / "dist", "app.py"]
+    ran = run(argv, cwd=app)
+    return ran.seconds, into / "dist" / APP_NAME
 
 
-def check_pyinstaller_app(app: Path, reference: str) -> dict[str, Any]:
+def check_pyinstaller_app(dist: Path, reference: str) -> dict[str, Any]:
     """Does PyInstaller's bundle run and print what the plain program prints? (sanity, not timed)"""
     try:
-        ran = run([app / "dist" / APP_NAME / APP_NAME], cwd=app, check=False, timeout=180)
+        ran = run([dist / APP_NAME], cwd=dist, check=False, timeout=180)
     except BenchError as exc:
         return {"ok": False, "error": str(exc)}
     same = ran.returncode == 0 and comparable(ran.stdout) == comparable(reference)

@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from _builds import measure_builds, warm_up_gopack
+from _builds import clear_runs, measure_builds, warm_up_gopack
 from _common import BENCH, EXAMPLE, BenchError, median, say
 from _measure import extract, measure_compression, measure_sizes, measure_startup
 from _pyinstaller import PINS, check_pyinstaller_app, ensure_venv, find_python37, write_pyapp
@@ -46,14 +46,18 @@ def bench(args: argparse.Namespace) -> str:
     app = write_pyapp(work)
     machine = machine_info(python37, venv_python)
     say(f"gopack {machine['gopack_version']} ({machine['git']}), work dir {work}")
-    warm_up_gopack(work)
-
-    builds = measure_builds(work, venv_python, app, args.build_runs)
-    bundle = extract(builds.cold[-1].archive, work / "extracted")
-    sizes = measure_sizes(work, builds.cold[-1].archive, bundle, app)
-    startup = measure_startup(work, bundle, venv_python, app, args.runs)
-    pyinstaller_check = check_pyinstaller_app(app, startup["python_output"])
-    compression = measure_compression(work, bundle, args.runs)
+    clear_runs(work)  # left by an interrupted run
+    try:
+        warm_up_gopack(work)
+        builds = measure_builds(work, venv_python, app, args.build_runs)
+        assert builds.pyinstaller_dist is not None
+        bundle = extract(builds.cold[-1].archive, work / "extracted")
+        sizes = measure_sizes(work, builds.cold[-1].archive, bundle, builds.pyinstaller_dist)
+        startup = measure_startup(work, bundle, venv_python, app, args.runs)
+        pyinstaller_check = check_pyinstaller_app(builds.pyinstaller_dist, startup["python_output"])
+        compression = measure_compression(work, bundle, args.runs)
+    finally:
+        clear_runs(work)
 
     machine["loadavg_at_end"] = os.getloadavg()
     rows = [*size_rows(sizes, pyinstaller_check), *build_rows(builds), startup_row(startup), *compression_rows(compression)]
