@@ -234,22 +234,22 @@ def _append(path: Path, out: BinaryIO) -> None:
     """Add the file at ``path`` to the end of ``out``: copied by the kernel
     (copy_file_range: a 50 MB segment in 12 ms instead of 40-120 ms), else through memory."""
     out.flush()
+    begin = out.tell()
     kernel_copy = getattr(os, "copy_file_range", None)  # Linux only
     with path.open("rb") as src:
-        left = os.fstat(src.fileno()).st_size
+        size = left = os.fstat(src.fileno()).st_size
         try:
-            while left and kernel_copy is not None:
-                copied = kernel_copy(src.fileno(), out.fileno(), left)
-                if not copied:
-                    raise BuildError(f"{path} shrank while it was being copied into the archive")
+            while left and kernel_copy is not None and (copied := kernel_copy(src.fileno(), out.fileno(), left)):
                 left -= copied
         except OSError as exc:
             if exc.errno not in _NO_KERNEL_COPY:  # else: not between these two files
                 raise
-        if left:
-            src.seek(-left, os.SEEK_END)
+        if left:  # what the kernel did not copy
+            src.seek(size - left)
             shutil.copyfileobj(src, out, _BLOCK)
-    out.seek(0, os.SEEK_END)  # the kernel moved the file's position, not the writer's idea of it
+    # The kernel moved the file's position, not the writer's idea of it.
+    if out.seek(0, os.SEEK_END) - begin != size:
+        raise BuildError(f"{path} changed while it was being copied into the archive")
 
 
 class _TarWriter:
