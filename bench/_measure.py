@@ -51,19 +51,23 @@ def read_only_argv(bundle: Path, *command: str | Path) -> list[str | Path]:
     return ["unshare", "-m", "sh", "-c", _READ_ONLY, "sh", bundle, *command]
 
 
-def check_read_only(bundle: Path) -> None:
-    probe = run(read_only_argv(bundle, "touch", bundle / ".bench-write-probe"), check=False)
+def check_read_only(folder: Path) -> None:
+    probe = run(read_only_argv(folder, "touch", folder / ".bench-write-probe"), check=False)
     if probe.returncode == 0:
-        (bundle / ".bench-write-probe").unlink(missing_ok=True)
-        raise BenchError(f"could not mount {bundle} read-only: a write inside it succeeded")
+        (folder / ".bench-write-probe").unlink(missing_ok=True)
+        raise BenchError(f"could not mount {folder} read-only: a write inside it succeeded")
 
 
 def measure_startup(work: Path, bundle: Path, venv_python: Path, app: Path, runs: int) -> dict[str, Any]:
     """Interleaved A B A B: the read-only bundle vs python3.7 app.py, after one untimed run of each."""
     cwd = fresh_dir(work / "run-cwd")
+    # Both read-only, the same way (what unshare and mount cost is on both sides): the
+    # bundle, and the venv whose bytecode cache is warm.
+    venv = venv_python.parent.parent
     gopack_argv = read_only_argv(bundle, bundle / "bin" / BINARY)
-    python_argv = [venv_python, app / "app.py"]
+    python_argv = read_only_argv(venv, venv_python, app / "app.py")
     check_read_only(bundle)
+    check_read_only(venv)
     say("startup warm-up (python: bytecode cache; both: page cache)")
     first_gopack, first_python = run(gopack_argv, cwd=cwd), run(python_argv, cwd=cwd)
     same = comparable(first_gopack.stdout) == comparable(first_python.stdout)

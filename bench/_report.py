@@ -65,7 +65,7 @@ def build_rows(builds: Builds) -> list[Row]:
 def startup_row(startup: dict[str, Any]) -> Row:
     note = "" if startup["same_output"] else "FAILED: the two programs printed different lines"
     return Row("time to first prediction (whole run, read-only bundle)", "s", startup["median"]["gopack"], startup["median"]["python"],
-               "python3.7 app.py, venv, warm .pyc", "<= 1.0", note)
+               "python3.7 app.py, read-only venv, warm .pyc", "<= 1.0", note)
 
 
 def compression_rows(comp: dict[str, Any]) -> list[Row]:
@@ -99,7 +99,7 @@ def markdown(rows: list[Row], machine: dict[str, Any], config: dict[str, Any]) -
         "",
         f"{machine['date']} · gopack {machine['gopack_version']} ({machine['git']}) · {machine['nproc']} CPUs ({machine['cpu']}) · "
         f"load average {machine['loadavg_at_start'][0]:.1f} at start, {machine.get('loadavg_at_end', [0.0])[0]:.1f} at end · "
-        f"{config['build_runs']} build runs, {config['runs']} startup/compression runs, medians",
+        f"{config['build_runs']} build runs, {config['startup_runs']} startup runs, {config['runs']} compression runs, medians",
         "",
         "| metric | gopack | alternative | ratio | target | met? |",
         "|---|---|---|---|---|---|",
