@@ -47,7 +47,6 @@ _RESERVED_VERSION_INDICES = frozenset({0, 1, 0xFF00, 0xFF01})
 _MACHINE_ARCH = {"EM_X86_64": Architecture.x86_64, "EM_AARCH64": Architecture.aarch64, "EM_386": Architecture.i686}
 
 
-
 def _read_once(read: Callable[[ELFFile], Platform]) -> Callable[[ELFFile], Platform]:
     """``read`` (lddtree's platform of an open ELF file) done once per version of a file.
 
@@ -75,6 +74,7 @@ def _read_once(read: Callable[[ELFFile], Platform]) -> Callable[[ELFFile], Platf
 
 # auditwheel is pinned (pyproject.toml): ldd() and find_lib() call this module-level name.
 lddtree._get_platform = _read_once(lddtree._get_platform)
+
 
 @dataclass(frozen=True, kw_only=True)
 class ElfInfo:
