@@ -14,6 +14,7 @@ import pytest
 import zstandard
 
 from gopack import archive
+from gopack.errors import BuildError
 
 TOP = "demo-1.0"
 
@@ -117,6 +118,23 @@ def test_a_segment_copied_through_memory_gives_the_kernels_bytes(tmp_path: Path,
     monkeypatch.setattr(os, "copy_file_range", cross_device, raising=False)
     archive.write(root, TOP, refused, fmt="tar.gz", level=6, links=links, segment=segment)
     assert by_kernel.read_bytes() == partly.read_bytes() == by_memory.read_bytes() == refused.read_bytes()
+
+
+def test_a_segment_that_does_not_arrive_whole_fails_and_leaves_no_archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "bundle"
+    make_tree(root)
+    names = frozenset({"python", *(f"python/{p.as_posix()}" for p in archive.walk(root / "python"))})
+    links = links_of(root, "tar.gz", names)
+    segment = segment_of(root, names, tmp_path / "python.tar.gz", links)
+
+    def says_all_copies_none(src: int, dst: int, count: int) -> int:
+        return count
+
+    monkeypatch.setattr(os, "copy_file_range", says_all_copies_none)
+    dest = tmp_path / "out" / "joined.tar.gz"
+    with pytest.raises(BuildError, match=r"python\.tar\.gz changed while it was being copied into the archive"):
+        archive.write(root, TOP, dest, fmt="tar.gz", level=6, links=links, segment=segment)
+    assert list(dest.parent.iterdir()) == []
 
 def test_gnu_tar_extracts_a_joined_archive(tmp_path: Path) -> None:
     tar_tool = shutil.which("tar")
