@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   := examples/sklearn/recipe.yaml
 
-.PHONY: demo test setup go-modules clean
+.PHONY: demo test lint setup go-modules clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,12 @@ demo: setup
 	$(BIN)/gopack bundle $(DEMO) --output-dir dist
 	$(BIN)/gopack verify --show-output dist/sklearn-demo-0.1.0-*.tar.gz
 
-test: setup
+# The linters and the type checker run before the tests: a finding fails `make test` and CI.
+lint: setup
+	$(BIN)/ruff check gopack bench tests
+	$(BIN)/mypy gopack bench
+
+test: lint
 	$(BIN)/python -m pytest
 
 clean:

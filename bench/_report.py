@@ -97,9 +97,11 @@ def markdown(rows: list[Row], machine: dict[str, Any], config: dict[str, Any]) -
     lines = [
         "# gopack benchmark (examples/sklearn)",
         "",
-        f"{machine['date']} · gopack {machine['gopack_version']} ({machine['git']}) · {machine['nproc']} CPUs ({machine['cpu']}) · "
-        f"load average {machine['loadavg_at_start'][0]:.1f} at start, {machine.get('loadavg_at_end', [0.0])[0]:.1f} at end · "
-        f"{config['build_runs']} build runs, {config['startup_runs']} startup runs, {config['runs']} compression runs, medians",
+        (
+            f"{machine['date']} · gopack {machine['gopack_version']} ({machine['git']}) · {machine['nproc']} CPUs ({machine['cpu']}) · "
+            f"load average {machine['loadavg_at_start'][0]:.1f} at start, {machine.get('loadavg_at_end', [0.0])[0]:.1f} at end · "
+            f"{config['build_runs']} build runs, {config['startup_runs']} startup runs, {config['runs']} compression runs, medians"
+        ),
         "",
         "| metric | gopack | alternative | ratio | target | met? |",
         "|---|---|---|---|---|---|",

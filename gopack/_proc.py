@@ -120,7 +120,7 @@ def run(
     log.debug("$ %s", shlex.join(args))
     full_env = None if env is None else {**os.environ, **env}
     try:
-        proc = subprocess.Popen(
+        proc: subprocess.Popen[str] = subprocess.Popen(
             args,
             cwd=cwd,
             env=full_env,

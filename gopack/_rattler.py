@@ -54,7 +54,7 @@ def _records(request: dict[str, Any]) -> list[Any]:
     return list(asyncio.run(rattler.solve(
         sources=request["channels"],
         specs=specs,
-        platforms=[str(rattler.Platform.current()), "noarch"],
+        platforms=[rattler.Platform.current(), rattler.Platform("noarch")],
         virtual_packages=rattler.VirtualPackage.detect(),
     )))
 
@@ -96,7 +96,7 @@ def main() -> None:
     try:
         answer = handle(json.loads(sys.stdin.read()))
         code = 0
-    except BaseException as exc:  # the parent reports it; never a traceback from here
+    except BaseException as exc:  # noqa: BLE001  # the parent reports it; never a traceback from here
         answer, code = {"error": "internal", "message": f"{type(exc).__name__}: {exc}"}, 1
     sys.stdout.write(json.dumps(answer) + "\n")
     sys.stdout.flush()

@@ -32,7 +32,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, final
 
 import zstandard
 from zlib_ng import zlib_ng
@@ -293,11 +293,12 @@ def _compressor(raw: BinaryIO, fmt: str, level: int) -> Iterator[BinaryIO]:
             yield gz  # type: ignore[misc]
     elif fmt == "tar.zst":
         with zstandard.ZstdCompressor(level=level, threads=-1).stream_writer(raw, closefd=False) as zst:
-            yield zst  # type: ignore[misc]
+            yield zst
     else:
         raise UsageError(f"unknown archive format {fmt!r}", hint=f"use one of {', '.join(FORMATS)}")
 
 
+@final  # __enter__ returns exactly this class
 class _GzipMembers:
     """gzip as a series of members, one per :data:`_BLOCK` bytes of input, each
     compressed by zlib-ng on a worker thread (zlib-ng releases the GIL) and written in order.

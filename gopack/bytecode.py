@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from types import TracebackType
+from typing import final
 
 from gopack import _proc
 from gopack.errors import BuildError
@@ -64,6 +65,7 @@ def compile_tree(python: Path, directory: Path, *, relative_to: Path, version: s
     return _finish(python, directory, sources, failed, keep_sources=keep_sources)
 
 
+@final  # __enter__ returns exactly this class
 class Background:
     """Compiles folders (as :func:`compile_tree`) while the caller works on other files; the
     compiling waits mostly on its processes. ``python`` must not be the tree's own

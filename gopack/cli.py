@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         print("gopack: interrupted; no output was written", file=sys.stderr)
         return 143 if isinstance(exc, Terminated) else 130
-    except Exception:  # a bug in gopack: say so, with the traceback, and a distinct code
+    except Exception:  # noqa: BLE001  # a bug in gopack: say so, with the traceback, and a distinct code
         traceback.print_exc()
         print(f"gopack {__version__}: internal error; please report it with the traceback above", file=sys.stderr)
         return INTERNAL_ERROR
@@ -121,7 +121,7 @@ def _bundle(args: argparse.Namespace) -> int:
 
 def _cache_list(args: argparse.Namespace) -> int:
     entries = cache.entries()
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "key": e.key,
             "path": str(e.path),
@@ -131,7 +131,7 @@ def _cache_list(args: argparse.Namespace) -> int:
         }
         for e in entries
     ]
-    envs = [{"path": str(p), "size": cache.size(p)} for p in conda.environments(cache.directory())]
+    envs: list[dict[str, Any]] = [{"path": str(p), "size": cache.size(p)} for p in conda.environments(cache.directory())]
     if args.json:
         _emit({"schema_version": 1, "cache": str(cache.directory()), "entries": rows, "conda_environments": envs})
         return 0

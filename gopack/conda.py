@@ -261,7 +261,7 @@ def prune_environments(cache_dir: Path, *, older_than_days: float | None) -> lis
 
 def pack(prefix: Path, dest: Path, *, where: str) -> None:
     """Copy the environment to ``dest`` with conda-pack, prefixes rewritten to :data:`DEST_PREFIX`."""
-    import conda_pack
+    import conda_pack  # type: ignore[import-untyped]  # conda-pack ships no type information
 
     try:
         with warnings.catch_warnings():

@@ -37,14 +37,20 @@ def distribution_files(site_packages: Path, root: Path) -> dict[str, str]:
     return owner
 
 
+def _field(meta: metadata.PackageMetadata, name: str) -> str | None:
+    """A metadata field's first value, or None (``PackageMetadata`` declares no ``get``)."""
+    values = meta.get_all(name)
+    return str(values[0]) if values else None
+
+
 def licence(dist: metadata.Distribution) -> str:
     """The licence a distribution declares: License-Expression, License, or its classifiers."""
     meta = dist.metadata
-    expression = meta.get("License-Expression")
+    expression = _field(meta, "License-Expression")
     if expression:
         return str(expression)
     classifiers = [c.rsplit(" :: ", 1)[-1] for c in meta.get_all("Classifier") or () if c.startswith("License ::")]
-    text = (meta.get("License") or "").strip()
+    text = (_field(meta, "License") or "").strip()
     if text and "\n" not in text and len(text) < 80:
         return text
     return ", ".join(classifiers) or ("see its licence file" if text else "UNKNOWN")

@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from elftools.common.exceptions import ELFError
+from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 
+from gopack.elf import analysis
 from gopack.errors import ToolchainError
 
 _PROBE = r"""
@@ -153,7 +155,8 @@ def _shared_libpython(libdir: Path, version: str, abiflags: str) -> Path:
         try:
             with candidate.open("rb") as f:
                 dynamic = ELFFile(f).get_section_by_name(".dynamic")
-                soname = next((t.soname for t in dynamic.iter_tags() if t.entry.d_tag == "DT_SONAME"), None) if dynamic else None
+                tags = dynamic.iter_tags("DT_SONAME") if isinstance(dynamic, DynamicSection) else iter(())
+                soname = next((analysis.tag_text(t) for t in tags), None)
         except (OSError, ELFError):
             continue
         if soname and (libdir / soname).is_file():

@@ -188,5 +188,5 @@ def bundle(
                 document["deduplicated"] = {"files": len(links), "bytes": sum(sizes[p] for p in links)}
                 manifest = archive.write_manifest(root, document, files)
             with stage("archive"):
-                size = archive.write(root, top, dest, fmt=fmt, level=level, links=links, segment=segment and segment.result())
+                size = archive.write(root, top, dest, fmt=fmt, level=level, links=links, segment=None if segment is None else segment.result())
     return Bundle(archive=dest, size=size, manifest=manifest, stages=stage.times, cached_python=tree.cached)

@@ -167,7 +167,8 @@ def _parse(path: Path, text: str) -> tuple[dict[str, Any], dict[FieldPath, int],
         line = f":{mark.line + 1}" if mark else ""
         raise RecipeError(f"{path}{line}: not valid YAML: {exc.problem or exc.context}", hint="check indentation and quoting on that line") from None
     except yaml.YAMLError as exc:
-        where = f":{text.count(chr(10), 0, exc.position) + 1}" if isinstance(getattr(exc, "position", None), int) else ""
+        position = getattr(exc, "position", None)  # a ReaderError's: where a character it cannot read stands
+        where = f":{text.count(chr(10), 0, position) + 1}" if isinstance(position, int) else ""
         raise RecipeError(f"{path}{where}: not valid YAML: {exc}", hint="remove control characters and check the file is YAML text") from None
     except RecursionError:
         raise RecipeError(f"{path}: nested too deeply to read", hint="a recipe needs only a few levels of nesting") from None
@@ -235,7 +236,9 @@ def _schema_problems(data: dict[str, Any], keys: Mapping[FieldPath, int], raw: M
 
 def _describe(error: jsonschema.ValidationError, at: FieldPath, written: str | None) -> Iterable[tuple[str, FieldPath]]:
     name = _dotted(at) or "recipe"
-    instance, sub = error.instance, error.schema
+    instance: Any = error.instance
+    sub: Mapping[str, Any] = error.schema if isinstance(error.schema, Mapping) else {}
+    expected: Any = error.validator_value
     if error.validator == "additionalProperties":
         known = sorted(sub.get("properties", {}))
         for key in sorted(set(instance) - set(known), key=str):
@@ -243,12 +246,11 @@ def _describe(error: jsonschema.ValidationError, at: FieldPath, written: str | N
             tip = f"did you mean '{close[0]}'?" if close else f"known keys here: {', '.join(known)}"
             yield f"{_dotted(at + (key,))}: unknown key; {tip}", at + (key,)
     elif error.validator == "required":
-        missing = [k for k in error.validator_value if k not in instance]
+        missing = [k for k in expected if k not in instance]
         for key in missing:
             tip = " (or set python.conda to take Python from a conda environment)" if at == ("python",) and key == "version" else ""
             yield f"{name}: missing required key '{key}'{tip}", at
     elif error.validator == "type":
-        expected = error.validator_value
         tip = ""
         if isinstance(instance, (int, float)) and expected == "string":
             tip = f' (write it quoted: "{written if written is not None else instance}")'
@@ -258,7 +260,7 @@ def _describe(error: jsonschema.ValidationError, at: FieldPath, written: str | N
     elif error.validator in ("minProperties", "maxProperties"):
         yield f"{name}: set exactly one of {', '.join(sub.get('properties', {}))}", at
     elif error.validator == "enum":
-        yield f"{name}: {instance!r} is not one of {', '.join(map(repr, error.validator_value))}", at
+        yield f"{name}: {instance!r} is not one of {', '.join(map(repr, expected))}", at
     else:
         yield f"{name}: {error.message}", at
 
@@ -419,5 +421,5 @@ def _kind(value: object) -> str:
 def _article(expected: object) -> str:
     names = {"string": "a string", "array": "a list", "object": "a mapping", "number": "a number", "integer": "an integer", "boolean": "true or false"}
     if isinstance(expected, list):
-        return " or ".join(names.get(e, e) for e in expected)
+        return " or ".join(names.get(str(e), str(e)) for e in expected)
     return names.get(str(expected), str(expected))

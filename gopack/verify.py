@@ -20,8 +20,8 @@ import os
 import stat
 import sys
 import tarfile
-import zipfile
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any

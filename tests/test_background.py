@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import require_pyenv
+
 from gopack import _proc, bytecode
 from gopack.errors import BuildError
 

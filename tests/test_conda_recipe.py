@@ -6,10 +6,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from test_recipe import assert_problem, load_error, make_project, write_recipe
 
 from gopack import conda, recipe
 from gopack.errors import RecipeError
-from test_recipe import assert_problem, load_error, make_project, write_recipe
 
 HEAD = """\
 name: hello

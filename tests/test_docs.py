@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from conftest import REPO
+
 from gopack import prune, recipe
 
 

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from conftest import DATA, EXAMPLES, ODD_NAME, REPO, extract, require_pyenv
+
 from gopack import sandbox
 from gopack.pipeline import Bundle
 from gopack.verify import DECOYS

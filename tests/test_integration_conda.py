@@ -18,10 +18,10 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-
 import conda_channel
+import pytest
 from conftest import EXAMPLES, require_pyenv
+
 from gopack import archive, conda
 
 pytestmark = pytest.mark.integration

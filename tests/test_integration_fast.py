@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import EXAMPLES, REPO, require_pyenv
+
 from gopack.archive import read_manifest
 
 pytestmark = pytest.mark.integration

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-
 from conftest import EXAMPLES, require_pyenv
+
 from gopack import contents, sandbox
 from gopack.elf import analysis
 from gopack.pipeline import Bundle

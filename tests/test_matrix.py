@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from conftest import DATA, EXAMPLES, require_pyenv
+
 from gopack import verify
 from gopack.pipeline import Bundle
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
-
 from conftest import cli_state
+
 from gopack import cli, pipeline, recipe
 from gopack.errors import GopackError, RecipeError
 from gopack.recipe import GoSpec, OutputSpec, PythonSpec, Recipe, SmokeSpec
@@ -482,7 +482,7 @@ def test_go_module_without_go_mod(project: Path) -> None:
     err = load_error(path)
     message = assert_problem(err, path, 4, "go.module")
     assert "holds no go.mod" in message
-    assert str((project / "sub")) in message
+    assert str(project / "sub") in message
 
 
 def test_default_go_module_without_go_mod(tmp_path: Path) -> None:

@@ -59,10 +59,10 @@ from unittest import mock
 
 import pytest
 import yaml
+from conftest import cli_state
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from conftest import cli_state
 from gopack import cli, pipeline, recipe
 from gopack.errors import RecipeError
 from gopack.recipe import Recipe
@@ -144,7 +144,7 @@ PATH_FIELDS: dict[FieldPath, str | None] = {
 
 #: What PyYAML's reader refuses (its ``NON_PRINTABLE``), one of each kind.
 CONTROL_CHARACTERS = (
-    [chr(c) for c in (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F, *range(0x80, 0x85), *range(0x86, 0xA0))]
+    [chr(c) for c in (*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F, *range(0x80, 0x85), *range(0x86, 0xA0))]
     + ["\ufffe", "\uffff"]
 )
 CONTROL_HINT = "remove control characters and check the file is YAML text"
@@ -252,7 +252,7 @@ def first_non_text_key(node: yaml.Node | None, at: FieldPath = ()) -> tuple[Fiel
 
 def problems(err: RecipeError, path: Path) -> list[tuple[int, str]]:
     """The ``  path:LINE: message`` problems listed in a multi-problem error."""
-    return [(int(n), m) for n, m in re.findall(rf"^  {re.escape(str(path))}:(\d+): (.*)$", err.message, flags=re.M)]
+    return [(int(n), m) for n, m in re.findall(rf"^  {re.escape(str(path))}:(\d+): (.*)$", err.message, flags=re.MULTILINE)]
 
 
 def kind(value: Any) -> str:
@@ -318,12 +318,12 @@ def load_checked(path: Path) -> Recipe | RecipeError:
         assert err.message.startswith(str(path)), err.message
         assert err.hint, err.message
         if not err.message.startswith(tuple(f"{path}: {m}" for m in WHOLE_FILE_ERRORS)):
-            assert re.search(rf"{re.escape(str(path))}:\d+(:|$)", err.message, flags=re.M), err.message
+            assert re.search(rf"{re.escape(str(path))}:\d+(:|$)", err.message, flags=re.MULTILINE), err.message
         try:
             nlines = len(_YAML_LINE_BREAK.findall(path.read_bytes().decode("utf-8"))) + 1
         except UnicodeDecodeError:
             nlines = 1
-        for line in re.findall(rf"{re.escape(str(path))}:(\d+)(?::|$)", err.message, flags=re.M):
+        for line in re.findall(rf"{re.escape(str(path))}:(\d+)(?::|$)", err.message, flags=re.MULTILINE):
             assert 1 <= int(line) <= nlines, (line, nlines, err.message)
         return err
     assert_well_formed(r, path)
@@ -636,7 +636,7 @@ def test_random_bytes_only_recipe_error(raw: bytes) -> None:
         path = root / "recipe.yaml"
         path.write_bytes(raw)
         try:
-            text = raw.decode("utf-8")
+            raw.decode("utf-8")
         except UnicodeDecodeError:
             outcome = load_checked(path)
             assert isinstance(outcome, RecipeError)

@@ -22,12 +22,12 @@ from pathlib import Path
 
 from auditwheel import lddtree
 from auditwheel.architecture import Architecture
-from auditwheel.lddtree import LIBPYTHON_RE, DynamicExecutable, Platform, load_ld_paths, ldd
+from auditwheel.lddtree import LIBPYTHON_RE, DynamicExecutable, Platform, ldd, load_ld_paths
 from auditwheel.libc import Libc
 from auditwheel.policy import WheelPolicies
 from elftools.common.exceptions import ELFError
 from elftools.common.utils import struct_parse
-from elftools.elf.dynamic import DynamicSection
+from elftools.elf.dynamic import DynamicSection, DynamicTag
 from elftools.elf.elffile import ELFFile
 from elftools.elf.gnuversions import GNUVerNeedSection, GNUVerSymSection
 from elftools.elf.sections import Section, SymbolTableSection
@@ -73,7 +73,7 @@ def _read_once(read: Callable[[ELFFile], Platform]) -> Callable[[ELFFile], Platf
 
 
 # auditwheel is pinned (pyproject.toml): ldd() and find_lib() call this module-level name.
-lddtree._get_platform = _read_once(lddtree._get_platform)
+lddtree._get_platform = _read_once(lddtree._get_platform)  # type: ignore[assignment]  # a module function replaced by a wrapper of the same signature
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,17 +131,20 @@ def elf_info(root: Path, rel: str, *, versions: bool = True) -> ElfInfo | None:
             dynamic = sections.get("SHT_DYNAMIC")
             if not isinstance(dynamic, DynamicSection):
                 return None
-            needed, rpath, runpath, soname = [], (), (), None
+            needed: list[str] = []
+            rpath: tuple[str, ...] = ()
+            runpath: tuple[str, ...] = ()
+            soname: str | None = None
             for tag in dynamic.iter_tags():
                 kind = tag.entry.d_tag
                 if kind == "DT_NEEDED":
-                    needed.append(tag.needed)
+                    needed.append(tag_text(tag))
                 elif kind == "DT_RPATH":
-                    rpath = tuple(p for p in tag.rpath.split(":") if p)
+                    rpath = tuple(p for p in tag_text(tag).split(":") if p)
                 elif kind == "DT_RUNPATH":
-                    runpath = tuple(p for p in tag.runpath.split(":") if p)
+                    runpath = tuple(p for p in tag_text(tag).split(":") if p)
                 elif kind == "DT_SONAME":
-                    soname = tag.soname
+                    soname = tag_text(tag)
             abi = (elf.header["e_ident"]["EI_OSABI"], elf.elfclass, elf.little_endian, elf.header["e_machine"])
             loader = any(
                 struct_parse(elf.structs.Elf_Phdr, elf.stream, stream_pos=elf.header["e_phoff"] + i * elf.header["e_phentsize"])["p_type"] == "PT_INTERP"
@@ -151,6 +154,12 @@ def elf_info(root: Path, rel: str, *, versions: bool = True) -> ElfInfo | None:
     except (OSError, ELFError):
         return None
     return ElfInfo(path=rel, needed=tuple(needed), rpath=rpath, runpath=runpath, soname=soname, abi=abi, loader=loader, versions=found)
+
+
+def tag_text(tag: DynamicTag) -> str:
+    """The string of a DT_NEEDED, DT_RPATH, DT_RUNPATH or DT_SONAME tag. pyelftools sets it
+    with setattr, as an attribute named after the tag (``tag.soname``), which no type checker sees."""
+    return str(getattr(tag, tag.entry.d_tag[3:].lower()))
 
 
 def _sections(elf: ELFFile, *types: str) -> dict[str, Section]:
