@@ -24,10 +24,12 @@ import jsonschema
 import yaml
 from packaging.requirements import InvalidRequirement, Requirement
 
+from gopack import recipe_limits as limits
 from gopack.errors import RecipeError
+from gopack.recipe_limits import FieldPath
+from gopack.recipe_limits import dotted as _dotted
 
 REFERENCE = "docs/recipe.md"
-FieldPath = tuple[str | int, ...]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,20 +122,14 @@ def schema() -> dict[str, Any]:
 def load(path: Path) -> Recipe:
     """Load and validate the recipe at ``path``; raise RecipeError on any problem."""
     path = Path(path)
-    try:
-        text = path.read_text("utf-8")
-    except FileNotFoundError:
-        raise RecipeError(f"{path}: no such recipe file", hint="pass the path of a recipe.yaml") from None
-    except IsADirectoryError:
-        raise RecipeError(f"{path}: is a directory, not a recipe file", hint=f"did you mean {path / 'recipe.yaml'}?") from None
-    except UnicodeDecodeError as exc:
-        raise RecipeError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})", hint="save the recipe as UTF-8") from None
-    except OSError as exc:
-        raise RecipeError(f"{path}: cannot read: {exc.strerror}") from None
+    text = limits.decode(path, limits.read(path))
     data, keys, raw = _parse(path, text)
     problems = _schema_problems(data, keys, raw)
     if not problems:
-        problems = _file_problems(path.parent, data, keys)
+        problems = [(_line(keys, at), message) for at, message in limits.value_problems(data)]
+    if not problems:
+        found = [*limits.path_problems(path.parent, data), *limits.prune_problems(data)]
+        problems = [(_line(keys, at), message) for at, message in found] or _file_problems(path.parent, data, keys)
     if problems:
         raise RecipeError(
             f"{path}: {len(problems)} problem{'s' if len(problems) > 1 else ''} in the recipe:\n"
@@ -155,6 +151,7 @@ def _parse(path: Path, text: str) -> tuple[dict[str, Any], dict[FieldPath, int],
     keys: dict[FieldPath, int] = {}
     raw: dict[FieldPath, str] = {}
     loader = None
+    node = None
     try:
         loader = yaml.SafeLoader(text)
         node = loader.get_single_node()
@@ -171,10 +168,16 @@ def _parse(path: Path, text: str) -> tuple[dict[str, Any], dict[FieldPath, int],
         where = f":{text.count(chr(10), 0, position) + 1}" if isinstance(position, int) else ""
         raise RecipeError(f"{path}{where}: not valid YAML: {exc}", hint="remove control characters and check the file is YAML text") from None
     except RecursionError:
-        raise RecipeError(f"{path}: nested too deeply to read", hint="a recipe needs only a few levels of nesting") from None
+        deep = _too_deep(text)
+        raise RecipeError(f"{path}{f':{deep}' if deep else ''}: nested too deeply to read", hint="a recipe needs only a few levels of nesting") from None
     except (ValueError, KeyError, AttributeError, IndexError, TypeError) as exc:
         # PyYAML's constructors fail like this on explicit tags such as "!!int x".
-        raise RecipeError(f"{path}: a value cannot be read as its YAML tag says ({type(exc).__name__}: {exc})", hint="remove explicit tags (!!int, !!bool, ...) from the recipe") from None
+        tagged, at = _mistagged(node) if node is not None else (None, ())
+        where = f"{path}:{tagged}: {_dotted(at) or 'recipe'}" if tagged else str(path)
+        raise RecipeError(
+            f"{where}: a value cannot be read as its YAML tag says ({type(exc).__name__}: {limits.clip(str(exc))})",
+            hint="remove explicit tags (!!int, !!bool, ...) from the recipe",
+        ) from None
     finally:
         if loader is not None:
             loader.dispose()
@@ -186,6 +189,42 @@ def _parse(path: Path, text: str) -> tuple[dict[str, Any], dict[FieldPath, int],
 
 
 _MAX_VALUES = 20_000
+_MAX_DEPTH = 50
+
+
+def _mistagged(root: yaml.Node) -> tuple[int | None, FieldPath]:
+    """The line and key of the first scalar that its explicit tag cannot make."""
+    constructor = yaml.constructor.SafeConstructor()
+    todo: list[tuple[yaml.Node, FieldPath]] = [(root, ())]
+    while todo:
+        node, at = todo.pop(0)
+        if isinstance(node, yaml.ScalarNode) and node.tag != _STR_TAG:
+            try:
+                constructor.construct_object(node)
+            except (ValueError, KeyError, AttributeError, IndexError, TypeError, yaml.YAMLError):
+                return int(node.start_mark.line) + 1, at
+        elif isinstance(node, yaml.MappingNode):
+            todo += [(value, (*at, str(key.value))) for key, value in node.value]
+        elif isinstance(node, yaml.SequenceNode):
+            todo += [(item, (*at, i)) for i, item in enumerate(node.value)]
+    return None, ()
+
+
+def _too_deep(text: str) -> int | None:
+    """The line where the document's nesting passes ``_MAX_DEPTH`` (PyYAML's parser, unlike its
+    composer, keeps its own stack, so it can walk what the composer recursed too deeply into)."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > _MAX_DEPTH and event.start_mark is not None:
+                    return int(event.start_mark.line) + 1
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        return None
+    return None
 
 
 def _index(path: Path, node: yaml.Node, at: FieldPath, keys: dict[FieldPath, int], raw: dict[FieldPath, str], visiting: set[int]) -> None:
@@ -254,15 +293,15 @@ def _describe(error: jsonschema.ValidationError, at: FieldPath, written: str | N
         tip = ""
         if isinstance(instance, (int, float)) and expected == "string":
             tip = f' (write it quoted: "{written if written is not None else instance}")'
-        yield f"{name}: expected {_article(expected)}, got {_kind(instance)} {instance!r}{tip}", at
+        yield f"{name}: expected {_article(expected)}, got {_kind(instance)} {limits.short(instance)}{tip}", at
     elif error.validator == "pattern":
-        yield f"{name}: {instance!r} is not valid: {sub.get('description', 'see the reference')}", at
+        yield f"{name}: {limits.short(instance)} is not valid: {sub.get('description', 'see the reference')}", at
     elif error.validator in ("minProperties", "maxProperties"):
         yield f"{name}: set exactly one of {', '.join(sub.get('properties', {}))}", at
     elif error.validator == "enum":
-        yield f"{name}: {instance!r} is not one of {', '.join(map(repr, expected))}", at
+        yield f"{name}: {limits.short(instance)} is not one of {', '.join(map(repr, expected))}", at
     else:
-        yield f"{name}: {error.message}", at
+        yield f"{name}: {limits.clip(error.message)}", at
 
 
 def _file_problems(base: Path, data: dict[str, Any], keys: Mapping[FieldPath, int]) -> list[tuple[int, str]]:
@@ -277,15 +316,6 @@ def _file_problems(base: Path, data: dict[str, Any], keys: Mapping[FieldPath, in
         elif markers and not any((target / m).exists() for m in markers):
             problems.append((_line(keys, at), f"{_dotted(at)}: {target} holds no {' or '.join(markers)}"))
 
-    paths: list[FieldPath] = [("go", "module"), ("python", "interpreter"), ("python", "requirements_file"), ("python", "project"), ("output", "dir")]
-    paths += [("python", "conda", "prefix"), ("python", "conda", "environment_file")]
-    paths += [("python", "code", i) for i in range(len(data.get("python", {}).get("code", [])))]
-    for at in paths:
-        value = _get(data, at)
-        if isinstance(value, str) and "\x00" in value:
-            problems.append((_line(keys, at), f"{_dotted(at)}: the path holds a NUL byte"))
-    if problems:
-        return problems
     problems += _source_problems(data, keys)
     go = data.get("go", {})
     need(("go", "module"), go.get("module", "."), kind="directory", markers=("go.mod",))
@@ -306,7 +336,7 @@ def _file_problems(base: Path, data: dict[str, Any], keys: Mapping[FieldPath, in
             Requirement(text)
         except InvalidRequirement as exc:
             first = str(exc).splitlines()[0]
-            problems.append((_line(keys, ("python", "requirements", i)), f"python.requirements[{i}]: {text!r} is not a valid requirement: {first}"))
+            problems.append((_line(keys, ("python", "requirements", i)), f"python.requirements[{i}]: {limits.short(text)} is not a valid requirement: {limits.clip(first)}"))
     return problems
 
 
@@ -327,17 +357,6 @@ def _source_problems(data: dict[str, Any], keys: Mapping[FieldPath, int]) -> lis
 
 
 _PIP_SOURCE_KEYS = ("interpreter", "requirements", "requirements_file", "project")
-
-
-def _get(data: Mapping[str, Any], at: FieldPath) -> Any:
-    """The value at ``at``, or None where any step is missing."""
-    value: Any = data
-    for step in at:
-        try:
-            value = value[step]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return value
 
 
 # -- building the frozen recipe ------------------------------------------------------------
@@ -402,13 +421,6 @@ def _line(keys: Mapping[FieldPath, int], at: FieldPath) -> int:
     while at not in keys and at:
         at = at[:-1]
     return keys.get(at, 1)
-
-
-def _dotted(at: FieldPath) -> str:
-    out = ""
-    for part in at:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 def _kind(value: object) -> str:
