@@ -29,8 +29,19 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised where the program is so that every cleanup runs."""
 
 
-def _terminate(signum: int, frame: object) -> None:
-    raise Terminated()
+class _Interrupts:
+    """The first SIGINT or SIGTERM stops gopack where it is; later ones are ignored, so the
+    cleanups the first one started (staging folders, half-made cache entries) finish
+    instead of being cut short, and no second traceback is printed. SIGKILL still works."""
+
+    received: int | None = None
+
+    @classmethod
+    def handle(cls, signum: int, frame: object) -> None:
+        if cls.received is not None:
+            return
+        cls.received = signum
+        raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging(args.verbose, args.quiet)
     # SIGINT too: a shell starts background jobs with SIGINT ignored, and an
     # interrupt must still stop gopack with its cleanups run.
-    previous = signal.signal(signal.SIGTERM, _terminate), signal.signal(signal.SIGINT, signal.default_int_handler)
+    _Interrupts.received = None
+    previous = signal.signal(signal.SIGTERM, _Interrupts.handle), signal.signal(signal.SIGINT, _Interrupts.handle)
     try:
         return int(args.func(args))
     except GopackError as exc:
@@ -49,7 +61,11 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except KeyboardInterrupt as exc:
-        print("gopack: interrupted; no output was written", file=sys.stderr)
+        landed = pipeline.landed(exc)
+        if landed is not None:
+            print(f"gopack: interrupted after the archive was complete; it stays: {landed}", file=sys.stderr)
+        else:
+            print("gopack: interrupted; no archive was written", file=sys.stderr)
         return 143 if isinstance(exc, Terminated) else 130
     except Exception:  # noqa: BLE001  # a bug in gopack: say so, with the traceback, and a distinct code
         traceback.print_exc()

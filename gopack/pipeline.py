@@ -81,6 +81,37 @@ def bundle(
     level: int | None = None,
     progress: Callable[[str, float | None], None] = lambda s, t: None,
 ) -> Bundle:
+    """Build the archive ``recipe`` describes. An interrupt that comes once the archive is in
+    place (its staging folders are still being removed) carries the archive's path: see :func:`landed`."""
+    done: list[Path] = []
+    try:
+        return _bundle(recipe, output_dir=output_dir, max_glibc=max_glibc, fmt=fmt, level=level, progress=progress, landed=done)
+    except KeyboardInterrupt as exc:
+        if done:
+            exc.args = (*exc.args, _Landed(archive=done[0]))
+        raise
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Landed:
+    archive: Path
+
+
+def landed(interrupt: KeyboardInterrupt) -> Path | None:
+    """The complete archive a build wrote before ``interrupt`` stopped it, if it got that far."""
+    return next((a.archive for a in interrupt.args if isinstance(a, _Landed)), None)
+
+
+def _bundle(
+    recipe: Recipe,
+    *,
+    output_dir: Path | None,
+    max_glibc: str | None,
+    fmt: str | None,
+    level: int | None,
+    progress: Callable[[str, float | None], None],
+    landed: list[Path],
+) -> Bundle:
     stage = _Stages(progress)
     fmt = fmt or recipe.output.format
     level = level or recipe.output.level or archive.DEFAULT_LEVELS[fmt]
@@ -189,4 +220,5 @@ def bundle(
                 manifest = archive.write_manifest(root, document, files)
             with stage("archive"):
                 size = archive.write(root, top, dest, fmt=fmt, level=level, links=links, segment=None if segment is None else segment.result())
+                landed.append(dest)
     return Bundle(archive=dest, size=size, manifest=manifest, stages=stage.times, cached_python=tree.cached)

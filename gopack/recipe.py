@@ -30,6 +30,8 @@ from gopack.recipe_limits import FieldPath
 from gopack.recipe_limits import dotted as _dotted
 
 REFERENCE = "docs/recipe.md"
+#: Problems listed in one message; a list of 5000 wrong items is summed up after these.
+_SHOWN = 20
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,9 +133,12 @@ def load(path: Path) -> Recipe:
         found = [*limits.path_problems(path.parent, data), *limits.prune_problems(data)]
         problems = [(_line(keys, at), message) for at, message in found] or _file_problems(path.parent, data, keys)
     if problems:
+        shown = problems[:_SHOWN]
+        more = f"\n  ... and {len(problems) - _SHOWN} more" if len(problems) > _SHOWN else ""
         raise RecipeError(
             f"{path}: {len(problems)} problem{'s' if len(problems) > 1 else ''} in the recipe:\n"
-            + "\n".join(f"  {path}:{line}: {message}" for line, message in problems),
+            + "\n".join(f"  {path}:{line}: {message}" for line, message in shown)
+            + more,
             hint=f"every key is described in {REFERENCE}",
         )
     return _build(path, data, keys)

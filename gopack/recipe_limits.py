@@ -115,6 +115,8 @@ def value_problems(data: Mapping[str, Any]) -> list[tuple[FieldPath, str]]:
         field = dotted(at) or "recipe"
         if "\x00" in text:
             problems.append((at, f"{field}: holds a NUL byte, which no path, argument or environment variable can carry"))
+        elif not _is_unicode(text):
+            problems.append((at, f"{field}: {short(text)} holds a lone surrogate (an escape such as \\ud800), which is not text"))
         elif len(text) > MAX_VALUE:
             problems.append((at, f"{field}: {short(text)} is too long (at most {MAX_VALUE} characters)"))
         elif ("\n" in text or "\r" in text) and at[:2] not in _NEWLINES_ALLOWED:
@@ -219,6 +221,14 @@ def _strings(value: Any, at: FieldPath) -> Iterator[tuple[FieldPath, str]]:
             yield from _strings(item, (*at, i))
 
 
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _first_special(folder: Path) -> Path | None:
     for dirpath, _, filenames in os.walk(folder):
         for name in filenames:
@@ -253,5 +263,6 @@ def dotted(at: FieldPath) -> str:
     """``python.code[0]`` for ("python", "code", 0); "" for the whole recipe."""
     out = ""
     for part in at:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        name = part if isinstance(part, int) or len(part) <= 40 else f"{part[:37]}..."
+        out += f"[{name}]" if isinstance(name, int) else (f".{name}" if out else name)
     return out

@@ -127,7 +127,7 @@ def test_an_interrupted_bundle_leaves_nothing_half_made(sig: signal.Signals, sta
         rest = proc.stderr.read()
         proc.wait(timeout=300)
     assert proc.returncode in (130, 143), "".join(seen) + rest
-    assert "interrupted; no output was written" in rest
+    assert "interrupted; no archive was written" in rest
     assert _leftovers(out, cache) == []
     again = gopack("bundle", str(EXAMPLES / "hello" / "recipe.yaml"), "-o", str(out), "-q", cache=cache)
     assert again.returncode == 0, again.stderr
