@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from conftest import EXAMPLES, require_pyenv
+
 from gopack import cache
 
 pytestmark = pytest.mark.integration

@@ -9,8 +9,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import EXAMPLES, cli_state, require_pyenv
+
 from gopack import cli, goerrors
 from gopack.errors import BuildError
 

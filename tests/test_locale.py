@@ -20,8 +20,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
-
 from conftest import DATA, EXAMPLES, ODD_NAME, extract, require_pyenv
+
 from gopack import sandbox, verify
 from gopack.elf import analysis
 from gopack.pipeline import Bundle

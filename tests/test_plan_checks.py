@@ -6,8 +6,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import PYENV
+
 from gopack import interpreters, plan, recipe
 from gopack.errors import GopackError, ToolchainError
 from gopack.interpreters import Interpreter, Rejected
