@@ -47,7 +47,8 @@ def _probe_recipe(version: str, factory: pytest.TempPathFactory) -> Path:
         return recipe
     recipe.parent.mkdir()
     recipe.write_text(
-        f'name: locale{version.replace(".", "")}\nversion: "1.0"\n'
+        # The recipe lives in a temporary folder and names the checkout's probe: inputs_root lets it.
+        f'inputs_root: /\nname: locale{version.replace(".", "")}\nversion: "1.0"\n'
         f"go:\n  module: {json.dumps(str(probe))}\n"
         f'python:\n  version: "{version}"\n  code:\n    - {json.dumps(str(probe / "probe.py"))}\n'
         f'smoke:\n  expect:\n    - \'"version": "{version}"\'\n'
