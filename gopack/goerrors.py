@@ -49,7 +49,7 @@ def shorten(output: str, *, lines: int = SHOWN_LINES) -> str:
     >>> shorten("a\\nb\\nc", lines=2)
     'a\\nb\\n... and 1 more line (run with -v to see all of it)'
     """
-    kept = [line for line in output.strip("\n").splitlines()]
+    kept = output.strip("\n").splitlines()
     if len(kept) <= lines:
         return "\n".join(kept)
     rest = len(kept) - lines
