@@ -52,6 +52,8 @@ class Binding:
 @dataclass(frozen=True, kw_only=True)
 class _Known:
     name: str
+    #: The module path as the module spells it, without a major version suffix.
+    module_path: str
     module: re.Pattern[str]
     why: str
     alternatives: str
@@ -72,30 +74,35 @@ _NEWER = "github.com/M-Quadra/go-python3-submodule/v11 (3.11) or go.nhat.io/cpy/
 KNOWN: tuple[_Known, ...] = (
     _Known(
         name="DataDog/go-python3",
+        module_path="github.com/DataDog/go-python3",
         module=re.compile(r"^github\.com/DataDog/go-python3$"),
         why="3.8 removed PyEval_ReInitThreads, 3.9 the *_ClearFreeList functions it wraps",
         alternatives=_NEWER,
     ),
     _Known(
         name="go-python/cpy3",
+        module_path="github.com/go-python/cpy3",
         module=re.compile(r"^github\.com/go-python/cpy3$"),
         why="it wraps the 3.7 C API, including functions removed in 3.8 and 3.9",
         alternatives=_NEWER,
     ),
     _Known(
         name="M-Quadra/go-python3-submodule",
+        module_path="github.com/M-Quadra/go-python3-submodule",
         module=re.compile(r"^github\.com/M-Quadra/go-python3-submodule(/v\d+)?$"),
         why="each major version vN wraps the C API of Python 3.N",
         alternatives="the module major version matching your Python (v8 for 3.8 ... v11 for 3.11)",
     ),
     _Known(
         name="nhatthm/cpy",
+        module_path="go.nhat.io/cpy",
         module=re.compile(r"^go\.nhat\.io/cpy(/v\d+)?$"),
         why="its module version v3.X.* follows the Python 3.X C API",
         alternatives="the go.nhat.io/cpy/v3 release line v3.X matching your Python",
     ),
     _Known(
         name="sbinet/go-python",
+        module_path="github.com/sbinet/go-python",
         module=re.compile(r"^github\.com/sbinet/go-python$"),
         why="it wraps the Python 2 C API",
         alternatives="a Python 3 binding such as go.nhat.io/cpy/v3",

@@ -148,8 +148,11 @@ def _cache_list(args: argparse.Namespace) -> int:
         for e in entries
     ]
     envs: list[dict[str, Any]] = [{"path": str(p), "size": cache.size(p)} for p in conda.environments(cache.directory())]
+    scratch = cache.scratch()
     if args.json:
-        _emit({"schema_version": 1, "cache": str(cache.directory()), "entries": rows, "conda_environments": envs})
+        _emit({"schema_version": 1, "cache": str(cache.directory()), "entries": rows, "conda_environments": envs, "temporary": [
+            {"path": str(s.path), "what": s.what, "size": s.size, "age": round(s.age), "pid": s.pid, "in_use": s.in_use} for s in scratch
+        ]})
         return 0
     print(f"{cache.directory()}: {len(rows)} cached Python tree{'s' if len(rows) != 1 else ''}")
     for row in rows:
@@ -158,17 +161,41 @@ def _cache_list(args: argparse.Namespace) -> int:
         print(f"{len(envs)} conda environment{'s' if len(envs) != 1 else ''} created from environment files")
         for env in envs:
             print(f"  {env['size'] / 1e6:8.1f} MB  {env['path']}")
+    if scratch:
+        left = [s for s in scratch if not s.in_use]
+        print(f"{len(scratch)} temporary folder{'s' if len(scratch) != 1 else ''} in tmp/, {len(left)} left by killed runs"
+              + (" (`gopack cache prune` removes them; so does a later bundle, after an hour)" if left else ""))
+        for s in scratch:
+            who = f"in use by process {s.pid}" if s.in_use else "left over" + (f" by process {s.pid}" if s.pid else "")
+            print(f"  {s.size / 1e6:8.1f} MB  {s.path.name}: {s.what} ({who}, {_ago(s.age)})")
     return 0
+
+
+def _ago(seconds: float) -> str:
+    """
+    >>> _ago(30), _ago(7200), _ago(200000)
+    ('changed 30 s ago', 'changed 2.0 h ago', 'changed 2.3 days ago')
+    """
+    if seconds < 120:
+        return f"changed {seconds:.0f} s ago"
+    if seconds < 3600:
+        return f"changed {seconds / 60:.0f} min ago"
+    if seconds < 2 * 86400:
+        return f"changed {seconds / 3600:.1f} h ago"
+    return f"changed {seconds / 86400:.1f} days ago"
 
 
 def _cache_prune(args: argparse.Namespace) -> int:
     removed = cache.prune(older_than_days=args.older_than)
     envs = conda.prune_environments(cache.directory(), older_than_days=args.older_than)
+    left = cache.sweep(older_than=None)  # what killed runs left, at any age; a live run's folders stay
     if args.json:
-        _emit({"schema_version": 1, "removed": [e.key for e in removed], "removed_conda_environments": [str(p) for p in envs]})
+        _emit({"schema_version": 1, "removed": [e.key for e in removed], "removed_conda_environments": [str(p) for p in envs],
+               "removed_temporary": [str(s.path) for s in left]})
     else:
-        log.info("removed %d cached Python tree%s and %d conda environment%s from %s", len(removed), "s" if len(removed) != 1 else "",
-                 len(envs), "s" if len(envs) != 1 else "", cache.directory())
+        log.info("removed %d cached Python tree%s, %d conda environment%s and %d temporary folder%s (%.1f MB) left by killed runs from %s",
+                 len(removed), "s" if len(removed) != 1 else "", len(envs), "s" if len(envs) != 1 else "",
+                 len(left), "s" if len(left) != 1 else "", sum(s.size for s in left) / 1e6, cache.directory())
     return 0
 
 

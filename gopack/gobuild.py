@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from gopack import _proc
+from gopack import _proc, goerrors
 from gopack.elf.analysis import elf_info
 from gopack.errors import BuildError
 from gopack.interpreters import Interpreter
@@ -63,10 +63,13 @@ def build(plan: Plan, root: Path, work: Path, *, cancel: _proc.Cancel | None = N
     # -buildid= makes the binary reproducible; -s -w drop the symbol table and DWARF.
     ldflags = " ".join(p for p in (recipe.go.ldflags, "-s -w" if recipe.output.strip else "", "-buildid=") if p)
     argv += [f"-ldflags={ldflags}", *recipe.go.flags, "-o", out, recipe.go.package]
-    _proc.run(
-        argv, what="go build", env=env, cwd=recipe.go.module, cancel=cancel,
-        hint=f"run with -v to see the compiler's output; the program is in {recipe.go.module}",
-    )
+    try:
+        _proc.run(
+            argv, what="go build", env=env, cwd=recipe.go.module, cancel=cancel, stderr_only=True,
+            hint=f"run with -v to see the compiler's output; the program is in {recipe.go.module}",
+        )
+    except BuildError as exc:
+        raise goerrors.rewrite(exc, module_dir=recipe.go.module) from None
     binary = inspect(out)
     if interpreter.soname not in binary.needed:
         raise BuildError(

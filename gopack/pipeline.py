@@ -5,16 +5,15 @@ The Go build needs the interpreter's headers and libpython, not the tree, so it
 runs in a thread beside the Python and app stages; an interrupt or a failure
 there stops it (its process group gets SIGINT) before the staging tree goes.
 Each stage is timed; the report says what was built and how long each stage
-took (the go build's time overlaps the others'). The staging tree lives in a temporary directory inside the cache (so the
-cached Python tree can be hard-linked into it) and is removed afterwards; the
-only output is the archive, renamed into place at the very end.
+took (the go build's time overlaps the others'). The staging tree lives in a folder of the cache's tmp/ (so the
+cached Python tree can be hard-linked into it), locked while in use and removed afterwards (a later run removes
+what a killed one left: :func:`gopack.cache.sweep`); the only output is the archive, renamed into place at the very end.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -120,9 +119,11 @@ def _bundle(
         the_plan = plan.make(recipe, cache_dir=cache_dir)
     interpreter = the_plan.interpreter
     top = f"{recipe.name}-{recipe.version}"
-    (cache_dir / "tmp").mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="stage-", dir=cache_dir / "tmp") as tmp:
-        work = Path(tmp)
+    cleared = cache.sweep(cache_dir)
+    if cleared:
+        log.info("removed %d folder%s (%.1f MB) that killed runs left in %s", len(cleared), "s" if len(cleared) != 1 else "",
+                 sum(c.size for c in cleared) / 1e6, cache_dir / "tmp")
+    with cache.staging(cache_dir, "stage-", what=f"staging tree of {top}") as work:
         root = work / top
         root.mkdir()
 

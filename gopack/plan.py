@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from gopack import _proc, bindings, cache, conda, interpreters
+from gopack import _proc, bindings, cache, conda, goerrors, interpreters
 from gopack.bindings import Binding, GoPackage
 from gopack.errors import RecipeError, ToolchainError
 from gopack.interpreters import Interpreter
@@ -202,14 +202,18 @@ def list_packages(recipe: Recipe, toolchain: GoToolchain, env: dict[str, str]) -
     if recipe.go.tags:
         argv.append("-tags=" + ",".join(recipe.go.tags))
     argv.append(recipe.go.package)
-    out = _proc.run(
-        argv,
-        what=f"go list {recipe.go.package} (in {recipe.go.module})",
-        env=env,
-        cwd=recipe.go.module,
-        error=ToolchainError,
-        hint=f"check go.module and go.package in {recipe.path}, and that `go build` works in {recipe.go.module}",
-    )
+    try:
+        out = _proc.run(
+            argv,
+            what=f"go list {recipe.go.package} (in {recipe.go.module})",
+            env=env,
+            cwd=recipe.go.module,
+            error=ToolchainError,
+            hint=f"check go.module and go.package in {recipe.path}, and that `go build` works in {recipe.go.module}",
+            stderr_only=True,
+        )
+    except ToolchainError as exc:
+        raise goerrors.rewrite(exc, module_dir=recipe.go.module) from None
     return [GoPackage(**{**row, "pkg_config": tuple(row["pkg_config"])}) for row in map(json.loads, out.splitlines()) if row]
 
 

@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -123,8 +122,10 @@ def make(recipe: Recipe, interpreter: Interpreter, root: Path, *, segment: Segme
     # interpreter the tree is copied from, which no strip or patchelf edit here touches.
     compiling = bytecode.Background(interpreter.executable, relative_to=root, version=interpreter.short_version,
                                     keep_sources=recipe.python.sources, epoch=archive.epoch())
-    with compiling, tempfile.TemporaryDirectory(prefix="strip-originals-", dir=root.parent) as backup:
-        elf = _ElfWork(root, python, backup=Path(backup), strip=recipe.output.strip)
+    # root is made by cache.staging in the cache's tmp/; the originals go beside it, locked the same way.
+    originals = cache.staging(root.parent.parent, "strip-originals-", what="originals of stripped files, kept while the load check runs")
+    with compiling, originals as backup:
+        elf = _ElfWork(root, python, backup=backup, strip=recipe.output.strip)
         if recipe.python.conda is not None:
             installer = "conda-pack"
             conda.pack(interpreter.prefix, root / "python", where=recipe.where(recipe.python.conda.key))

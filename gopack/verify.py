@@ -12,6 +12,7 @@
       PYTHONPATH, LD_LIBRARY_PATH pointing at wrong places, a fake python3
       first on PATH);
    c. read-only, moved to a path with spaces and non-ASCII characters.
+   a and c name a locale the machine lacks (:data:`LOCALE_ENV`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ DECOYS = {
     "LD_LIBRARY_PATH": "/nonexistent/gopack-decoy-lib",
 }
 MOVED_TO = "moved here ünïcødé 日本"
+#: The locale the glibc-only root and the moved run name: LC_CTYPE (what decides how paths are
+#: encoded) a locale most servers and containers lack, LANG (the other categories) one the root
+#: lacks. Where setlocale fails the C locale stays, whose ASCII cannot name the moved run's path
+#: unless the bundle starts in UTF-8 mode (gopack/cgo/gopack_home.h).
+LOCALE_ENV = {"LANG": "C.UTF-8", "LC_CTYPE": "en_US.UTF-8"}
 _FAKE_PYTHON = "#!/bin/sh\necho 'gopack decoy python3 was run' >&2\nexit 97\n"
 
 
@@ -176,8 +182,8 @@ def _in_glibc_root(root: Path, manifest: dict[str, Any], place: Path) -> Check:
     sandbox.make_glibc_root(place, libraries)
     smoke = manifest["smoke"]
     argv = ["/bundle/" + smoke["command"][0], *smoke["command"][1:]]
-    result = sandbox.run_in_glibc_root(argv, root=place, bundle=root, timeout=smoke["timeout"])
-    return _judge("glibc-only root", result, smoke, "chroot holding only glibc, libgcc_s, libstdc++, the loader and /bin/sh")
+    result = sandbox.run_in_glibc_root(argv, root=place, bundle=root, env=LOCALE_ENV, timeout=smoke["timeout"])
+    return _judge("glibc-only root", result, smoke, f"chroot holding only glibc, libgcc_s, libstdc++, the loader and /bin/sh; {_locale()}")
 
 
 def _with_python_hidden(root: Path, smoke: dict[str, Any], decoy_bin: Path) -> Check:
@@ -191,5 +197,9 @@ def _with_python_hidden(root: Path, smoke: dict[str, Any], decoy_bin: Path) -> C
 
 
 def _moved_read_only(root: Path, smoke: dict[str, Any]) -> Check:
-    result = sandbox.run_without_python(_argv(root, smoke), cwd=root.parent, read_only=(root,), timeout=smoke["timeout"])
-    return _judge("moved, read-only", result, smoke, f"moved to {MOVED_TO!r}, mounted read-only")
+    result = sandbox.run_without_python(_argv(root, smoke), cwd=root.parent, env=LOCALE_ENV, read_only=(root,), timeout=smoke["timeout"])
+    return _judge("moved, read-only", result, smoke, f"moved to {MOVED_TO!r}, mounted read-only; {_locale()}")
+
+
+def _locale() -> str:
+    return " ".join(f"{k}={v}" for k, v in LOCALE_ENV.items())
