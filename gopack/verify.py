@@ -57,7 +57,7 @@ def verify(path: Path, *, allow_unsandboxed: bool = False) -> list[Check]:
         raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
     if not readable:
         raise UsageError(f"{path}: no such archive, or not readable by this user", hint="pass the .tar.gz that gopack bundle wrote")
-    with unpack.Archive(path) as arc:
+    with unpack.opened(path) as arc:
         listing = arc.scan()  # every check that needs no extraction, before anything is written
         why_not = sandbox.can_sandbox()
         if why_not is not None and not allow_unsandboxed:
