@@ -393,3 +393,41 @@ def test_a_zip_made_with_writestr_passes(canaries: Canaries, tmp_path: Path) -> 
     bundle = Bundle("zipped-1.0").script("bin/app", "echo OK\n").file("data/readme.txt", b"plain permission bits\n")
     stderr = confined(bundle.zip(tmp_path / "zipped-1.0.zip"), canaries, expect_ok=True)
     assert "ok   files: 2 files match the manifest" in stderr
+
+
+def test_extraction_stops_at_the_listed_size_while_streaming(tmp_path: Path) -> None:
+    """A member whose data run past its size (a zip's lying sizes, say): the block that would
+    pass the cap is refused before it is written. A fake member: this is the writer alone."""
+    import io
+
+    from gopack import unpack
+    from gopack.entries import FILE, Entry, Listing, Member
+
+    bundle = Bundle("cap-1.0").script("bin/app", "echo OK\n")
+    archive = bundle.tar(tmp_path / "cap-1.0.tar.gz")
+    with unpack.opened(archive) as arc:
+        listing = arc.scan()
+    entry = Entry(name="data", kind=FILE, size=10)
+    listing = Listing(top=listing.top, manifest=listing.manifest, manifest_bytes=listing.manifest_bytes, entries=(), cap=10)
+    (tmp_path / "out").mkdir()
+    top = os.open(tmp_path / "out", os.O_RDONLY | os.O_DIRECTORY)
+    writer = unpack._Writer(top, listing, "test")
+    member = Member(raw_name="cap-1.0/data", kind=FILE, type_name="a file", size=10, mode=0o644, link="", read=lambda: io.BytesIO(b"x" * (5 << 20)))
+    try:
+        with pytest.raises(unpack.Refused, match="holds more than the 10 bytes"):
+            writer.create(entry, member)
+    finally:
+        writer.close()
+    assert (tmp_path / "out" / "data").stat().st_size == 0  # the first block was already too long
+
+
+def test_an_archive_that_changes_between_the_two_readings_is_refused(tmp_path: Path) -> None:
+    from gopack import unpack
+
+    first = Bundle("same-1.0").script("bin/app", "echo OK\n").tar(tmp_path / "same-1.0.tar.gz")
+    with unpack.opened(first) as arc:
+        listing = arc.scan()
+    (tmp_path / "other").mkdir()
+    other = Bundle("same-1.0").script("bin/app", "echo OK\n").script("bin/extra", "echo extra\n").tar(tmp_path / "other" / "same-1.0.tar.gz")
+    with unpack.opened(other) as arc, pytest.raises(unpack.Refused, match="changed while it was read"):
+        arc.extract(listing, tmp_path / "dest")
