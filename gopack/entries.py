@@ -72,7 +72,6 @@ class Refused(VerifyError):
     """An entry or manifest that is unsafe, or does not match the manifest."""
 
 
-
 def split_name(raw: str, where: str, what: str = "") -> list[str]:
     """A name's components, or the reason it is refused."""
     label = what or repr(raw)
@@ -104,20 +103,29 @@ def make_entry(member: Member, top: str | None, where: str) -> Entry:
     """The entry a member makes, its name bundle-relative; refuses what can never be extracted."""
     parts = split_name(member.raw_name, where)
     if top is not None and parts[0] != top:
-        raise Refused(f"{where}: unsafe entry refused: {member.raw_name!r} is outside the top-level folder {top!r}; a gopack archive holds one folder", hint=HINT)
+        raise Refused(
+            f"{where}: unsafe entry refused: {member.raw_name!r} is outside the top-level folder {top!r}; a gopack archive holds one folder",
+            hint=HINT,
+        )
     name = "/".join(parts[1:])
     if member.kind is None:
-        raise Refused(f"{where}: unsafe entry refused: {member.raw_name!r} is {member.type_name}, which a gopack archive never holds", hint=HINT)
+        raise Refused(
+            f"{where}: unsafe entry refused: {member.raw_name!r} is {member.type_name}, which a gopack archive never holds", hint=HINT
+        )
     if member.kind in (SYMLINK, HARDLINK) and not name:
         raise Refused(f"{where}: unsafe entry refused: the top-level {member.raw_name!r} is a {member.kind}, not a folder", hint=HINT)
     if member.kind == FILE and not name:
-        raise Refused(f"{where}: unsafe entry refused: {member.raw_name!r} is a file at the top level; a gopack archive holds one folder", hint=HINT)
+        raise Refused(
+            f"{where}: unsafe entry refused: {member.raw_name!r} is a file at the top level; a gopack archive holds one folder", hint=HINT
+        )
     if member.kind == SYMLINK:
         return Entry(name=name, kind=SYMLINK, target=_symlink_target(member, name, where))
     if member.kind == HARDLINK:
         target = split_name(member.link, where, f"the target of hard link {member.raw_name!r}")
         if top is not None and target[0] != top:
-            raise Refused(f"{where}: unsafe entry refused: hard link {member.raw_name!r} names {member.link!r}, outside the bundle", hint=HINT)
+            raise Refused(
+                f"{where}: unsafe entry refused: hard link {member.raw_name!r} names {member.link!r}, outside the bundle", hint=HINT
+            )
         return Entry(name=name, kind=HARDLINK, target="/".join(target[1:]))
     if member.kind == DIR:
         return Entry(name=name, kind=DIR)
@@ -139,7 +147,10 @@ def _symlink_target(member: Member, name: str, where: str) -> str:
         lead += 1
     ups = parts[:lead].count("..")
     if ".." in parts[lead:]:
-        raise Refused(f"{where}: unsafe entry refused: {label} -> {text!r} climbs with '..' after a name; only leading '..' parts are allowed", hint=HINT)
+        raise Refused(
+            f"{where}: unsafe entry refused: {label} -> {text!r} climbs with '..' after a name; only leading '..' parts are allowed",
+            hint=HINT,
+        )
     depth = name.count("/")  # folders between the top and the link
     if ups > depth:
         raise Refused(f"{where}: unsafe entry refused: {label} -> {text!r} points outside the bundle", hint=HINT)
@@ -190,7 +201,10 @@ class Checker:
                 self.before_manifest += entry.size
                 self.unchecked.append(entry)
                 if self.before_manifest > MAX_BEFORE_MANIFEST or len(self.entries) > MAX_ENTRIES_BEFORE_MANIFEST:
-                    raise Refused(f"{self.where}: more than {MAX_BEFORE_MANIFEST >> 30} GiB or {MAX_ENTRIES_BEFORE_MANIFEST} entries come before {manifest.NAME}", hint=HINT)
+                    raise Refused(
+                        f"{self.where}: more than {MAX_BEFORE_MANIFEST >> 30} GiB or {MAX_ENTRIES_BEFORE_MANIFEST} entries come before {manifest.NAME}",
+                        hint=HINT,
+                    )
             else:
                 self._against_manifest(entry)
         self._count_dirs()
@@ -217,11 +231,16 @@ class Checker:
         if entry.kind != FILE:
             raise Refused(f"{self.where}: unsafe entry refused: {member.raw_name!r} is a {entry.kind}, not a file", hint=HINT)
         if entry.size > manifest.MAX_BYTES:
-            raise Refused(f"{self.where}: {manifest.NAME} is {entry.size} bytes, more than the {manifest.MAX_BYTES} a manifest may have", hint=HINT)
+            raise Refused(
+                f"{self.where}: {manifest.NAME} is {entry.size} bytes, more than the {manifest.MAX_BYTES} a manifest may have", hint=HINT
+            )
         with member.read() as f:
             data = f.read(manifest.MAX_BYTES + 1)
         if len(data) != entry.size:
-            raise VerifyError(f"{self.where}: {manifest.NAME} holds {len(data)} bytes where its header says {entry.size}; the archive is damaged", hint=HINT)
+            raise VerifyError(
+                f"{self.where}: {manifest.NAME} holds {len(data)} bytes where its header says {entry.size}; the archive is damaged",
+                hint=HINT,
+            )
         self.manifest = manifest.parse(data, self.where)
         self.manifest_bytes = data
         self.listed = {f["path"]: f for f in self.manifest["files"]}
@@ -237,13 +256,17 @@ class Checker:
             raise Refused(f"{self.where}: {entry.name}: present in the archive but not in {manifest.NAME}", hint=HINT)
         if entry.kind == SYMLINK:
             if listed.get("link") != entry.target:
-                raise Refused(f"{self.where}: {entry.name}: a symlink to {entry.target!r} where {manifest.NAME} lists {_listed_as(listed)}", hint=HINT)
+                raise Refused(
+                    f"{self.where}: {entry.name}: a symlink to {entry.target!r} where {manifest.NAME} lists {_listed_as(listed)}", hint=HINT
+                )
             return
         size = entry.size if entry.kind == FILE else self.sizes[entry.target]
         if "link" in listed:
             raise Refused(f"{self.where}: {entry.name}: a {entry.kind} where {manifest.NAME} lists {_listed_as(listed)}", hint=HINT)
         if size != listed["size"]:
-            raise Refused(f"{self.where}: {entry.name}: the archive holds {size} bytes where {manifest.NAME} lists {listed['size']}", hint=HINT)
+            raise Refused(
+                f"{self.where}: {entry.name}: the archive holds {size} bytes where {manifest.NAME} lists {listed['size']}", hint=HINT
+            )
 
     def _count_dirs(self) -> None:
         if self.manifest is None:
@@ -255,7 +278,9 @@ class Checker:
         if self.top is None:
             raise Refused(f"{self.where}: the archive is empty", hint="pass the archive gopack bundle wrote")
         if self.manifest is None:
-            raise Refused(f"{self.where}: holds no {self.top}/{manifest.NAME}; it was not made by gopack", hint="pass the archive gopack bundle wrote")
+            raise Refused(
+                f"{self.where}: holds no {self.top}/{manifest.NAME}; it was not made by gopack", hint="pass the archive gopack bundle wrote"
+            )
         self._count_dirs()
         _check_smoke(self.manifest, self.kinds, {e.name: e for e in self.entries}, self.where)
         cap = len(self.manifest_bytes) + sum(self.sizes[n] for n in self.sizes if n != manifest.NAME)

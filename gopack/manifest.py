@@ -50,7 +50,9 @@ def parse(data: bytes, where: str) -> dict[str, Any]:
         raise VerifyError(
             f"{where}: {NAME} does not match the manifest schema: {lines[0]}{more}",
             hint=hint,
-            details="\n".join(lines[:_SHOWN]) + (f"\n... {len(lines) - _SHOWN} more" if len(lines) > _SHOWN else "") if len(lines) > 1 else None,
+            details="\n".join(lines[:_SHOWN]) + (f"\n... {len(lines) - _SHOWN} more" if len(lines) > _SHOWN else "")
+            if len(lines) > 1
+            else None,
         )
     return dict(document)
 

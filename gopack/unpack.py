@@ -104,7 +104,9 @@ class Archive:
         dest_fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
             os.mkdir(listing.top, 0o755, dir_fd=dest_fd)
-            writer = _Writer(os.open(listing.top, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dest_fd), listing, str(self.path))
+            writer = _Writer(
+                os.open(listing.top, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dest_fd), listing, str(self.path)
+            )
         finally:
             os.close(dest_fd)
         try:
@@ -112,7 +114,9 @@ class Archive:
             for member in self._members():
                 entry = make_entry(member, listing.top, str(self.path))
                 if entry != next(expected, None):
-                    raise Refused(f"{self.path}: {member.raw_name!r} differs from what the first reading saw; the archive changed while it was read")
+                    raise Refused(
+                        f"{self.path}: {member.raw_name!r} differs from what the first reading saw; the archive changed while it was read"
+                    )
                 try:
                     writer.create(entry, member)
                 except _DAMAGED as exc:
@@ -179,7 +183,6 @@ class Archive:
                 link="",
                 read=lambda info=info: zf.open(info),  # type: ignore[misc]
             )
-
 
 
 _TAR_TYPES = {
@@ -252,7 +255,10 @@ class _Writer:
             with member.read() as src:
                 while block := src.read(min(_BLOCK, left + 1)):
                     if len(block) > left or self.written + len(block) > self.listing.cap:
-                        raise Refused(f"{self.where}: {entry.name}: holds more than the {entry.size} bytes the archive and {manifest.NAME} list", hint=HINT)
+                        raise Refused(
+                            f"{self.where}: {entry.name}: holds more than the {entry.size} bytes the archive and {manifest.NAME} list",
+                            hint=HINT,
+                        )
                     if is_manifest:
                         seen += block
                     view = memoryview(block)
@@ -261,7 +267,9 @@ class _Writer:
                     left -= len(block)
                     self.written += len(block)
             if left:
-                raise VerifyError(f"{self.where}: {entry.name}: {left} bytes short of its size; the archive is damaged or truncated", hint=HINT)
+                raise VerifyError(
+                    f"{self.where}: {entry.name}: {left} bytes short of its size; the archive is damaged or truncated", hint=HINT
+                )
             if is_manifest and bytes(seen) != self.listing.manifest_bytes:
                 raise Refused(f"{self.where}: {manifest.NAME} changed between the two readings", hint=HINT)
             os.fchmod(out, 0o755 if entry.executable else 0o644)

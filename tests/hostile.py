@@ -61,20 +61,28 @@ class Bundle:
         for item in self.items:
             if not item.name.startswith(prefix) or item.directory or item.kind is not None:
                 continue
-            path = item.name[len(prefix):]
+            path = item.name[len(prefix) :]
             if item.symlink is not None:
                 files.append({"path": path, "size": 0, "mode": 0o777, "link": item.symlink})
                 continue
             data = item.data if item.hardlink is None else contents.get(item.hardlink, b"")
             assert data is not None
-            files.append({"path": path, "size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "mode": 0o755 if item.mode & 0o111 else 0o644})
+            files.append(
+                {"path": path, "size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "mode": 0o755 if item.mode & 0o111 else 0o644}
+            )
         return {
             "schema_version": 1,
             "gopack_version": "0.1.0",
             "name": self.top,
             "version": "1.0",
             "platform": "manylinux_2_17_x86_64",
-            "python": {"version": "3.11.7", "abi": "cp311", "tag": "cp311", "libpython": "libpython3.11.so.1.0", "executable": "python/bin/python3.11"},
+            "python": {
+                "version": "3.11.7",
+                "abi": "cp311",
+                "tag": "cp311",
+                "libpython": "libpython3.11.so.1.0",
+                "executable": "python/bin/python3.11",
+            },
             "binding": {"name": "cgo", "module": "example.com/app", "version": "", "pkg_config": ["python3-embed"]},
             "go": {"version": "go1.26.0", "goos": "linux", "goarch": "amd64", "binary": "bin/app", "rpath": "$ORIGIN/../python/lib"},
             "glibc": {"floor": None, "symbol_versions": {}, "tag": "manylinux_2_17_x86_64"},

@@ -377,7 +377,7 @@ def test_what_the_smoke_test_leaves_running_is_killed(canaries: Canaries, tmp_pa
 @pytestmark_sandbox
 def test_the_smoke_test_runs_as_a_uid_of_its_own_with_limits(canaries: Canaries, tmp_path: Path) -> None:
     # Only the shell's own read and echo: the glibc-only root has no cat.
-    report = "for f in /proc/self/status /proc/self/limits; do while read -r line; do echo \"$line\"; done < $f; done\necho OK\n"
+    report = 'for f in /proc/self/status /proc/self/limits; do while read -r line; do echo "$line"; done < $f; done\necho OK\n'
     bundle = Bundle("who-1.0").script("bin/app", report)
     stderr = confined(bundle.tar(tmp_path / "who-1.0.tar.gz"), canaries, expect_ok=True)
     assert stderr.count("NoNewPrivs:\t1") == 3
@@ -412,7 +412,9 @@ def test_extraction_stops_at_the_listed_size_while_streaming(tmp_path: Path) -> 
     (tmp_path / "out").mkdir()
     top = os.open(tmp_path / "out", os.O_RDONLY | os.O_DIRECTORY)
     writer = unpack._Writer(top, listing, "test")
-    member = Member(raw_name="cap-1.0/data", kind=FILE, type_name="a file", size=10, mode=0o644, link="", read=lambda: io.BytesIO(b"x" * (5 << 20)))
+    member = Member(
+        raw_name="cap-1.0/data", kind=FILE, type_name="a file", size=10, mode=0o644, link="", read=lambda: io.BytesIO(b"x" * (5 << 20))
+    )
     try:
         with pytest.raises(unpack.Refused, match="holds more than the 10 bytes"):
             writer.create(entry, member)
@@ -428,6 +430,8 @@ def test_an_archive_that_changes_between_the_two_readings_is_refused(tmp_path: P
     with unpack.opened(first) as arc:
         listing = arc.scan()
     (tmp_path / "other").mkdir()
-    other = Bundle("same-1.0").script("bin/app", "echo OK\n").script("bin/extra", "echo extra\n").tar(tmp_path / "other" / "same-1.0.tar.gz")
+    other = (
+        Bundle("same-1.0").script("bin/app", "echo OK\n").script("bin/extra", "echo extra\n").tar(tmp_path / "other" / "same-1.0.tar.gz")
+    )
     with unpack.opened(other) as arc, pytest.raises(unpack.Refused, match="changed while it was read"):
         arc.extract(listing, tmp_path / "dest")
