@@ -68,6 +68,7 @@ SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 class Result:
     returncode: int
     output: str
+    confinement: str = ""  # what a confined run had, for reports
 
 
 def pythons_on_host() -> tuple[list[str], list[str]]:
@@ -96,15 +97,18 @@ class Limits:
 
     timeout: float  # wall clock, seconds; then the whole process tree is killed
     processes: int = 1024  # RLIMIT_NPROC of the run's own uid (threads count)
+    memory: int = 8 << 30  # all its processes together, bytes (a memory cgroup, where one can be made)
     address_space: int = 16 << 30  # RLIMIT_AS, bytes, per process
     file_size: int = 1 << 30  # RLIMIT_FSIZE, bytes
     tmp_size: int = 1 << 30  # the private /tmp and /dev/shm (tmpfs), bytes each
 
-    def describe(self) -> str:
-        return (
-            f"no network, host read-only, own uid, at most {self.processes} processes of {self.address_space >> 30} GiB address space each, "
-            f"{self.timeout:g} s"
-        )
+    def describe(self, memory_cgroup: bool) -> str:
+        memory = f"{_size(self.memory)} of memory in all" if memory_cgroup else "no memory cgroup could be made"
+        return f"no network, own uid, at most {self.processes} processes of {_size(self.address_space)} address space each, {memory}, {self.timeout:g} s"
+
+
+def _size(n: int) -> str:
+    return f"{n >> 30} GiB" if n >= 1 << 30 else f"{n >> 20} MiB"
 
 
 def can_sandbox() -> str | None:
@@ -190,8 +194,12 @@ def run_confined(
         raise VerifyError(f"cannot confine the smoke test: {why_not}", hint="run as root on Linux with util-linux installed, or pass --allow-unsandboxed")
     binds = {bundle: at, **(also or {})}
     uid = _free_id()
+    cgroup = _memory_cgroup(f"gopack-smoke-{uid}", limits.memory)
     with tempfile.TemporaryDirectory(prefix="gopack-stage-") as stage:
-        script = ["set -e", "mount -n --make-rprivate /", *_read_only_host()]
+        script = ["set -e"]
+        if cgroup is not None:  # before /sys is read-only; every process it starts stays in it
+            script.append(f"echo $$ > {shlex.quote(str(cgroup / 'cgroup.procs'))}")
+        script += ["mount -n --make-rprivate /", *_read_only_host()]
         tmp_options = f"size={limits.tmp_size},mode=1777,nosuid,nodev"
         if glibc_root is not None:
             if at != PurePosixPath("/bundle") or also:
@@ -235,7 +243,71 @@ def run_confined(
             )
         ]
         clean_env = {"PATH": path, "HOME": str(PRIVATE_HOME), "TMPDIR": str(PRIVATE_TMP), **(env or {})}
-        return _run(["unshare", *_NAMESPACES, "/bin/sh", "-c", "\n".join(script), "gopack-sandbox", *argv], clean_env, limits.timeout)
+        try:
+            result = _run(["unshare", *_NAMESPACES, "/bin/sh", "-c", "\n".join(script), "gopack-sandbox", *argv], clean_env, limits.timeout)
+        finally:
+            if cgroup is not None:
+                _remove_cgroup(cgroup)
+    return Result(returncode=result.returncode, output=result.output, confinement=limits.describe(cgroup is not None))
+
+
+def _memory_cgroup(name: str, limit: int) -> Path | None:
+    """A new memory cgroup ``name`` below this process's own, holding at most ``limit`` bytes;
+    None where none can be made (no memory controller, or not delegated here)."""
+    mounts: dict[str, tuple[str, str]] = {}  # "v1" / "v2" -> (mount point, root inside the hierarchy)
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
+        for line in f:
+            fields, _, tail = line.partition(" - ")
+            parts, kind = fields.split(), tail.split()
+            if len(kind) >= 3 and kind[0] == "cgroup" and "memory" in kind[2].split(","):
+                mounts["v1"] = (_unescape(parts[4]), parts[3])
+            elif kind and kind[0] == "cgroup2":
+                mounts.setdefault("v2", (_unescape(parts[4]), parts[3]))
+    with open("/proc/self/cgroup", encoding="utf-8") as f:
+        lines = [line.rstrip("\n").split(":", 2) for line in f]
+    for hierarchy, controllers, path in lines:
+        if "memory" in controllers.split(",") and "v1" in mounts:
+            where, limit_file = mounts["v1"], "memory.limit_in_bytes"
+        elif hierarchy == "0" and "v2" in mounts:
+            where, limit_file = mounts["v2"], "memory.max"
+        else:
+            continue
+        point, root = where
+        if not (path + "/").startswith(root.rstrip("/") + "/"):
+            continue
+        own = Path(point) / path[len(root.rstrip("/")) :].lstrip("/")
+        if limit_file == "memory.max" and "memory" not in _read(own / "cgroup.subtree_control").split():
+            continue
+        child = own / name
+        try:
+            child.mkdir()
+        except OSError:
+            continue
+        try:
+            (child / limit_file).write_text(str(limit))
+            return child
+        except OSError:
+            _remove_cgroup(child)
+    return None
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
+def _remove_cgroup(path: Path) -> None:
+    """Remove a cgroup whose processes are gone (they may take a moment to leave it)."""
+    for _ in range(50):
+        try:
+            path.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.02)
 
 
 def _bind_read_only(source: Path, target: str) -> list[str]:

@@ -134,6 +134,8 @@ def _argv(at: PurePosixPath, smoke: dict[str, Any]) -> list[str]:
 
 
 def _judge(name: str, result: sandbox.Result, smoke: dict[str, Any], where: str) -> Check:
+    if result.confinement:
+        where = f"{where}; {result.confinement}"
     missing = [e for e in smoke["expect"] if e not in result.output]
     if result.returncode != 0:
         return Check(name=name, ok=False, detail=f"{smoke['command'][0]} exited with {result.returncode} ({where})", output=result.output)
@@ -146,7 +148,7 @@ def _in_glibc_root(root: Path, smoke: dict[str, Any], place: Path, limits: sandb
     sandbox.make_glibc_root(place, sorted(analysis.HOST_LIBRARIES))
     at = PurePosixPath("/bundle")
     result = sandbox.run_confined(_argv(at, smoke), bundle=root, at=at, cwd=PurePosixPath("/"), limits=limits, env=smoke_env(), glibc_root=place)
-    return _judge("glibc-only root", result, smoke, f"chroot holding only glibc, libgcc_s, libstdc++, the loader and /bin/sh; {limits.describe()}")
+    return _judge("glibc-only root", result, smoke, "chroot holding only glibc, libgcc_s, libstdc++, the loader and /bin/sh")
 
 
 def _with_python_hidden(root: Path, smoke: dict[str, Any], decoy_bin: Path, limits: sandbox.Limits) -> Check:

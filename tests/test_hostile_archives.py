@@ -377,7 +377,7 @@ def test_what_the_smoke_test_leaves_running_is_killed(canaries: Canaries, tmp_pa
 @pytestmark_sandbox
 def test_the_smoke_test_runs_as_a_uid_of_its_own_with_limits(canaries: Canaries, tmp_path: Path) -> None:
     # Only the shell's own read and echo: the glibc-only root has no cat.
-    report = 'for f in /proc/self/status /proc/self/limits; do while read -r line; do echo "$line"; done < $f; done\necho OK\n'
+    report = 'for f in /proc/self/status /proc/self/limits /proc/self/cgroup; do while read -r line; do echo "$line"; done < $f; done\necho OK\n'
     bundle = Bundle("who-1.0").script("bin/app", report)
     stderr = confined(bundle.tar(tmp_path / "who-1.0.tar.gz"), canaries, expect_ok=True)
     assert stderr.count("NoNewPrivs:\t1") == 3
@@ -386,6 +386,10 @@ def test_the_smoke_test_runs_as_a_uid_of_its_own_with_limits(canaries: Canaries,
     assert len(re.findall(rf"Max processes +{processes} +{processes} ", stderr)) == 3
     uids = re.findall(r"Uid:\t(\d+)\t", stderr)
     assert len(uids) == 3 and "0" not in uids and len(set(uids)) == 3  # a uid of its own for each run
+    # Memory in all: a cgroup of its own where this machine lets one be made, and the report says which.
+    if "no memory cgroup could be made" not in stderr:
+        assert len(set(re.findall(r"gopack-smoke-\d+", stderr))) == 3
+        assert stderr.count("8 GiB of memory in all") == 3
 
 
 @pytestmark_sandbox
@@ -435,3 +439,23 @@ def test_an_archive_that_changes_between_the_two_readings_is_refused(tmp_path: P
     )
     with unpack.opened(other) as arc, pytest.raises(unpack.Refused, match="changed while it was read"):
         arc.extract(listing, tmp_path / "dest")
+
+
+@pytestmark_sandbox
+def test_memory_is_bounded(tmp_path: Path) -> None:
+    """Processes growing a string to 256 MiB each, under a 64 MiB limit: none gets there.
+    (The sandbox alone, with a small limit, so that the test does not take gigabytes.)"""
+    from pathlib import PurePosixPath
+
+    bundle = tmp_path / "bundle"
+    (bundle / "bin").mkdir(parents=True)
+    grow = 'grow() { x=aaaaaaaaaaaaaaaa; while [ ${#x} -lt 268435456 ]; do x="$x$x"; done; echo GREW; }\n'
+    (bundle / "bin" / "app").write_text("#!/bin/sh\n" + grow + "grow & grow & grow & wait\necho DONE\n")
+    (bundle / "bin" / "app").chmod(0o755)
+    at = sandbox.PRIVATE_TMP / "b"
+    limits = sandbox.Limits(timeout=120, memory=64 << 20)
+    result = sandbox.run_confined([str(at / "bin" / "app")], bundle=bundle, at=at, cwd=PurePosixPath("/"), limits=limits)
+    if "no memory cgroup could be made" in result.confinement:
+        pytest.skip("no memory cgroup can be made on this machine; only RLIMIT_AS bounds memory")
+    assert "64 MiB of memory in all" in result.confinement
+    assert "DONE" in result.output and "GREW" not in result.output, result.output
