@@ -377,7 +377,9 @@ def test_what_the_smoke_test_leaves_running_is_killed(canaries: Canaries, tmp_pa
 @pytestmark_sandbox
 def test_the_smoke_test_runs_as_a_uid_of_its_own_with_limits(canaries: Canaries, tmp_path: Path) -> None:
     # Only the shell's own read and echo: the glibc-only root has no cat.
-    report = 'for f in /proc/self/status /proc/self/limits /proc/self/cgroup; do while read -r line; do echo "$line"; done < $f; done\necho OK\n'
+    report = (
+        'for f in /proc/self/status /proc/self/limits /proc/self/cgroup; do while read -r line; do echo "$line"; done < $f; done\necho OK\n'
+    )
     bundle = Bundle("who-1.0").script("bin/app", report)
     stderr = confined(bundle.tar(tmp_path / "who-1.0.tar.gz"), canaries, expect_ok=True)
     assert stderr.count("NoNewPrivs:\t1") == 3
