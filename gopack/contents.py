@@ -16,7 +16,7 @@ from typing import Any
 
 import jsonschema
 
-from gopack import archive
+from gopack import archive, manifest
 from gopack.errors import UsageError
 
 INSPECT_SCHEMA_VERSION = 1
@@ -104,7 +104,8 @@ def load(target: Path) -> tuple[dict[str, Any], int | None]:
         candidates = [target / archive.MANIFEST, *sorted(target.glob(f"*/{archive.MANIFEST}"))]
         for candidate in candidates:
             if candidate.is_file():
-                return dict(json.loads(candidate.read_text("utf-8"))), None
+                with candidate.open("rb") as f:
+                    return manifest.parse(f.read(manifest.MAX_BYTES + 1), str(candidate.parent)), None
         raise UsageError(f"{target}: holds no {archive.MANIFEST}; it is not a gopack bundle", hint="pass an archive or the directory it was extracted to")
     if not target.is_file():
         raise UsageError(f"{target}: no such archive or directory")
