@@ -282,6 +282,12 @@ class Checker:
                 f"{self.where}: holds no {self.top}/{manifest.NAME}; it was not made by gopack", hint="pass the archive gopack bundle wrote"
             )
         self._count_dirs()
+        missing = [path for path in self.listed if path not in self.kinds]
+        if missing:
+            more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+            raise VerifyError(
+                f"{self.where}: {missing[0]}{more}: listed in {manifest.NAME} but not in the archive; it is truncated or damaged", hint=HINT
+            )
         _check_smoke(self.manifest, self.kinds, {e.name: e for e in self.entries}, self.where)
         cap = len(self.manifest_bytes) + sum(self.sizes[n] for n in self.sizes if n != manifest.NAME)
         return Listing(top=self.top, manifest=self.manifest, manifest_bytes=self.manifest_bytes, entries=tuple(self.entries), cap=cap)

@@ -28,6 +28,11 @@ def schema() -> dict[str, Any]:
     return dict(json.loads(resources.files("gopack").joinpath("schemas/manifest.schema.json").read_text("utf-8")))
 
 
+@cache
+def _validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(schema())
+
+
 def parse(data: bytes, where: str) -> dict[str, Any]:
     """The manifest in ``data``, checked against its schema; ``where`` names it in errors."""
     hint = "the archive was not made by gopack, or its gopack.json was altered"
@@ -43,7 +48,7 @@ def parse(data: bytes, where: str) -> dict[str, Any]:
         raise VerifyError(f"{where}: {NAME} is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", hint=hint) from None
     except RecursionError:
         raise VerifyError(f"{where}: {NAME} nests too deeply to be a manifest", hint=hint) from None
-    problems = sorted(jsonschema.Draft202012Validator(schema()).iter_errors(document), key=lambda e: (list(e.absolute_path), e.message))
+    problems = sorted(_validator().iter_errors(document), key=lambda e: (list(e.absolute_path), e.message))
     if problems:
         lines = [f"{field(e.absolute_path)}: {_short(e.message)}" for e in problems]
         more = f" (and {len(lines) - 1} more problem{'s' if len(lines) > 2 else ''})" if len(lines) > 1 else ""
