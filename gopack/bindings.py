@@ -26,6 +26,16 @@ class GoPackage:
     pkg_config: tuple[str, ...] = ()
     name: str = ""
     dir: str = ""
+    #: What gopack reads of the package's cgo code (gopack.includes).
+    standard: bool = False
+    cgo_files: tuple[str, ...] = ()
+    c_files: tuple[str, ...] = ()
+    cxx_files: tuple[str, ...] = ()
+    h_files: tuple[str, ...] = ()
+    cgo_cflags: tuple[str, ...] = ()
+    cgo_cppflags: tuple[str, ...] = ()
+    cgo_cxxflags: tuple[str, ...] = ()
+    cgo_ldflags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
