@@ -29,12 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gopack import _proc
-from gopack.bindings import GoPackage
+from gopack.bindings import LIBPYTHON_FLAG, GoPackage
 from gopack.errors import ToolchainError
 
 _DIRECTIVE = re.compile(r"^\s*(?://)?\s*#\s*(?P<kind>include|cgo)\b(?P<rest>.*)$")
 _INCLUDE = re.compile(r"""^\s*(?:<(?P<angle>[^>]+)>|"(?P<quoted>[^"]+)")""")
-_LIBPYTHON = re.compile(r"^-lpython(?P<version>[23]\.\d+)(?:m|d|dm)?$")
 #: Flags that change where the preprocessor looks; the rest of CFLAGS does not matter here.
 _SEARCH_FLAGS = ("-I", "-isystem", "-iquote", "-idirafter", "-isysroot", "--sysroot")
 
@@ -119,7 +118,7 @@ def libpython_flags(packages: Iterable[GoPackage]) -> list[LibpythonFlag]:
         if package.standard:
             continue
         for flag in package.cgo_ldflags:
-            match = _LIBPYTHON.match(flag)
+            match = LIBPYTHON_FLAG.match(flag)
             if match is None:
                 continue
             file, line = _cgo_line(package, flag)

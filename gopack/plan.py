@@ -74,6 +74,7 @@ def make(recipe: Recipe, *, cache_dir: Path | None = None) -> Plan:
             f"{recipe.where('go.package')}: {main_package.import_path} is package {main_package.name!r}, not a main package",
             hint="point go.package at the directory of the program's package main",
         )
+    check_libpython_flags(recipe, interpreter, packages)
     binding = bindings.detect(packages)
     if binding is None:
         raise ToolchainError(
@@ -93,7 +94,6 @@ def make(recipe: Recipe, *, cache_dir: Path | None = None) -> Plan:
             f"{recipe.where('python.version')}: {binding.incompatibility(interpreter.short_version)}",
             hint=f"set python.version: \"{binding.pythons[-1]}\" in {recipe.path}, or use {binding.alternatives}",
         )
-    check_libpython_flags(recipe, interpreter, packages)
     cgo = scan_cgo(recipe, toolchain, interpreter, packages, dict(go_env))
     tree_placeholders = [p for _, p in placeholders.in_values(_go_values(recipe)) if p.needs_tree]
     return Plan(
