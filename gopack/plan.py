@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gopack import _proc, bindings, cache, conda, includes, interpreters, placeholders
@@ -52,7 +52,7 @@ class Plan:
     #: Where the Python side comes from when the recipe sets python.conda.
     environment: conda.Environment | None = None
     #: What the program's own cgo code asks of the Python side (headers, -lpythonX.Y).
-    cgo: includes.CgoScan = includes.CgoScan()
+    cgo: includes.CgoScan = field(default_factory=includes.CgoScan)
     #: The Go build needs the Python tree: its headers, or a placeholder naming it.
     needs_tree: bool = False
 

@@ -4,6 +4,7 @@ main module and in a dependency module; hard-coded -lpythonX.Y; one numpy."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -12,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from conftest import DATA, EXAMPLES, REPO, require_pyenv
+
 from gopack import contents, headers, pipeline, plan, recipe
 from gopack.pipeline import Bundle
 
@@ -23,8 +24,6 @@ NUMPY_INCLUDE = "python/lib/python3.12/site-packages/numpy/_core/include"
 
 
 def gopack(*args: str, cache: Path) -> subprocess.CompletedProcess[str]:
-    import os
-
     env = {**os.environ, "GOPACK_CACHE_DIR": str(cache)}
     return subprocess.run([sys.executable, "-m", "gopack", *args], cwd=REPO, env=env, capture_output=True, text=True, check=False)
 
