@@ -8,6 +8,7 @@ the Python tree, else once the tree is made (``Plan.needs_tree``).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from gopack import gobuild, headers, includes, placeholders, plan
+from gopack import gobuild, headers, includes, placeholders, plan, pytree
 from gopack.errors import BuildError
 from gopack.headers import HeaderSource
 from gopack.includes import Include
@@ -73,9 +74,18 @@ def prepare(the_plan: Plan, tree: PythonTree | None, *, cache_dir: Path) -> GoIn
     sources: list[HeaderSource] = []
     unanswered: list[Include] = []
     if tree is not None and the_plan.cgo.missing:
-        wanted = _not_in_recipe_folders(list(the_plan.cgo.missing), dict(env))
         versions = {_canonical(p["name"]): p["version"] for p in tree.meta["packages"]}
+        chosen = _recipe_folders(list(the_plan.cgo.missing), dict(env))
+        wanted = [i for i in the_plan.cgo.missing if i.header not in chosen]
         sources, unanswered = headers.sources(wanted, headers=tree.headers, owners=tree.meta["owners"], versions=versions)
+        # Folders of the tree the recipe named itself ({include:numpy}) are recorded too.
+        by_folder: dict[str, list[str]] = {}
+        for header, folder in chosen.items():
+            rel = _in_tree(tree, folder)
+            if rel is not None:
+                by_folder.setdefault(rel, []).append(header)
+        recorded = [headers.source(f, h, headers=tree.headers, owners=tree.meta["owners"], versions=versions) for f, h in sorted(by_folder.items())]
+        sources = sorted([*sources, *recorded], key=lambda s: s.include)
     cppflags = tuple(f"-I{tree.headers / s.include}" for s in sources) if tree is not None else ()
     return GoInputs(
         env=env,
@@ -88,11 +98,29 @@ def prepare(the_plan: Plan, tree: PythonTree | None, *, cache_dir: Path) -> GoIn
     )
 
 
-def _not_in_recipe_folders(wanted: list[Include], env: dict[str, str]) -> list[Include]:
-    """The includes the recipe's own -I folders (placeholders now resolved) do not answer:
-    those the recipe chose are not looked for again."""
+def _recipe_folders(wanted: list[Include], env: dict[str, str]) -> dict[str, str]:
+    """include -> the first of the recipe's own -I folders (placeholders resolved) that holds
+    it: the recipe chose those, gopack does not look for them again."""
     folders = [f for name in ("CGO_CPPFLAGS", "CGO_CFLAGS", "CGO_CXXFLAGS") for f in includes.search_folders(includes.split_flags(env.get(name, "")))]
-    return [i for i in wanted if not any(os.path.exists(os.path.join(f, i.header)) for f in folders)]
+    chosen: dict[str, str] = {}
+    for include in wanted:
+        folder = next((f for f in folders if os.path.exists(os.path.join(f, include.header))), None)
+        if folder is not None:
+            chosen.setdefault(include.header, folder)
+    return chosen
+
+
+def _in_tree(tree: PythonTree, folder: str) -> str | None:
+    """``folder`` as a bundle-relative path if it is one of the tree's kept header folders
+    (directly, or through the {python.site_packages} view), else None."""
+    path = Path(folder).resolve()
+    with contextlib.suppress(ValueError):
+        return path.relative_to(tree.headers.resolve()).as_posix()
+    view = tree.entry.path / "derived" / pytree.SITE_PACKAGES_VIEW / "site-packages"
+    with contextlib.suppress(ValueError):
+        rel = path.relative_to(view.resolve())
+        return tree.site_packages if rel == Path() else f"{tree.site_packages}/{rel.as_posix()}"
+    return None
 
 
 def _libpython_folder(the_plan: Plan, cache_dir: Path) -> tuple[str, ...]:

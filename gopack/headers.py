@@ -151,18 +151,22 @@ def sources(
             )
         ((folder, _),) = folders.items()
         by_folder.setdefault(folder, []).append(header)
-    found = []
-    for folder, answered in sorted(by_folder.items()):
-        distribution = _owner(matches[answered[0]][folder][0], owners)
-        found.append(HeaderSource(
-            distribution=distribution,
-            version=versions.get(canonicalize_name(distribution), "") if distribution else "",
-            include=folder,
-            headers=tuple(sorted(answered)),
-            sha256=digest(headers / folder),
-        ))
+    found = [source(folder, answered, headers=headers, owners=owners, versions=versions) for folder, answered in sorted(by_folder.items())]
     unanswered = [i for i in wanted if i.header not in matches]
     return found, unanswered
+
+
+def source(folder: str, answered: Iterable[str], *, headers: Path, owners: Mapping[str, str], versions: Mapping[str, str]) -> HeaderSource:
+    """The kept include ``folder`` (bundle-relative) that answered ``answered``, and who ships it."""
+    answered = sorted(answered)
+    distribution = _owner(f"{folder}/{answered[0]}", owners)
+    return HeaderSource(
+        distribution=distribution,
+        version=versions.get(canonicalize_name(distribution), "") if distribution else "",
+        include=folder,
+        headers=tuple(answered),
+        sha256=digest(headers / folder),
+    )
 
 
 def _owner(rel: str, owners: Mapping[str, str]) -> str:

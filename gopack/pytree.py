@@ -31,6 +31,9 @@ from gopack.errors import BuildError
 from gopack.interpreters import Interpreter
 from gopack.recipe import Recipe
 
+#: The entry's derived folder holding site-packages with its headers put back.
+SITE_PACKAGES_VIEW = "site-packages-with-headers"
+
 
 @dataclass(frozen=True, kw_only=True)
 class PythonTree:
@@ -64,10 +67,11 @@ class PythonTree:
             shutil.copytree(self.entry.path / self.site_packages, view, symlinks=True, copy_function=_link_or_copy)
             kept = self.headers / self.site_packages
             if kept.is_dir():
-                shutil.copytree(kept, view, symlinks=True, copy_function=_link_or_copy, dirs_exist_ok=True)
+                # Files the tree kept (prune rules the recipe turned off) are there already.
+                shutil.copytree(kept, view, symlinks=True, copy_function=_link_if_missing, dirs_exist_ok=True)
             return {"site_packages": self.site_packages}
 
-        folder, _ = cache.derived(self.entry, "site-packages-with-headers", make)
+        folder, _ = cache.derived(self.entry, SITE_PACKAGES_VIEW, make)
         return folder / "site-packages"
 
     def get_include(self, module: str) -> Path:
@@ -250,6 +254,11 @@ def _packages(recipe: Recipe, interpreter: Interpreter, site_packages: Path) -> 
 
 def _size(path: Path) -> int:
     return path.stat().st_size
+
+
+def _link_if_missing(source: str, dest: str) -> None:
+    if not os.path.lexists(dest):
+        _link_or_copy(source, dest)
 
 
 def _link_or_copy(source: str, dest: str) -> None:

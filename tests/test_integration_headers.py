@@ -118,3 +118,23 @@ def test_another_numpy_gives_the_go_build_its_own_headers(numpy_glue: Bundle, ca
     assert (used["version"], used["include"]) == ("1.26.4", "python/lib/python3.12/site-packages/numpy/core/include")
     assert used["sha256"] != numpy_glue.manifest["cgo_headers"][0]["sha256"]
     assert "[NUMPY] numpy 1.26.4" in verified(built.archive, cache_dir)
+
+
+@pytest.mark.parametrize(
+    "cppflags",
+    ["-I{include:numpy}", "-I{python.site_packages}/numpy/_core/include"],
+)
+def test_placeholders_name_the_trees_folders_and_the_manifest_records_them(
+    numpy_glue: Bundle, cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cppflags: str
+) -> None:
+    example = tmp_path / "named"
+    shutil.copytree(EXAMPLES / "numpy", example)
+    text = (example / "recipe.yaml").read_text().replace("  binary: numpy-glue\n", f'  binary: numpy-glue\n  env:\n    CGO_CPPFLAGS: "{cppflags}"\n')
+    (example / "recipe.yaml").write_text(text)
+    monkeypatch.setenv("GOPACK_CACHE_DIR", str(cache_dir))
+    the_recipe = recipe.load(example / "recipe.yaml")
+    assert dict(the_recipe.go.env)["CGO_CPPFLAGS"] == cppflags
+    built = pipeline.bundle(the_recipe, output_dir=tmp_path / "out")
+    assert built.cached_python
+    assert built.manifest["cgo_headers"] == numpy_glue.manifest["cgo_headers"]
+    assert "[NOCOPY] same memory: true" in verified(built.archive, cache_dir)
