@@ -140,7 +140,7 @@ def _bundle(
                     inputs = cgoflags.prepare(the_plan, tree_for_go, cache_dir=cache_dir)
                     return gobuild.build(the_plan, root, work, inputs, cancel=cancel), inputs
                 except GopackError as exc:
-                    if not cancel.stopped:
+                    if not cancel.stopped and not the_plan.needs_tree:
                         # Said now, not after the Python stage: the user can fix the Go code while
                         # the tree is finished and cached for the next run.
                         first = "".join(f"\n  | {line}" for line in (exc.details or "").splitlines()[:6])

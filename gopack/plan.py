@@ -255,8 +255,8 @@ def check_machine(interpreter: Interpreter, toolchain: GoToolchain) -> None:
         )
 
 
-def _strings(field: str) -> str:
-    return f'[{{{{range $i, $n := .{field}}}}}{{{{if $i}}}}, {{{{end}}}}{{{{printf "%q" $n}}}}{{{{end}}}}]'
+def _strings(go_field: str) -> str:
+    return f'[{{{{range $i, $n := .{go_field}}}}}{{{{if $i}}}}, {{{{end}}}}{{{{printf "%q" $n}}}}{{{{end}}}}]'
 
 
 #: go list's fields of each package, and the GoPackage field each fills.
@@ -267,7 +267,7 @@ _LISTS = {
 _LIST_FORMAT = '{"import_path": {{printf "%q" .ImportPath}}, "name": {{printf "%q" .Name}}, "dir": {{printf "%q" .Dir}}, ' \
     '"module": {{with .Module}}{{printf "%q" .Path}}{{else}}""{{end}}, ' \
     '"module_version": {{with .Module}}{{printf "%q" .Version}}{{else}}""{{end}}, ' \
-    '"standard": {{.Standard}}, ' + ", ".join(f'"{key}": {_strings(field)}' for key, field in _LISTS.items()) + "}"
+    '"standard": {{.Standard}}, ' + ", ".join(f'"{key}": {_strings(go_field)}' for key, go_field in _LISTS.items()) + "}"
 
 
 def list_packages(recipe: Recipe, toolchain: GoToolchain, env: dict[str, str]) -> list[GoPackage]:

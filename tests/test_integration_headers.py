@@ -138,3 +138,20 @@ def test_placeholders_name_the_trees_folders_and_the_manifest_records_them(
     assert built.cached_python
     assert built.manifest["cgo_headers"] == numpy_glue.manifest["cgo_headers"]
     assert "[NOCOPY] same memory: true" in verified(built.archive, cache_dir)
+
+
+def test_a_header_no_package_ships_fails_the_go_build_saying_what_to_add(tmp_path: Path) -> None:
+    require_pyenv("3.7")
+    module = tmp_path / "absent"
+    module.mkdir()
+    (module / "go.mod").write_text("module example.com/absent\n\ngo 1.21\n")
+    (module / "main.go").write_text(
+        'package main\n\n// #cgo pkg-config: python3-embed\n// #include <Python.h>\n// #include <nosuchpkg/api.h>\nimport "C"\n\nfunc main() { C.Py_InitializeEx(0) }\n'
+    )
+    (module / "recipe.yaml").write_text('name: absent\nversion: "1"\npython:\n  version: "3.7"\ngo:\n  module: .\n')
+    result = gopack("bundle", str(module / "recipe.yaml"), "-o", str(tmp_path / "out"), cache=tmp_path / "cache")
+    assert result.returncode == 4, result.stderr
+    assert "nosuchpkg/api.h" in result.stderr and "Traceback" not in result.stderr
+    assert f"{module / 'main.go'}:5 includes nosuchpkg/api.h: no folder of the compiler, the recipe or the Python tree holds it" in result.stderr
+    assert "add that package to python.requirements" in result.stderr
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
