@@ -155,3 +155,11 @@ def test_a_header_no_package_ships_fails_the_go_build_saying_what_to_add(tmp_pat
     assert f"{module / 'main.go'}:5 includes nosuchpkg/api.h: no folder of the compiler, the recipe or the Python tree holds it" in result.stderr
     assert "add that package to python.requirements" in result.stderr
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
+def test_the_archive_is_byte_identical_from_another_cache(numpy_glue: Bundle, tmp_path: Path) -> None:
+    """The Go build's -I folder is in the cache; nothing of that path may reach the archive."""
+    other = tmp_path / "another cache"
+    result = gopack("bundle", str(EXAMPLES / "numpy" / "recipe.yaml"), "-o", str(tmp_path / "out"), "--json", cache=other)
+    assert result.returncode == 0, result.stderr
+    assert Path(json.loads(result.stdout)["archive"]).read_bytes() == numpy_glue.archive.read_bytes()
