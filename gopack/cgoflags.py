@@ -65,7 +65,8 @@ def prepare(the_plan: Plan, tree: PythonTree | None, *, cache_dir: Path) -> GoIn
             except BuildError as exc:
                 raise BuildError(f"{recipe.where(key)}: {p.text}: {exc.message}", hint=exc.hint, details=exc.details) from None
 
-        return placeholders.substitute(text, resolve)
+        # go.flags items are whole arguments; env values and -ldflags are split by Go.
+        return (placeholders.substitute if key.startswith("go.flags[") else placeholders.substitute_flags)(text, resolve)
 
     go = recipe.go
     env = tuple((k, value(f"go.env.{k}", v)) for k, v in go.env)
@@ -86,7 +87,7 @@ def prepare(the_plan: Plan, tree: PythonTree | None, *, cache_dir: Path) -> GoIn
                 by_folder.setdefault(rel, []).append(header)
         recorded = [headers.source(f, h, headers=tree.headers, owners=tree.meta["owners"], versions=versions) for f, h in sorted(by_folder.items())]
         sources = sorted([*sources, *recorded], key=lambda s: s.include)
-    cppflags = tuple(f"-I{tree.headers / s.include}" for s in sources) if tree is not None else ()
+    cppflags = tuple(placeholders.quote(f"-I{tree.headers / s.include}") for s in sources) if tree is not None else ()
     return GoInputs(
         env=env,
         flags=flags,
@@ -132,7 +133,7 @@ def _libpython_folder(the_plan: Plan, cache_dir: Path) -> tuple[str, ...]:
     interpreter = the_plan.interpreter
     names = sorted({f"lib{f.flag[2:]}.so" for f in flags})
     if all((interpreter.libpython.parent / n).exists() for n in names):
-        return (f"-L{interpreter.libpython.parent}",)
+        return (placeholders.quote(f"-L{interpreter.libpython.parent}"),)
     folder = cache_dir / "link" / _key(interpreter)
     for name in names:
         link = folder / name
@@ -142,7 +143,7 @@ def _libpython_folder(the_plan: Plan, cache_dir: Path) -> tuple[str, ...]:
             tmp.unlink(missing_ok=True)
             tmp.symlink_to(interpreter.libpython)
             os.replace(tmp, link)
-    return (f"-L{folder}",)
+    return (placeholders.quote(f"-L{folder}"),)
 
 
 def _key(interpreter: Interpreter) -> str:

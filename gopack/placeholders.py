@@ -89,6 +89,31 @@ def substitute(value: str, resolve: Callable[[Placeholder], str | None]) -> str:
     return _PLACEHOLDER.sub(one, value)
 
 
+def quote(word: str) -> str:
+    """``word`` as one field of a flags value Go splits (CGO_CFLAGS, -ldflags): quoted when it
+    holds a space (Go takes quotes around a whole field, with nothing escaped inside).
+
+    >>> quote("-I/a/b"), quote("-I/my cache/inc")
+    ('-I/a/b', "'-I/my cache/inc'")
+    """
+    if not any(c.isspace() for c in word) and "'" not in word and '"' not in word:
+        return word
+    return f'"{word}"' if "'" in word else f"'{word}'"
+
+
+def substitute_flags(value: str, resolve: Callable[[Placeholder], str | None]) -> str:
+    """:func:`substitute` for a value Go splits into fields: a field whose placeholder
+    brings a space (a cache under "My Files") is quoted whole.
+
+    >>> substitute_flags("-O2 -I{include:numpy} -DX", lambda p: "/my cache/np")
+    "-O2 '-I/my cache/np' -DX"
+    """
+    answers = [a for p in find(value) if (a := resolve(p)) is not None]
+    if not any(c.isspace() for a in answers for c in a):
+        return substitute(value, resolve)
+    return " ".join(quote(substitute(f, resolve)) if _PLACEHOLDER.search(f) else f for f in value.split())
+
+
 def in_values(values: Iterable[tuple[str, str]]) -> list[tuple[str, Placeholder]]:
     """(recipe key, placeholder) for every placeholder in the (key, value) pairs (already checked)."""
     return [(key, p) for key, value in values for p in find(value)]
