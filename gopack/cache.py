@@ -1,8 +1,9 @@
 """The environment cache: finished Python trees, addressed by what made them.
 
 An entry is ``envs/<key>/`` holding ``python/`` (the relocated, pruned,
-stripped, compiled prefix) and ``meta.json`` (what the pipeline learnt making
-it), and, added later, ``derived/<name>/``: files made from the tree (its
+stripped, compiled prefix), ``headers/`` (the C headers pruning dropped from it,
+at the same paths, for a Go build that includes them), ``meta.json`` (what the
+pipeline learnt making it), and, added later, ``derived/<name>/``: files made from the tree (its
 compressed archive segment for one format and level), each with a
 ``meta.json``. The key is a sha256 over the interpreter's identity, the requirements
 (strings, file contents, the local project's files), the platform, the options
@@ -46,8 +47,9 @@ _IGNORED_DIRS = {".git", ".hg", ".svn", "__pycache__", "build", "dist", ".tox", 
 #: between releases (2: bytecode only by default, blanked debug sections,
 #: derived archive segments; 3: bytecode compiled by the source interpreter in
 #: 4 slices per folder, the segment made with the tree; 4: which distribution owns
-#: each file, in the metadata), so that no run reuses a tree older code made.
-LAYOUT = 4
+#: each file, in the metadata; 5: the installed headers kept in ``headers/`` for the Go
+#: build), so that no run reuses a tree older code made.
+LAYOUT = 5
 
 
 #: A free-locked folder in tmp/ is removed by a later run once this old (seconds): the lock

@@ -210,6 +210,8 @@ def _inspect(args: argparse.Namespace) -> int:
         f"  python     {py['version']} ({py['abi']}), {py['libpython']}",
         f"  binding    {document['binding']['name']} {document['binding']['version']}".rstrip(),
         f"  go         {go['version']} {go['goarch']}, {go['binary']}",
+        *(f"  headers    {h['distribution'] or '(no distribution)'} {h['version']}: {', '.join(h['headers'])} from {h['include']}"
+          for h in document["cgo_headers"]),
         f"  platform   {document['platform']} (glibc {glibc['floor']}; " + ", ".join(f"{k} {v}" for k, v in glibc["symbol_versions"].items()) + ")",
         f"  from host  {', '.join(document['host_libraries'])}",
         f"  size       {document['size']['total'] / 1e6:.1f} MB in {document['size']['files']} files"

@@ -127,6 +127,7 @@ def report(target: Path) -> dict[str, Any]:
         "python": manifest["python"],
         "binding": manifest["binding"],
         "go": {"version": manifest["go"]["version"], "goarch": manifest["go"]["goarch"], "binary": manifest["go"]["binary"]},
+        "cgo_headers": manifest.get("cgo_headers", []),
         "platform": manifest["platform"],
         "glibc": manifest["glibc"],
         "host_libraries": manifest["host_libraries"],

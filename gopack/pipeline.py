@@ -2,7 +2,9 @@
 -> relocation of the binary -> manifest -> archive.
 
 The Go build needs the interpreter's headers and libpython, not the tree, so it
-runs in a thread beside the Python and app stages; an interrupt or a failure
+runs in a thread beside the Python and app stages (unless its cgo code includes
+a header an installed package ships, or the recipe names the tree with a
+placeholder: then it starts once the tree is made); an interrupt or a failure
 there stops it (its process group gets SIGINT) before the staging tree goes.
 Each stage is timed; the report says what was built and how long each stage
 took (the go build's time overlaps the others'). The staging tree lives in a folder of the cache's tmp/ (so the
@@ -16,12 +18,13 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gopack import __version__, _proc, archive, bytecode, cache, contents, gobuild, plan, pythonenv, pytree, relocate
+from gopack import __version__, _proc, archive, bytecode, cache, cgoflags, contents, gobuild, plan, pythonenv, pytree, relocate
 from gopack.errors import GopackError
 from gopack.recipe import Recipe
 
@@ -127,12 +130,18 @@ def _bundle(
         root = work / top
         root.mkdir()
 
-        def go_build(cancel: _proc.Cancel) -> gobuild.GoBinary:
+        # Set by the Python stage (cancelled if it fails): a Go build that includes the tree's
+        # headers, or names it with a placeholder, waits for it; any other builds beside it.
+        tree_made: Future[pytree.PythonTree] = Future()
+
+        def go_build(cancel: _proc.Cancel) -> tuple[gobuild.GoBinary, cgoflags.GoInputs]:
+            tree_for_go = tree_made.result() if the_plan.needs_tree else None
             with stage("go build"):
                 try:
-                    return gobuild.build(the_plan, root, work, cancel=cancel)
+                    inputs = cgoflags.prepare(the_plan, tree_for_go, cache_dir=cache_dir)
+                    return gobuild.build(the_plan, root, work, inputs, cancel=cancel), inputs
                 except GopackError as exc:
-                    if not cancel.stopped:
+                    if not cancel.stopped and not the_plan.needs_tree:
                         # Said now, not after the Python stage: the user can fix the Go code while
                         # the tree is finished and cached for the next run.
                         first = "".join(f"\n  | {line}" for line in (exc.details or "").splitlines()[:6])
@@ -143,7 +152,12 @@ def _bundle(
             go = background.enter_context(_proc.in_background(go_build, name="go"))
             with stage("python"):
                 want = None if fmt == "zip" else pytree.Segment(top=top, fmt=fmt, level=level)
-                tree = pytree.get(recipe, interpreter, cache_dir=cache_dir, segment=want)
+                try:
+                    tree = pytree.get(recipe, interpreter, cache_dir=cache_dir, segment=want)
+                except BaseException:
+                    tree_made.cancel()
+                    raise
+                tree_made.set_result(tree)
                 tree.link_into(root)
             # The tree's part of the archive (made with a new tree, else now) compresses while the
             # rest is put together: zlib-ng and zstd release the GIL.
@@ -153,7 +167,7 @@ def _bundle(
                 python = root / "python" / "bin" / interpreter.program
                 bytecode.compile_tree(python, root / pythonenv.APP, relative_to=root, version=interpreter.short_version,
                                       keep_sources=recipe.python.sources, epoch=archive.epoch())
-            binary = go.result()
+            binary, go_inputs = go.result()
             with stage("relocate"):
                 binary_rel = binary.path.relative_to(root).as_posix()
                 for_binary = relocate.relocate(root, frozen=frozenset({binary_rel}), only=frozenset({binary_rel}))
@@ -193,6 +207,8 @@ def _bundle(
                         "binary": binary_rel,
                         "rpath": binary.rpath,
                     },
+                    # Which packages' headers the cgo code was compiled with (none: only Python's own).
+                    "cgo_headers": [h.to_json() for h in go_inputs.headers],
                     "glibc": {"floor": floor.highest.get("GLIBC"), "symbol_versions": dict(floor.highest), "tag": floor.tag},
                     "host_libraries": sorted({*meta["host_libraries"], *for_binary.host_libraries}),
                     "vendored": vendored,

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from gopack import _proc, bindings, cache, conda, goerrors, interpreters
+from gopack import _proc, bindings, cache, conda, goerrors, includes, interpreters, placeholders
 from gopack.bindings import Binding, GoPackage
 from gopack.errors import RecipeError, ToolchainError
 from gopack.interpreters import Interpreter
@@ -35,6 +35,9 @@ class GoToolchain:
     version: str  # "go1.26.8"
     goos: str
     goarch: str
+    #: go env CC and CXX, split into words.
+    cc: tuple[str, ...] = ("gcc",)
+    cxx: tuple[str, ...] = ("g++",)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,6 +51,10 @@ class Plan:
     go_env: tuple[tuple[str, str], ...]
     #: Where the Python side comes from when the recipe sets python.conda.
     environment: conda.Environment | None = None
+    #: What the program's own cgo code asks of the Python side (headers, -lpythonX.Y).
+    cgo: includes.CgoScan = field(default_factory=includes.CgoScan)
+    #: The Go build needs the Python tree: its headers, or a placeholder naming it.
+    needs_tree: bool = False
 
 
 def make(recipe: Recipe, *, cache_dir: Path | None = None) -> Plan:
@@ -67,6 +74,7 @@ def make(recipe: Recipe, *, cache_dir: Path | None = None) -> Plan:
             f"{recipe.where('go.package')}: {main_package.import_path} is package {main_package.name!r}, not a main package",
             hint="point go.package at the directory of the program's package main",
         )
+    check_libpython_flags(recipe, interpreter, packages)
     binding = bindings.detect(packages)
     if binding is None:
         raise ToolchainError(
@@ -86,6 +94,8 @@ def make(recipe: Recipe, *, cache_dir: Path | None = None) -> Plan:
             f"{recipe.where('python.version')}: {binding.incompatibility(interpreter.short_version)}",
             hint=f"set python.version: \"{binding.pythons[-1]}\" in {recipe.path}, or use {binding.alternatives}",
         )
+    cgo = scan_cgo(recipe, toolchain, interpreter, packages, dict(go_env))
+    tree_placeholders = [p for _, p in placeholders.in_values(_go_values(recipe)) if p.needs_tree]
     return Plan(
         recipe=recipe,
         toolchain=toolchain,
@@ -94,13 +104,65 @@ def make(recipe: Recipe, *, cache_dir: Path | None = None) -> Plan:
         main_package=main_package,
         go_env=go_env,
         environment=environment,
+        cgo=cgo,
+        needs_tree=bool(cgo.missing or tree_placeholders),
     )
+
+
+def _go_values(recipe: Recipe) -> list[tuple[str, str]]:
+    """(recipe key, text) of the go values that may hold placeholders."""
+    go = recipe.go
+    return [*((f"go.env.{k}", v) for k, v in go.env), *((f"go.flags[{i}]", f) for i, f in enumerate(go.flags)), ("go.ldflags", go.ldflags)]
+
+
+def interpreter_placeholder(interpreter: Interpreter, placeholder: placeholders.Placeholder) -> str | None:
+    """The value of a placeholder known without the Python tree, else None."""
+    if placeholder.name == "python.include":
+        return str(interpreter.include)
+    if placeholder.name == "python.lib":
+        return str(interpreter.libpython.parent)
+    return None
+
+
+def check_libpython_flags(recipe: Recipe, interpreter: Interpreter, packages: list[GoPackage]) -> None:
+    """``#cgo LDFLAGS: -lpythonX.Y`` must name the Python the recipe embeds."""
+    for flag in includes.libpython_flags(packages):
+        if flag.version != interpreter.short_version:
+            where = f"{flag.file}:{flag.line}" if flag.file else flag.package
+            raise ToolchainError(
+                f"{where}: #cgo LDFLAGS asks for {flag.flag} (Python {flag.version}), but {recipe.where('python.version')} "
+                f"is {interpreter.short_version}",
+                hint=f"use '#cgo pkg-config: python3-embed' (any Python 3), or -lpython{interpreter.short_version}, "
+                f"or set python.version: \"{flag.version}\" in {recipe.path}",
+            )
+
+
+def scan_cgo(recipe: Recipe, toolchain: GoToolchain, interpreter: Interpreter, packages: list[GoPackage], env: dict[str, str]) -> includes.CgoScan:
+    """Which includes of the program's cgo code only the Python tree may answer."""
+    own = [p for p in packages if not p.standard and (p.cgo_files or p.c_files or p.cxx_files)]
+    if not own:
+        return includes.CgoScan(libpython=tuple(includes.libpython_flags(packages)))
+    flags = ["-I", str(interpreter.include)]
+    for name in ("CGO_CPPFLAGS", "CGO_CFLAGS", "CGO_CXXFLAGS"):
+        value = env.get(name, os.environ.get(name, ""))
+        resolved = placeholders.substitute(value, lambda p: interpreter_placeholder(interpreter, p))
+        # A folder only the tree gives is not there yet: what it would answer counts as missing.
+        flags += includes.search_flags([w for w in includes.split_flags(resolved) if not placeholders.find(w)])
+    others = sorted({n for p in own for n in p.pkg_config} - set(bindings.python_pkg_config_names(n for p in own for n in p.pkg_config)))
+    if others:
+        try:
+            cflags = _proc.run(["pkg-config", "--cflags", *others], what="pkg-config --cflags", env=env, error=ToolchainError)
+            flags += includes.search_flags(includes.split_flags(cflags))
+        except ToolchainError:
+            pass  # go build reports a pkg-config name it cannot resolve, in its own words
+    missing = includes.missing(own, cc=toolchain.cc, cxx=toolchain.cxx, flags=flags, env=env)
+    return includes.CgoScan(missing=tuple(missing), libpython=tuple(includes.libpython_flags(packages)))
 
 
 def find_go(recipe: Recipe) -> GoToolchain:
     go = _proc.which("go", hint="install Go 1.21 or newer and put it on PATH (https://go.dev/dl)")
     out = _proc.run(
-        [go, "env", "-json", "GOVERSION", "GOOS", "GOARCH"],
+        [go, "env", "-json", "GOVERSION", "GOOS", "GOARCH", "CC", "CXX"],
         what="go env",
         env=dict(recipe.go.env),
         error=ToolchainError,
@@ -112,7 +174,10 @@ def find_go(recipe: Recipe) -> GoToolchain:
             f"GOOS is {info['GOOS']}; gopack bundles for linux on this platform",
             hint="unset GOOS (cross-compiling turns cgo off)",
         )
-    return GoToolchain(go=go, version=info["GOVERSION"], goos=info["GOOS"], goarch=info["GOARCH"])
+    return GoToolchain(
+        go=go, version=info["GOVERSION"], goos=info["GOOS"], goarch=info["GOARCH"],
+        cc=tuple(includes.split_flags(info.get("CC") or "gcc")), cxx=tuple(includes.split_flags(info.get("CXX") or "g++")),
+    )
 
 
 _CONDA_LIBPYTHON_HINT = "a Go program links libpython: install a python package that ships lib/libpythonX.Y.so (conda-forge's and defaults' do)"
@@ -190,10 +255,19 @@ def check_machine(interpreter: Interpreter, toolchain: GoToolchain) -> None:
         )
 
 
+def _strings(go_field: str) -> str:
+    return f'[{{{{range $i, $n := .{go_field}}}}}{{{{if $i}}}}, {{{{end}}}}{{{{printf "%q" $n}}}}{{{{end}}}}]'
+
+
+#: go list's fields of each package, and the GoPackage field each fills.
+_LISTS = {
+    "pkg_config": "CgoPkgConfig", "cgo_files": "CgoFiles", "c_files": "CFiles", "cxx_files": "CXXFiles", "h_files": "HFiles",
+    "cgo_cflags": "CgoCFLAGS", "cgo_cppflags": "CgoCPPFLAGS", "cgo_cxxflags": "CgoCXXFLAGS", "cgo_ldflags": "CgoLDFLAGS",
+}
 _LIST_FORMAT = '{"import_path": {{printf "%q" .ImportPath}}, "name": {{printf "%q" .Name}}, "dir": {{printf "%q" .Dir}}, ' \
     '"module": {{with .Module}}{{printf "%q" .Path}}{{else}}""{{end}}, ' \
     '"module_version": {{with .Module}}{{printf "%q" .Version}}{{else}}""{{end}}, ' \
-    '"pkg_config": [{{range $i, $n := .CgoPkgConfig}}{{if $i}}, {{end}}{{printf "%q" $n}}{{end}}]}'
+    '"standard": {{.Standard}}, ' + ", ".join(f'"{key}": {_strings(go_field)}' for key, go_field in _LISTS.items()) + "}"
 
 
 def list_packages(recipe: Recipe, toolchain: GoToolchain, env: dict[str, str]) -> list[GoPackage]:
@@ -214,7 +288,7 @@ def list_packages(recipe: Recipe, toolchain: GoToolchain, env: dict[str, str]) -
         )
     except ToolchainError as exc:
         raise goerrors.rewrite(exc, module_dir=recipe.go.module) from None
-    return [GoPackage(**{**row, "pkg_config": tuple(row["pkg_config"])}) for row in map(json.loads, out.splitlines()) if row]
+    return [GoPackage(**{**row, **{key: tuple(row[key]) for key in _LISTS}}) for row in map(json.loads, out.splitlines()) if row]
 
 
 def _package_dir(recipe: Recipe) -> Path:

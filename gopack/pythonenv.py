@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from gopack import _proc, bytecode, contents, prune
+from gopack import _proc, bytecode, contents, headers, prune
 from gopack.errors import BuildError
 from gopack.interpreters import Interpreter
 from gopack.recipe import Recipe
@@ -67,6 +67,8 @@ def building_prefix(recipe: Recipe, interpreter: Interpreter, root: Path, pruner
         ship_interpreter(interpreter, prefix / "bin" / interpreter.program)
         yield installing
     installing.result()
+    # Before pruning drops them: the Go build may include a package's headers.
+    headers.keep(root, [site_packages, prefix / "include"])
     add_app_path(root, interpreter)
     # The stdlib was pruned as it was copied (a second pass would take its fresh .pyc files for leftovers).
     pruner.prune(root, skip=stdlib)

@@ -23,11 +23,15 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from gopack import _proc, archive, bytecode, cache, conda, contents, prune, pythonenv, relocate
+from gopack import _proc, archive, bytecode, cache, conda, contents, headers, prune, pythonenv, relocate
 from gopack.elf import analysis
 from gopack.elf import strip as stripping
+from gopack.errors import BuildError
 from gopack.interpreters import Interpreter
 from gopack.recipe import Recipe
+
+#: The entry's derived folder holding site-packages with its headers put back.
+SITE_PACKAGES_VIEW = "site-packages-with-headers"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,6 +46,49 @@ class PythonTree:
     @property
     def requirements(self) -> dict[str, dict[str, frozenset[str]]]:
         return {f: {v: frozenset(s) for v, s in versions.items()} for f, versions in self.meta["requirements"].items()}
+
+    @property
+    def headers(self) -> Path:
+        """The headers the tree installed, kept at their bundle-relative paths (:mod:`gopack.headers`)."""
+        return self.entry.path / headers.FOLDER
+
+    @property
+    def site_packages(self) -> str:
+        """Bundle-relative: python/lib/python3.X/site-packages."""
+        (found,) = {f["path"].split("/site-packages/")[0] + "/site-packages" for f in self.meta["files"] if "/site-packages/" in f["path"]}
+        return str(found)
+
+    def site_packages_view(self) -> Path:
+        """The tree's site-packages with the headers pruning dropped put back (hard links),
+        made once per entry in its ``derived/``, for ``{python.site_packages}``."""
+        def make(folder: Path) -> dict[str, Any]:
+            view = folder / "site-packages"
+            shutil.copytree(self.entry.path / self.site_packages, view, symlinks=True, copy_function=_link_or_copy)
+            kept = self.headers / self.site_packages
+            if kept.is_dir():
+                # Files the tree kept (prune rules the recipe turned off) are there already.
+                shutil.copytree(kept, view, symlinks=True, copy_function=_link_if_missing, dirs_exist_ok=True)
+            return {"site_packages": self.site_packages}
+
+        folder, _ = cache.derived(self.entry, SITE_PACKAGES_VIEW, make)
+        return folder / "site-packages"
+
+    def get_include(self, module: str) -> Path:
+        """``module.get_include()`` of the tree's own copy, in the kept headers (raises BuildError)."""
+        python = self.entry.python / "bin" / self.meta["program"]
+        out = _proc.run(
+            [python, "-I", "-c", f"import sys, {module} as m; sys.stdout.write(str(m.get_include()))"],
+            what=f"{module}.get_include() with the bundle's Python",
+            hint=f"{{include:{module}}} needs a module of the bundle that has get_include() (numpy, pybind11, pyarrow do)",
+        ).strip()
+        try:
+            rel = Path(out).resolve().relative_to(self.entry.path.resolve())
+        except ValueError:
+            raise BuildError(f"{module}.get_include() names {out}, outside the bundle's Python tree") from None
+        folder = self.headers / rel
+        if not folder.is_dir():
+            raise BuildError(f"{module}.get_include() names {rel.as_posix()}, where the bundle's Python tree installed no headers")
+        return folder
 
     def link_into(self, root: Path) -> None:
         """Hard-link the cached tree to ``root/python`` (a copy across file systems)."""
@@ -130,6 +177,7 @@ def make(recipe: Recipe, interpreter: Interpreter, root: Path, *, segment: Segme
             installer = "conda-pack"
             conda.pack(interpreter.prefix, root / "python", where=recipe.where(recipe.python.conda.key))
             pythonenv.add_app_path(root, interpreter)
+            headers.keep(root, [stdlib / "site-packages", root / "python" / "include"])
             pruner.prune(root)
             compiling.add(stdlib)
             elf.add()
@@ -141,7 +189,7 @@ def make(recipe: Recipe, interpreter: Interpreter, root: Path, *, segment: Segme
         applied = relocate.apply(root, files=elf.files, known=elf.facts)
     # Every file is final now (the bytecode is compiled and its sources gone): the archive
     # segment compresses while the checks, which only read, prove the relocation.
-    manifest_files = archive.manifest_files(root)
+    manifest_files = [f for f in archive.manifest_files(root) if f["path"].startswith("python/")]  # not the kept headers/
     def compress(cancel: _proc.Cancel) -> None:
         if segment is not None:
             cache.derive_new(root, segment.name, lambda folder: segment.write(root, manifest_files, folder))
@@ -152,6 +200,7 @@ def make(recipe: Recipe, interpreter: Interpreter, root: Path, *, segment: Segme
     undone = {*elf.checked.restored, *elf.checked.blanked}
     stripped = {p: before - _size(root / p) for p, before in elf.sizes.items() if p not in undone}
     return {
+        "program": interpreter.program,
         "installer": installer,
         "packages": [vars(p) for p in _packages(recipe, interpreter, stdlib / "site-packages")],
         "owners": contents.distribution_files(stdlib / "site-packages", root),
@@ -206,6 +255,11 @@ def _packages(recipe: Recipe, interpreter: Interpreter, site_packages: Path) -> 
 
 def _size(path: Path) -> int:
     return path.stat().st_size
+
+
+def _link_if_missing(source: str, dest: str) -> None:
+    if not os.path.lexists(dest):
+        _link_or_copy(source, dest)
 
 
 def _link_or_copy(source: str, dest: str) -> None:

@@ -24,6 +24,7 @@ import jsonschema
 import yaml
 from packaging.requirements import InvalidRequirement, Requirement
 
+from gopack import placeholders
 from gopack import recipe_limits as limits
 from gopack.errors import RecipeError
 from gopack.recipe_limits import FieldPath
@@ -128,7 +129,7 @@ def load(path: Path) -> Recipe:
     data, keys, raw = _parse(path, text)
     problems = _schema_problems(data, keys, raw)
     if not problems:
-        problems = [(_line(keys, at), message) for at, message in limits.value_problems(data)]
+        problems = [(_line(keys, at), message) for at, message in limits.value_problems(data)] + _placeholder_problems(data, keys)
     if not problems:
         found = [*limits.path_problems(path.parent, data), *limits.prune_problems(data)]
         problems = [(_line(keys, at), message) for at, message in found] or _file_problems(path.parent, data, keys)
@@ -342,6 +343,17 @@ def _file_problems(base: Path, data: dict[str, Any], keys: Mapping[FieldPath, in
         except InvalidRequirement as exc:
             first = str(exc).splitlines()[0]
             problems.append((_line(keys, ("python", "requirements", i)), f"python.requirements[{i}]: {limits.short(text)} is not a valid requirement: {limits.clip(first)}"))
+    return problems
+
+
+def _placeholder_problems(data: dict[str, Any], keys: Mapping[FieldPath, int]) -> list[tuple[int, str]]:
+    """Placeholders in go.env, go.flags and go.ldflags that gopack does not know."""
+    problems = []
+    for at, text in placeholders.go_values(data.get("go", {})):
+        try:
+            placeholders.find(text)
+        except ValueError as exc:
+            problems.append((_line(keys, at), f"{_dotted(at)}: {exc}"))
     return problems
 
 
