@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from gopack import _proc
+from gopack import _proc, cache
 from gopack.elf.analysis import elf_info
 from gopack.errors import BuildError
 from gopack.interpreters import Interpreter
@@ -50,11 +50,14 @@ def build(plan: Plan, root: Path, work: Path, *, cancel: _proc.Cancel | None = N
     out = root / "bin" / plan.recipe.go.binary
     out.parent.mkdir(parents=True, exist_ok=True)
     go_env = dict(plan.go_env)
+    # The target's C compiler (zig cc for an older glibc or a root) and what it adds to the C flags.
+    compiler, target_cflags = plan.target.cgo_env(work, cache_dir=cache.directory())
     env = {
+        **compiler,
         **go_env,
         "PKG_CONFIG_PATH": os.pathsep.join(p for p in (str(pc_dir), os.environ.get("PKG_CONFIG_PATH", "")) if p),
         "CGO_LDFLAGS": _flags(go_env, "CGO_LDFLAGS", "", f"-Wl,-rpath,{RPATH}", "-Wl,--disable-new-dtags"),
-        "CGO_CFLAGS": _flags(go_env, "CGO_CFLAGS", "-O2 -g", f"-DGOPACK_PYTHON={interpreter_key(interpreter)}"),
+        "CGO_CFLAGS": _flags(go_env, "CGO_CFLAGS", "-O2 -g", f"-DGOPACK_PYTHON={interpreter_key(interpreter)}", target_cflags),
     }
     recipe = plan.recipe
     argv: list[str | os.PathLike[str]] = [plan.toolchain.go, "build", "-trimpath", "-buildvcs=false", "-overlay", overlay]

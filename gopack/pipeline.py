@@ -76,7 +76,7 @@ def bundle(
     recipe: Recipe,
     *,
     output_dir: Path | None = None,
-    max_glibc: str | None = None,
+    target: plan.TargetOptions | None = None,
     fmt: str | None = None,
     level: int | None = None,
     progress: Callable[[str, float | None], None] = lambda s, t: None,
@@ -86,8 +86,8 @@ def bundle(
     level = level or recipe.output.level or archive.DEFAULT_LEVELS[fmt]
     cache_dir = cache.directory()
     with stage("plan"):
-        the_plan = plan.make(recipe, cache_dir=cache_dir)
-    interpreter = the_plan.interpreter
+        the_plan = plan.make(recipe, cache_dir=cache_dir, options=target or plan.TargetOptions())
+    interpreter, the_target = the_plan.interpreter, the_plan.target
     top = f"{recipe.name}-{recipe.version}"
     (cache_dir / "tmp").mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="stage-", dir=cache_dir / "tmp") as tmp:
@@ -111,7 +111,7 @@ def bundle(
             go = background.enter_context(_proc.in_background(go_build, name="go"))
             with stage("python"):
                 want = None if fmt == "zip" else pytree.Segment(top=top, fmt=fmt, level=level)
-                tree = pytree.get(recipe, interpreter, cache_dir=cache_dir, segment=want)
+                tree = pytree.get(recipe, interpreter, the_target, cache_dir=cache_dir, segment=want)
                 tree.link_into(root)
             # The tree's part of the archive (made with a new tree, else now) compresses while the
             # rest is put together: zlib-ng and zstd release the GIL.
@@ -120,16 +120,16 @@ def bundle(
                 pythonenv.copy_code(recipe, root / pythonenv.APP)
                 python = root / "python" / "bin" / interpreter.program
                 bytecode.compile_tree(python, root / pythonenv.APP, relative_to=root, version=interpreter.short_version,
-                                      keep_sources=recipe.python.sources, epoch=archive.epoch())
+                                      keep_sources=recipe.python.sources, epoch=archive.epoch(), target=the_target)
             binary = go.result()
             with stage("relocate"):
                 binary_rel = binary.path.relative_to(root).as_posix()
-                for_binary = relocate.relocate(root, frozen=frozenset({binary_rel}), only=frozenset({binary_rel}))
+                for_binary = relocate.relocate(root, frozen=frozenset({binary_rel}), only=frozenset({binary_rel}), ld_paths=the_target.ld_paths)
                 floor = relocate.floor(
                     {**tree.requirements, **for_binary.requirements},
                     machine=interpreter.elf_machine,
-                    max_glibc=max_glibc or recipe.max_glibc,
-                    where_max="--max-glibc" if max_glibc else recipe.where("max_glibc"),
+                    max_glibc=the_target.floor,
+                    where_max=the_target.where_glibc,
                 )
             dest = (output_dir or recipe.output.dir) / f"{top}-{interpreter.tag}-{floor.tag}.{fmt}"
             with stage("manifest"):

@@ -29,6 +29,7 @@ from gopack.elf import analysis
 from gopack.elf import strip as stripping
 from gopack.interpreters import Interpreter
 from gopack.recipe import Recipe
+from gopack.target import Target
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,7 +89,7 @@ class Segment:
         return {"settings": self.settings, "tar_bytes": tar_bytes}
 
 
-def inputs(recipe: Recipe, interpreter: Interpreter) -> dict[str, Any]:
+def inputs(recipe: Recipe, interpreter: Interpreter, target: Target) -> dict[str, Any]:
     """What, besides the interpreter, decides the tree: the cache key's inputs."""
     py = recipe.python
     drop, keep = prune.rules(defaults=recipe.prune.defaults, drop=recipe.prune.drop, keep=recipe.prune.keep)
@@ -102,17 +103,19 @@ def inputs(recipe: Recipe, interpreter: Interpreter) -> dict[str, Any]:
         "strip": recipe.output.strip,
         "sources": py.sources,
         "epoch": archive.epoch(),
+        # The root its libraries are vendored from and the platform its wheels are resolved for.
+        "target": target.identity(),
     }
 
 
-def get(recipe: Recipe, interpreter: Interpreter, *, cache_dir: Path, segment: Segment | None = None) -> PythonTree:
+def get(recipe: Recipe, interpreter: Interpreter, target: Target, *, cache_dir: Path, segment: Segment | None = None) -> PythonTree:
     """The cached tree, made if missing; a tree made now comes with ``segment`` made too."""
-    key = cache.key(interpreter, inputs(recipe, interpreter))
-    entry, cached = cache.get_or_make(key, lambda tmp: make(recipe, interpreter, tmp, segment=segment), cache_dir)
+    key = cache.key(interpreter, inputs(recipe, interpreter, target))
+    entry, cached = cache.get_or_make(key, lambda tmp: make(recipe, interpreter, target, tmp, segment=segment), cache_dir)
     return PythonTree(entry=entry, cached=cached)
 
 
-def make(recipe: Recipe, interpreter: Interpreter, root: Path, *, segment: Segment | None = None) -> dict[str, Any]:
+def make(recipe: Recipe, interpreter: Interpreter, target: Target, root: Path, *, segment: Segment | None = None) -> dict[str, Any]:
     """Fill ``root/python`` (and ``root/derived/`` with ``segment``); return the metadata
     the cache keeps beside it."""
     drop, keep = prune.rules(defaults=recipe.prune.defaults, drop=recipe.prune.drop, keep=recipe.prune.keep)
@@ -122,9 +125,9 @@ def make(recipe: Recipe, interpreter: Interpreter, root: Path, *, segment: Segme
     # Bytecode compiles beside everything else (.py files and ELF files are apart), by the
     # interpreter the tree is copied from, which no strip or patchelf edit here touches.
     compiling = bytecode.Background(interpreter.executable, relative_to=root, version=interpreter.short_version,
-                                    keep_sources=recipe.python.sources, epoch=archive.epoch())
+                                    keep_sources=recipe.python.sources, epoch=archive.epoch(), target=target)
     with compiling, tempfile.TemporaryDirectory(prefix="strip-originals-", dir=root.parent) as backup:
-        elf = _ElfWork(root, python, backup=Path(backup), strip=recipe.output.strip)
+        elf = _ElfWork(root, python, backup=Path(backup), strip=recipe.output.strip, target=target)
         if recipe.python.conda is not None:
             installer = "conda-pack"
             conda.pack(interpreter.prefix, root / "python", where=recipe.where(recipe.python.conda.key))
@@ -133,11 +136,11 @@ def make(recipe: Recipe, interpreter: Interpreter, root: Path, *, segment: Segme
             compiling.add(stdlib)
             elf.add()
         else:
-            with pythonenv.building_prefix(recipe, interpreter, root, pruner, compiling) as installing:
+            with pythonenv.building_prefix(recipe, interpreter, target, root, pruner, compiling) as installing:
                 elf.add(skip=stdlib / "site-packages")  # the interpreter's own files, while the requirements install
             installer = installing.result()
             elf.add(under=stdlib / "site-packages")
-        applied = relocate.apply(root, files=elf.files, known=elf.facts)
+        applied = relocate.apply(root, files=elf.files, known=elf.facts, ld_paths=target.ld_paths)
     # Every file is final now (the bytecode is compiled and its sources gone): the archive
     # segment compresses while the checks, which only read, prove the relocation.
     manifest_files = archive.manifest_files(root)
@@ -147,7 +150,7 @@ def make(recipe: Recipe, interpreter: Interpreter, root: Path, *, segment: Segme
 
     with _proc.in_background(compress, name="segment"):
         relocated = relocate.check(applied)
-        stripping.still_load(python, root, elf.sizes)
+        stripping.still_load(python, root, elf.sizes, target=target)
     undone = {*elf.checked.restored, *elf.checked.blanked}
     stripped = {p: before - _size(root / p) for p, before in elf.sizes.items() if p not in undone}
     return {
@@ -174,8 +177,8 @@ class _ElfWork:
     file), and analysed for :func:`relocate.apply`. Strip and the checks leave the dynamic
     sections as they are, so each file is read once."""
 
-    def __init__(self, root: Path, python: Path, *, backup: Path, strip: bool) -> None:
-        self.root, self.python, self.backup, self.strip = root, python, backup, strip
+    def __init__(self, root: Path, python: Path, *, backup: Path, strip: bool, target: Target) -> None:
+        self.root, self.python, self.backup, self.strip, self.target = root, python, backup, strip, target
         self.files: list[analysis.ElfInfo] = []
         self.sizes: dict[str, int] = {}
         self.checked = stripping.Checked()
@@ -184,8 +187,8 @@ class _ElfWork:
     def add(self, *, under: Path | None = None, skip: Path | None = None) -> None:
         files = analysis.elf_files(self.root, under=under, skip=skip)
         sizes, kept = stripping.strip(self.root, files, backup=self.backup) if self.strip else ({}, {})
-        checked = stripping.check_stripped(self.python, self.root, sizes, kept)
-        self.facts.update(relocate.facts(self.root, files))
+        checked = stripping.check_stripped(self.python, self.root, sizes, kept, target=self.target)
+        self.facts.update(relocate.facts(self.root, files, ld_paths=self.target.ld_paths))
         self.files = sorted([*self.files, *files], key=lambda f: analysis.walk_order(f.path))
         self.sizes.update(sizes)
         self.checked = stripping.Checked(restored=sorted([*self.checked.restored, *checked.restored]), blanked={**self.checked.blanked, **checked.blanked})
