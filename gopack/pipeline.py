@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from gopack import __version__, _proc, archive, bytecode, cache, contents, gobuild, plan, pythonenv, pytree, relocate
+from gopack.elf import analysis
 from gopack.errors import GopackError
 from gopack.recipe import Recipe
 
@@ -160,6 +161,11 @@ def bundle(
                         "goarch": the_plan.toolchain.goarch,
                         "binary": binary_rel,
                         "rpath": binary.rpath,
+                        # The program's own needs: with target.glibc or a root, zig linked it for the floor.
+                        "symbol_versions": dict(analysis.floor_of(
+                            {binary_rel: for_binary.requirements.get(binary_rel, {})}, interpreter.elf_machine
+                        ).highest),
+                        "linked_for": the_target.zig_triple,
                     },
                     "glibc": {"floor": floor.highest.get("GLIBC"), "symbol_versions": dict(floor.highest), "tag": floor.tag},
                     "host_libraries": sorted({*meta["host_libraries"], *for_binary.host_libraries}),

@@ -152,18 +152,24 @@ class Target:
             return None
         return os.pathsep.join(str(self.sysroot / d) for d in ("usr/local/bin", "usr/bin", "bin"))
 
+    @property
+    def zig_triple(self) -> str | None:
+        """What zig cc links the Go program for ("x86_64-linux-gnu.2.28"); None: the host's gcc does."""
+        if self.zig is None:
+            return None
+        return f"{_ARCHES[self.goarch][1]}.{self.floor or self.libc}"
+
     def cgo_env(self, work: Path, *, cache_dir: Path) -> tuple[dict[str, str], str]:
         """CC (and CXX) for cgo, and the C flags the target adds; nothing for the host's gcc."""
         if self.zig is None:
             return {}, ""
-        floor = self.floor or self.libc
         shim = work / "target-include"
         shim.mkdir(parents=True, exist_ok=True)
         (shim / "crypt.h").write_text(_CRYPT_H)
         # zig's own libc headers come first; a root's /usr/include supplies what they lack
         # (Debian's multiarch pyconfig.h, crypt.h); the shim is the last resort.
         after = ([str(self.sysroot / "usr" / "include")] if self.sysroot is not None else []) + [str(shim)]
-        triple = f"{_ARCHES[self.goarch][1]}.{floor}"
+        triple = self.zig_triple
         env = {
             "CC": f"{self.zig} cc -target {triple}",
             "CXX": f"{self.zig} c++ -target {triple}",
