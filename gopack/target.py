@@ -340,8 +340,13 @@ def find_zig(why: str) -> Path:
         found = shutil.which("zig")
         if found is None:
             raise ToolchainError(f"{why} needs zig, which is not installed", hint="install gopack with its dependencies (pip install gopack) to get ziglang") from None
-        return Path(found)
-    return Path(ziglang.__file__).parent / "zig"
+        zig = Path(found)
+    else:
+        zig = Path(ziglang.__file__).parent / "zig"
+    if any(c.isspace() for c in str(zig)):
+        raise ToolchainError(f"{why} needs zig, which is at {zig}: a path with white space, which cgo's CC cannot carry",
+                             hint="install gopack in an environment whose path has no spaces")
+    return zig
 
 
 def too_new(requirements: Mapping[str, Mapping[str, frozenset[str]]], floor: str) -> list[str]:
