@@ -22,7 +22,7 @@ from elftools.elf.elffile import ELFFile
 
 from gopack.elf import analysis
 from gopack.errors import ToolchainError
-from gopack.target import Target
+from gopack.target import Target, above_floor
 
 _PROBE = r"""
 import json, platform, site, sys, sysconfig
@@ -195,7 +195,8 @@ def elf_machine(path: Path) -> str:
 
 
 def candidates(version: str, *, search_path: str | None = None, pyenv_root: Path | None = None, pyenv: bool = True) -> Iterator[Path]:
-    """Executables that may be CPython ``version``: pyenv versions first (newest patch), then PATH.
+    """Executables that may be CPython ``version``: pyenv versions first (newest patch), then PATH,
+    then the Pythons uv manages (python-build-standalone builds, e.g. from ``uv python install``).
     ``pyenv``: False for a root file system's search (its PATH only)."""
     root = pyenv_root or Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
     versions = root / "versions" if pyenv else Path("/nonexistent-pyenv-root")
@@ -213,6 +214,27 @@ def candidates(version: str, *, search_path: str | None = None, pyenv_root: Path
         if hit and hit not in seen:
             seen.add(hit)
             yield Path(hit)
+    if pyenv:
+        managed = _uv_managed(version)
+        if managed is not None:
+            yield managed
+
+
+def _uv_managed(version: str) -> Path | None:
+    """``uv python find --managed-python``: a uv-managed CPython ``version``, never downloaded."""
+    try:
+        from uv import find_uv_bin
+    except ImportError:
+        return None
+    try:
+        found = subprocess.run(
+            [find_uv_bin(), "python", "find", "--managed-python", "--no-python-downloads", version],
+            capture_output=True, text=True, timeout=60, check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    path = found.stdout.strip()
+    return Path(path) if found.returncode == 0 and path else None
 
 
 def find(version: str, candidates: Iterable[Path], *, target: Target | None = None) -> tuple[Interpreter | None, list[Rejected]]:
@@ -231,6 +253,10 @@ def find(version: str, candidates: Iterable[Path], *, target: Target | None = No
             continue
         if interpreter.short_version != version:
             rejected.append(Rejected(path=path, reason=f"is Python {interpreter.version}, not {version}"))
+            continue
+        newer = above_floor(target, [interpreter.libpython, interpreter.executable]) if target is not None else []
+        if newer:
+            rejected.append(Rejected(path=path, reason=f"needs a glibc newer than {target.floor if target else ''}:\n  " + "\n  ".join(newer)))
             continue
         return interpreter, rejected
     return None, rejected

@@ -221,15 +221,20 @@ def find_interpreter(recipe: Recipe, target: Target) -> Interpreter:
     found, rejected = interpreters.find(version, search, target=target)
     if found is None:
         tried = "".join(f"\n  {r.path}: {r.reason}" for r in rejected) or (
-            "\n  (no pythonX.Y in pyenv versions or on PATH)" if target.sysroot is None else f"\n  (no python{version} in {target.search_path()})")
+            "\n  (no pythonX.Y in pyenv versions, on PATH or managed by uv)" if target.sysroot is None else f"\n  (no python{version} in {target.search_path()})")
+        # Discovery passes over an interpreter that cannot start on the floor: say so, and where low-floor ones come from.
+        floor = f" that starts on glibc {target.floor} ({target.where_glibc})" if target.floor else ""
+        too_new = any(r.reason.startswith("needs a glibc newer") for r in rejected)
         if target.sysroot is not None:
             raise ToolchainError(
-                f"{recipe.where('python.version')}: the root {target.sysroot} has no CPython {version} with a shared libpython and headers; candidates:{tried}",
-                hint=f"install it in the root (Debian: python{version} and libpython{version}-dev), or set python.interpreter to one the root has",
+                f"{recipe.where('python.version')}: the root {target.sysroot} has no CPython {version} with a shared libpython and headers{floor}; candidates:{tried}",
+                hint=targets.LOW_FLOOR_HINT if too_new else
+                f"install it in the root (Debian: python{version} and libpython{version}-dev), or set python.interpreter to one the root has",
             )
         raise ToolchainError(
-            f"{recipe.where('python.version')}: no CPython {version} with a shared libpython was found; candidates:{tried}",
-            hint=f"install one (pyenv: PYTHON_CONFIGURE_OPTS=--enable-shared pyenv install {version}) or set python.interpreter",
+            f"{recipe.where('python.version')}: no CPython {version} with a shared libpython{floor} was found; candidates:{tried}",
+            hint=targets.LOW_FLOOR_HINT if too_new else
+            f"install one (pyenv: PYTHON_CONFIGURE_OPTS=--enable-shared pyenv install {version}) or set python.interpreter",
         )
     return found
 

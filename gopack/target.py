@@ -81,7 +81,8 @@ extern char *crypt(const char *__phrase, const char *__setting);
 """
 LOW_FLOOR_HINT = (
     "build against a root file system of the target distribution (target.sysroot / --sysroot, e.g. made with debootstrap), "
-    "or take the interpreter from conda-forge (python.conda) or python-build-standalone (python.interpreter), which target glibc 2.17"
+    "or take the interpreter from conda-forge (python.conda) or python-build-standalone (a Python `uv python install` manages is found by "
+    "the search; or set python.interpreter), which target glibc 2.17"
 )
 
 
@@ -360,17 +361,23 @@ def too_new(requirements: Mapping[str, Mapping[str, frozenset[str]]], floor: str
     ]
 
 
-def check_files(target: Target, files: Sequence[Path], *, what: str) -> None:
-    """Before any work: ``files`` (an interpreter's libpython and executable) must start on the floor."""
+def above_floor(target: Target, files: Sequence[Path]) -> list[str]:
+    """:func:`too_new`'s lines for ``files`` (an interpreter's libpython and executable); none without a floor."""
     floor = target.floor
     if floor is None:
-        return
+        return []
     requirements = {}
     for path in files:
         info = analysis.elf_info(path.parent, path.name)
         if info is not None:
             requirements[str(path)] = info.versions
-    lines = too_new(requirements, floor)
+    return too_new(requirements, floor)
+
+
+def check_files(target: Target, files: Sequence[Path], *, what: str) -> None:
+    """Before any work: ``files`` (an interpreter's libpython and executable) must start on the floor."""
+    floor = target.floor
+    lines = above_floor(target, files)
     if lines:
         raise ToolchainError(
             f"{target.where_glibc}: the bundle must start on glibc {floor}, but {what} needs newer; these files require newer symbols:\n"

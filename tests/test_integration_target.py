@@ -122,7 +122,7 @@ def test_target_glibc_below_the_root_links_the_go_program_for_it(bullseye_python
 def test_target_glibc_below_the_roots_python_fails_before_any_work(bullseye_python: Path, cache_dir: Path, tmp_path: Path) -> None:
     result = gopack("bundle", str(RECIPE), "--sysroot", str(bullseye_python), "--target-glibc", "2.28", "-o", str(tmp_path / "out"), cache=cache_dir)
     assert result.returncode == ToolchainError.exit_code, result.stderr
-    assert "--target-glibc: the bundle must start on glibc 2.28" in result.stderr
+    assert f"the root {bullseye_python} has no CPython 3.9 with a shared libpython and headers that starts on glibc 2.28 (--target-glibc)" in result.stderr
     assert re.search(r"libpython3\.9\.so\.1\.0: GLIBC_2\.29 \(.*pow", result.stderr), result.stderr
     assert "conda-forge" in result.stderr and "python-build-standalone" in result.stderr
     assert not (tmp_path / "out").exists()
@@ -132,6 +132,7 @@ def test_host_pyenv_37_is_refused_for_glibc_2_31_naming_libpython(cache_dir: Pat
     require_pyenv("3.7")
     result = gopack("bundle", str(EXAMPLES / "hello" / "recipe.yaml"), "--target-glibc", "2.31", "-o", str(tmp_path / "out"), cache=cache_dir)
     assert result.returncode == ToolchainError.exit_code, result.stderr
+    assert "no CPython 3.7 with a shared libpython that starts on glibc 2.31 (--target-glibc) was found" in result.stderr
     assert re.search(r"libpython3\.7m\.so\.1\.0: GLIBC_2\.3[2-9] \(", result.stderr), result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gopack import target
+from gopack import interpreters, target
 from gopack.errors import GopackError
 from gopack.target import Target
 
@@ -120,3 +120,18 @@ def test_sysroot_problems_are_said_before_any_work(tmp_path: Path) -> None:
     shutil.copy(os.path.realpath("/lib64/ld-linux-x86-64.so.2"), libc_less / "lib64" / "ld-linux-x86-64.so.2")
     with pytest.raises(GopackError, match="has no readable libc.so.6"):
         target.make("amd64", sysroot=libc_less, glibc=None)
+
+
+def test_the_search_finds_the_pythons_uv_manages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """python-build-standalone builds that uv installs are a discovery source: here a copy of pyenv's
+    3.7 where uv keeps its Pythons (UV_PYTHON_INSTALL_DIR), with no pyenv and nothing on PATH."""
+    pyenv = sorted(Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"), "versions").glob("3.7.*"))
+    if not pyenv:
+        pytest.fail("pyenv CPython 3.7 is missing: the test needs it")
+    managed = tmp_path / "uv-python" / f"cpython-{pyenv[-1].name}-linux-x86_64-gnu"
+    shutil.copytree(pyenv[-1], managed, symlinks=True, ignore=shutil.ignore_patterns("test", "site-packages", "*.a", "__pycache__"))
+    monkeypatch.setenv("UV_PYTHON_INSTALL_DIR", str(tmp_path / "uv-python"))
+    (tmp_path / "empty").mkdir()
+    found = list(interpreters.candidates("3.7", search_path=str(tmp_path / "empty"), pyenv_root=tmp_path / "empty"))
+    assert found == [managed / "bin" / "python3.7"]
+    assert list(interpreters.candidates("3.7", search_path=str(tmp_path / "empty"), pyenv=False)) == []  # a root's search: its PATH only
