@@ -51,7 +51,7 @@ def build(plan: Plan, root: Path, work: Path, *, cancel: _proc.Cancel | None = N
     out.parent.mkdir(parents=True, exist_ok=True)
     go_env = dict(plan.go_env)
     # The target's C compiler (zig cc for an older glibc or a root) and what it adds to the C flags.
-    compiler, target_cflags = plan.target.cgo_env(work, cache_dir=cache.directory())
+    compiler, target_cflags = plan.target.cgo_env(cache_dir=cache.directory())
     env = {
         **compiler,
         **go_env,

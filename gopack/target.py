@@ -26,6 +26,7 @@ another ``goarch``; :meth:`Target.launch` is where the emulator would go.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -160,13 +161,18 @@ class Target:
             return None
         return f"{_ARCHES[self.goarch][1]}.{self.floor or self.libc}"
 
-    def cgo_env(self, work: Path, *, cache_dir: Path) -> tuple[dict[str, str], str]:
+    def cgo_env(self, *, cache_dir: Path) -> tuple[dict[str, str], str]:
         """CC (and CXX) for cgo, and the C flags the target adds; nothing for the host's gcc."""
         if self.zig is None:
             return {}, ""
-        shim = work / "target-include"
-        shim.mkdir(parents=True, exist_ok=True)
-        (shim / "crypt.h").write_text(_CRYPT_H)
+        # In the cache, named by its content: the flags must not change from build to build, or
+        # Go would rebuild every cgo package (runtime/cgo, net, ...) each time.
+        shim = cache_dir / "target-include" / hashlib.sha256(_CRYPT_H.encode()).hexdigest()[:16]
+        if not (shim / "crypt.h").is_file():
+            shim.mkdir(parents=True, exist_ok=True)
+            part = shim / f"crypt.h.{os.getpid()}"
+            part.write_text(_CRYPT_H)
+            os.replace(part, shim / "crypt.h")
         # zig's own libc headers come first; a root's /usr/include supplies what they lack
         # (Debian's multiarch pyconfig.h, crypt.h); the shim is the last resort.
         after = ([str(self.sysroot / "usr" / "include")] if self.sysroot is not None else []) + [str(shim)]
