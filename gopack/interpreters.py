@@ -199,9 +199,9 @@ def candidates(version: str, *, search_path: str | None = None, pyenv_root: Path
     then the Pythons uv manages (python-build-standalone builds, e.g. from ``uv python install``).
     ``pyenv``: False for a root file system's search (its PATH only)."""
     root = pyenv_root or Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-    versions = root / "versions" if pyenv else Path("/nonexistent-pyenv-root")
+    versions = root / "versions"
     found: list[tuple[tuple[int, ...], Path]] = []
-    if versions.is_dir():
+    if pyenv and versions.is_dir():
         for entry in versions.iterdir():
             match = re.fullmatch(re.escape(version) + r"\.(\d+)", entry.name)
             if match and (entry / "bin" / f"python{version}").exists():
