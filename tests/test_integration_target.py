@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import jsonschema
@@ -43,15 +44,24 @@ def older_or_same(version: str, than: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def bullseye_python() -> Path:
-    """The root the bundle is built against."""
-    return debian_root("bullseye", ["python3.9", "libpython3.9-dev", "pkg-config"])
+def bullseye_roots() -> tuple[Path, Path]:
+    """Both roots, debootstrapped side by side the first time (each mostly waits on the mirror)."""
+    with ThreadPoolExecutor(2) as pool:
+        built = pool.submit(debian_root, "bullseye", ["python3.9", "libpython3.9-dev", "pkg-config"])
+        bare = pool.submit(debian_root, "bullseye")
+        return built.result(), bare.result()
 
 
 @pytest.fixture(scope="session")
-def bullseye_bare() -> Path:
+def bullseye_python(bullseye_roots: tuple[Path, Path]) -> Path:
+    """The root the bundle is built against."""
+    return bullseye_roots[0]
+
+
+@pytest.fixture(scope="session")
+def bullseye_bare(bullseye_roots: tuple[Path, Path]) -> Path:
     """A clean Debian 11 root with no Python, where bundles run."""
-    root = debian_root("bullseye")
+    root = bullseye_roots[1]
     assert not list((root / "usr" / "bin").glob("python*")) and not list((root / "usr" / "lib").glob("python3*"))
     (root / "bundle").mkdir(exist_ok=True)  # where sandbox.run_in_glibc_root mounts the bundle
     return root
