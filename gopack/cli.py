@@ -18,7 +18,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from gopack import __version__, _proc, archive, cache, conda, contents, pipeline, recipe, verify
+from gopack import __version__, _proc, archive, cache, conda, contents, pipeline, plan, recipe, verify
 from gopack.errors import GopackError, UsageError
 
 INTERNAL_ERROR = 70
@@ -95,7 +95,9 @@ def _parser() -> argparse.ArgumentParser:
     bundle = sub.add_parser("bundle", parents=[common], help="build the archive a recipe describes")
     bundle.add_argument("recipe", type=Path, metavar="RECIPE", help="path of the recipe (YAML)")
     bundle.add_argument("-o", "--output-dir", type=Path, help="where to write the archive (default: the recipe's output.dir)")
-    bundle.add_argument("--max-glibc", metavar="X.Y", help="fail if the bundle needs a newer glibc (overrides the recipe's max_glibc)")
+    bundle.add_argument("--target-glibc", metavar="2.NN", help="the oldest glibc the bundle must start on (overrides the recipe's target.glibc)")
+    bundle.add_argument("--max-glibc", metavar="2.NN", help="the older name of --target-glibc")
+    bundle.add_argument("--sysroot", type=Path, metavar="DIR", help="build against this root file system of the target distribution (overrides target.sysroot)")
     bundle.add_argument("--format", choices=archive.FORMATS, help="archive format (overrides output.format; default tar.gz)")
     bundle.add_argument("--level", type=int, metavar="N", help="compression level (gzip/zip 1-9, zstd 1-19)")
     bundle.set_defaults(func=_bundle)
@@ -121,12 +123,22 @@ def _parser() -> argparse.ArgumentParser:
 
 def _bundle(args: argparse.Namespace) -> int:
     the_recipe = recipe.load(args.recipe)
-    if args.max_glibc is not None and not re.fullmatch(r"2\.\d{1,2}", args.max_glibc):
-        raise UsageError(f"--max-glibc {args.max_glibc!r} is not a glibc version", hint="write it as 2.NN, e.g. --max-glibc 2.28")
+    for flag, value in (("--target-glibc", args.target_glibc), ("--max-glibc", args.max_glibc)):
+        if value is not None and not re.fullmatch(r"2\.\d{1,2}", value):
+            raise UsageError(f"{flag} {value!r} is not a glibc version", hint=f"write it as 2.NN, e.g. {flag} 2.28")
+    if args.target_glibc is not None and args.max_glibc is not None and args.target_glibc != args.max_glibc:
+        raise UsageError(f"--target-glibc {args.target_glibc} and --max-glibc {args.max_glibc} disagree", hint="--max-glibc is the older name of --target-glibc: give one")
+    if args.sysroot is not None and not args.sysroot.is_dir():
+        raise UsageError(f"--sysroot {args.sysroot}: not a directory", hint="give the root file system of the target distribution (debootstrap, docker export)")
+    target = plan.TargetOptions(
+        sysroot=args.sysroot.absolute() if args.sysroot is not None else None,
+        glibc=args.target_glibc or args.max_glibc,
+        glibc_flag="--target-glibc" if args.target_glibc is not None else "--max-glibc",
+    )
     if args.level is not None and not 1 <= args.level <= 19:
         raise UsageError(f"--level {args.level} is out of range", hint="gzip and zip take 1-9, zstd 1-19")
     result = pipeline.bundle(
-        the_recipe, output_dir=args.output_dir, max_glibc=args.max_glibc, fmt=args.format, level=args.level, progress=_progress(args)
+        the_recipe, output_dir=args.output_dir, target=target, fmt=args.format, level=args.level, progress=_progress(args)
     )
     if args.json:
         _emit(result.report())

@@ -126,7 +126,7 @@ def report(target: Path) -> dict[str, Any]:
         "gopack_version": manifest["gopack_version"],
         "python": manifest["python"],
         "binding": manifest["binding"],
-        "go": {"version": manifest["go"]["version"], "goarch": manifest["go"]["goarch"], "binary": manifest["go"]["binary"]},
+        "go": {k: manifest["go"][k] for k in ("version", "goarch", "binary", "symbol_versions", "linked_for") if k in manifest["go"]},
         "cgo_headers": manifest.get("cgo_headers", []),
         "platform": manifest["platform"],
         "glibc": manifest["glibc"],

@@ -25,7 +25,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gopack import _proc, goerrors
+from gopack import _proc, cache, goerrors
 from gopack.elf.analysis import elf_info
 from gopack.errors import BuildError
 from gopack.interpreters import Interpreter
@@ -56,11 +56,14 @@ def build(plan: Plan, root: Path, work: Path, inputs: GoInputs, *, cancel: _proc
     out = root / "bin" / plan.recipe.go.binary
     out.parent.mkdir(parents=True, exist_ok=True)
     go_env = {**dict(plan.go_env), **dict(inputs.env)}
+    # The target's C compiler (zig cc for an older glibc or a root) and what it adds to the C flags.
+    compiler, target_cflags = plan.target.cgo_env(cache_dir=cache.directory())
     env = {
+        **compiler,
         **go_env,
         "PKG_CONFIG_PATH": os.pathsep.join(p for p in (str(pc_dir), os.environ.get("PKG_CONFIG_PATH", "")) if p),
         "CGO_LDFLAGS": _flags(go_env, "CGO_LDFLAGS", "", *inputs.link_flags, f"-Wl,-rpath,{RPATH}", "-Wl,--disable-new-dtags"),
-        "CGO_CFLAGS": _flags(go_env, "CGO_CFLAGS", "-O2 -g", f"-DGOPACK_PYTHON={interpreter_key(interpreter)}"),
+        "CGO_CFLAGS": _flags(go_env, "CGO_CFLAGS", "-O2 -g", f"-DGOPACK_PYTHON={interpreter_key(interpreter)}", target_cflags),
     }
     if inputs.cppflags:
         # The tree's include folders, after the recipe's own; the define keys Go's cache to their contents.

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from gopack import __version__, _proc, archive, bytecode, cache, cgoflags, contents, gobuild, plan, pythonenv, pytree, relocate
+from gopack.elf import analysis
 from gopack.errors import GopackError
 from gopack.recipe import Recipe
 
@@ -78,7 +79,7 @@ def bundle(
     recipe: Recipe,
     *,
     output_dir: Path | None = None,
-    max_glibc: str | None = None,
+    target: plan.TargetOptions | None = None,
     fmt: str | None = None,
     level: int | None = None,
     progress: Callable[[str, float | None], None] = lambda s, t: None,
@@ -87,7 +88,7 @@ def bundle(
     place (its staging folders are still being removed) carries the archive's path: see :func:`landed`."""
     done: list[Path] = []
     try:
-        return _bundle(recipe, output_dir=output_dir, max_glibc=max_glibc, fmt=fmt, level=level, progress=progress, landed=done)
+        return _bundle(recipe, output_dir=output_dir, target=target, fmt=fmt, level=level, progress=progress, landed=done)
     except KeyboardInterrupt as exc:
         if done:
             exc.args = (*exc.args, _Landed(archive=done[0]))
@@ -108,7 +109,7 @@ def _bundle(
     recipe: Recipe,
     *,
     output_dir: Path | None,
-    max_glibc: str | None,
+    target: plan.TargetOptions | None,
     fmt: str | None,
     level: int | None,
     progress: Callable[[str, float | None], None],
@@ -119,8 +120,8 @@ def _bundle(
     level = level or recipe.output.level or archive.DEFAULT_LEVELS[fmt]
     cache_dir = cache.directory()
     with stage("plan"):
-        the_plan = plan.make(recipe, cache_dir=cache_dir)
-    interpreter = the_plan.interpreter
+        the_plan = plan.make(recipe, cache_dir=cache_dir, options=target or plan.TargetOptions())
+    interpreter, the_target = the_plan.interpreter, the_plan.target
     top = f"{recipe.name}-{recipe.version}"
     cleared = cache.sweep(cache_dir)
     if cleared:
@@ -153,7 +154,7 @@ def _bundle(
             with stage("python"):
                 want = None if fmt == "zip" else pytree.Segment(top=top, fmt=fmt, level=level)
                 try:
-                    tree = pytree.get(recipe, interpreter, cache_dir=cache_dir, segment=want)
+                    tree = pytree.get(recipe, interpreter, the_target, cache_dir=cache_dir, segment=want)
                 except BaseException:
                     tree_made.cancel()
                     raise
@@ -166,16 +167,16 @@ def _bundle(
                 pythonenv.copy_code(recipe, root / pythonenv.APP)
                 python = root / "python" / "bin" / interpreter.program
                 bytecode.compile_tree(python, root / pythonenv.APP, relative_to=root, version=interpreter.short_version,
-                                      keep_sources=recipe.python.sources, epoch=archive.epoch())
+                                      keep_sources=recipe.python.sources, epoch=archive.epoch(), target=the_target)
             binary, go_inputs = go.result()
             with stage("relocate"):
                 binary_rel = binary.path.relative_to(root).as_posix()
-                for_binary = relocate.relocate(root, frozen=frozenset({binary_rel}), only=frozenset({binary_rel}))
+                for_binary = relocate.relocate(root, frozen=frozenset({binary_rel}), only=frozenset({binary_rel}), ld_paths=the_target.ld_paths)
                 floor = relocate.floor(
                     {**tree.requirements, **for_binary.requirements},
                     machine=interpreter.elf_machine,
-                    max_glibc=max_glibc or recipe.max_glibc,
-                    where_max="--max-glibc" if max_glibc else recipe.where("max_glibc"),
+                    max_glibc=the_target.floor,
+                    where_max=the_target.where_glibc,
                 )
             dest = (output_dir or recipe.output.dir) / f"{top}-{interpreter.tag}-{floor.tag}.{fmt}"
             with stage("manifest"):
@@ -206,6 +207,11 @@ def _bundle(
                         "goarch": the_plan.toolchain.goarch,
                         "binary": binary_rel,
                         "rpath": binary.rpath,
+                        # The program's own needs: with target.glibc or a root, zig linked it for the floor.
+                        "symbol_versions": dict(analysis.floor_of(
+                            {binary_rel: for_binary.requirements.get(binary_rel, {})}, interpreter.elf_machine
+                        ).highest),
+                        "linked_for": the_target.zig_triple,
                     },
                     # Which packages' headers the cgo code was compiled with (none: only Python's own).
                     "cgo_headers": [h.to_json() for h in go_inputs.headers],

@@ -29,6 +29,7 @@ from gopack.elf import strip as stripping
 from gopack.errors import BuildError
 from gopack.interpreters import Interpreter
 from gopack.recipe import Recipe
+from gopack.target import Target
 
 #: The entry's derived folder holding site-packages with its headers put back.
 SITE_PACKAGES_VIEW = "site-packages-with-headers"
@@ -134,7 +135,7 @@ class Segment:
         return {"settings": self.settings, "tar_bytes": tar_bytes}
 
 
-def inputs(recipe: Recipe, interpreter: Interpreter) -> dict[str, Any]:
+def inputs(recipe: Recipe, interpreter: Interpreter, target: Target) -> dict[str, Any]:
     """What, besides the interpreter, decides the tree: the cache key's inputs."""
     py = recipe.python
     drop, keep = prune.rules(defaults=recipe.prune.defaults, drop=recipe.prune.drop, keep=recipe.prune.keep)
@@ -148,17 +149,19 @@ def inputs(recipe: Recipe, interpreter: Interpreter) -> dict[str, Any]:
         "strip": recipe.output.strip,
         "sources": py.sources,
         "epoch": archive.epoch(),
+        # The root its libraries are vendored from and the platform its wheels are resolved for.
+        "target": target.identity(),
     }
 
 
-def get(recipe: Recipe, interpreter: Interpreter, *, cache_dir: Path, segment: Segment | None = None) -> PythonTree:
+def get(recipe: Recipe, interpreter: Interpreter, target: Target, *, cache_dir: Path, segment: Segment | None = None) -> PythonTree:
     """The cached tree, made if missing; a tree made now comes with ``segment`` made too."""
-    key = cache.key(interpreter, inputs(recipe, interpreter))
-    entry, cached = cache.get_or_make(key, lambda tmp: make(recipe, interpreter, tmp, segment=segment), cache_dir)
+    key = cache.key(interpreter, inputs(recipe, interpreter, target))
+    entry, cached = cache.get_or_make(key, lambda tmp: make(recipe, interpreter, target, tmp, segment=segment), cache_dir)
     return PythonTree(entry=entry, cached=cached)
 
 
-def make(recipe: Recipe, interpreter: Interpreter, root: Path, *, segment: Segment | None = None) -> dict[str, Any]:
+def make(recipe: Recipe, interpreter: Interpreter, target: Target, root: Path, *, segment: Segment | None = None) -> dict[str, Any]:
     """Fill ``root/python`` (and ``root/derived/`` with ``segment``); return the metadata
     the cache keeps beside it."""
     drop, keep = prune.rules(defaults=recipe.prune.defaults, drop=recipe.prune.drop, keep=recipe.prune.keep)
@@ -168,11 +171,11 @@ def make(recipe: Recipe, interpreter: Interpreter, root: Path, *, segment: Segme
     # Bytecode compiles beside everything else (.py files and ELF files are apart), by the
     # interpreter the tree is copied from, which no strip or patchelf edit here touches.
     compiling = bytecode.Background(interpreter.executable, relative_to=root, version=interpreter.short_version,
-                                    keep_sources=recipe.python.sources, epoch=archive.epoch())
+                                    keep_sources=recipe.python.sources, epoch=archive.epoch(), target=target)
     # root is made by cache.staging in the cache's tmp/; the originals go beside it, locked the same way.
     originals = cache.staging(root.parent.parent, "strip-originals-", what="originals of stripped files, kept while the load check runs")
     with compiling, originals as backup:
-        elf = _ElfWork(root, python, backup=backup, strip=recipe.output.strip)
+        elf = _ElfWork(root, python, backup=backup, strip=recipe.output.strip, target=target)
         if recipe.python.conda is not None:
             installer = "conda-pack"
             conda.pack(interpreter.prefix, root / "python", where=recipe.where(recipe.python.conda.key))
@@ -182,11 +185,11 @@ def make(recipe: Recipe, interpreter: Interpreter, root: Path, *, segment: Segme
             compiling.add(stdlib)
             elf.add()
         else:
-            with pythonenv.building_prefix(recipe, interpreter, root, pruner, compiling) as installing:
+            with pythonenv.building_prefix(recipe, interpreter, target, root, pruner, compiling) as installing:
                 elf.add(skip=stdlib / "site-packages")  # the interpreter's own files, while the requirements install
             installer = installing.result()
             elf.add(under=stdlib / "site-packages")
-        applied = relocate.apply(root, files=elf.files, known=elf.facts)
+        applied = relocate.apply(root, files=elf.files, known=elf.facts, ld_paths=target.ld_paths)
     # Every file is final now (the bytecode is compiled and its sources gone): the archive
     # segment compresses while the checks, which only read, prove the relocation.
     manifest_files = [f for f in archive.manifest_files(root) if f["path"].startswith("python/")]  # not the kept headers/
@@ -196,7 +199,7 @@ def make(recipe: Recipe, interpreter: Interpreter, root: Path, *, segment: Segme
 
     with _proc.in_background(compress, name="segment"):
         relocated = relocate.check(applied)
-        stripping.still_load(python, root, elf.sizes)
+        stripping.still_load(python, root, elf.sizes, target=target)
     undone = {*elf.checked.restored, *elf.checked.blanked}
     stripped = {p: before - _size(root / p) for p, before in elf.sizes.items() if p not in undone}
     return {
@@ -224,8 +227,8 @@ class _ElfWork:
     file), and analysed for :func:`relocate.apply`. Strip and the checks leave the dynamic
     sections as they are, so each file is read once."""
 
-    def __init__(self, root: Path, python: Path, *, backup: Path, strip: bool) -> None:
-        self.root, self.python, self.backup, self.strip = root, python, backup, strip
+    def __init__(self, root: Path, python: Path, *, backup: Path, strip: bool, target: Target) -> None:
+        self.root, self.python, self.backup, self.strip, self.target = root, python, backup, strip, target
         self.files: list[analysis.ElfInfo] = []
         self.sizes: dict[str, int] = {}
         self.checked = stripping.Checked()
@@ -234,8 +237,8 @@ class _ElfWork:
     def add(self, *, under: Path | None = None, skip: Path | None = None) -> None:
         files = analysis.elf_files(self.root, under=under, skip=skip)
         sizes, kept = stripping.strip(self.root, files, backup=self.backup) if self.strip else ({}, {})
-        checked = stripping.check_stripped(self.python, self.root, sizes, kept)
-        self.facts.update(relocate.facts(self.root, files))
+        checked = stripping.check_stripped(self.python, self.root, sizes, kept, target=self.target)
+        self.facts.update(relocate.facts(self.root, files, ld_paths=self.target.ld_paths))
         self.files = sorted([*self.files, *files], key=lambda f: analysis.walk_order(f.path))
         self.sizes.update(sizes)
         self.checked = stripping.Checked(restored=sorted([*self.checked.restored, *checked.restored]), blanked={**self.checked.blanked, **checked.blanked})

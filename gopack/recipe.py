@@ -97,6 +97,16 @@ class PruneSpec:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TargetSpec:
+    """Where the bundle must run (see :mod:`gopack.target`)."""
+
+    #: A root file system of the target distribution; None: the host's files.
+    sysroot: Path | None = None
+    #: The oldest glibc the bundle must start on ("2.31").
+    glibc: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Recipe:
     path: Path
     name: str
@@ -106,6 +116,8 @@ class Recipe:
     smoke: SmokeSpec
     output: OutputSpec
     prune: PruneSpec = PruneSpec()
+    target: TargetSpec = TargetSpec()
+    #: The older name of target.glibc.
     max_glibc: str | None = None
     #: dotted key -> line in the recipe file, for later stages' messages.
     lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
@@ -329,7 +341,11 @@ def _file_problems(base: Path, data: dict[str, Any], keys: Mapping[FieldPath, in
     conda = py.get("conda", {})
     if "environment_file" in conda:
         need(("python", "conda", "environment_file"), conda["environment_file"], kind="file")
-    if "interpreter" in py:
+    sysroot = data.get("target", {}).get("sysroot")
+    if sysroot is not None:
+        need(("target", "sysroot"), sysroot, kind="directory")
+    # With a sysroot an absolute python.interpreter names a file of the root: the plan looks there.
+    if "interpreter" in py and not (sysroot is not None and os.path.isabs(py["interpreter"])):
         need(("python", "interpreter"), py["interpreter"], kind="file")
     if "requirements_file" in py:
         need(("python", "requirements_file"), py["requirements_file"], kind="file")
@@ -419,6 +435,10 @@ def _build(path: Path, data: dict[str, Any], keys: Mapping[FieldPath, int]) -> R
             strip=out.get("strip", True),
         ),
         prune=PruneSpec(defaults=pruning.get("defaults", True), drop=tuple(pruning.get("drop", ())), keep=tuple(pruning.get("keep", ()))),
+        target=TargetSpec(
+            sysroot=(base / data["target"]["sysroot"]).resolve() if "sysroot" in data.get("target", {}) else None,
+            glibc=data.get("target", {}).get("glibc"),
+        ),
         max_glibc=data.get("max_glibc"),
         lines={_dotted(k): v for k, v in keys.items() if k},
     )

@@ -12,6 +12,9 @@ from gopack import interpreters, plan, recipe
 from gopack.errors import GopackError, ToolchainError
 from gopack.interpreters import Interpreter, Rejected
 from gopack.plan import GOARCH_MACHINES, GoToolchain, check_machine
+from gopack.target import make as make_target
+
+HOST = make_target("amd64", sysroot=None, glibc=None)
 
 PY37_ROOT = PYENV / "3.7.16"
 PY37 = PY37_ROOT / "bin" / "python3.7"
@@ -214,7 +217,7 @@ def recipe_with_interpreter(tmp_path: Path, interpreter: str | None) -> Path:
 def test_recipe_interpreter_bin_true(tmp_path: Path) -> None:
     path = recipe_with_interpreter(tmp_path, "/bin/true")
     with pytest.raises(ToolchainError) as info:
-        plan.find_interpreter(recipe.load(path))
+        plan.find_interpreter(recipe.load(path), HOST)
     err = info.value
     assert err.exit_code == 3
     assert err.message == f"{path}:7: python.interpreter: /bin/true {NOT_PYTHON}"
@@ -224,9 +227,9 @@ def test_recipe_interpreter_bin_true(tmp_path: Path) -> None:
 def test_discovered_non_python_is_listed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Without python.interpreter, a pythonX.Y that is not Python is one of the rejected candidates."""
     path = recipe_with_interpreter(tmp_path, None)
-    monkeypatch.setattr(interpreters, "candidates", lambda version: iter([Path("/bin/true")]))
+    monkeypatch.setattr(interpreters, "candidates", lambda version, **kw: iter([Path("/bin/true")]))
     with pytest.raises(ToolchainError) as info:
-        plan.find_interpreter(recipe.load(path))
+        plan.find_interpreter(recipe.load(path), HOST)
     err = info.value
     assert err.exit_code == 3
     assert err.message.startswith(f"{path}:6: python.version: no CPython 3.7 with a shared libpython was found; candidates:")

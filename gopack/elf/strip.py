@@ -34,8 +34,10 @@ from elftools.elf.constants import SH_FLAGS
 from elftools.elf.elffile import ELFFile
 
 from gopack import _proc
+from gopack import target as targets
 from gopack.elf.analysis import ElfInfo, sections_of_type
 from gopack.errors import BuildError
+from gopack.target import Target
 
 _REPAIRED_NAME = re.compile(r"-[0-9a-f]{8}\.so")
 _BATCH = 200
@@ -92,14 +94,15 @@ print(json.dumps(failed))
 """
 
 
-def loads(python: Path, paths: Iterable[Path]) -> list[str]:
-    """The paths that do not dlopen in the bundle's interpreter (module init is not run), with why."""
+def loads(python: Path, paths: Iterable[Path], *, target: Target | None = None) -> list[str]:
+    """The paths that do not dlopen in the bundle's interpreter (module init is not run), with why;
+    the interpreter runs as ``target`` runs it."""
     wanted = [os.fspath(p) for p in paths if p.name.endswith(".so") or ".so." in p.name]
     if not wanted:
         return []
 
     def check(part: list[str]) -> list[str]:
-        out = _proc.run([python, "-E", "-s", "-B", "-c", _LOAD_CHECK], input=json.dumps(part), what="load check of stripped libraries")
+        out = _proc.run([*targets.launch(target, python), "-E", "-s", "-B", "-c", _LOAD_CHECK], input=json.dumps(part), what="load check of stripped libraries")
         return list(json.loads(out.strip().splitlines()[-1]))
 
     return sorted(line for failed in _proc.in_parallel(check, _proc.split(wanted)) for line in failed)
@@ -113,11 +116,11 @@ class Checked:
     blanked: dict[str, int] = field(default_factory=dict)  # originals put back, then blanked: path -> bytes zeroed
 
 
-def check_stripped(python: Path, root: Path, stripped: Iterable[str], kept: dict[str, Path]) -> Checked:
+def check_stripped(python: Path, root: Path, stripped: Iterable[str], kept: dict[str, Path], *, target: Target | None = None) -> Checked:
     """Every stripped file must load; a repaired file that does not gets its original
     back, blanked (see the module's doc) if that still loads. Raises if a file
     gopack stripped from pristine fails."""
-    failed = loads(python, [root / p for p in stripped])
+    failed = loads(python, [root / p for p in stripped], target=target)
     back = []
     for line in failed:
         path = Path(line.split(": ", 1)[0]).relative_to(root).as_posix()
@@ -126,19 +129,19 @@ def check_stripped(python: Path, root: Path, stripped: Iterable[str], kept: dict
         shutil.copy2(kept[path], root / path)
         back.append(path)
     blanked = {p: n for p in back if (n := blank_debug(root / p))}
-    broken = {Path(line.split(": ", 1)[0]).relative_to(root).as_posix() for line in loads(python, [root / p for p in blanked])}
+    broken = {Path(line.split(": ", 1)[0]).relative_to(root).as_posix() for line in loads(python, [root / p for p in blanked], target=target)}
     for path in broken:
         shutil.copy2(kept[path], root / path)
         del blanked[path]
     restored = sorted(p for p in back if p not in blanked)
-    if restored and loads(python, [root / p for p in restored]):
+    if restored and loads(python, [root / p for p in restored], target=target):
         raise BuildError(f"{', '.join(restored)} do not load even as the wheel shipped them")
     return Checked(restored=restored, blanked=blanked)
 
 
-def still_load(python: Path, root: Path, stripped: Iterable[str]) -> None:
+def still_load(python: Path, root: Path, stripped: Iterable[str], *, target: Target | None = None) -> None:
     """After gopack's patchelf edits, every stripped file must still load (nothing is put back now)."""
-    failed = loads(python, [root / p for p in stripped])
+    failed = loads(python, [root / p for p in stripped], target=target)
     if failed:
         raise BuildError(
             "stripped libraries no longer load after relocation:\n  " + "\n  ".join(failed),
