@@ -15,10 +15,11 @@ Every folder in ``tmp/`` (a bundle's staging tree, an entry being made) is made 
 :func:`staging`, which holds a lock of its own (``locks/tmp/<name>.lock``) for as
 long as the folder is in use, with a note saying what it is beside the lock. A run
 killed with SIGKILL cannot remove its folders; the kernel drops its locks. Later
-runs remove folders whose lock is free once they are :data:`STALE_AFTER` old
-(:func:`sweep`); ``gopack cache prune`` removes them at any age; ``gopack cache
-list`` shows them (:func:`scratch`). A folder without a lock file (made by an
-older gopack) counts as left over only at that age.
+runs remove a folder whose lock is free at once when its note says it was made on
+this machine, and otherwise once it is :data:`STALE_AFTER` old (:func:`sweep`);
+``gopack cache prune`` removes them at any age; ``gopack cache list`` shows them
+(:func:`scratch`). A folder without a lock file (made by an older gopack) counts
+as left over only at that age.
 """
 
 from __future__ import annotations
@@ -52,9 +53,9 @@ _IGNORED_DIRS = {".git", ".hg", ".svn", "__pycache__", "build", "dist", ".tox", 
 LAYOUT = 5
 
 
-#: A free-locked folder in tmp/ is removed by a later run once this old (seconds): the lock
-#: proves its run has ended, the age covers a cache shared over a network file system,
-#: where another machine's lock may not be seen.
+#: A free-locked folder in tmp/ that another machine made (or whose note is gone) is removed by
+#: a later run once this old (seconds): on a cache shared over a network file system another
+#: machine's lock may not be seen. A folder this machine made goes as soon as its lock is free.
 STALE_AFTER = 3600.0
 
 
@@ -210,7 +211,7 @@ def staging(cache: Path, prefix: str, *, what: str) -> Iterator[Path]:
             held.release()
     folder = cache / "tmp" / name
     try:
-        _scratch_note(cache, name).write_text(json.dumps({"what": what, "pid": os.getpid(), "started": int(time.time())}) + "\n")
+        _scratch_note(cache, name).write_text(json.dumps({"what": what, "pid": os.getpid(), "host": platform.node(), "started": int(time.time())}) + "\n")
         yield folder
     finally:
         try:
@@ -248,7 +249,7 @@ def sweep(cache: Path | None = None, *, older_than: float | None = STALE_AFTER) 
         with _probe_lock(cache, path.name) as free:
             if free is False:
                 continue
-            if _age(path) < (STALE_AFTER if free is None else older_than or 0.0):
+            if _age(path) < (STALE_AFTER if free is None else 0.0 if _made_here(cache, path.name) else older_than or 0.0):
                 continue
             left = Scratch(path=path, what="", size=size(path), age=_age(path), pid=None, in_use=False)
             shutil.rmtree(path, ignore_errors=True)
@@ -284,6 +285,14 @@ def _scratch_lock(cache: Path, name: str) -> Path:
 
 def _scratch_note(cache: Path, name: str) -> Path:
     return cache / "locks" / "tmp" / f"{name}.json"
+
+
+def _made_here(cache: Path, name: str) -> bool:
+    """The folder's note says this machine made it: its free lock is proof its run ended."""
+    try:
+        return bool(json.loads(_scratch_note(cache, name).read_text("utf-8")).get("host") == platform.node())
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _forget(cache: Path, name: str) -> None:
