@@ -24,6 +24,7 @@ as left over only at that age.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -170,6 +171,40 @@ def lock(cache: Path, the_key: str) -> Iterator[None]:
     (cache / "locks").mkdir(parents=True, exist_ok=True)
     with filelock.FileLock(cache / "locks" / f"{the_key}.lock"):
         yield
+
+
+@contextmanager
+def using(the_key: str, cache: Path | None = None) -> Iterator[None]:
+    """A shared hold on the entry ``the_key`` (made or not yet): while any run holds it,
+    :func:`prune` leaves the entry alone. Taken before the entry is looked up, so no
+    prune can remove it between the lookup and its use."""
+    cache = cache or directory()
+    (cache / "locks").mkdir(parents=True, exist_ok=True)
+    fd = os.open(_use_lock(cache, the_key), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _in_use(cache: Path, the_key: str) -> bool:
+    """Some run holds :func:`using` on the entry (checked under the entry's own lock)."""
+    try:
+        fd = os.open(_use_lock(cache, the_key), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def _use_lock(cache: Path, the_key: str) -> Path:
+    return cache / "locks" / f"{the_key}.use"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -334,7 +369,10 @@ def prune(*, older_than_days: float | None, cache: Path | None = None) -> list[E
     for entry in entries(cache):
         if limit is not None and entry.meta.get("created", 0) >= limit:
             continue
-        with lock(cache, entry.key), staging(cache, "removing-", what=f"Python tree {entry.key[:16]} being removed") as doomed:
-            os.rename(entry.path, doomed / "entry")  # atomic: no reader sees half an entry
+        with lock(cache, entry.key):
+            if _in_use(cache, entry.key) or lookup(entry.key, cache) is None:
+                continue  # a running bundle uses it (it goes next time), or another prune took it
+            with staging(cache, "removing-", what=f"Python tree {entry.key[:16]} being removed") as doomed:
+                os.rename(entry.path, doomed / "entry")  # atomic: no reader sees half an entry
         removed.append(entry)
     return removed

@@ -150,6 +150,8 @@ def _bundle(
                     raise
 
         with contextlib.ExitStack() as background:
+            # Held until the archive is written: `gopack cache prune` leaves a tree in use alone.
+            background.enter_context(cache.using(pytree.key(recipe, interpreter, the_target), cache_dir))
             go = background.enter_context(_proc.in_background(go_build, name="go"))
             with stage("python"):
                 want = None if fmt == "zip" else pytree.Segment(top=top, fmt=fmt, level=level)

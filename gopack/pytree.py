@@ -154,10 +154,14 @@ def inputs(recipe: Recipe, interpreter: Interpreter, target: Target) -> dict[str
     }
 
 
+def key(recipe: Recipe, interpreter: Interpreter, target: Target) -> str:
+    """The cache key of the tree this recipe asks for."""
+    return cache.key(interpreter, inputs(recipe, interpreter, target))
+
+
 def get(recipe: Recipe, interpreter: Interpreter, target: Target, *, cache_dir: Path, segment: Segment | None = None) -> PythonTree:
     """The cached tree, made if missing; a tree made now comes with ``segment`` made too."""
-    key = cache.key(interpreter, inputs(recipe, interpreter, target))
-    entry, cached = cache.get_or_make(key, lambda tmp: make(recipe, interpreter, target, tmp, segment=segment), cache_dir)
+    entry, cached = cache.get_or_make(key(recipe, interpreter, target), lambda tmp: make(recipe, interpreter, target, tmp, segment=segment), cache_dir)
     return PythonTree(entry=entry, cached=cached)
 
 
