@@ -285,7 +285,7 @@ def _judge(what: str, command: str, code: int, err: str, path: Path) -> list[str
     first = err.strip().splitlines()[0] if err.strip() else ""
     if not first.startswith("error: ") or str(path) not in first:
         return [f"{what}: {command}'s error does not name the archive on its first line: {err[:400]!r}"]
-    if len(err.strip().splitlines()) > 4:
+    if len(err.strip().splitlines()) > 16:  # the line, a few lines of detail, the hint
         return [f"{what}: {command} printed {len(err.splitlines())} lines: {err[:400]!r}"]
     return []
 
