@@ -1,8 +1,7 @@
-from __future__ import annotations
-
 import json
 import os
 from datetime import date
+from typing import List
 
 import pydantic
 from pydantic import BaseModel, ValidationError, field_validator
@@ -11,7 +10,7 @@ from pydantic import BaseModel, ValidationError, field_validator
 class Order(BaseModel):
     id: int
     day: date
-    items: list[str]
+    items: List[str]  # noqa: FA100  (pydantic evaluates it at run time, on 3.7 too)
 
     @field_validator("items")
     @classmethod
