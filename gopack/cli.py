@@ -198,6 +198,10 @@ def _inspect(args: argparse.Namespace) -> int:
         + f"stored once {savings['deduplicated']['bytes'] / 1e6:.1f} MB in {savings['deduplicated']['files']} duplicate files"
     )
     lines += [f"    {r['bytes'] / 1e6:9.1f} MB  {r['files']:5d} files  {r['rule']}" for r in savings["pruned"]["rules"][:12]]
+    unstripped = savings["stripped"].get("restored") or []
+    if unstripped:
+        lines.append(f"  unstripped {len(unstripped)} files shipped as the wheel had them")
+        lines += [f"    {u['path']}: {u['why']}" for u in unstripped]
     lines.append(f"  packages   {len(document['packages'])}")
     lines += [f"    {p['name']} {p['version']}  [{p['license']}]" for p in document["packages"]]
     lines.append(f"  vendored   {len(document['vendored'])} libraries")

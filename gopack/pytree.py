@@ -147,7 +147,7 @@ def make(recipe: Recipe, interpreter: Interpreter, root: Path, *, segment: Segme
 
     with _proc.in_background(compress, name="segment"):
         relocated = relocate.check(applied)
-        stripping.still_load(python, root, elf.sizes)
+        stripping.still_load(python, root, [p for p in elf.sizes if p not in elf.checked.restored])
     undone = {*elf.checked.restored, *elf.checked.blanked}
     stripped = {p: before - _size(root / p) for p, before in elf.sizes.items() if p not in undone}
     return {
@@ -158,7 +158,7 @@ def make(recipe: Recipe, interpreter: Interpreter, root: Path, *, segment: Segme
         "stripped": {
             "files": len(stripped),
             "bytes": sum(stripped.values()),
-            "restored": elf.checked.restored,
+            "restored": [{"path": p, "why": why} for p, why in elf.checked.restored.items()],
             "blanked": {"files": len(elf.checked.blanked), "bytes": sum(elf.checked.blanked.values())},
         },
         "vendored": [v.to_json() for v in relocated.vendored],
@@ -188,7 +188,7 @@ class _ElfWork:
         self.facts.update(relocate.facts(self.root, files))
         self.files = sorted([*self.files, *files], key=lambda f: analysis.walk_order(f.path))
         self.sizes.update(sizes)
-        self.checked = stripping.Checked(restored=sorted([*self.checked.restored, *checked.restored]), blanked={**self.checked.blanked, **checked.blanked})
+        self.checked = stripping.Checked(restored=dict(sorted({**self.checked.restored, **checked.restored}.items())), blanked={**self.checked.blanked, **checked.blanked})
 
 
 def _packages(recipe: Recipe, interpreter: Interpreter, site_packages: Path) -> list[pythonenv.Package]:
