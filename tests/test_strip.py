@@ -57,8 +57,12 @@ def test_blank_debug_twice_changes_nothing(library: Path) -> None:
     assert library.read_bytes() == once
 
 
-CRASH_ON_LOAD = "#include <signal.h>\n__attribute__((constructor)) static void boom(void) { raise(SIGSEGV); }\nint gopack_c(void) { return 1; }\n"
-CRASH_AT_EXIT = "#include <signal.h>\n__attribute__((destructor)) static void boom(void) { raise(SIGSEGV); }\nint gopack_d(void) { return 2; }\n"
+CRASH_ON_LOAD = (
+    "#include <signal.h>\n__attribute__((constructor)) static void boom(void) { raise(SIGSEGV); }\nint gopack_c(void) { return 1; }\n"
+)
+CRASH_AT_EXIT = (
+    "#include <signal.h>\n__attribute__((destructor)) static void boom(void) { raise(SIGSEGV); }\nint gopack_d(void) { return 2; }\n"
+)
 NEEDS_MISSING = "int gopack_missing(void);\nint gopack_n(void) { return gopack_missing(); }\n"
 
 
