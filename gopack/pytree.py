@@ -16,7 +16,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -24,7 +24,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from gopack import _proc, archive, bytecode, cache, conda, contents, prune, pythonenv, relocate
+from gopack import _proc, archive, bytecode, cache, conda, contents, prune, pythonenv, relocate, sources
 from gopack.elf import analysis
 from gopack.elf import strip as stripping
 from gopack.interpreters import Interpreter
@@ -122,7 +122,8 @@ def make(recipe: Recipe, interpreter: Interpreter, root: Path, *, segment: Segme
     # Bytecode compiles beside everything else (.py files and ELF files are apart), by the
     # interpreter the tree is copied from, which no strip or patchelf edit here touches.
     compiling = bytecode.Background(interpreter.executable, relative_to=root, version=interpreter.short_version,
-                                    keep_sources=recipe.python.sources, epoch=archive.epoch())
+                                    keep_sources=recipe.python.sources is True, epoch=archive.epoch())
+    keeping = _Sources(recipe.python.sources, root)
     with compiling, tempfile.TemporaryDirectory(prefix="strip-originals-", dir=root.parent) as backup:
         elf = _ElfWork(root, python, backup=Path(backup), strip=recipe.output.strip)
         if recipe.python.conda is not None:
@@ -130,10 +131,10 @@ def make(recipe: Recipe, interpreter: Interpreter, root: Path, *, segment: Segme
             conda.pack(interpreter.prefix, root / "python", where=recipe.where(recipe.python.conda.key))
             pythonenv.add_app_path(root, interpreter)
             pruner.prune(root)
-            compiling.add(stdlib)
+            compiling.add(stdlib, keep=keeping.keep(stdlib / "site-packages"))
             elf.add()
         else:
-            with pythonenv.building_prefix(recipe, interpreter, root, pruner, compiling) as installing:
+            with pythonenv.building_prefix(recipe, interpreter, root, pruner, compiling, keep=keeping.keep) as installing:
                 elf.add(skip=stdlib / "site-packages")  # the interpreter's own files, while the requirements install
             installer = installing.result()
             elf.add(under=stdlib / "site-packages")
@@ -155,6 +156,7 @@ def make(recipe: Recipe, interpreter: Interpreter, root: Path, *, segment: Segme
         "packages": [vars(p) for p in _packages(recipe, interpreter, stdlib / "site-packages")],
         "owners": contents.distribution_files(stdlib / "site-packages", root),
         "pruned": [vars(p) for p in sorted(pruner.pruned(), key=lambda p: -p.bytes)],
+        "sources": keeping.decision.to_json() if keeping.decision else {"distributions": [], "app": recipe.python.sources is True},
         "stripped": {
             "files": len(stripped),
             "bytes": sum(stripped.values()),
@@ -163,9 +165,22 @@ def make(recipe: Recipe, interpreter: Interpreter, root: Path, *, segment: Segme
         },
         "vendored": [v.to_json() for v in relocated.vendored],
         "host_libraries": list(relocated.host_libraries),
+        "unresolved": [{"path": n, "needs": s} for n, s in relocated.unresolved],
         "requirements": {f: {v: sorted(s) for v, s in versions.items()} for f, versions in relocated.requirements.items()},
         "files": manifest_files,
     }
+
+
+class _Sources:
+    """Which sources stay (:mod:`gopack.sources`), decided once the distributions are installed."""
+
+    def __init__(self, setting: bool | tuple[str, ...], root: Path) -> None:
+        self.setting, self.root = setting, root
+        self.decision: sources.Decision | None = None
+
+    def keep(self, site_packages: Path) -> Callable[[Path], bool]:
+        self.decision = sources.decide(self.setting, site_packages, contents.distribution_files(site_packages, self.root))
+        return self.decision.keep(self.root)
 
 
 class _ElfWork:
