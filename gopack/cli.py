@@ -205,6 +205,9 @@ def _inspect(args: argparse.Namespace) -> int:
     if document.get("unresolved"):
         lines.append(f"  missing    {len(document['unresolved'])} libraries no wheel and no host library provides (those modules will not import)")
         lines += [f"    {u['path']} needs {u['needs']}" for u in document["unresolved"]]
+    if document.get("unpruned"):
+        lines.append(f"  unpruned   {len(document['unpruned'])} files a rule matched, kept because code that stays imports them")
+        lines += [f"    {u['path']}: {u['why']}" for u in document["unpruned"]]
     unstripped = savings["stripped"].get("restored") or []
     if unstripped:
         lines.append(f"  unstripped {len(unstripped)} files shipped as the wheel had them")

@@ -141,7 +141,7 @@ def report(target: Path) -> dict[str, Any]:
             "deduplicated": manifest["deduplicated"],
         },
     }
-    for optional in ("sources", "unresolved"):  # manifests of older gopack versions lack them
+    for optional in ("sources", "unresolved", "unpruned"):  # manifests of older gopack versions lack them
         if optional in manifest:
             document[optional] = manifest[optional]
     jsonschema.validate(document, schema())

@@ -201,6 +201,7 @@ def _bundle(
                     "stripped": meta["stripped"],
                     "sources": meta["sources"],
                     "unresolved": meta["unresolved"],
+                    "unpruned": meta["unpruned"],
                     "components": contents.components(
                         files,
                         binary=binary_rel,

@@ -18,8 +18,11 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from gopack import imports
+
 STDLIB = "python/lib/python*"
 SITE = f"{STDLIB}/site-packages"
+_SITE_FOLDER = re.compile(r"python/lib/python[^/]+/site-packages(?=/)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -167,6 +170,8 @@ class Pruner:
     def __init__(self, *, drop: tuple[str, ...], keep: tuple[str, ...]) -> None:
         self.drop, self.keep = drop, keep
         self.counts: dict[str, list[int]] = {}
+        #: bundle path -> why a drop rule did not remove it (code that stays imports it)
+        self.rescued: dict[str, str] = {}
 
     def rule_for(self, rel: str) -> str | None:
         """The drop rule that removes the bundle path ``rel``, or None if it stays."""
@@ -209,17 +214,40 @@ class Pruner:
 
     def prune(self, root: Path, *, under: Path | None = None, skip: Path | None = None) -> None:
         """Remove the files under ``under`` (default: all of ``root``), but not under
-        ``skip``, that a rule drops; then the folders that left empty."""
+        ``skip``, that a rule drops, except what code that stays imports when it is
+        imported (:mod:`gopack.imports`); then the folders that left empty."""
         top = under or root
+        doomed: dict[str, str] = {}
+        stays: list[str] = []
         for dirpath, dirnames, filenames in os.walk(top):
             dirnames[:] = [d for d in dirnames if skip is None or Path(dirpath, d) != skip]
             for name in filenames:
-                full = os.path.join(dirpath, name)
-                rule = self.rule_for(Path(full).relative_to(root).as_posix())
+                rel = Path(dirpath, name).relative_to(root).as_posix()
+                rule = self.rule_for(rel)
                 if rule is not None:
-                    self._count(rule, os.lstat(full).st_size)
-                    os.unlink(full)
+                    doomed[rel] = rule
+                else:
+                    stays.append(rel)
+        for rel in self._imported(root, doomed, stays):
+            del doomed[rel]
+        for rel, rule in doomed.items():
+            self._count(rule, os.lstat(root / rel).st_size)
+            os.unlink(root / rel)
         _remove_empty_dirs(top, skip)
+
+    def _imported(self, root: Path, doomed: dict[str, str], stays: list[str]) -> dict[str, str]:
+        """Of ``doomed``, what the code in ``stays`` imports at import time, per site-packages folder."""
+        found: dict[str, str] = {}
+        for site in sorted({m.group(0) for rel in doomed if (m := _SITE_FOLDER.match(rel))}):
+            inside = len(site) + 1
+            why = imports.rescued(
+                str(root / site),
+                [rel[inside:] for rel in doomed if rel.startswith(site + "/")],
+                [rel[inside:] for rel in stays if rel.startswith(site + "/")],
+            )
+            found.update({f"{site}/{rel}": f"{doomed[f'{site}/{rel}']} would drop it, but {reason}" for rel, reason in why.items()})
+        self.rescued.update(found)
+        return found
 
     def pruned(self) -> list[Pruned]:
         return [Pruned(rule=r, files=c[0], bytes=c[1]) for r, c in self.counts.items()]

@@ -156,6 +156,7 @@ def make(recipe: Recipe, interpreter: Interpreter, root: Path, *, segment: Segme
         "packages": [vars(p) for p in _packages(recipe, interpreter, stdlib / "site-packages")],
         "owners": contents.distribution_files(stdlib / "site-packages", root),
         "pruned": [vars(p) for p in sorted(pruner.pruned(), key=lambda p: -p.bytes)],
+        "unpruned": [{"path": p, "why": why} for p, why in sorted(pruner.rescued.items())],
         "sources": keeping.decision.to_json() if keeping.decision else {"distributions": [], "app": recipe.python.sources is True},
         "stripped": {
             "files": len(stripped),

@@ -110,10 +110,10 @@ def decide(setting: bool | tuple[str, ...], site_packages: Path, owners: Mapping
         name = dist.metadata["Name"]
         rule = _BY_NAME.get(canonicalize_name(name))
         glob = matches(setting, name)
-        if glob is not None:
-            chosen[name] = ("python.sources: true" if glob == "true" else f"python.sources names it ({glob})", False)
-        elif rule is not None:
+        if rule is not None:
             chosen[name] = (rule.why, rule.app)
+        elif glob is not None:
+            chosen[name] = ("python.sources: true" if glob == "true" else f"python.sources names it ({glob})", False)
     paths = {p: owner for p, owner in owners.items() if owner in chosen and p.endswith(".py")}
     kept = tuple(
         Kept(distribution=name, why=why, app=app, files=sum(1 for owner in paths.values() if owner == name))

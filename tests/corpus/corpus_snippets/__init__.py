@@ -12,6 +12,7 @@ import importlib.util
 
 #: snippet module -> (distributions it stands for, the top-level module it imports)
 SNIPPETS = {
+    "astropy_": (("astropy",), "astropy"),
     "cryptography_": (("cryptography",), "cryptography"),
     "duckdb_": (("duckdb",), "duckdb"),
     "grpcio_": (("grpcio",), "grpc"),
