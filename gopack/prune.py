@@ -236,16 +236,26 @@ class Pruner:
         _remove_empty_dirs(top, skip)
 
     def _imported(self, root: Path, doomed: dict[str, str], stays: list[str]) -> dict[str, str]:
-        """Of ``doomed``, what the code in ``stays`` imports at import time, per site-packages folder."""
+        """Of ``doomed``, what the code in ``stays`` imports at import time, per site-packages
+        folder. The folder a rule matched stays whole once anything in it is imported: its
+        modules may import each other by names built at run time (pkg_resources loads its
+        vendored packages so), which no reading of import statements sees."""
         found: dict[str, str] = {}
         for site in sorted({m.group(0) for rel in doomed if (m := _SITE_FOLDER.match(rel))}):
             inside = len(site) + 1
-            why = imports.rescued(
-                str(root / site),
-                [rel[inside:] for rel in doomed if rel.startswith(site + "/")],
-                [rel[inside:] for rel in stays if rel.startswith(site + "/")],
-            )
-            found.update({f"{site}/{rel}": f"{doomed[f'{site}/{rel}']} would drop it, but {reason}" for rel, reason in why.items()})
+            staying = [rel[inside:] for rel in stays if rel.startswith(site + "/")]
+            while True:
+                rest = [rel[inside:] for rel in doomed if rel.startswith(site + "/") and rel not in found]
+                why = imports.rescued(str(root / site), rest, staying)
+                if not why:
+                    break
+                for rel, reason in why.items():
+                    path = f"{site}/{rel}"
+                    folder = _matched(path, doomed[path])
+                    for other in [p for p in doomed if p == folder or p.startswith(folder + "/")]:
+                        if other not in found:
+                            found[other] = f"{doomed[other]} would drop it, but {reason}" + ("" if other == path else f" (from {folder}, which stays whole)")
+                            staying.append(other[inside:])
         self.rescued.update(found)
         return found
 
@@ -263,6 +273,15 @@ def prune(root: Path, *, drop: tuple[str, ...], keep: tuple[str, ...]) -> list[P
     pruner = Pruner(drop=drop, keep=keep)
     pruner.prune(root)
     return pruner.pruned()
+
+
+def _matched(path: str, rule: str) -> str:
+    """The folder (or the file) of ``path`` that ``rule`` matched.
+
+    >>> _matched("python/lib/python3.7/site-packages/a/tests/b/c.py", "python/lib/python*/**/tests")
+    'python/lib/python3.7/site-packages/a/tests'
+    """
+    return next(p for p in _prefixes(path) if matching_rule(p, (rule,)) is not None)
 
 
 def _in_dist_info(rel: str, rule: str) -> bool:

@@ -38,6 +38,7 @@ class Rule:
     distribution: str  # canonical name
     why: str
     app: bool = False  # it compiles the code it is given from source: the app's sources stay too
+    files: tuple[str, ...] = ()  # globs of the files (relative to site-packages) that stay; () for all its .py files
 
 
 _OPENCV = "cv2's loader reads its config.py and config-3.X.py files as data (ImportError: OpenCV loader: missing configuration file)"
@@ -52,6 +53,11 @@ RULES: tuple[Rule, ...] = (
     Rule(distribution="torchvision", why=_TORCH_JIT),
     Rule(distribution="torchaudio", why=_TORCH_JIT),
     Rule(distribution="triton", why="triton.jit parses each kernel's source (inspect.getsource)", app=True),
+    Rule(
+        distribution="astropy",
+        why="astropy.utils.parsing opens its generated PLY tables (*_parsetab.py, *_lextab.py) as files (astropy 4: 'did not parse as unit')",
+        files=("*_parsetab.py", "*_lextab.py"),
+    ),
 )
 _BY_NAME = {r.distribution: r for r in RULES}
 
@@ -106,15 +112,23 @@ def decide(setting: bool | tuple[str, ...], site_packages: Path, owners: Mapping
     """Which distributions installed in ``site_packages`` keep their sources; ``owners``
     maps bundle paths to their distribution (:func:`gopack.contents.distribution_files`)."""
     chosen: dict[str, tuple[str, bool]] = {}
+    only: dict[str, tuple[str, ...]] = {}  # distribution -> the globs its rule keeps
     for dist in metadata.distributions(path=[str(site_packages)]):
         name = dist.metadata["Name"]
         rule = _BY_NAME.get(canonicalize_name(name))
         glob = matches(setting, name)
-        if rule is not None:
-            chosen[name] = (rule.why, rule.app)
-        elif glob is not None:
+        if glob is not None:
             chosen[name] = ("python.sources: true" if glob == "true" else f"python.sources names it ({glob})", False)
-    paths = {p: owner for p, owner in owners.items() if owner in chosen and p.endswith(".py")}
+            if rule is not None and not rule.files:
+                chosen[name] = (rule.why, rule.app)
+        elif rule is not None:
+            chosen[name] = (rule.why, rule.app)
+            only[name] = rule.files
+    paths = {
+        p: owner
+        for p, owner in owners.items()
+        if owner in chosen and p.endswith(".py") and (not only.get(owner) or any(fnmatch.fnmatchcase(p.rpartition("/")[2], g) for g in only[owner]))
+    }
     kept = tuple(
         Kept(distribution=name, why=why, app=app, files=sum(1 for owner in paths.values() if owner == name))
         for name, (why, app) in sorted(chosen.items(), key=lambda kv: kv[0].lower())
