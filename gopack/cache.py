@@ -37,10 +37,10 @@ _IGNORED_DIRS = {".git", ".hg", ".svn", "__pycache__", "build", "dist", ".tox", 
 #: between releases (2: bytecode only by default, blanked debug sections,
 #: derived archive segments; 3: bytecode compiled by the source interpreter in
 #: 4 slices per folder, the segment made with the tree; 4: which distribution owns
-#: each file, in the metadata; 5: sources kept per distribution, every stripped file's
+#: each file, in the metadata; 6: sources kept per distribution, every stripped file's
 #: original kept and judged, unresolved needs of wheels' modules recorded), so that no
 #: run reuses a tree older code made.
-LAYOUT = 5
+LAYOUT = 6
 
 
 @dataclass(frozen=True, kw_only=True)
