@@ -6,14 +6,19 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   := examples/sklearn/recipe.yaml
 
-.PHONY: demo test lint setup go-modules clean
+.PHONY: demo test lint setup go-modules debootstrap clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@
 
-setup: $(STAMP) go-modules
+setup: $(STAMP) go-modules debootstrap
+
+# The target tests build Debian 11 roots with debootstrap, which comes from Debian's packages.
+debootstrap:
+	@command -v debootstrap >/dev/null 2>&1 || test -x /usr/sbin/debootstrap || \
+		(apt-get update -qq && apt-get install -y -qq debootstrap)
 
 go-modules:
 	cd examples/hello && go mod download

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import glob
+import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 from _common import APP_NAME, EXAMPLE, BenchError, comparable, run, say
 
-PYTHON37_GLOB = "/root/.pyenv/versions/3.7.*/bin/python3.7"
+PYTHON37_GLOB = str(Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions" / "3.7.*" / "bin" / "python3.7")
 # PyInstaller 5.13.2 is the last release that supports Python 3.7 (6.0 dropped it).
 PINS = ("pyinstaller==5.13.2", "scikit-learn==1.0.2")
 

@@ -111,11 +111,14 @@ def run(
     ok_codes: tuple[int, ...] = (0,),
     input: str | None = None,
     cancel: Cancel | None = None,
+    stderr_only: bool = False,
 ) -> str:
     """Run ``argv``; return its stdout. On failure raise ``error`` carrying the output.
 
     ``what`` names the step for the message ("go build", "uv pip install").
     ``cancel``: run it in its own process group, which that object can stop.
+    ``stderr_only``: the error carries all of stderr and none of stdout (data, such as
+    ``go list``'s, says nothing to a reader), for the caller to cut short.
     """
     args = [os.fspath(a) for a in argv]
     log.debug("$ %s", shlex.join(args))
@@ -162,12 +165,8 @@ def run(
     if stream_output and stdout:
         log.info("%s", stdout.rstrip())
     if proc.returncode not in ok_codes:
-        output = "\n".join(part for part in (stdout, stderr) if part)
-        raise error(
-            f"{what} failed (exit code {proc.returncode})",
-            hint=hint,
-            details=output.strip()[-6000:] or None,
-        )
+        output = (stderr or "").strip() if stderr_only else "\n".join(part for part in (stdout, stderr) if part).strip()[-6000:]
+        raise error(f"{what} failed (exit code {proc.returncode})", hint=hint, details=output or None)
     return stdout
 
 

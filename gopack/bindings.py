@@ -26,6 +26,16 @@ class GoPackage:
     pkg_config: tuple[str, ...] = ()
     name: str = ""
     dir: str = ""
+    #: What gopack reads of the package's cgo code (gopack.includes).
+    standard: bool = False
+    cgo_files: tuple[str, ...] = ()
+    c_files: tuple[str, ...] = ()
+    cxx_files: tuple[str, ...] = ()
+    h_files: tuple[str, ...] = ()
+    cgo_cflags: tuple[str, ...] = ()
+    cgo_cppflags: tuple[str, ...] = ()
+    cgo_cxxflags: tuple[str, ...] = ()
+    cgo_ldflags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,6 +62,8 @@ class Binding:
 @dataclass(frozen=True, kw_only=True)
 class _Known:
     name: str
+    #: The module path as the module spells it, without a major version suffix.
+    module_path: str
     module: re.Pattern[str]
     why: str
     alternatives: str
@@ -72,30 +84,35 @@ _NEWER = "github.com/M-Quadra/go-python3-submodule/v11 (3.11) or go.nhat.io/cpy/
 KNOWN: tuple[_Known, ...] = (
     _Known(
         name="DataDog/go-python3",
+        module_path="github.com/DataDog/go-python3",
         module=re.compile(r"^github\.com/DataDog/go-python3$"),
         why="3.8 removed PyEval_ReInitThreads, 3.9 the *_ClearFreeList functions it wraps",
         alternatives=_NEWER,
     ),
     _Known(
         name="go-python/cpy3",
+        module_path="github.com/go-python/cpy3",
         module=re.compile(r"^github\.com/go-python/cpy3$"),
         why="it wraps the 3.7 C API, including functions removed in 3.8 and 3.9",
         alternatives=_NEWER,
     ),
     _Known(
         name="M-Quadra/go-python3-submodule",
+        module_path="github.com/M-Quadra/go-python3-submodule",
         module=re.compile(r"^github\.com/M-Quadra/go-python3-submodule(/v\d+)?$"),
         why="each major version vN wraps the C API of Python 3.N",
         alternatives="the module major version matching your Python (v8 for 3.8 ... v11 for 3.11)",
     ),
     _Known(
         name="nhatthm/cpy",
+        module_path="go.nhat.io/cpy",
         module=re.compile(r"^go\.nhat\.io/cpy(/v\d+)?$"),
         why="its module version v3.X.* follows the Python 3.X C API",
         alternatives="the go.nhat.io/cpy/v3 release line v3.X matching your Python",
     ),
     _Known(
         name="sbinet/go-python",
+        module_path="github.com/sbinet/go-python",
         module=re.compile(r"^github\.com/sbinet/go-python$"),
         why="it wraps the Python 2 C API",
         alternatives="a Python 3 binding such as go.nhat.io/cpy/v3",
@@ -128,6 +145,18 @@ def pythons_for_pkg_config(name: str) -> tuple[str, ...]:
     return ("2.7",) if match.group("major") == "2" else PYTHON3
 
 
+LIBPYTHON_FLAG = re.compile(r"^-lpython(?P<version>[23]\.\d+)(?:m|d|dm)?$")
+
+
+def libpython_versions(ldflags: Iterable[str]) -> tuple[str, ...]:
+    """The Python versions ``-lpythonX.Y`` flags link.
+
+    >>> libpython_versions(["-lm", "-lpython3.7m", "-lpython3.12"])
+    ('3.12', '3.7')
+    """
+    return tuple(sorted({m.group("version") for m in map(LIBPYTHON_FLAG.match, ldflags) if m}))
+
+
 def detect(packages: Iterable[GoPackage]) -> Binding | None:
     """The binding the program uses, or None when no package asks for Python.
 
@@ -148,13 +177,25 @@ def detect(packages: Iterable[GoPackage]) -> Binding | None:
                     why=known.why,
                     alternatives=known.alternatives,
                 )
-    raw = [p for p in packages if python_pkg_config_names(p.pkg_config)]
+    raw = [p for p in packages if python_pkg_config_names(p.pkg_config) or (not p.standard and libpython_versions(p.cgo_ldflags))]
     if not raw:
         return None
     names = python_pkg_config_names(n for p in raw for n in p.pkg_config)
     allowed = set(PYTHON3) | {"2.7"}
     for name in names:
         allowed &= set(pythons_for_pkg_config(name))
+    linked = sorted({v for p in raw for v in libpython_versions(p.cgo_ldflags)})
+    if not names:
+        # Only -lpythonX.Y: the plan checks the version against python.version, naming the file.
+        return Binding(
+            name="cgo",
+            module=raw[0].module or raw[0].import_path,
+            module_version=raw[0].module_version,
+            pythons=tuple(linked),
+            pkg_config=(),
+            why=f"its cgo lines link {', '.join(f'-lpython{v}' for v in linked)}",
+            alternatives="'#cgo pkg-config: python3-embed' to build against any 3.x",
+        )
     return Binding(
         name="cgo",
         module=raw[0].module or raw[0].import_path,

@@ -28,7 +28,9 @@ from types import TracebackType
 from typing import final
 
 from gopack import _proc
+from gopack import target as targets
 from gopack.errors import BuildError
+from gopack.target import Target
 
 #: Slices per folder (each a process). gopack compiles the stdlib and site-packages
 #: as two folders, so 4 keep 8 processes for a big machine and start few on a small one.
@@ -54,7 +56,9 @@ sys.stdout.write(json.dumps(failed) + "\n")
 """
 
 
-def compile_tree(python: Path, directory: Path, *, relative_to: Path, version: str, keep_sources: bool, epoch: int) -> list[str]:
+def compile_tree(
+    python: Path, directory: Path, *, relative_to: Path, version: str, keep_sources: bool, epoch: int, target: Target | None = None
+) -> list[str]:
     """Compile every .py under ``directory`` with ``python``, the interpreter the bundle
     ships or the one it was copied from (the same build: the same bytes).
 
@@ -62,7 +66,7 @@ def compile_tree(python: Path, directory: Path, *, relative_to: Path, version: s
     say); they stay as source, as pip would leave them.
     """
     keep = _always(keep_sources)
-    sources, failed = _compile(python, directory, relative_to=relative_to, version=version, keep=keep, epoch=epoch)
+    sources, failed = _compile(python, directory, relative_to=relative_to, version=version, keep=keep, epoch=epoch, target=target)
     return _finish(python, directory, sources, failed, keep=keep)
 
 
@@ -75,8 +79,9 @@ class Background:
     until then; an error in the block stops the compiling processes instead.
     """
 
-    def __init__(self, python: Path, *, relative_to: Path, version: str, keep_sources: bool, epoch: int) -> None:
+    def __init__(self, python: Path, *, relative_to: Path, version: str, keep_sources: bool, epoch: int, target: Target | None = None) -> None:
         self.python, self.relative_to, self.version, self.keep_sources, self.epoch = python, relative_to, version, keep_sources, epoch
+        self.target = target
         self.running = contextlib.ExitStack()
         self.jobs: list[tuple[Path, Callable[[Path], bool], Future[tuple[list[Path], list[str]]]]] = []
 
@@ -87,7 +92,7 @@ class Background:
 
         def task(cancel: _proc.Cancel) -> tuple[list[Path], list[str]]:
             return _compile(self.python, directory, skip=skip, relative_to=self.relative_to, version=self.version,
-                            keep=chosen, epoch=self.epoch, cancel=cancel)
+                            keep=chosen, epoch=self.epoch, cancel=cancel, target=self.target)
 
         self.jobs.append((directory, chosen, self.running.enter_context(_proc.in_background(task, name="bytecode"))))
 
@@ -112,6 +117,7 @@ def _compile(
     keep: Callable[[Path], bool],
     epoch: int,
     cancel: _proc.Cancel | None = None,
+    target: Target | None = None,
 ) -> tuple[list[Path], list[str]]:
     """(every source, those that did not compile). A source that stays gets its pyc in
     __pycache__; one that goes, a pyc in its place (the sourceless layout)."""
@@ -129,7 +135,7 @@ def _compile(
     env = {"PYTHONHASHSEED": "0", "PYTHONHOME": str(python.parent.parent), "PYTHONPATH": ""}
 
     def run(part: list[list[object]]) -> list[str]:
-        out = _proc.run([python, "-S", "-B", "-c", _COMPILE.replace("NICE", str(NICE))], input=json.dumps(part), env=env, what=f"compiling bytecode in {directory.name}", cancel=cancel)
+        out = _proc.run([*targets.launch(target, python), "-S", "-B", "-c", _COMPILE.replace("NICE", str(NICE))], input=json.dumps(part), env=env, what=f"compiling bytecode in {directory.name}", cancel=cancel)
         return list(json.loads(out.strip().splitlines()[-1]))
 
     return sources, sorted(f for part in _proc.in_parallel(run, slices) for f in part)

@@ -18,7 +18,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from gopack import __version__, _proc, archive, cache, conda, contents, pipeline, recipe, sources, verify
+from gopack import __version__, _proc, archive, cache, conda, contents, pipeline, plan, recipe, sources, verify
 from gopack.errors import GopackError, UsageError
 
 INTERNAL_ERROR = 70
@@ -95,7 +95,9 @@ def _parser() -> argparse.ArgumentParser:
     bundle = sub.add_parser("bundle", parents=[common], help="build the archive a recipe describes")
     bundle.add_argument("recipe", type=Path, metavar="RECIPE", help="path of the recipe (YAML)")
     bundle.add_argument("-o", "--output-dir", type=Path, help="where to write the archive (default: the recipe's output.dir)")
-    bundle.add_argument("--max-glibc", metavar="X.Y", help="fail if the bundle needs a newer glibc (overrides the recipe's max_glibc)")
+    bundle.add_argument("--target-glibc", metavar="2.NN", help="the oldest glibc the bundle must start on (overrides the recipe's target.glibc)")
+    bundle.add_argument("--max-glibc", metavar="2.NN", help="the older name of --target-glibc")
+    bundle.add_argument("--sysroot", type=Path, metavar="DIR", help="build against this root file system of the target distribution (overrides target.sysroot)")
     bundle.add_argument("--format", choices=archive.FORMATS, help="archive format (overrides output.format; default tar.gz)")
     bundle.add_argument("--level", type=int, metavar="N", help="compression level (gzip/zip 1-9, zstd 1-19)")
     bundle.set_defaults(func=_bundle)
@@ -121,12 +123,22 @@ def _parser() -> argparse.ArgumentParser:
 
 def _bundle(args: argparse.Namespace) -> int:
     the_recipe = recipe.load(args.recipe)
-    if args.max_glibc is not None and not re.fullmatch(r"2\.\d{1,2}", args.max_glibc):
-        raise UsageError(f"--max-glibc {args.max_glibc!r} is not a glibc version", hint="write it as 2.NN, e.g. --max-glibc 2.28")
+    for flag, value in (("--target-glibc", args.target_glibc), ("--max-glibc", args.max_glibc)):
+        if value is not None and not re.fullmatch(r"2\.\d{1,2}", value):
+            raise UsageError(f"{flag} {value!r} is not a glibc version", hint=f"write it as 2.NN, e.g. {flag} 2.28")
+    if args.target_glibc is not None and args.max_glibc is not None and args.target_glibc != args.max_glibc:
+        raise UsageError(f"--target-glibc {args.target_glibc} and --max-glibc {args.max_glibc} disagree", hint="--max-glibc is the older name of --target-glibc: give one")
+    if args.sysroot is not None and not args.sysroot.is_dir():
+        raise UsageError(f"--sysroot {args.sysroot}: not a directory", hint="give the root file system of the target distribution (debootstrap, docker export)")
+    target = plan.TargetOptions(
+        sysroot=args.sysroot.absolute() if args.sysroot is not None else None,
+        glibc=args.target_glibc or args.max_glibc,
+        glibc_flag="--target-glibc" if args.target_glibc is not None else "--max-glibc",
+    )
     if args.level is not None and not 1 <= args.level <= 19:
         raise UsageError(f"--level {args.level} is out of range", hint="gzip and zip take 1-9, zstd 1-19")
     result = pipeline.bundle(
-        the_recipe, output_dir=args.output_dir, max_glibc=args.max_glibc, fmt=args.format, level=args.level, progress=_progress(args)
+        the_recipe, output_dir=args.output_dir, target=target, fmt=args.format, level=args.level, progress=_progress(args)
     )
     if args.json:
         _emit(result.report())
@@ -148,8 +160,11 @@ def _cache_list(args: argparse.Namespace) -> int:
         for e in entries
     ]
     envs: list[dict[str, Any]] = [{"path": str(p), "size": cache.size(p)} for p in conda.environments(cache.directory())]
+    scratch = cache.scratch()
     if args.json:
-        _emit({"schema_version": 1, "cache": str(cache.directory()), "entries": rows, "conda_environments": envs})
+        _emit({"schema_version": 1, "cache": str(cache.directory()), "entries": rows, "conda_environments": envs, "temporary": [
+            {"path": str(s.path), "what": s.what, "size": s.size, "age": round(s.age), "pid": s.pid, "in_use": s.in_use} for s in scratch
+        ]})
         return 0
     print(f"{cache.directory()}: {len(rows)} cached Python tree{'s' if len(rows) != 1 else ''}")
     for row in rows:
@@ -158,17 +173,41 @@ def _cache_list(args: argparse.Namespace) -> int:
         print(f"{len(envs)} conda environment{'s' if len(envs) != 1 else ''} created from environment files")
         for env in envs:
             print(f"  {env['size'] / 1e6:8.1f} MB  {env['path']}")
+    if scratch:
+        left = [s for s in scratch if not s.in_use]
+        print(f"{len(scratch)} temporary folder{'s' if len(scratch) != 1 else ''} in tmp/, {len(left)} left by killed runs"
+              + (" (`gopack cache prune` removes them; so does a later bundle, after an hour)" if left else ""))
+        for s in scratch:
+            who = f"in use by process {s.pid}" if s.in_use else "left over" + (f" by process {s.pid}" if s.pid else "")
+            print(f"  {s.size / 1e6:8.1f} MB  {s.path.name}: {s.what} ({who}, {_ago(s.age)})")
     return 0
+
+
+def _ago(seconds: float) -> str:
+    """
+    >>> _ago(30), _ago(7200), _ago(200000)
+    ('changed 30 s ago', 'changed 2.0 h ago', 'changed 2.3 days ago')
+    """
+    if seconds < 120:
+        return f"changed {seconds:.0f} s ago"
+    if seconds < 3600:
+        return f"changed {seconds / 60:.0f} min ago"
+    if seconds < 2 * 86400:
+        return f"changed {seconds / 3600:.1f} h ago"
+    return f"changed {seconds / 86400:.1f} days ago"
 
 
 def _cache_prune(args: argparse.Namespace) -> int:
     removed = cache.prune(older_than_days=args.older_than)
     envs = conda.prune_environments(cache.directory(), older_than_days=args.older_than)
+    left = cache.sweep(older_than=None)  # what killed runs left, at any age; a live run's folders stay
     if args.json:
-        _emit({"schema_version": 1, "removed": [e.key for e in removed], "removed_conda_environments": [str(p) for p in envs]})
+        _emit({"schema_version": 1, "removed": [e.key for e in removed], "removed_conda_environments": [str(p) for p in envs],
+               "removed_temporary": [str(s.path) for s in left]})
     else:
-        log.info("removed %d cached Python tree%s and %d conda environment%s from %s", len(removed), "s" if len(removed) != 1 else "",
-                 len(envs), "s" if len(envs) != 1 else "", cache.directory())
+        log.info("removed %d cached Python tree%s, %d conda environment%s and %d temporary folder%s (%.1f MB) left by killed runs from %s",
+                 len(removed), "s" if len(removed) != 1 else "", len(envs), "s" if len(envs) != 1 else "",
+                 len(left), "s" if len(left) != 1 else "", sum(s.size for s in left) / 1e6, cache.directory())
     return 0
 
 
@@ -183,6 +222,8 @@ def _inspect(args: argparse.Namespace) -> int:
         f"  python     {py['version']} ({py['abi']}), {py['libpython']}",
         f"  binding    {document['binding']['name']} {document['binding']['version']}".rstrip(),
         f"  go         {go['version']} {go['goarch']}, {go['binary']}",
+        *(f"  headers    {h['distribution'] or '(no distribution)'} {h['version']}: {', '.join(h['headers'])} from {h['include']}"
+          for h in document["cgo_headers"]),
         f"  platform   {document['platform']} (glibc {glibc['floor']}; " + ", ".join(f"{k} {v}" for k, v in glibc["symbol_versions"].items()) + ")",
         f"  from host  {', '.join(document['host_libraries'])}",
         f"  size       {document['size']['total'] / 1e6:.1f} MB in {document['size']['files']} files"

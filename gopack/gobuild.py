@@ -23,12 +23,16 @@ import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from gopack import _proc
+from gopack import _proc, cache, goerrors
 from gopack.elf.analysis import elf_info
 from gopack.errors import BuildError
 from gopack.interpreters import Interpreter
 from gopack.plan import Plan
+
+if TYPE_CHECKING:
+    from gopack.cgoflags import GoInputs
 
 RPATH = "$ORIGIN/../python/lib"
 _HOME_NAME = "zz_gopack_home"
@@ -42,31 +46,44 @@ class GoBinary:
     rpath: str
 
 
-def build(plan: Plan, root: Path, work: Path, *, cancel: _proc.Cancel | None = None) -> GoBinary:
+def build(plan: Plan, root: Path, work: Path, inputs: GoInputs, *, cancel: _proc.Cancel | None = None) -> GoBinary:
+    """``inputs``: the recipe's go values with placeholders resolved and what the cgo code
+    needs of the Python tree (:mod:`gopack.cgoflags`)."""
     interpreter = plan.interpreter
     pc_dir = work / "pkgconfig"
     write_pkg_config(interpreter, pc_dir, extra_names=plan.binding.pkg_config)
     overlay = write_overlay(plan, work / "overlay")
     out = root / "bin" / plan.recipe.go.binary
     out.parent.mkdir(parents=True, exist_ok=True)
-    go_env = dict(plan.go_env)
+    go_env = {**dict(plan.go_env), **dict(inputs.env)}
+    # The target's C compiler (zig cc for an older glibc or a root) and what it adds to the C flags.
+    compiler, target_cflags = plan.target.cgo_env(cache_dir=cache.directory())
     env = {
+        **compiler,
         **go_env,
         "PKG_CONFIG_PATH": os.pathsep.join(p for p in (str(pc_dir), os.environ.get("PKG_CONFIG_PATH", "")) if p),
-        "CGO_LDFLAGS": _flags(go_env, "CGO_LDFLAGS", "", f"-Wl,-rpath,{RPATH}", "-Wl,--disable-new-dtags"),
-        "CGO_CFLAGS": _flags(go_env, "CGO_CFLAGS", "-O2 -g", f"-DGOPACK_PYTHON={interpreter_key(interpreter)}"),
+        "CGO_LDFLAGS": _flags(go_env, "CGO_LDFLAGS", "", *inputs.link_flags, f"-Wl,-rpath,{RPATH}", "-Wl,--disable-new-dtags"),
+        "CGO_CFLAGS": _flags(go_env, "CGO_CFLAGS", "-O2 -g", f"-DGOPACK_PYTHON={interpreter_key(interpreter)}", target_cflags),
     }
+    if inputs.cppflags:
+        # The tree's include folders, after the recipe's own; the define keys Go's cache to their contents.
+        env["CGO_CPPFLAGS"] = _flags(go_env, "CGO_CPPFLAGS", "", *inputs.cppflags, f"-DGOPACK_HEADERS={inputs.headers_key}")
     recipe = plan.recipe
     argv: list[str | os.PathLike[str]] = [plan.toolchain.go, "build", "-trimpath", "-buildvcs=false", "-overlay", overlay]
     if recipe.go.tags:
         argv.append("-tags=" + ",".join(recipe.go.tags))
     # -buildid= makes the binary reproducible; -s -w drop the symbol table and DWARF.
-    ldflags = " ".join(p for p in (recipe.go.ldflags, "-s -w" if recipe.output.strip else "", "-buildid=") if p)
-    argv += [f"-ldflags={ldflags}", *recipe.go.flags, "-o", out, recipe.go.package]
-    _proc.run(
-        argv, what="go build", env=env, cwd=recipe.go.module, cancel=cancel,
-        hint=f"run with -v to see the compiler's output; the program is in {recipe.go.module}",
-    )
+    ldflags = " ".join(p for p in (inputs.ldflags, "-s -w" if recipe.output.strip else "", "-buildid=") if p)
+    argv += [f"-ldflags={ldflags}", *inputs.flags, "-o", out, recipe.go.package]
+    hint = f"run with -v to see the compiler's output; the program is in {recipe.go.module}"
+    if inputs.unanswered:
+        named = "; ".join(f"{i.where} includes {i.header}" for i in inputs.unanswered[:5])
+        hint = (f"{named}: no folder of the compiler, the recipe or the Python tree holds it; if a Python package "
+                f"ships it, add that package to python.requirements ({hint})")
+    try:
+        _proc.run(argv, what="go build", env=env, cwd=recipe.go.module, cancel=cancel, stderr_only=True, hint=hint)
+    except BuildError as exc:
+        raise goerrors.rewrite(exc, module_dir=recipe.go.module) from None
     binary = inspect(out)
     if interpreter.soname not in binary.needed:
         raise BuildError(

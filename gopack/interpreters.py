@@ -22,9 +22,10 @@ from elftools.elf.elffile import ELFFile
 
 from gopack.elf import analysis
 from gopack.errors import ToolchainError
+from gopack.target import Target, above_floor
 
 _PROBE = r"""
-import json, platform, sys, sysconfig
+import json, platform, site, sys, sysconfig
 v = sysconfig.get_config_var
 print(json.dumps(dict(
     implementation=platform.python_implementation(),
@@ -39,6 +40,7 @@ print(json.dumps(dict(
     instsoname=v("INSTSONAME"),
     ldlibrary=v("LDLIBRARY"),
     enable_shared=v("Py_ENABLE_SHARED"),
+    site=getattr(site, "getsitepackages", lambda: [])(),
 )))
 """
 
@@ -55,6 +57,9 @@ class Interpreter:
     include: Path
     libpython: Path  # the file named by the SONAME, e.g. lib/libpython3.7m.so.1.0
     elf_machine: str  # pyelftools e_machine, e.g. "EM_X86_64"
+    #: The folder of the stdlib the interpreter's site module adds to sys.path: Debian's
+    #: python3.X reads lib/python3.X/dist-packages, not site-packages.
+    site_dir: str = "site-packages"
 
     @property
     def short_version(self) -> str:
@@ -91,15 +96,22 @@ class Rejected:
     reason: str
 
 
-def probe(executable: Path, *, shared_in_prefix: bool = False) -> Interpreter:
+def probe(executable: Path, *, shared_in_prefix: bool = False, target: Target | None = None) -> Interpreter:
     """Run ``executable`` once and describe it; raise ToolchainError saying why it is unusable.
 
     ``shared_in_prefix``: take any ``lib/libpythonX.Y*.so*`` of the prefix as the
     shared libpython, whatever ``Py_ENABLE_SHARED`` says. conda-forge's python
     links its own executable statically but ships the shared library beside it.
+    ``target``: the machine and root the interpreter belongs to (the host when None).
+    It is run as the target runs it; the paths it reports are read as the target's,
+    and its libpython is looked for in LIBDIR, then in the target's library path
+    (Debian puts it in the multiarch directory, not in LIBDIR).
     """
+    argv = target.launch(executable) if target is not None else [str(executable)]
+    inside = target.inside if target is not None else Path
+    real = target.real if target is not None else Path.resolve
     try:
-        proc = subprocess.run([str(executable), "-c", _PROBE], capture_output=True, text=True, timeout=60, check=False)
+        proc = subprocess.run([*argv, "-c", _PROBE], capture_output=True, text=True, timeout=60, check=False)
     except OSError as exc:
         raise ToolchainError(f"cannot run: {exc.strerror}") from None
     except subprocess.TimeoutExpired:
@@ -121,10 +133,13 @@ def probe(executable: Path, *, shared_in_prefix: bool = False) -> Interpreter:
     elif not info["enable_shared"]:
         raise ToolchainError("has no shared libpython (built without --enable-shared)")
     else:
-        libpython = Path(info["libdir"] or "") / (info["instsoname"] or info["ldlibrary"] or "")
+        name = info["instsoname"] or info["ldlibrary"] or ""
+        libpython = inside(info["libdir"] or "/") / name
+        dirs = target.ld_paths if target is not None and target.sysroot is not None else ()
+        libpython = next((Path(d) / name for d in (str(libpython.parent), *dirs) if name and (Path(d) / name).is_file()), libpython)
         if not libpython.is_file():
             raise ToolchainError(f"its shared libpython {libpython} does not exist")
-    include = Path(info["include"])
+    include = inside(info["include"])
     if not (include / "Python.h").is_file():
         raise ToolchainError(f"has no headers ({include}/Python.h is missing)")
     return Interpreter(
@@ -134,9 +149,16 @@ def probe(executable: Path, *, shared_in_prefix: bool = False) -> Interpreter:
         prefix=Path(info["prefix"]),
         stdlib=Path(info["stdlib"]),
         include=include,
-        libpython=libpython.resolve(),
+        libpython=real(libpython),
         elf_machine=elf_machine(libpython),
+        site_dir=_site_dir(info.get("site") or [], info["stdlib"]),
     )
+
+
+def _site_dir(found: list[str], stdlib: str) -> str:
+    """site-packages if the interpreter reads it in its stdlib folder, else the folder there that it does read."""
+    names = [os.path.basename(p) for p in found if os.path.dirname(os.path.normpath(p)) == os.path.normpath(stdlib)]
+    return "site-packages" if "site-packages" in names or not names else names[0]
 
 
 def libpythons(libdir: Path, stem: str = "libpython") -> tuple[list[Path], list[str]]:
@@ -172,12 +194,14 @@ def elf_machine(path: Path) -> str:
         raise ToolchainError(f"{path} is not a readable ELF file: {exc}") from None
 
 
-def candidates(version: str, *, search_path: str | None = None, pyenv_root: Path | None = None) -> Iterator[Path]:
-    """Executables that may be CPython ``version``: pyenv versions first (newest patch), then PATH."""
+def candidates(version: str, *, search_path: str | None = None, pyenv_root: Path | None = None, pyenv: bool = True) -> Iterator[Path]:
+    """Executables that may be CPython ``version``: pyenv versions first (newest patch), then PATH,
+    then the Pythons uv manages (python-build-standalone builds, e.g. from ``uv python install``).
+    ``pyenv``: False for a root file system's search (its PATH only)."""
     root = pyenv_root or Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
     versions = root / "versions"
     found: list[tuple[tuple[int, ...], Path]] = []
-    if versions.is_dir():
+    if pyenv and versions.is_dir():
         for entry in versions.iterdir():
             match = re.fullmatch(re.escape(version) + r"\.(\d+)", entry.name)
             if match and (entry / "bin" / f"python{version}").exists():
@@ -190,10 +214,31 @@ def candidates(version: str, *, search_path: str | None = None, pyenv_root: Path
         if hit and hit not in seen:
             seen.add(hit)
             yield Path(hit)
+    if pyenv:
+        managed = _uv_managed(version)
+        if managed is not None:
+            yield managed
 
 
-def find(version: str, candidates: Iterable[Path]) -> tuple[Interpreter | None, list[Rejected]]:
-    """The first candidate that is a CPython ``version`` with a shared libpython."""
+def _uv_managed(version: str) -> Path | None:
+    """``uv python find --managed-python``: a uv-managed CPython ``version``, never downloaded."""
+    try:
+        from uv import find_uv_bin
+    except ImportError:
+        return None
+    try:
+        found = subprocess.run(
+            [find_uv_bin(), "python", "find", "--managed-python", "--no-python-downloads", version],
+            capture_output=True, text=True, timeout=60, check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    path = found.stdout.strip()
+    return Path(path) if found.returncode == 0 and path else None
+
+
+def find(version: str, candidates: Iterable[Path], *, target: Target | None = None) -> tuple[Interpreter | None, list[Rejected]]:
+    """The first candidate that is a CPython ``version`` with a shared libpython (run as ``target`` runs it)."""
     rejected: list[Rejected] = []
     seen: set[Path] = set()
     for path in candidates:
@@ -202,12 +247,16 @@ def find(version: str, candidates: Iterable[Path]) -> tuple[Interpreter | None, 
             continue
         seen.add(real)
         try:
-            interpreter = probe(path)
+            interpreter = probe(path, target=target)
         except ToolchainError as exc:
             rejected.append(Rejected(path=path, reason=exc.message))
             continue
         if interpreter.short_version != version:
             rejected.append(Rejected(path=path, reason=f"is Python {interpreter.version}, not {version}"))
+            continue
+        newer = above_floor(target, [interpreter.libpython, interpreter.executable]) if target is not None else []
+        if newer:
+            rejected.append(Rejected(path=path, reason=f"needs a glibc newer than {target.floor if target else ''}:\n  " + "\n  ".join(newer)))
             continue
         return interpreter, rejected
     return None, rejected

@@ -2,27 +2,30 @@
 -> relocation of the binary -> manifest -> archive.
 
 The Go build needs the interpreter's headers and libpython, not the tree, so it
-runs in a thread beside the Python and app stages; an interrupt or a failure
+runs in a thread beside the Python and app stages (unless its cgo code includes
+a header an installed package ships, or the recipe names the tree with a
+placeholder: then it starts once the tree is made); an interrupt or a failure
 there stops it (its process group gets SIGINT) before the staging tree goes.
 Each stage is timed; the report says what was built and how long each stage
-took (the go build's time overlaps the others'). The staging tree lives in a temporary directory inside the cache (so the
-cached Python tree can be hard-linked into it) and is removed afterwards; the
-only output is the archive, renamed into place at the very end.
+took (the go build's time overlaps the others'). The staging tree lives in a folder of the cache's tmp/ (so the
+cached Python tree can be hard-linked into it), locked while in use and removed afterwards (a later run removes
+what a killed one left: :func:`gopack.cache.sweep`); the only output is the archive, renamed into place at the very end.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gopack import __version__, _proc, archive, bytecode, cache, contents, gobuild, plan, pythonenv, pytree, relocate
+from gopack import __version__, _proc, archive, bytecode, cache, cgoflags, contents, gobuild, plan, pythonenv, pytree, relocate
+from gopack.elf import analysis
 from gopack.errors import GopackError
 from gopack.recipe import Recipe
 
@@ -76,7 +79,7 @@ def bundle(
     recipe: Recipe,
     *,
     output_dir: Path | None = None,
-    max_glibc: str | None = None,
+    target: plan.TargetOptions | None = None,
     fmt: str | None = None,
     level: int | None = None,
     progress: Callable[[str, float | None], None] = lambda s, t: None,
@@ -85,7 +88,7 @@ def bundle(
     place (its staging folders are still being removed) carries the archive's path: see :func:`landed`."""
     done: list[Path] = []
     try:
-        return _bundle(recipe, output_dir=output_dir, max_glibc=max_glibc, fmt=fmt, level=level, progress=progress, landed=done)
+        return _bundle(recipe, output_dir=output_dir, target=target, fmt=fmt, level=level, progress=progress, landed=done)
     except KeyboardInterrupt as exc:
         if done:
             exc.args = (*exc.args, _Landed(archive=done[0]))
@@ -106,7 +109,7 @@ def _bundle(
     recipe: Recipe,
     *,
     output_dir: Path | None,
-    max_glibc: str | None,
+    target: plan.TargetOptions | None,
     fmt: str | None,
     level: int | None,
     progress: Callable[[str, float | None], None],
@@ -117,21 +120,29 @@ def _bundle(
     level = level or recipe.output.level or archive.DEFAULT_LEVELS[fmt]
     cache_dir = cache.directory()
     with stage("plan"):
-        the_plan = plan.make(recipe, cache_dir=cache_dir)
-    interpreter = the_plan.interpreter
+        the_plan = plan.make(recipe, cache_dir=cache_dir, options=target or plan.TargetOptions())
+    interpreter, the_target = the_plan.interpreter, the_plan.target
     top = f"{recipe.name}-{recipe.version}"
-    (cache_dir / "tmp").mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="stage-", dir=cache_dir / "tmp") as tmp:
-        work = Path(tmp)
+    cleared = cache.sweep(cache_dir)
+    if cleared:
+        log.info("removed %d folder%s (%.1f MB) that killed runs left in %s", len(cleared), "s" if len(cleared) != 1 else "",
+                 sum(c.size for c in cleared) / 1e6, cache_dir / "tmp")
+    with cache.staging(cache_dir, "stage-", what=f"staging tree of {top}") as work:
         root = work / top
         root.mkdir()
 
-        def go_build(cancel: _proc.Cancel) -> gobuild.GoBinary:
+        # Set by the Python stage (cancelled if it fails): a Go build that includes the tree's
+        # headers, or names it with a placeholder, waits for it; any other builds beside it.
+        tree_made: Future[pytree.PythonTree] = Future()
+
+        def go_build(cancel: _proc.Cancel) -> tuple[gobuild.GoBinary, cgoflags.GoInputs]:
+            tree_for_go = tree_made.result() if the_plan.needs_tree else None
             with stage("go build"):
                 try:
-                    return gobuild.build(the_plan, root, work, cancel=cancel)
+                    inputs = cgoflags.prepare(the_plan, tree_for_go, cache_dir=cache_dir)
+                    return gobuild.build(the_plan, root, work, inputs, cancel=cancel), inputs
                 except GopackError as exc:
-                    if not cancel.stopped:
+                    if not cancel.stopped and not the_plan.needs_tree:
                         # Said now, not after the Python stage: the user can fix the Go code while
                         # the tree is finished and cached for the next run.
                         first = "".join(f"\n  | {line}" for line in (exc.details or "").splitlines()[:6])
@@ -139,10 +150,17 @@ def _bundle(
                     raise
 
         with contextlib.ExitStack() as background:
+            # Held until the archive is written: `gopack cache prune` leaves a tree in use alone.
+            background.enter_context(cache.using(pytree.key(recipe, interpreter, the_target), cache_dir))
             go = background.enter_context(_proc.in_background(go_build, name="go"))
             with stage("python"):
                 want = None if fmt == "zip" else pytree.Segment(top=top, fmt=fmt, level=level)
-                tree = pytree.get(recipe, interpreter, cache_dir=cache_dir, segment=want)
+                try:
+                    tree = pytree.get(recipe, interpreter, the_target, cache_dir=cache_dir, segment=want)
+                except BaseException:
+                    tree_made.cancel()
+                    raise
+                tree_made.set_result(tree)
                 tree.link_into(root)
             # The tree's part of the archive (made with a new tree, else now) compresses while the
             # rest is put together: zlib-ng and zstd release the GIL.
@@ -151,16 +169,16 @@ def _bundle(
                 pythonenv.copy_code(recipe, root / pythonenv.APP)
                 python = root / "python" / "bin" / interpreter.program
                 bytecode.compile_tree(python, root / pythonenv.APP, relative_to=root, version=interpreter.short_version,
-                                      keep_sources=bool(tree.meta["sources"]["app"]), epoch=archive.epoch())
-            binary = go.result()
+                                      keep_sources=bool(tree.meta["sources"]["app"]), epoch=archive.epoch(), target=the_target)
+            binary, go_inputs = go.result()
             with stage("relocate"):
                 binary_rel = binary.path.relative_to(root).as_posix()
-                for_binary = relocate.relocate(root, frozen=frozenset({binary_rel}), only=frozenset({binary_rel}))
+                for_binary = relocate.relocate(root, frozen=frozenset({binary_rel}), only=frozenset({binary_rel}), ld_paths=the_target.ld_paths)
                 floor = relocate.floor(
                     {**tree.requirements, **for_binary.requirements},
                     machine=interpreter.elf_machine,
-                    max_glibc=max_glibc or recipe.max_glibc,
-                    where_max="--max-glibc" if max_glibc else recipe.where("max_glibc"),
+                    max_glibc=the_target.floor,
+                    where_max=the_target.where_glibc,
                 )
             dest = (output_dir or recipe.output.dir) / f"{top}-{interpreter.tag}-{floor.tag}.{fmt}"
             with stage("manifest"):
@@ -191,7 +209,14 @@ def _bundle(
                         "goarch": the_plan.toolchain.goarch,
                         "binary": binary_rel,
                         "rpath": binary.rpath,
+                        # The program's own needs: with target.glibc or a root, zig linked it for the floor.
+                        "symbol_versions": dict(analysis.floor_of(
+                            {binary_rel: for_binary.requirements.get(binary_rel, {})}, interpreter.elf_machine
+                        ).highest),
+                        "linked_for": the_target.zig_triple,
                     },
+                    # Which packages' headers the cgo code was compiled with (none: only Python's own).
+                    "cgo_headers": [h.to_json() for h in go_inputs.headers],
                     "glibc": {"floor": floor.highest.get("GLIBC"), "symbol_versions": dict(floor.highest), "tag": floor.tag},
                     "host_libraries": sorted({*meta["host_libraries"], *for_binary.host_libraries}),
                     "vendored": vendored,

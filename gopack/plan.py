@@ -9,24 +9,18 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from gopack import _proc, bindings, cache, conda, interpreters
+from gopack import _proc, bindings, cache, conda, goerrors, includes, interpreters, placeholders
+from gopack import target as targets
 from gopack.bindings import Binding, GoPackage
 from gopack.errors import RecipeError, ToolchainError
 from gopack.interpreters import Interpreter
 from gopack.recipe import Recipe
+from gopack.target import GOARCH_MACHINES, Target
 
-GOARCH_MACHINES = {
-    "amd64": "EM_X86_64",
-    "arm64": "EM_AARCH64",
-    "386": "EM_386",
-    "arm": "EM_ARM",
-    "ppc64le": "EM_PPC64",
-    "s390x": "EM_S390",
-    "riscv64": "EM_RISCV",
-}
+__all__ = ["GOARCH_MACHINES", "GoToolchain", "Plan", "make"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,6 +29,9 @@ class GoToolchain:
     version: str  # "go1.26.8"
     goos: str
     goarch: str
+    #: go env CC and CXX, split into words.
+    cc: tuple[str, ...] = ("gcc",)
+    cxx: tuple[str, ...] = ("g++",)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,19 +43,48 @@ class Plan:
     main_package: GoPackage
     #: The recipe's go.env with GOFLAGS etc.; used for every go command.
     go_env: tuple[tuple[str, str], ...]
+    #: Which machine and root the bundle is for: every stage that looks for files or runs programs reads it.
+    target: Target
     #: Where the Python side comes from when the recipe sets python.conda.
     environment: conda.Environment | None = None
+    #: What the program's own cgo code asks of the Python side (headers, -lpythonX.Y).
+    cgo: includes.CgoScan = field(default_factory=includes.CgoScan)
+    #: The Go build needs the Python tree: its headers, or a placeholder naming it.
+    needs_tree: bool = False
 
 
-def make(recipe: Recipe, *, cache_dir: Path | None = None) -> Plan:
+@dataclass(frozen=True, kw_only=True)
+class TargetOptions:
+    """The command line's --sysroot and --target-glibc (or --max-glibc), over the recipe's target section."""
+
+    sysroot: Path | None = None
+    glibc: str | None = None
+    glibc_flag: str = "--target-glibc"
+
+
+def make(recipe: Recipe, *, cache_dir: Path | None = None, options: TargetOptions = TargetOptions()) -> Plan:
     toolchain = find_go(recipe)
+    target = make_target(recipe, toolchain, options)
     environment = None
+    if recipe.python.conda is not None and target.sysroot is not None:
+        raise RecipeError(
+            f"{recipe.where(recipe.python.conda.key)}: a conda environment cannot be combined with a sysroot ({target.sysroot}): both supply the Python",
+            hint="drop the sysroot (a conda-forge environment starts on glibc 2.17; set target.glibc for the Go program), or drop python.conda",
+        )
     if recipe.python.conda is not None:
         environment = conda.resolve(recipe, cache_dir=cache_dir or cache.directory())
         interpreter = conda_interpreter(recipe, environment)
     else:
-        interpreter = find_interpreter(recipe)
+        interpreter = find_interpreter(recipe, target)
     check_machine(interpreter, toolchain)
+    if target.sysroot is not None and recipe.python.project is not None:
+        raise ToolchainError(
+            f"{recipe.where('python.project')}: building a local project needs its interpreter to run pypa/build, "
+            f"which gopack does not do for a root file system ({target.sysroot})",
+            hint="build the project's wheel for the target beforehand and list the wheel file in python.requirements",
+        )
+    # Before any work: an interpreter whose own files need a newer glibc cannot make a bundle for the floor.
+    targets.check_files(target, [interpreter.libpython, interpreter.executable], what=f"the interpreter {interpreter.executable}")
     go_env = tuple(sorted({"CGO_ENABLED": "1", **dict(recipe.go.env)}.items()))
     packages = list_packages(recipe, toolchain, dict(go_env))
     main_package = next((p for p in packages if p.dir and Path(p.dir).resolve() == _package_dir(recipe)), packages[-1])
@@ -67,6 +93,7 @@ def make(recipe: Recipe, *, cache_dir: Path | None = None) -> Plan:
             f"{recipe.where('go.package')}: {main_package.import_path} is package {main_package.name!r}, not a main package",
             hint="point go.package at the directory of the program's package main",
         )
+    check_libpython_flags(recipe, interpreter, packages)
     binding = bindings.detect(packages)
     if binding is None:
         raise ToolchainError(
@@ -86,6 +113,8 @@ def make(recipe: Recipe, *, cache_dir: Path | None = None) -> Plan:
             f"{recipe.where('python.version')}: {binding.incompatibility(interpreter.short_version)}",
             hint=f"set python.version: \"{binding.pythons[-1]}\" in {recipe.path}, or use {binding.alternatives}",
         )
+    cgo = scan_cgo(recipe, toolchain, interpreter, packages, dict(go_env))
+    tree_placeholders = [p for _, p in placeholders.in_values(_go_values(recipe)) if p.needs_tree]
     return Plan(
         recipe=recipe,
         toolchain=toolchain,
@@ -93,14 +122,86 @@ def make(recipe: Recipe, *, cache_dir: Path | None = None) -> Plan:
         binding=binding,
         main_package=main_package,
         go_env=go_env,
+        target=target,
         environment=environment,
+        cgo=cgo,
+        needs_tree=bool(cgo.missing or tree_placeholders),
     )
+
+
+def _go_values(recipe: Recipe) -> list[tuple[str, str]]:
+    """(recipe key, text) of the go values that may hold placeholders."""
+    go = recipe.go
+    return [*((f"go.env.{k}", v) for k, v in go.env), *((f"go.flags[{i}]", f) for i, f in enumerate(go.flags)), ("go.ldflags", go.ldflags)]
+
+
+def interpreter_placeholder(interpreter: Interpreter, placeholder: placeholders.Placeholder) -> str | None:
+    """The value of a placeholder known without the Python tree, else None."""
+    if placeholder.name == "python.include":
+        return str(interpreter.include)
+    if placeholder.name == "python.lib":
+        return str(interpreter.libpython.parent)
+    return None
+
+
+def check_libpython_flags(recipe: Recipe, interpreter: Interpreter, packages: list[GoPackage]) -> None:
+    """``#cgo LDFLAGS: -lpythonX.Y`` must name the Python the recipe embeds."""
+    for flag in includes.libpython_flags(packages):
+        if flag.version != interpreter.short_version:
+            where = f"{flag.file}:{flag.line}" if flag.file else flag.package
+            raise ToolchainError(
+                f"{where}: #cgo LDFLAGS asks for {flag.flag} (Python {flag.version}), but {recipe.where('python.version')} "
+                f"is {interpreter.short_version}",
+                hint=f"use '#cgo pkg-config: python3-embed' (any Python 3), or -lpython{interpreter.short_version}, "
+                f"or set python.version: \"{flag.version}\" in {recipe.path}",
+            )
+
+
+def scan_cgo(recipe: Recipe, toolchain: GoToolchain, interpreter: Interpreter, packages: list[GoPackage], env: dict[str, str]) -> includes.CgoScan:
+    """Which includes of the program's cgo code only the Python tree may answer."""
+    own = [p for p in packages if not p.standard and (p.cgo_files or p.c_files or p.cxx_files)]
+    if not own:
+        return includes.CgoScan(libpython=tuple(includes.libpython_flags(packages)))
+    flags = ["-I", str(interpreter.include)]
+    for name in ("CGO_CPPFLAGS", "CGO_CFLAGS", "CGO_CXXFLAGS"):
+        value = env.get(name, os.environ.get(name, ""))
+        resolved = placeholders.substitute(value, lambda p: interpreter_placeholder(interpreter, p))
+        # A folder only the tree gives is not there yet: what it would answer counts as missing.
+        flags += includes.search_flags([w for w in includes.split_flags(resolved) if not placeholders.find(w)])
+    others = sorted({n for p in own for n in p.pkg_config} - set(bindings.python_pkg_config_names(n for p in own for n in p.pkg_config)))
+    if others:
+        try:
+            cflags = _proc.run(["pkg-config", "--cflags", *others], what="pkg-config --cflags", env=env, error=ToolchainError)
+            flags += includes.search_flags(includes.split_flags(cflags))
+        except ToolchainError:
+            pass  # go build reports a pkg-config name it cannot resolve, in its own words
+    missing = includes.missing(own, cc=toolchain.cc, cxx=toolchain.cxx, flags=flags, env=env)
+    return includes.CgoScan(missing=tuple(missing), libpython=tuple(includes.libpython_flags(packages)))
+
+
+def make_target(recipe: Recipe, toolchain: GoToolchain, options: TargetOptions) -> Target:
+    """The target from the command line's options, else the recipe's target section (and its older max_glibc)."""
+    spec = recipe.target
+    if spec.glibc is not None and recipe.max_glibc is not None and spec.glibc != recipe.max_glibc:
+        raise RecipeError(
+            f"{recipe.where('target.glibc')}: target.glibc is {spec.glibc} but max_glibc is {recipe.max_glibc}",
+            hint="max_glibc is the older name of target.glibc: keep one of them",
+        )
+    glibc: str | None
+    if options.glibc is not None:
+        glibc, where_glibc = options.glibc, options.glibc_flag
+    elif spec.glibc is not None:
+        glibc, where_glibc = spec.glibc, recipe.where("target.glibc")
+    else:
+        glibc, where_glibc = recipe.max_glibc, recipe.where("max_glibc")
+    sysroot, where_sysroot = (options.sysroot, "--sysroot") if options.sysroot is not None else (spec.sysroot, recipe.where("target.sysroot"))
+    return targets.make(toolchain.goarch, sysroot=sysroot, glibc=glibc, where_sysroot=where_sysroot, where_glibc=where_glibc)
 
 
 def find_go(recipe: Recipe) -> GoToolchain:
     go = _proc.which("go", hint="install Go 1.21 or newer and put it on PATH (https://go.dev/dl)")
     out = _proc.run(
-        [go, "env", "-json", "GOVERSION", "GOOS", "GOARCH"],
+        [go, "env", "-json", "GOVERSION", "GOOS", "GOARCH", "CC", "CXX"],
         what="go env",
         env=dict(recipe.go.env),
         error=ToolchainError,
@@ -112,7 +213,10 @@ def find_go(recipe: Recipe) -> GoToolchain:
             f"GOOS is {info['GOOS']}; gopack bundles for linux on this platform",
             hint="unset GOOS (cross-compiling turns cgo off)",
         )
-    return GoToolchain(go=go, version=info["GOVERSION"], goos=info["GOOS"], goarch=info["GOARCH"])
+    return GoToolchain(
+        go=go, version=info["GOVERSION"], goos=info["GOOS"], goarch=info["GOARCH"],
+        cc=tuple(includes.split_flags(info.get("CC") or "gcc")), cxx=tuple(includes.split_flags(info.get("CXX") or "g++")),
+    )
 
 
 _CONDA_LIBPYTHON_HINT = "a Go program links libpython: install a python package that ships lib/libpythonX.Y.so (conda-forge's and defaults' do)"
@@ -153,13 +257,20 @@ def conda_interpreter(recipe: Recipe, environment: conda.Environment) -> Interpr
     return interpreter
 
 
-def find_interpreter(recipe: Recipe) -> Interpreter:
+def find_interpreter(recipe: Recipe, target: Target) -> Interpreter:
+    """python.interpreter, else the newest CPython ``python.version`` the target's search finds:
+    on the host pyenv's versions then PATH; in a root its PATH (/usr/local/bin, /usr/bin, /bin)."""
     version = recipe.python.version
     assert version is not None  # the schema requires it without python.conda
     if recipe.python.interpreter is not None:
         where = recipe.where("python.interpreter")
+        # In a root, an absolute python.interpreter names a file of the root.
+        executable = target.inside(recipe.python.interpreter)
+        if target.sysroot is not None and not executable.exists():
+            raise ToolchainError(f"{where}: {recipe.python.interpreter} does not exist in the root {target.sysroot}",
+                                 hint="name the interpreter as the root sees it, e.g. /usr/bin/python3.9")
         try:
-            interpreter = interpreters.probe(recipe.python.interpreter)
+            interpreter = interpreters.probe(executable, target=target)
         except ToolchainError as exc:
             raise ToolchainError(
                 f"{where}: {recipe.python.interpreter} {exc.message}",
@@ -171,12 +282,24 @@ def find_interpreter(recipe: Recipe) -> Interpreter:
                 hint="make python.version and python.interpreter agree",
             )
         return interpreter
-    found, rejected = interpreters.find(version, interpreters.candidates(version))
+    search = interpreters.candidates(version, search_path=target.search_path(), pyenv=target.sysroot is None)
+    found, rejected = interpreters.find(version, search, target=target)
     if found is None:
-        tried = "".join(f"\n  {r.path}: {r.reason}" for r in rejected) or "\n  (no pythonX.Y in pyenv versions or on PATH)"
+        tried = "".join(f"\n  {r.path}: {r.reason}" for r in rejected) or (
+            "\n  (no pythonX.Y in pyenv versions, on PATH or managed by uv)" if target.sysroot is None else f"\n  (no python{version} in {target.search_path()})")
+        # Discovery passes over an interpreter that cannot start on the floor: say so, and where low-floor ones come from.
+        floor = f" that starts on glibc {target.floor} ({target.where_glibc})" if target.floor else ""
+        too_new = any(r.reason.startswith("needs a glibc newer") for r in rejected)
+        if target.sysroot is not None:
+            raise ToolchainError(
+                f"{recipe.where('python.version')}: the root {target.sysroot} has no CPython {version} with a shared libpython and headers{floor}; candidates:{tried}",
+                hint=targets.LOW_FLOOR_HINT if too_new else
+                f"install it in the root (Debian: python{version} and libpython{version}-dev), or set python.interpreter to one the root has",
+            )
         raise ToolchainError(
-            f"{recipe.where('python.version')}: no CPython {version} with a shared libpython was found; candidates:{tried}",
-            hint=f"install one (pyenv: PYTHON_CONFIGURE_OPTS=--enable-shared pyenv install {version}) or set python.interpreter",
+            f"{recipe.where('python.version')}: no CPython {version} with a shared libpython{floor} was found; candidates:{tried}",
+            hint=targets.LOW_FLOOR_HINT if too_new else
+            f"install one (pyenv: PYTHON_CONFIGURE_OPTS=--enable-shared pyenv install {version}) or set python.interpreter",
         )
     return found
 
@@ -190,10 +313,19 @@ def check_machine(interpreter: Interpreter, toolchain: GoToolchain) -> None:
         )
 
 
+def _strings(go_field: str) -> str:
+    return f'[{{{{range $i, $n := .{go_field}}}}}{{{{if $i}}}}, {{{{end}}}}{{{{printf "%q" $n}}}}{{{{end}}}}]'
+
+
+#: go list's fields of each package, and the GoPackage field each fills.
+_LISTS = {
+    "pkg_config": "CgoPkgConfig", "cgo_files": "CgoFiles", "c_files": "CFiles", "cxx_files": "CXXFiles", "h_files": "HFiles",
+    "cgo_cflags": "CgoCFLAGS", "cgo_cppflags": "CgoCPPFLAGS", "cgo_cxxflags": "CgoCXXFLAGS", "cgo_ldflags": "CgoLDFLAGS",
+}
 _LIST_FORMAT = '{"import_path": {{printf "%q" .ImportPath}}, "name": {{printf "%q" .Name}}, "dir": {{printf "%q" .Dir}}, ' \
     '"module": {{with .Module}}{{printf "%q" .Path}}{{else}}""{{end}}, ' \
     '"module_version": {{with .Module}}{{printf "%q" .Version}}{{else}}""{{end}}, ' \
-    '"pkg_config": [{{range $i, $n := .CgoPkgConfig}}{{if $i}}, {{end}}{{printf "%q" $n}}{{end}}]}'
+    '"standard": {{.Standard}}, ' + ", ".join(f'"{key}": {_strings(go_field)}' for key, go_field in _LISTS.items()) + "}"
 
 
 def list_packages(recipe: Recipe, toolchain: GoToolchain, env: dict[str, str]) -> list[GoPackage]:
@@ -202,15 +334,19 @@ def list_packages(recipe: Recipe, toolchain: GoToolchain, env: dict[str, str]) -
     if recipe.go.tags:
         argv.append("-tags=" + ",".join(recipe.go.tags))
     argv.append(recipe.go.package)
-    out = _proc.run(
-        argv,
-        what=f"go list {recipe.go.package} (in {recipe.go.module})",
-        env=env,
-        cwd=recipe.go.module,
-        error=ToolchainError,
-        hint=f"check go.module and go.package in {recipe.path}, and that `go build` works in {recipe.go.module}",
-    )
-    return [GoPackage(**{**row, "pkg_config": tuple(row["pkg_config"])}) for row in map(json.loads, out.splitlines()) if row]
+    try:
+        out = _proc.run(
+            argv,
+            what=f"go list {recipe.go.package} (in {recipe.go.module})",
+            env=env,
+            cwd=recipe.go.module,
+            error=ToolchainError,
+            hint=f"check go.module and go.package in {recipe.path}, and that `go build` works in {recipe.go.module}",
+            stderr_only=True,
+        )
+    except ToolchainError as exc:
+        raise goerrors.rewrite(exc, module_dir=recipe.go.module) from None
+    return [GoPackage(**{**row, **{key: tuple(row[key]) for key in _LISTS}}) for row in map(json.loads, out.splitlines()) if row]
 
 
 def _package_dir(recipe: Recipe) -> Path:

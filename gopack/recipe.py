@@ -24,6 +24,7 @@ import jsonschema
 import yaml
 from packaging.requirements import InvalidRequirement, Requirement
 
+from gopack import placeholders
 from gopack import recipe_limits as limits
 from gopack.errors import RecipeError
 from gopack.recipe_limits import FieldPath
@@ -98,6 +99,16 @@ class PruneSpec:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TargetSpec:
+    """Where the bundle must run (see :mod:`gopack.target`)."""
+
+    #: A root file system of the target distribution; None: the host's files.
+    sysroot: Path | None = None
+    #: The oldest glibc the bundle must start on ("2.31").
+    glibc: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Recipe:
     path: Path
     name: str
@@ -107,6 +118,8 @@ class Recipe:
     smoke: SmokeSpec
     output: OutputSpec
     prune: PruneSpec = PruneSpec()
+    target: TargetSpec = TargetSpec()
+    #: The older name of target.glibc.
     max_glibc: str | None = None
     #: dotted key -> line in the recipe file, for later stages' messages.
     lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
@@ -130,7 +143,7 @@ def load(path: Path) -> Recipe:
     data, keys, raw = _parse(path, text)
     problems = _schema_problems(data, keys, raw)
     if not problems:
-        problems = [(_line(keys, at), message) for at, message in limits.value_problems(data)]
+        problems = [(_line(keys, at), message) for at, message in limits.value_problems(data)] + _placeholder_problems(data, keys)
     if not problems:
         found = [*limits.path_problems(path.parent, data), *limits.prune_problems(data)]
         problems = [(_line(keys, at), message) for at, message in found] or _file_problems(path.parent, data, keys)
@@ -330,7 +343,11 @@ def _file_problems(base: Path, data: dict[str, Any], keys: Mapping[FieldPath, in
     conda = py.get("conda", {})
     if "environment_file" in conda:
         need(("python", "conda", "environment_file"), conda["environment_file"], kind="file")
-    if "interpreter" in py:
+    sysroot = data.get("target", {}).get("sysroot")
+    if sysroot is not None:
+        need(("target", "sysroot"), sysroot, kind="directory")
+    # With a sysroot an absolute python.interpreter names a file of the root: the plan looks there.
+    if "interpreter" in py and not (sysroot is not None and os.path.isabs(py["interpreter"])):
         need(("python", "interpreter"), py["interpreter"], kind="file")
     if "requirements_file" in py:
         need(("python", "requirements_file"), py["requirements_file"], kind="file")
@@ -344,6 +361,17 @@ def _file_problems(base: Path, data: dict[str, Any], keys: Mapping[FieldPath, in
         except InvalidRequirement as exc:
             first = str(exc).splitlines()[0]
             problems.append((_line(keys, ("python", "requirements", i)), f"python.requirements[{i}]: {limits.short(text)} is not a valid requirement: {limits.clip(first)}"))
+    return problems
+
+
+def _placeholder_problems(data: dict[str, Any], keys: Mapping[FieldPath, int]) -> list[tuple[int, str]]:
+    """Placeholders in go.env, go.flags and go.ldflags that gopack does not know."""
+    problems = []
+    for at, text in placeholders.go_values(data.get("go", {})):
+        try:
+            placeholders.find(text)
+        except ValueError as exc:
+            problems.append((_line(keys, at), f"{_dotted(at)}: {exc}"))
     return problems
 
 
@@ -409,6 +437,10 @@ def _build(path: Path, data: dict[str, Any], keys: Mapping[FieldPath, int]) -> R
             strip=out.get("strip", True),
         ),
         prune=PruneSpec(defaults=pruning.get("defaults", True), drop=tuple(pruning.get("drop", ())), keep=tuple(pruning.get("keep", ()))),
+        target=TargetSpec(
+            sysroot=(base / data["target"]["sysroot"]).resolve() if "sysroot" in data.get("target", {}) else None,
+            glibc=data.get("target", {}).get("glibc"),
+        ),
         max_glibc=data.get("max_glibc"),
         lines={_dotted(k): v for k, v in keys.items() if k},
     )

@@ -50,6 +50,7 @@ _PATHS: tuple[FieldPath, ...] = (
     ("python", "conda", "prefix"),
     ("python", "conda", "environment_file"),
     ("output", "dir"),
+    ("target", "sysroot"),
 )
 #: Paths whose folders and files are read into the bundle or the build.
 _INPUTS: tuple[FieldPath, ...] = (

@@ -19,6 +19,7 @@ from gopack.elf import analysis, patch
 from gopack.elf.analysis import ElfInfo, FileFacts, Floor
 from gopack.elf.patch import Vendored
 from gopack.errors import BuildError
+from gopack.target import LOW_FLOOR_HINT
 
 Requirements = Mapping[str, Mapping[str, frozenset[str]]]
 log = logging.getLogger(__name__)
@@ -41,17 +42,23 @@ class Relocated:
     unresolved: tuple[tuple[str, str], ...] = ()
 
 
-def facts(root: Path, files: Sequence[ElfInfo]) -> dict[str, FileFacts]:
+def facts(root: Path, files: Sequence[ElfInfo], *, ld_paths: Sequence[str] | None = None) -> dict[str, FileFacts]:
     """The analysis :func:`apply` starts from, of ``files`` only (see its ``known``)."""
-    return analysis.facts(root, executable_rpath=[root / patch.LIBDIR], files=files)
+    return analysis.facts(root, executable_rpath=[root / patch.LIBDIR], files=files, ld_paths=ld_paths)
 
 
 def relocate(
-    root: Path, *, frozen: frozenset[str] = frozenset(), only: frozenset[str] | None = None, files: Sequence[ElfInfo] | None = None
+    root: Path,
+    *,
+    frozen: frozenset[str] = frozenset(),
+    only: frozenset[str] | None = None,
+    files: Sequence[ElfInfo] | None = None,
+    ld_paths: Sequence[str] | None = None,
 ) -> Relocated:
     """Vendor and rewrite so that everything under ``root`` (or just ``only``) is self-contained.
-    ``files``: :func:`analysis.elf_files` of ``root``, if the caller has it."""
-    return check(apply(root, frozen=frozen, only=only, files=files))
+    ``files``: :func:`analysis.elf_files` of ``root``, if the caller has it; ``ld_paths``: where
+    the target's libraries are (the target's ``ld_paths``; the host's when None)."""
+    return check(apply(root, frozen=frozen, only=only, files=files, ld_paths=ld_paths))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +70,7 @@ class Applied:
     plan: patch.RelocationPlan
     frozen: frozenset[str]
     only: frozenset[str] | None
+    ld_paths: Sequence[str] | None = None
     unresolved: tuple[tuple[str, str], ...] = ()
 
 
@@ -73,11 +81,12 @@ def apply(
     only: frozenset[str] | None = None,
     files: Sequence[ElfInfo] | None = None,
     known: Mapping[str, FileFacts] | None = None,
+    ld_paths: Sequence[str] | None = None,
 ) -> Applied:
     """The edits of :func:`relocate`: analyse, vendor, rewrite. Every file is final when it returns.
     ``known``: facts (:func:`facts`) of some files, found while the rest of the tree was being made."""
     libdir = root / patch.LIBDIR
-    facts = analysis.facts(root, executable_rpath=[libdir], only=only, files=files, known=known)
+    facts = analysis.facts(root, executable_rpath=[libdir], only=only, files=files, known=known, ld_paths=ld_paths)
     before = analysis.combine(facts.values())
     optional = tuple(u for u in before.unresolved if _in_wheel(u[0]))
     fatal = [u for u in before.unresolved if u not in optional]
@@ -85,7 +94,7 @@ def apply(
         raise BuildError(
             "libraries needed by the bundle were found neither in it nor on this machine:\n"
             + "\n".join(f"  {needer} needs {soname}" for needer, soname in fatal),
-            hint="install the missing libraries on the build machine, or prune the modules that need them",
+            hint="install the missing libraries on the build machine (or in the sysroot), or prune the modules that need them",
         )
     for needer, soname in optional:
         log.warning("%s needs %s, which is nowhere (not in any wheel, not on this machine): it ships as the wheel had it and "
@@ -93,7 +102,7 @@ def apply(
     shipped = frozenset(p.name for p in libdir.iterdir() if p.name.startswith("lib")) if libdir.is_dir() else frozenset()
     plan = patch.plan(before, frozen=frozen, shipped=shipped)
     patch.apply(plan, root)
-    return Applied(root=root, before=facts, plan=plan, frozen=frozen, only=only, unresolved=optional)
+    return Applied(root=root, before=facts, plan=plan, frozen=frozen, only=only, ld_paths=ld_paths, unresolved=optional)
 
 
 def check(applied: Applied) -> Relocated:
@@ -101,7 +110,7 @@ def check(applied: Applied) -> Relocated:
     more; and the symbol versions the files need."""
     root, plan = applied.root, applied.plan
     libdir = root / patch.LIBDIR
-    after = analysis.combine(_after(root, libdir, applied.before, plan, applied.only).values())
+    after = analysis.combine(_after(root, libdir, applied.before, plan, applied.only, applied.ld_paths).values())
     leftovers = [f"{e.soname} (needed by {', '.join(e.needed_by)})" for e in after.externals]
     leftovers += [f"{n} needs {s}, which does not resolve" for n, s in after.unresolved if (n, s) not in applied.unresolved]
     leftovers += [f"{f} searches {p}" for f, p in after.absolute_paths if f not in applied.frozen]
@@ -129,14 +138,18 @@ def _info_after(root: Path, path: str, before: dict[str, FileFacts], plan: patch
     return None if info is None else replace(info, versions=before[path].info.versions)
 
 
-def _after(root: Path, libdir: Path, before: dict[str, FileFacts], plan: patch.RelocationPlan, only: frozenset[str] | None) -> dict[str, FileFacts]:
+def _after(
+    root: Path, libdir: Path, before: dict[str, FileFacts], plan: patch.RelocationPlan, only: frozenset[str] | None, ld_paths: Sequence[str] | None
+) -> dict[str, FileFacts]:
     """The facts after :func:`patch.apply`, analysing again only what it could have changed:
     the files it wrote or edited and those whose trees load one of them. Every other
     file needs, searches and loads what it did before."""
     changed = set(plan.edits) | {f"{patch.LIBDIR}/{v.name}" for v in plan.vendored}
     present = set(only) if only is not None else {*before, *(f"{patch.LIBDIR}/{v.name}" for v in plan.vendored)}
     again = {p for p in present if p not in before or p in changed or before[p].reaches & changed}
-    fresh = analysis.facts(root, executable_rpath=[libdir], files=[i for p in sorted(again) if (i := _info_after(root, p, before, plan)) is not None])
+    fresh = analysis.facts(
+        root, executable_rpath=[libdir], files=[i for p in sorted(again) if (i := _info_after(root, p, before, plan)) is not None], ld_paths=ld_paths
+    )
     kept = {p: before[p] for p in present - again}
     return {p: {**kept, **fresh}[p] for p in sorted({*kept, *fresh}, key=analysis.walk_order)}
 
@@ -151,6 +164,6 @@ def floor(requirements: Requirements, *, machine: str, max_glibc: str | None, wh
             raise BuildError(
                 f"{where_max}: the bundle needs glibc {result.highest['GLIBC']}, newer than {max_glibc}; these files require newer symbols:\n"
                 + "\n".join(lines[:40]) + (f"\n  ... and {len(lines) - 40} more" if len(lines) > 40 else ""),
-                hint="build on an older distribution (e.g. in a manylinux container) or raise max_glibc",
+                hint=LOW_FLOOR_HINT,
             )
     return result

@@ -1,34 +1,35 @@
-"""``gopack verify``: prove an archive is intact and runs where no Python exists.
+"""``gopack verify``: prove an archive is intact and runs where no Python exists,
+without trusting it (it may come from anyone, and verify often runs as root).
 
-1. Extract safely: tarfile's ``data`` filter refuses absolute paths, ``..``,
-   links that point outside and device files.
+1. Read the whole archive before writing anything, then extract it relative to
+   directory descriptors, never through a link (:mod:`gopack.unpack`): one
+   top-level folder, a manifest that matches its schema, every entry's name,
+   type and size checked against it, the smoke command inside the bundle.
 2. Check every file against the manifest, and that nothing unlisted was added.
 3. Check statically that no ELF search path is absolute and that every
    DT_NEEDED resolves inside the bundle or to a host library the policy allows.
-4. Run the smoke test stored in the manifest in three places:
+4. Run the smoke test stored in the manifest in three places, each confined
+   (:func:`gopack.sandbox.run_confined`: no network, host read-only or absent,
+   private /tmp and HOME, a uid of its own, limits, the process tree killed at
+   the end):
    a. a root holding only the policy's libraries (glibc, libgcc_s, libstdc++),
-      the loader and /bin/sh, entered with unshare -m + chroot, /proc mounted;
+      the loader and /bin/sh;
    b. the host with every Python hidden and decoys set (PYTHONHOME,
       PYTHONPATH, LD_LIBRARY_PATH pointing at wrong places, a fake python3
       first on PATH);
-   c. read-only, moved to a path with spaces and non-ASCII characters.
+   c. read-only, at a path with spaces and non-ASCII characters.
+   a and c name a locale the machine lacks (:data:`LOCALE_ENV`).
 """
 
 from __future__ import annotations
 
 import os
-import stat
-import sys
-import tarfile
 import tempfile
-import zipfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-import zstandard
-
-from gopack import archive, sandbox
+from gopack import archive, sandbox, unpack
 from gopack.elf import analysis
 from gopack.elf.patch import LIBDIR
 from gopack.errors import UsageError, VerifyError
@@ -39,6 +40,11 @@ DECOYS = {
     "LD_LIBRARY_PATH": "/nonexistent/gopack-decoy-lib",
 }
 MOVED_TO = "moved here ünïcødé 日本"
+#: The locale the glibc-only root and the moved run name: LC_CTYPE (what decides how paths are
+#: encoded) a locale most servers and containers lack, LANG (the other categories) one the root
+#: lacks. Where setlocale fails the C locale stays, whose ASCII cannot name the moved run's path
+#: unless the bundle starts in UTF-8 mode (gopack/cgo/gopack_home.h).
+LOCALE_ENV = {"LANG": "C.UTF-8", "LC_CTYPE": "en_US.UTF-8"}
 _FAKE_PYTHON = "#!/bin/sh\necho 'gopack decoy python3 was run' >&2\nexit 97\n"
 
 
@@ -57,72 +63,43 @@ def verify(path: Path, *, allow_unsandboxed: bool = False) -> list[Check]:
         raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
     if not readable:
         raise UsageError(f"{path}: no such archive, or not readable by this user", hint="pass the .tar.gz that gopack bundle wrote")
-    manifest = archive.read_manifest(path)
-    why_not = sandbox.can_sandbox()
-    if why_not is not None and not allow_unsandboxed:
-        raise VerifyError(
-            f"cannot make the sandboxes verify runs the smoke test in: {why_not}",
-            hint="run as root with util-linux's unshare, or pass --allow-unsandboxed to run the smoke test on this host as it is",
-        )
-    with tempfile.TemporaryDirectory(prefix="gopack-verify-") as tmp:
-        work = Path(tmp)
-        root = extract(path, work / "extracted")
-        checks = [check_files(root, manifest), check_linkage(root, accepted=_unresolved(manifest))]
-        if not all(c.ok for c in checks):
-            return checks
-        smoke = manifest["smoke"]
-        if why_not is not None:
-            result = sandbox.run_plain(_argv(root, smoke), cwd=Path("/"), timeout=smoke["timeout"])
-            return [*checks, _judge("smoke (unsandboxed)", result, smoke, f"ran on this host as it is: {why_not}")]
-        checks.append(_in_glibc_root(root, manifest, work / "glibc-root"))
-        checks.append(_with_python_hidden(root, smoke, work / "decoy-bin"))
-        moved = work / MOVED_TO / root.name
-        moved.parent.mkdir()
-        root.rename(moved)
-        checks.append(_moved_read_only(moved, smoke))
+    with unpack.opened(path) as arc:
+        listing = arc.scan()  # every check that needs no extraction, before anything is written
+        why_not = sandbox.can_sandbox()
+        if why_not is not None and not allow_unsandboxed:
+            raise VerifyError(
+                f"cannot make the sandboxes verify runs the smoke test in: {why_not}",
+                hint="run as root with util-linux's unshare, setpriv and prlimit, or pass --allow-unsandboxed to run the smoke test on this host as it is",
+            )
+        with tempfile.TemporaryDirectory(prefix="gopack-verify-") as tmp:
+            work = Path(tmp)
+            root = arc.extract(listing, work / "extracted")
+            return _check(root, listing.manifest, work, why_not)
+
+
+def _check(root: Path, manifest: dict[str, Any], work: Path, why_not: str | None) -> list[Check]:
+    checks = [check_files(root, manifest), check_linkage(root, accepted=_unresolved(manifest))]
+    if not all(c.ok for c in checks):
+        return checks
+    smoke = manifest["smoke"]
+    if why_not is not None:
+        argv = [str(root / smoke["command"][0]), *smoke["command"][1:]]
+        result = sandbox.run_plain(argv, cwd=Path("/"), env=smoke_env(), timeout=smoke["timeout"])
+        return [*checks, _judge("smoke (unsandboxed)", result, smoke, f"ran on this host as it is, as {_who()}: {why_not}")]
+    limits = sandbox.Limits(timeout=float(smoke["timeout"]))
+    checks.append(_in_glibc_root(root, smoke, work / "glibc-root", limits))
+    checks.append(_with_python_hidden(root, smoke, work / "decoy-bin", limits))
+    checks.append(_moved_read_only(root, smoke, limits))
     return checks
 
 
-def extract(path: Path, dest: Path) -> Path:
-    """Extract safely; return the bundle's root directory.
-
-    tar: the ``data`` filter (no absolute paths, no ``..``, no links out, no
-    devices). zip: the same refusals, and the modes it stores are applied.
-    """
-    if not hasattr(tarfile, "data_filter"):
-        raise UsageError(
-            f"this Python ({sys.version.split()[0]}) cannot extract archives safely: its tarfile has no extraction filters",
-            hint="run gopack with Python 3.10.12+, 3.11.4+ or 3.12+",
-        )
-    dest.mkdir(parents=True)
-    try:
-        if archive.archive_format(path) == "zip":
-            _extract_zip(path, dest)
-        else:
-            with archive.open_tar(path) as tar:
-                tar.extractall(dest, filter="data")
-    except tarfile.FilterError as exc:
-        raise VerifyError(f"{path}: unsafe entry refused: {exc}", hint="the archive was not made by gopack or was altered") from None
-    except (OSError, tarfile.TarError, zipfile.BadZipFile, zstandard.ZstdError) as exc:
-        raise VerifyError(f"{path}: cannot extract: {exc}") from None
-    tops = list(dest.iterdir())
-    if len(tops) != 1 or not tops[0].is_dir():
-        raise VerifyError(f"{path}: expected one top-level directory, found {len(tops)} entries")
-    return tops[0]
+def smoke_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment every smoke run gets over the sandbox's minimal one (PATH, HOME, TMPDIR)."""
+    return {**(extra or {})}
 
 
-def _extract_zip(path: Path, dest: Path) -> None:
-    with zipfile.ZipFile(path) as zf:
-        for info in zf.infolist():
-            parts = Path(info.filename).parts
-            mode = info.external_attr >> 16
-            if info.filename.startswith("/") or ".." in parts:
-                raise tarfile.FilterError(f"{info.filename!r} points outside the destination")
-            if stat.S_ISLNK(mode) or (mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))):
-                raise tarfile.FilterError(f"{info.filename!r} is a link or a special file")
-            target = Path(zf.extract(info, dest))
-            if not info.is_dir():
-                target.chmod(0o755 if mode & 0o111 else 0o644)
+def _who() -> str:
+    return "root" if os.geteuid() == 0 else f"uid {os.geteuid()}"
 
 
 def check_files(root: Path, manifest: dict[str, Any]) -> Check:
@@ -163,11 +140,13 @@ def check_linkage(root: Path, *, accepted: frozenset[tuple[str, str]] = frozense
     )
 
 
-def _argv(root: Path, smoke: dict[str, Any]) -> list[str]:
-    return [str(root / smoke["command"][0]), *smoke["command"][1:]]
+def _argv(at: PurePosixPath, smoke: dict[str, Any]) -> list[str]:
+    return [str(at / smoke["command"][0]), *smoke["command"][1:]]
 
 
 def _judge(name: str, result: sandbox.Result, smoke: dict[str, Any], where: str) -> Check:
+    if result.confinement:
+        where = f"{where}; {result.confinement}"
     missing = [e for e in smoke["expect"] if e not in result.output]
     if result.returncode != 0:
         return Check(name=name, ok=False, detail=f"{smoke['command'][0]} exited with {result.returncode} ({where})", output=result.output)
@@ -176,25 +155,32 @@ def _judge(name: str, result: sandbox.Result, smoke: dict[str, Any], where: str)
     return Check(name=name, ok=True, detail=f"{len(smoke['expect'])} expected strings seen ({where})", output=result.output)
 
 
-def _in_glibc_root(root: Path, manifest: dict[str, Any], place: Path) -> Check:
-    libraries = sorted(analysis.HOST_LIBRARIES)
-    sandbox.make_glibc_root(place, libraries)
-    smoke = manifest["smoke"]
-    argv = ["/bundle/" + smoke["command"][0], *smoke["command"][1:]]
-    result = sandbox.run_in_glibc_root(argv, root=place, bundle=root, timeout=smoke["timeout"])
-    return _judge("glibc-only root", result, smoke, "chroot holding only glibc, libgcc_s, libstdc++, the loader and /bin/sh")
+def _in_glibc_root(root: Path, smoke: dict[str, Any], place: Path, limits: sandbox.Limits) -> Check:
+    sandbox.make_glibc_root(place, sorted(analysis.HOST_LIBRARIES))
+    at = PurePosixPath("/bundle")
+    result = sandbox.run_confined(
+        _argv(at, smoke), bundle=root, at=at, cwd=PurePosixPath("/"), limits=limits, env=smoke_env(LOCALE_ENV), glibc_root=place
+    )
+    return _judge("glibc-only root", result, smoke, f"chroot holding only glibc, libgcc_s, libstdc++, the loader and /bin/sh; {_locale()}")
 
 
-def _with_python_hidden(root: Path, smoke: dict[str, Any], decoy_bin: Path) -> Check:
+def _with_python_hidden(root: Path, smoke: dict[str, Any], decoy_bin: Path, limits: sandbox.Limits) -> Check:
     decoy_bin.mkdir()
     fake = decoy_bin / "python3"
     fake.write_text(_FAKE_PYTHON)
     fake.chmod(0o755)
-    env = {**DECOYS, "PATH": f"{decoy_bin}:{sandbox.SAFE_PATH}"}
-    result = sandbox.run_without_python(_argv(root, smoke), cwd=Path("/"), env=env, timeout=smoke["timeout"])
+    decoys_at = sandbox.PRIVATE_TMP / "gopack-decoy-bin"
+    at = sandbox.PRIVATE_TMP / "gopack-verify" / root.name
+    env = smoke_env({**DECOYS, "PATH": f"{decoys_at}:{sandbox.SAFE_PATH}"})
+    result = sandbox.run_confined(_argv(at, smoke), bundle=root, at=at, cwd=PurePosixPath("/"), limits=limits, env=env, also={decoy_bin: decoys_at})
     return _judge("no python, decoys", result, smoke, "every Python hidden; PYTHONHOME, PYTHONPATH, LD_LIBRARY_PATH and python3 are decoys")
 
 
-def _moved_read_only(root: Path, smoke: dict[str, Any]) -> Check:
-    result = sandbox.run_without_python(_argv(root, smoke), cwd=root.parent, read_only=(root,), timeout=smoke["timeout"])
-    return _judge("moved, read-only", result, smoke, f"moved to {MOVED_TO!r}, mounted read-only")
+def _moved_read_only(root: Path, smoke: dict[str, Any], limits: sandbox.Limits) -> Check:
+    at = sandbox.PRIVATE_TMP / MOVED_TO / root.name
+    result = sandbox.run_confined(_argv(at, smoke), bundle=root, at=at, cwd=at.parent, limits=limits, env=smoke_env(LOCALE_ENV))
+    return _judge("moved, read-only", result, smoke, f"mounted read-only at {str(at.parent)!r}; {_locale()}")
+
+
+def _locale() -> str:
+    return " ".join(f"{k}={v}" for k, v in LOCALE_ENV.items())

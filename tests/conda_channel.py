@@ -2,7 +2,7 @@
 
 conda channels cannot be reached from our machines, so the tests make their own:
 
-* ``python 3.7.16`` from the pyenv build under /root/.pyenv/versions/3.7.16, made
+* ``python 3.7.16`` from the pyenv build under $PYENV_ROOT/versions/3.7.16, made
   relocatable the way conda-build does it: RPATH ``$ORIGIN/../lib`` on the
   interpreter, ``$ORIGIN/../..`` on lib-dynload, ``$ORIGIN`` on libpython; the build
   prefix is recorded as the prefix placeholder of every text file that names it, so
@@ -47,7 +47,8 @@ from packaging.utils import canonicalize_name
 
 from gopack import _rattler as gopack_rattler
 
-PYENV_PREFIX = Path("/root/.pyenv/versions/3.7.16")
+#: pyenv's root is $PYENV_ROOT, else ~/.pyenv (as in conftest.PYENV; this file also runs as a script).
+PYENV_PREFIX = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions" / "3.7.16"
 PLACEHOLDER = str(PYENV_PREFIX)
 SITE_PACKAGES = "lib/python3.7/site-packages"
 #: Packages get this index timestamp, not the build time: rebuilds give the same repodata.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import tarfile
 from collections.abc import Callable, Iterator
@@ -17,7 +18,8 @@ from gopack.pipeline import Bundle
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 DATA = Path(__file__).resolve().parent / "data"
-PYENV = Path("/root/.pyenv/versions")
+#: pyenv's interpreters: $PYENV_ROOT/versions, else ~/.pyenv/versions (pyenv's own default).
+PYENV = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
 #: A path with a space and non-ASCII characters, where bundles are extracted.
 ODD_NAME = "run here ünï 日本"
 

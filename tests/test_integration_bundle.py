@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tarfile
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import DATA, EXAMPLES, ODD_NAME, REPO, extract, require_pyenv
+from conftest import DATA, EXAMPLES, ODD_NAME, PYENV, REPO, extract, require_pyenv
 
 from gopack import sandbox
 from gopack.pipeline import Bundle
@@ -29,7 +30,7 @@ def run_hidden(argv: list[str], *, cwd: Path = Path("/"), env: dict[str, str] | 
 
 def test_the_sandbox_really_hides_python() -> None:
     require_pyenv("3.7")
-    result = run_hidden(["/bin/sh", "-c", "for p in python python3 python3.7 python3.11 pip; do command -v $p; done; ls -A /root/.pyenv; echo END"])
+    result = run_hidden(["/bin/sh", "-c", f"for p in python python3 python3.7 python3.11 pip; do command -v $p; done; ls -A {shlex.quote(str(PYENV.parent))}; echo END"])
     assert result.returncode == 0, result.output
     assert result.output.strip() == "END", f"a Python is still visible in the sandbox:\n{result.output}"
 

@@ -40,7 +40,7 @@ def write_recipe(directory: Path, conda_block: str, *, code: bool = True, go_mod
     path = directory / "recipe.yaml"
     code_lines = f"  code:\n    - {SKLEARN / 'hello.py'}\n    - {SKLEARN / 'model.py'}\n" if code else ""
     path.write_text(
-        f"name: sklearn-conda\nversion: \"0.1.0\"\ngo:\n  module: {go_module}\n  binary: sklearn-demo\npython:\n"
+        f"name: sklearn-conda\nversion: \"0.1.0\"\ninputs_root: /\ngo:\n  module: {go_module}\n  binary: sklearn-demo\npython:\n"
         + textwrap.indent(conda_block, "  ") + code_lines + extra
         + 'smoke:\n  expect: ["[IMPORT] sklearn version = 1.0.2", "[PREDICT]", "[CV]"]\n'
     )

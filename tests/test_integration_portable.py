@@ -17,8 +17,9 @@ import jsonschema
 import pytest
 from conftest import EXAMPLES, require_pyenv
 
-from gopack import contents, sandbox
+from gopack import contents, relocate, sandbox
 from gopack.elf import analysis
+from gopack.errors import BuildError
 from gopack.pipeline import Bundle
 
 pytestmark = pytest.mark.integration
@@ -155,13 +156,33 @@ def test_verify_refuses_unsafe_entries(build: Callable[[Path], Bundle], tmp_path
     assert not Path("/tmp/gopack-evil").exists()
 
 
-def test_max_glibc_names_the_files_and_symbols_that_are_too_new(tmp_path: Path) -> None:
+def test_max_glibc_refuses_an_interpreter_too_new_before_any_work(tmp_path: Path) -> None:
+    """--max-glibc is the older name of --target-glibc: the host's pyenv 3.7 needs glibc 2.34+,
+    so the plan refuses it, naming each file and symbol, before anything is built."""
     require_pyenv("3.7")
     result = gopack("bundle", str(EXAMPLES / "hello" / "recipe.yaml"), "--output-dir", str(tmp_path), "--max-glibc", "2.17")
-    assert result.returncode == 4, result.stderr
-    assert "--max-glibc: the bundle needs glibc" in result.stderr and "newer than 2.17" in result.stderr
-    assert re.search(r"bin/hello: GLIBC_2\.\d+ \(.*__libc_start_main", result.stderr)
+    assert result.returncode == 3, result.stderr
+    assert "no CPython 3.7 with a shared libpython that starts on glibc 2.17 (--max-glibc) was found" in result.stderr
+    assert re.search(r"bin/python3\.7: GLIBC_2\.\d+ \(.*__libc_start_main", result.stderr)
+    assert re.search(r"libpython3\.7m\.so\.1\.0: GLIBC_2\.\d+ \(", result.stderr)
+    assert "sysroot" in result.stderr and "conda-forge" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_floor_gate_names_each_file_and_symbol_above_it() -> None:
+    """What relocate.floor says when a file of the finished tree (a wheel's module, a vendored
+    library) needs more than the floor: the files, versions and symbols, and the hint."""
+    requirements = {
+        "python/lib/python3.9/site-packages/x/_x.so": {"GLIBC_2.2.5": frozenset({"free"}), "GLIBC_2.34": frozenset({"pthread_create"})},
+        "bin/app": {"GLIBC_2.17": frozenset({"memcpy"})},
+    }
+    with pytest.raises(BuildError) as info:
+        relocate.floor(requirements, machine="EM_X86_64", max_glibc="2.28", where_max="--target-glibc")
+    message = info.value.message
+    assert message.startswith("--target-glibc: the bundle needs glibc 2.34, newer than 2.28")
+    assert "python/lib/python3.9/site-packages/x/_x.so: GLIBC_2.34 (pthread_create)" in message and "bin/app" not in message
+    assert info.value.hint and "sysroot" in info.value.hint
+    assert relocate.floor(requirements, machine="EM_X86_64", max_glibc="2.34", where_max="--target-glibc").tag == "manylinux_2_34_x86_64"
 
 
 def test_verify_without_a_sandbox_says_so(build: Callable[[Path], Bundle]) -> None:

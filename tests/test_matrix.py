@@ -34,7 +34,8 @@ def test_raw_cgo_with_every_python(version: str, build: Callable[[Path], Bundle]
     probe = DATA / "probe"
     recipe = tmp_path_factory.mktemp(f"probe-{version}") / "recipe.yaml"
     recipe.write_text(
-        f'name: probe{version.replace(".", "")}\nversion: "1.0"\n'
+        # The recipe lives in a temporary folder and names the checkout's probe: inputs_root lets it.
+        f'inputs_root: /\nname: probe{version.replace(".", "")}\nversion: "1.0"\n'
         f"go:\n  module: {json.dumps(str(probe))}\n"
         f'python:\n  version: "{version}"\n  code:\n    - {json.dumps(str(probe / "probe.py"))}\n'
         f'smoke:\n  expect:\n    - \'"version": "{version}"\'\n'

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import PYENV
 
 from gopack import interpreters, plan, recipe
 from gopack.errors import GopackError, ToolchainError
 from gopack.interpreters import Interpreter, Rejected
 from gopack.plan import GOARCH_MACHINES, GoToolchain, check_machine
+from gopack.target import make as make_target
 
-PY37_ROOT = Path("/root/.pyenv/versions/3.7.16")
+HOST = make_target("amd64", sysroot=None, glibc=None)
+
+PY37_ROOT = PYENV / "3.7.16"
 PY37 = PY37_ROOT / "bin" / "python3.7"
-VENV_PYTHON = Path("/work/main/.venv/bin/python")
 
 
 def fake_interpreter(elf_machine: str = "EM_X86_64") -> Interpreter:
@@ -117,9 +121,16 @@ def test_find_rejects_bin_sh() -> None:
     assert r.reason.startswith("exits with ") or "not CPython" in r.reason, r.reason
 
 
-def test_find_rejects_virtual_environment() -> None:
-    assert VENV_PYTHON.exists(), f"{VENV_PYTHON} is missing"
-    r = only_rejection("3.11", VENV_PYTHON)
+@pytest.fixture
+def venv_python(tmp_path: Path) -> Path:
+    """A virtual environment's python, made by pyenv's 3.7 (copied, not linked: find() skips
+    a candidate whose real path it has seen; no pip: it is not used)."""
+    subprocess.run([require_py37(), "-m", "venv", "--without-pip", "--copies", tmp_path / "venv"], check=True)
+    return tmp_path / "venv" / "bin" / "python"
+
+
+def test_find_rejects_virtual_environment(venv_python: Path) -> None:
+    r = only_rejection("3.7", venv_python)
     assert r.reason.startswith("is a virtual environment"), r.reason
     assert "base:" in r.reason
 
@@ -146,12 +157,12 @@ def test_find_rejects_pyenv_37_for_38() -> None:
     assert r.reason == "is Python 3.7.16, not 3.8"
 
 
-def test_find_keeps_going_and_lists_every_rejection(tmp_path: Path) -> None:
+def test_find_keeps_going_and_lists_every_rejection(tmp_path: Path, venv_python: Path) -> None:
     py37 = require_py37()
     missing = tmp_path / "python3.7"
-    found, rejected = interpreters.find("3.7", [missing, Path("/bin/sh"), VENV_PYTHON, py37, Path("/bin/sh")])
+    found, rejected = interpreters.find("3.7", [missing, Path("/bin/sh"), venv_python, py37, Path("/bin/sh")])
     assert found is not None and found.version == "3.7.16"
-    assert [r.path for r in rejected] == [missing, Path("/bin/sh"), VENV_PYTHON]
+    assert [r.path for r in rejected] == [missing, Path("/bin/sh"), venv_python]
     assert rejected[0].reason.startswith("cannot run")
     assert rejected[2].reason.startswith("is a virtual environment")
 
@@ -206,7 +217,7 @@ def recipe_with_interpreter(tmp_path: Path, interpreter: str | None) -> Path:
 def test_recipe_interpreter_bin_true(tmp_path: Path) -> None:
     path = recipe_with_interpreter(tmp_path, "/bin/true")
     with pytest.raises(ToolchainError) as info:
-        plan.find_interpreter(recipe.load(path))
+        plan.find_interpreter(recipe.load(path), HOST)
     err = info.value
     assert err.exit_code == 3
     assert err.message == f"{path}:7: python.interpreter: /bin/true {NOT_PYTHON}"
@@ -216,9 +227,9 @@ def test_recipe_interpreter_bin_true(tmp_path: Path) -> None:
 def test_discovered_non_python_is_listed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Without python.interpreter, a pythonX.Y that is not Python is one of the rejected candidates."""
     path = recipe_with_interpreter(tmp_path, None)
-    monkeypatch.setattr(interpreters, "candidates", lambda version: iter([Path("/bin/true")]))
+    monkeypatch.setattr(interpreters, "candidates", lambda version, **kw: iter([Path("/bin/true")]))
     with pytest.raises(ToolchainError) as info:
-        plan.find_interpreter(recipe.load(path))
+        plan.find_interpreter(recipe.load(path), HOST)
     err = info.value
     assert err.exit_code == 3
     assert err.message.startswith(f"{path}:6: python.version: no CPython 3.7 with a shared libpython was found; candidates:")

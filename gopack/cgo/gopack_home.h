@@ -9,14 +9,30 @@
  * PYTHONPATH are removed so that neither the embedded interpreter nor the
  * processes it starts see them, and the user site directory is off.
  *
- * Paths: the name is decoded from UTF-8 into real characters (3.12+ cannot
- * load an extension module from a path holding surrogate escapes), and in
- * the C or POSIX locale Python runs in UTF-8 mode, as the python3 executable
- * itself does there (PEP 540); otherwise a non-ASCII install path would not
- * encode back to its bytes.
+ * Paths: the program name is decoded with the codec the interpreter will
+ * encode it back with when it looks for its stdlib, so that it names the same
+ * bytes. Which codec is decided as CPython decides: Py_Initialize sets LC_CTYPE
+ * from the environment (LC_ALL, LC_CTYPE, LANG); when that leaves the C or
+ * POSIX locale (nothing set, C/POSIX named, or a locale this machine lacks, as
+ * in most containers: setlocale fails and the C locale stays), the interpreter
+ * runs in UTF-8 mode, as the python3 executable does there (PEP 540), since the
+ * C locale's ASCII cannot encode a non-ASCII path. So the constructor sets
+ * LC_CTYPE the same way, reads the outcome and puts the C locale back. In UTF-8
+ * mode and in a UTF-8 locale the name is decoded from UTF-8 into real characters
+ * (3.12+ cannot load an extension module from a path holding surrogate escapes).
+ * In another codeset (ISO-8859-1, EUC-JP) a non-ASCII path that is UTF-8 also
+ * gets UTF-8 mode; one that is not is decoded by Py_DecodeLocale under that
+ * locale, as the interpreter will encode it. Bytes that are text neither in the
+ * locale's codeset nor in UTF-8 (a Latin-1 name under a UTF-8 locale) can be
+ * named only with surrogate escapes: the stdlib is found, but 3.12+ cannot load
+ * an extension module from there, a limit of CPython's the python3 executable
+ * shares.
+ * Python 2 takes the name as bytes and needs none of this.
  */
 #include <Python.h>
+#include <langinfo.h>
 #include <limits.h>
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,13 +60,6 @@ static int gopack_bundle_root(char *out, size_t size) {
 	return snprintf(out, size, "%s", exe[0] ? exe : "/") < (int)size;
 }
 
-static int gopack_locale_is_c(void) {
-	const char *value = getenv("LC_ALL");
-	if (value == NULL || *value == '\0') value = getenv("LC_CTYPE");
-	if (value == NULL || *value == '\0') value = getenv("LANG");
-	return value == NULL || *value == '\0' || strcmp(value, "C") == 0 || strcmp(value, "POSIX") == 0;
-}
-
 #if PY_MAJOR_VERSION >= 3
 /* Strict UTF-8 to wchar_t; NULL if the bytes are not valid UTF-8. */
 static wchar_t *gopack_utf8_decode(const char *text) {
@@ -74,6 +83,34 @@ static wchar_t *gopack_utf8_decode(const char *text) {
 	out[o] = L'\0';
 	return out;
 }
+
+/* The program name as the interpreter will encode it back (see above); sets Py_UTF8Mode
+ * where the interpreter would otherwise not start. NULL if it cannot be decoded. */
+static wchar_t *gopack_decode_program(const char *program) {
+	char saved[256];
+	const char *current = setlocale(LC_CTYPE, NULL);
+	if (current == NULL || snprintf(saved, sizeof saved, "%s", current) >= (int)sizeof saved) snprintf(saved, sizeof saved, "C");
+	const char *chosen = setlocale(LC_CTYPE, "");
+	if (chosen == NULL) chosen = setlocale(LC_CTYPE, NULL); /* a locale this machine lacks: C stays */
+	int c_locale = chosen == NULL || strcmp(chosen, "C") == 0 || strcmp(chosen, "POSIX") == 0;
+	int utf8_locale = !c_locale && strcmp(nl_langinfo(CODESET), "UTF-8") == 0;
+	wchar_t *wide = gopack_utf8_decode(program); /* NULL if the bytes are not UTF-8 */
+	int ascii = 1;
+	for (const char *c = program; *c; c++) ascii &= (unsigned char)*c < 0x80;
+	if (c_locale) Py_UTF8Mode = 1;
+	/* In another codeset (Latin-1, EUC-JP) a path whose name is UTF-8 would be decoded into
+	 * mojibake that Python's own codec may not encode back (EUC-JP: not at all, and the python3
+	 * executable fails there too): UTF-8 mode names it exactly. The bundle's python3.X, which
+	 * multiprocessing and joblib start, gets it too (in the C locale it turns it on itself). */
+	if (!c_locale && !utf8_locale && !ascii && wide != NULL) {
+		Py_UTF8Mode = 1;
+		setenv("PYTHONUTF8", "1", 1);
+	}
+	/* Bytes that are not UTF-8 (a Latin-1 name in a Latin-1 locale): decoded as the interpreter does. */
+	if (wide == NULL) wide = Py_DecodeLocale(program, NULL);
+	setlocale(LC_CTYPE, saved);
+	return wide;
+}
 #endif
 
 __attribute__((constructor)) static void gopack_point_python_home(void) {
@@ -85,10 +122,8 @@ __attribute__((constructor)) static void gopack_point_python_home(void) {
 	if (!gopack_bundle_root(root, sizeof root)) return;
 	if (snprintf(program, sizeof program, "%s/python/bin/%s", root, GOPACK_INTERPRETER) >= (int)sizeof program) return;
 #if PY_MAJOR_VERSION >= 3
-	if (gopack_locale_is_c()) Py_UTF8Mode = 1;
 	static wchar_t *wide;
-	wide = gopack_utf8_decode(program);
-	if (wide == NULL) wide = Py_DecodeLocale(program, NULL);
+	wide = gopack_decode_program(program);
 	if (wide != NULL) Py_SetProgramName(wide);
 #else
 	static char narrow[PATH_MAX + 64];

@@ -244,10 +244,12 @@ def facts(
     only: Iterable[str] | None = None,
     files: Sequence[ElfInfo] | None = None,
     known: Mapping[str, FileFacts] | None = None,
+    ld_paths: Sequence[str] | None = None,
 ) -> dict[str, FileFacts]:
     """:class:`FileFacts` of every ELF under ``root`` (or of the files in ``only``), by path.
     ``files``: :func:`elf_files` of ``root``, if the caller has it; ``known``: facts of some
-    of them the caller found already.
+    of them the caller found already. ``ld_paths``: the directories the target's ld.so
+    searches (a root's, see :mod:`gopack.target`); the host's ld.so.conf when None.
 
     Host libraries are not followed: lddtree is told to leave them out of the
     trees, which makes it several times faster (it would otherwise parse libc,
@@ -261,7 +263,7 @@ def facts(
         files = [info for info in (elf_info(root, rel) for rel in sorted(only)) if info is not None]
     elif files is None:
         files = elf_files(root)
-    system = load_ld_paths(Libc.GLIBC)["conf"]
+    system = list(ld_paths) if ld_paths is not None else load_ld_paths(Libc.GLIBC)["conf"]
     exclude = frozenset({*allowed, "ld-linux*", "ld64.so.*"})
     needed: dict[Path, tuple[str, ...]] = {}
     trees: dict[tuple[object, ...], DynamicExecutable] = {}

@@ -50,8 +50,10 @@ from elftools.elf.constants import SH_FLAGS
 from elftools.elf.elffile import ELFFile
 
 from gopack import _proc
+from gopack import target as targets
 from gopack.elf.analysis import ElfInfo, sections_of_type
 from gopack.errors import BuildError
+from gopack.target import Target
 
 _BATCH = 200
 log = logging.getLogger(__name__)
@@ -110,23 +112,23 @@ os._exit(0)
 LOAD_TIMEOUT = 300.0
 
 
-def load_failures(python: Path, paths: Iterable[Path]) -> dict[Path, str]:
+def load_failures(python: Path, paths: Iterable[Path], *, target: Target | None = None) -> dict[Path, str]:
     """The paths (``.so`` files) that do not dlopen in the bundle's interpreter (module
     init is not run), each with why: dlopen's message, or how the process loading it
     alone died. Batches run in parallel; a batch that dies is split (see the module's doc)."""
     wanted = [p for p in paths if p.name.endswith(".so") or ".so." in p.name]
     if not wanted:
         return {}
-    found = _proc.in_parallel(lambda part: _load_batch(python, part), _proc.split(wanted))
+    found = _proc.in_parallel(lambda part: _load_batch(python, part, target), _proc.split(wanted))
     return {path: why for part in found for path, why in part.items()}
 
 
-def _load_batch(python: Path, paths: list[Path]) -> dict[Path, str]:
+def _load_batch(python: Path, paths: list[Path], target: Target | None) -> dict[Path, str]:
     failed: dict[Path, str] = {}
     pending = paths
     while pending:
         ran = pending
-        run = _proc.attempt([python, "-E", "-s", "-B", "-c", _LOAD_CHECK], input=json.dumps([os.fspath(p) for p in ran]), timeout=LOAD_TIMEOUT)
+        run = _proc.attempt([*targets.launch(target, python), "-E", "-s", "-B", "-c", _LOAD_CHECK], input=json.dumps([os.fspath(p) for p in ran]), timeout=LOAD_TIMEOUT)
         answered = _answers(run.stdout)
         failed.update({p: answered[p] for p in ran if answered.get(p)})
         rest = [p for p in ran if p not in answered]
@@ -137,7 +139,7 @@ def _load_batch(python: Path, paths: list[Path]) -> dict[Path, str]:
         if len(ran) == 1:
             failed[suspect] = f"the process loading it alone ended with {run.ended}{_last_line(run.stderr)}"
         else:
-            failed.update(_load_batch(python, [suspect]))
+            failed.update(_load_batch(python, [suspect], target))
     return failed
 
 
@@ -166,20 +168,20 @@ class Checked:
     blanked: dict[str, int] = field(default_factory=dict)  # originals put back, then blanked: path -> bytes zeroed
 
 
-def check_stripped(python: Path, root: Path, stripped: Iterable[str], kept: dict[str, Path]) -> Checked:
+def check_stripped(python: Path, root: Path, stripped: Iterable[str], kept: dict[str, Path], *, target: Target | None = None) -> Checked:
     """Every stripped file must load; one that does not gets its original back: as it
     was if the original does not load on its own either, else blanked (see the module's
     doc) if that loads, else as it was. Returns what was put back and why."""
-    failed = {_rel(p, root): why for p, why in load_failures(python, [root / p for p in stripped]).items()}
+    failed = {_rel(p, root): why for p, why in load_failures(python, [root / p for p in stripped], target=target).items()}
     if not failed:
         return Checked()
     for path in failed:
         shutil.copy2(kept[path], root / path)
-    shipped = {_rel(p, root): why for p, why in load_failures(python, [root / p for p in failed]).items()}
+    shipped = {_rel(p, root): why for p, why in load_failures(python, [root / p for p in failed], target=target).items()}
     restored = {p: f"does not load on its own even as the wheel shipped it ({why}); dlopen cannot judge a stripped copy" for p, why in shipped.items()}
     zeroed = {p: n for p in failed if p not in shipped and (n := blank_debug(root / p))}
     restored |= {p: f"stripped, it no longer loads ({failed[p]}); it has no debug sections to zero instead" for p in failed if p not in shipped and p not in zeroed}
-    broken = {_rel(p, root): why for p, why in load_failures(python, [root / p for p in zeroed]).items()}
+    broken = {_rel(p, root): why for p, why in load_failures(python, [root / p for p in zeroed], target=target).items()}
     for path, why in broken.items():
         shutil.copy2(kept[path], root / path)
         del zeroed[path]
@@ -193,9 +195,9 @@ def _rel(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def still_load(python: Path, root: Path, stripped: Iterable[str]) -> None:
+def still_load(python: Path, root: Path, stripped: Iterable[str], *, target: Target | None = None) -> None:
     """After gopack's patchelf edits, every stripped file must still load (nothing is put back now)."""
-    failed = load_failures(python, [root / p for p in stripped])
+    failed = load_failures(python, [root / p for p in stripped], target=target)
     if failed:
         raise BuildError(
             "stripped libraries no longer load after relocation:\n  " + "\n  ".join(f"{_rel(p, root)}: {why}" for p, why in sorted(failed.items())),

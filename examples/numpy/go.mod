@@ -1,0 +1,3 @@
+module example.com/gopack/numpy
+
+go 1.21

@@ -1,0 +1,3 @@
+module example.com/gopack/linkflag
+
+go 1.21

@@ -1,0 +1,3 @@
+module example.com/gopack/npglue
+
+go 1.21

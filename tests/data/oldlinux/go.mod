@@ -1,0 +1,3 @@
+module example.com/gopack/oldlinux
+
+go 1.21
