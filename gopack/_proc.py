@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -167,6 +168,42 @@ def run(
         output = (stderr or "").strip() if stderr_only else "\n".join(part for part in (stdout, stderr) if part).strip()[-6000:]
         raise error(f"{what} failed (exit code {proc.returncode})", hint=hint, details=output or None)
     return stdout
+
+
+@dataclass(frozen=True, kw_only=True)
+class Attempt:
+    """How a command whose failure is an answer, not an error, ended: its exit code
+    (negative: the signal that killed it; None: it ran out of time) and its output."""
+
+    returncode: int | None
+    stdout: str
+    stderr: str
+
+    @property
+    def ended(self) -> str:
+        """How it ended, in words: "exit code 1", "killed by SIGSEGV", "no answer in time"."""
+        if self.returncode is None:
+            return "no answer in time"
+        if self.returncode < 0:
+            with contextlib.suppress(ValueError):
+                return f"killed by {signal.Signals(-self.returncode).name}"
+        return f"exit code {self.returncode}"
+
+
+def attempt(argv: Sequence[str | os.PathLike[str]], *, input: str | None = None, timeout: float | None = None) -> Attempt:
+    """Run ``argv`` and say how it ended, whatever that was (a crash included), with the
+    output it wrote until then. For probes such as a load check; :func:`run` is for steps."""
+    args = [os.fspath(a) for a in argv]
+    log.debug("$ %s", shlex.join(args))
+    try:
+        done = subprocess.run(args, input=input, capture_output=True, text=True, errors="replace", timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as exc:
+        return Attempt(returncode=None, stdout=_text(exc.stdout), stderr=_text(exc.stderr))
+    return Attempt(returncode=done.returncode, stdout=done.stdout, stderr=done.stderr)
+
+
+def _text(output: str | bytes | None) -> str:
+    return output.decode(errors="replace") if isinstance(output, bytes) else output or ""
 
 
 def in_parallel(function: Callable[[T], R], items: Iterable[T]) -> list[R]:

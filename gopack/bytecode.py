@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from types import TracebackType
@@ -65,8 +65,9 @@ def compile_tree(
     Returns the files that do not compile (Python 2 syntax in a data folder,
     say); they stay as source, as pip would leave them.
     """
-    sources, failed = _compile(python, directory, relative_to=relative_to, version=version, keep_sources=keep_sources, epoch=epoch, target=target)
-    return _finish(python, directory, sources, failed, keep_sources=keep_sources)
+    keep = _always(keep_sources)
+    sources, failed = _compile(python, directory, relative_to=relative_to, version=version, keep=keep, epoch=epoch, target=target)
+    return _finish(python, directory, sources, failed, keep=keep)
 
 
 @final  # __enter__ returns exactly this class
@@ -82,16 +83,18 @@ class Background:
         self.python, self.relative_to, self.version, self.keep_sources, self.epoch = python, relative_to, version, keep_sources, epoch
         self.target = target
         self.running = contextlib.ExitStack()
-        self.jobs: list[tuple[Path, Future[tuple[list[Path], list[str]]]]] = []
+        self.jobs: list[tuple[Path, Callable[[Path], bool], Future[tuple[list[Path], list[str]]]]] = []
 
-    def add(self, directory: Path, *, skip: Path | None = None) -> None:
-        """Start compiling the .py files under ``directory``, those under ``skip`` excepted."""
+    def add(self, directory: Path, *, skip: Path | None = None, keep: Callable[[Path], bool] | None = None) -> None:
+        """Start compiling the .py files under ``directory``, those under ``skip`` excepted.
+        ``keep`` says which sources stay (default: all or none, as ``keep_sources``)."""
+        chosen = keep or _always(self.keep_sources)
 
         def task(cancel: _proc.Cancel) -> tuple[list[Path], list[str]]:
             return _compile(self.python, directory, skip=skip, relative_to=self.relative_to, version=self.version,
-                            keep_sources=self.keep_sources, epoch=self.epoch, cancel=cancel, target=self.target)
+                            keep=chosen, epoch=self.epoch, cancel=cancel, target=self.target)
 
-        self.jobs.append((directory, self.running.enter_context(_proc.in_background(task, name="bytecode"))))
+        self.jobs.append((directory, chosen, self.running.enter_context(_proc.in_background(task, name="bytecode"))))
 
     def __enter__(self) -> Background:
         self.running.__enter__()
@@ -100,8 +103,8 @@ class Background:
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None) -> None:
         self.running.__exit__(kind, value, traceback)  # waits for the compiling; on an error, stops it first
         if kind is None:
-            for directory, compiling in self.jobs:
-                _finish(self.python, directory, *compiling.result(), keep_sources=self.keep_sources)
+            for directory, keep, compiling in self.jobs:
+                _finish(self.python, directory, *compiling.result(), keep=keep)
 
 
 def _compile(
@@ -111,7 +114,7 @@ def _compile(
     skip: Path | None = None,
     relative_to: Path,
     version: str,
-    keep_sources: bool,
+    keep: Callable[[Path], bool],
     epoch: int,
     cancel: _proc.Cancel | None = None,
     target: Target | None = None,
@@ -124,7 +127,7 @@ def _compile(
     if version.startswith("2."):
         for source in sources:
             os.utime(source, (epoch, epoch))
-    jobs = [[str(s), s.relative_to(relative_to).as_posix(), not keep_sources] for s in sources]
+    jobs = [[str(s), s.relative_to(relative_to).as_posix(), not keep(s)] for s in sources]
     slices = [jobs[i::SLICES] for i in range(SLICES) if jobs[i::SLICES]]
     # Not -E: the hash seed must be fixed (set and frozenset constants keep its order).
     # -S: no site-packages and no .pth files of the compiling interpreter's home.
@@ -147,12 +150,16 @@ def _sources(directory: Path, skip: Path | None) -> Iterator[Path]:
                 yield Path(full)
 
 
-def _finish(python: Path, directory: Path, sources: list[Path], failed: list[str], *, keep_sources: bool) -> list[str]:
+def _always(keep_sources: bool) -> Callable[[Path], bool]:
+    return lambda source: keep_sources
+
+
+def _finish(python: Path, directory: Path, sources: list[Path], failed: list[str], *, keep: Callable[[Path], bool]) -> list[str]:
     """Remove the sources that compiled (unless they are kept); return those that did not."""
     if len(failed) > len(sources) // 2:
         raise BuildError(f"{len(failed)} of {len(sources)} files in {directory} do not compile with {python.name}", hint="is the code for this Python version?")
-    if not keep_sources:
-        for source in sources:
-            if str(source) not in failed:
-                source.unlink()
+    gone = set(failed)
+    for source in sources:
+        if str(source) not in gone and not keep(source):
+            source.unlink()
     return failed

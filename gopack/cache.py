@@ -50,8 +50,10 @@ _IGNORED_DIRS = {".git", ".hg", ".svn", "__pycache__", "build", "dist", ".tox", 
 #: derived archive segments; 3: bytecode compiled by the source interpreter in
 #: 4 slices per folder, the segment made with the tree; 4: which distribution owns
 #: each file, in the metadata; 5: the installed headers kept in ``headers/`` for the Go
-#: build), so that no run reuses a tree older code made.
-LAYOUT = 5
+#: build; 6: sources kept per distribution, every stripped file's original kept and
+#: judged, unresolved needs of wheels' modules recorded, pruned folders that code
+#: imports kept), so that no run reuses a tree older code made.
+LAYOUT = 6
 
 
 #: A free-locked folder in tmp/ that another machine made (or whose note is gone) is removed by

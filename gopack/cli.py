@@ -18,7 +18,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from gopack import __version__, _proc, archive, cache, conda, contents, pipeline, plan, recipe, verify
+from gopack import __version__, _proc, archive, cache, conda, contents, pipeline, plan, recipe, sources, verify
 from gopack.errors import GopackError, UsageError
 
 INTERNAL_ERROR = 70
@@ -239,6 +239,20 @@ def _inspect(args: argparse.Namespace) -> int:
         + f"stored once {savings['deduplicated']['bytes'] / 1e6:.1f} MB in {savings['deduplicated']['files']} duplicate files"
     )
     lines += [f"    {r['bytes'] / 1e6:9.1f} MB  {r['files']:5d} files  {r['rule']}" for r in savings["pruned"]["rules"][:12]]
+    kept = (document.get("sources") or {}).get("distributions") or []
+    if kept or (document.get("sources") or {}).get("app"):
+        lines.append(f"  sources    kept beside the bytecode for {len(kept)} distributions" + (" and the app" if document["sources"]["app"] else ""))
+        lines += sources.describe(kept)
+    if document.get("unresolved"):
+        lines.append(f"  missing    {len(document['unresolved'])} libraries no wheel and no host library provides (those modules will not import)")
+        lines += [f"    {u['path']} needs {u['needs']}" for u in document["unresolved"]]
+    if document.get("unpruned"):
+        lines.append(f"  unpruned   {len(document['unpruned'])} files a rule matched, kept because code that stays imports them")
+        lines += [f"    {u['path']}: {u['why']}" for u in document["unpruned"]]
+    unstripped = savings["stripped"].get("restored") or []
+    if unstripped:
+        lines.append(f"  unstripped {len(unstripped)} files shipped as the wheel had them")
+        lines += [f"    {u['path']}: {u['why']}" for u in unstripped]
     lines.append(f"  packages   {len(document['packages'])}")
     lines += [f"    {p['name']} {p['version']}  [{p['license']}]" for p in document["packages"]]
     lines.append(f"  vendored   {len(document['vendored'])} libraries")

@@ -144,6 +144,9 @@ def report(target: Path) -> dict[str, Any]:
             "deduplicated": manifest["deduplicated"],
         },
     }
+    for optional in ("sources", "unresolved", "unpruned"):  # manifests of older gopack versions lack them
+        if optional in manifest:
+            document[optional] = manifest[optional]
     _validator().validate(document)
     return document
 

@@ -169,7 +169,7 @@ def _bundle(
                 pythonenv.copy_code(recipe, root / pythonenv.APP)
                 python = root / "python" / "bin" / interpreter.program
                 bytecode.compile_tree(python, root / pythonenv.APP, relative_to=root, version=interpreter.short_version,
-                                      keep_sources=recipe.python.sources, epoch=archive.epoch(), target=the_target)
+                                      keep_sources=bool(tree.meta["sources"]["app"]), epoch=archive.epoch(), target=the_target)
             binary, go_inputs = go.result()
             with stage("relocate"):
                 binary_rel = binary.path.relative_to(root).as_posix()
@@ -224,6 +224,9 @@ def _bundle(
                     "packages": meta["packages"],
                     "pruned": meta["pruned"],
                     "stripped": meta["stripped"],
+                    "sources": meta["sources"],
+                    "unresolved": meta["unresolved"],
+                    "unpruned": meta["unpruned"],
                     "components": contents.components(
                         files,
                         binary=binary_rel,

@@ -18,8 +18,11 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from gopack import imports
+
 STDLIB = "python/lib/python*"
 SITE = f"{STDLIB}/site-packages"
+_SITE_FOLDER = re.compile(r"python/lib/python[^/]+/site-packages(?=/)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -167,6 +170,8 @@ class Pruner:
     def __init__(self, *, drop: tuple[str, ...], keep: tuple[str, ...]) -> None:
         self.drop, self.keep = drop, keep
         self.counts: dict[str, list[int]] = {}
+        #: bundle path -> why a drop rule did not remove it (code that stays imports it)
+        self.rescued: dict[str, str] = {}
 
     def rule_for(self, rel: str) -> str | None:
         """The drop rule that removes the bundle path ``rel``, or None if it stays."""
@@ -209,17 +214,50 @@ class Pruner:
 
     def prune(self, root: Path, *, under: Path | None = None, skip: Path | None = None) -> None:
         """Remove the files under ``under`` (default: all of ``root``), but not under
-        ``skip``, that a rule drops; then the folders that left empty."""
+        ``skip``, that a rule drops, except what code that stays imports when it is
+        imported (:mod:`gopack.imports`); then the folders that left empty."""
         top = under or root
+        doomed: dict[str, str] = {}
+        stays: list[str] = []
         for dirpath, dirnames, filenames in os.walk(top):
             dirnames[:] = [d for d in dirnames if skip is None or Path(dirpath, d) != skip]
             for name in filenames:
-                full = os.path.join(dirpath, name)
-                rule = self.rule_for(Path(full).relative_to(root).as_posix())
+                rel = Path(dirpath, name).relative_to(root).as_posix()
+                rule = self.rule_for(rel)
                 if rule is not None:
-                    self._count(rule, os.lstat(full).st_size)
-                    os.unlink(full)
+                    doomed[rel] = rule
+                else:
+                    stays.append(rel)
+        for rel in self._imported(root, doomed, stays):
+            del doomed[rel]
+        for rel, rule in doomed.items():
+            self._count(rule, os.lstat(root / rel).st_size)
+            os.unlink(root / rel)
         _remove_empty_dirs(top, skip)
+
+    def _imported(self, root: Path, doomed: dict[str, str], stays: list[str]) -> dict[str, str]:
+        """Of ``doomed``, what the code in ``stays`` imports at import time, per site-packages
+        folder. The folder a rule matched stays whole once anything in it is imported: its
+        modules may import each other by names built at run time (pkg_resources loads its
+        vendored packages so), which no reading of import statements sees."""
+        found: dict[str, str] = {}
+        for site in sorted({m.group(0) for rel in doomed if (m := _SITE_FOLDER.match(rel))}):
+            inside = len(site) + 1
+            staying = [rel[inside:] for rel in stays if rel.startswith(site + "/")]
+            while True:
+                rest = [rel[inside:] for rel in doomed if rel.startswith(site + "/") and rel not in found]
+                why = imports.rescued(str(root / site), rest, staying)
+                if not why:
+                    break
+                for rel, reason in why.items():
+                    path = f"{site}/{rel}"
+                    folder = _matched(path, doomed[path])
+                    for other in [p for p in doomed if p == folder or p.startswith(folder + "/")]:
+                        if other not in found:
+                            found[other] = f"{doomed[other]} would drop it, but {reason}" + ("" if other == path else f" (from {folder}, which stays whole)")
+                            staying.append(other[inside:])
+        self.rescued.update(found)
+        return found
 
     def pruned(self) -> list[Pruned]:
         return [Pruned(rule=r, files=c[0], bytes=c[1]) for r, c in self.counts.items()]
@@ -235,6 +273,15 @@ def prune(root: Path, *, drop: tuple[str, ...], keep: tuple[str, ...]) -> list[P
     pruner = Pruner(drop=drop, keep=keep)
     pruner.prune(root)
     return pruner.pruned()
+
+
+def _matched(path: str, rule: str) -> str:
+    """The folder (or the file) of ``path`` that ``rule`` matched.
+
+    >>> _matched("python/lib/python3.7/site-packages/a/tests/b/c.py", "python/lib/python*/**/tests")
+    'python/lib/python3.7/site-packages/a/tests'
+    """
+    return next(p for p in _prefixes(path) if matching_rule(p, (rule,)) is not None)
 
 
 def _in_dist_info(rel: str, rule: str) -> bool:

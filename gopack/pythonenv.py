@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -45,7 +45,14 @@ class Package:
 
 @contextmanager
 def building_prefix(
-    recipe: Recipe, interpreter: Interpreter, target: Target, root: Path, pruner: prune.Pruner, compiling: bytecode.Background
+    recipe: Recipe,
+    interpreter: Interpreter,
+    target: Target,
+    root: Path,
+    pruner: prune.Pruner,
+    compiling: bytecode.Background,
+    *,
+    keep: Callable[[Path], Callable[[Path], bool]],
 ) -> Iterator[Future[str]]:
     """Make ``root/python`` for ``interpreter`` with the requirements, pruned, its bytecode
     compiling; the future is the installer used (done when the block ends).
@@ -79,7 +86,7 @@ def building_prefix(
     # The stdlib was pruned as it was copied (a second pass would take its fresh .pyc files for leftovers).
     pruner.prune(root, skip=stdlib)
     pruner.prune(root, under=site_packages)
-    compiling.add(site_packages)
+    compiling.add(site_packages, keep=keep(site_packages))  # which sources stay, now that they are all in place
 
 
 def add_app_path(root: Path, interpreter: Interpreter) -> None:

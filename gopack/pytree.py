@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -23,7 +23,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from gopack import _proc, archive, bytecode, cache, conda, contents, headers, prune, pythonenv, relocate
+from gopack import _proc, archive, bytecode, cache, conda, contents, headers, prune, pythonenv, relocate, sources
 from gopack.elf import analysis
 from gopack.elf import strip as stripping
 from gopack.errors import BuildError
@@ -175,7 +175,8 @@ def make(recipe: Recipe, interpreter: Interpreter, target: Target, root: Path, *
     # Bytecode compiles beside everything else (.py files and ELF files are apart), by the
     # interpreter the tree is copied from, which no strip or patchelf edit here touches.
     compiling = bytecode.Background(interpreter.executable, relative_to=root, version=interpreter.short_version,
-                                    keep_sources=recipe.python.sources, epoch=archive.epoch(), target=target)
+                                    keep_sources=recipe.python.sources is True, epoch=archive.epoch(), target=target)
+    keeping = _Sources(recipe.python.sources, root)
     # root is made by cache.staging in the cache's tmp/; the originals go beside it, locked the same way.
     originals = cache.staging(root.parent.parent, "strip-originals-", what="originals of stripped files, kept while the load check runs")
     with compiling, originals as backup:
@@ -186,10 +187,10 @@ def make(recipe: Recipe, interpreter: Interpreter, target: Target, root: Path, *
             pythonenv.add_app_path(root, interpreter)
             headers.keep(root, [stdlib / "site-packages", root / "python" / "include"])
             pruner.prune(root)
-            compiling.add(stdlib)
+            compiling.add(stdlib, keep=keeping.keep(stdlib / "site-packages"))
             elf.add()
         else:
-            with pythonenv.building_prefix(recipe, interpreter, target, root, pruner, compiling) as installing:
+            with pythonenv.building_prefix(recipe, interpreter, target, root, pruner, compiling, keep=keeping.keep) as installing:
                 elf.add(skip=stdlib / "site-packages")  # the interpreter's own files, while the requirements install
             installer = installing.result()
             elf.add(under=stdlib / "site-packages")
@@ -203,7 +204,7 @@ def make(recipe: Recipe, interpreter: Interpreter, target: Target, root: Path, *
 
     with _proc.in_background(compress, name="segment"):
         relocated = relocate.check(applied)
-        stripping.still_load(python, root, elf.sizes, target=target)
+        stripping.still_load(python, root, [p for p in elf.sizes if p not in elf.checked.restored], target=target)
     undone = {*elf.checked.restored, *elf.checked.blanked}
     stripped = {p: before - _size(root / p) for p, before in elf.sizes.items() if p not in undone}
     return {
@@ -212,17 +213,32 @@ def make(recipe: Recipe, interpreter: Interpreter, target: Target, root: Path, *
         "packages": [vars(p) for p in _packages(recipe, interpreter, stdlib / "site-packages")],
         "owners": contents.distribution_files(stdlib / "site-packages", root),
         "pruned": [vars(p) for p in sorted(pruner.pruned(), key=lambda p: -p.bytes)],
+        "unpruned": [{"path": p, "why": why} for p, why in sorted(pruner.rescued.items())],
+        "sources": keeping.decision.to_json() if keeping.decision else {"distributions": [], "app": recipe.python.sources is True},
         "stripped": {
             "files": len(stripped),
             "bytes": sum(stripped.values()),
-            "restored": elf.checked.restored,
+            "restored": [{"path": p, "why": why} for p, why in elf.checked.restored.items()],
             "blanked": {"files": len(elf.checked.blanked), "bytes": sum(elf.checked.blanked.values())},
         },
         "vendored": [v.to_json() for v in relocated.vendored],
         "host_libraries": list(relocated.host_libraries),
+        "unresolved": [{"path": n, "needs": s} for n, s in relocated.unresolved],
         "requirements": {f: {v: sorted(s) for v, s in versions.items()} for f, versions in relocated.requirements.items()},
         "files": manifest_files,
     }
+
+
+class _Sources:
+    """Which sources stay (:mod:`gopack.sources`), decided once the distributions are installed."""
+
+    def __init__(self, setting: bool | tuple[str, ...], root: Path) -> None:
+        self.setting, self.root = setting, root
+        self.decision: sources.Decision | None = None
+
+    def keep(self, site_packages: Path) -> Callable[[Path], bool]:
+        self.decision = sources.decide(self.setting, site_packages, contents.distribution_files(site_packages, self.root))
+        return self.decision.keep(self.root)
 
 
 class _ElfWork:
@@ -245,7 +261,7 @@ class _ElfWork:
         self.facts.update(relocate.facts(self.root, files, ld_paths=self.target.ld_paths))
         self.files = sorted([*self.files, *files], key=lambda f: analysis.walk_order(f.path))
         self.sizes.update(sizes)
-        self.checked = stripping.Checked(restored=sorted([*self.checked.restored, *checked.restored]), blanked={**self.checked.blanked, **checked.blanked})
+        self.checked = stripping.Checked(restored=dict(sorted({**self.checked.restored, **checked.restored}.items())), blanked={**self.checked.blanked, **checked.blanked})
 
 
 def _packages(recipe: Recipe, interpreter: Interpreter, site_packages: Path) -> list[pythonenv.Package]:

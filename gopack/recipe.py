@@ -71,7 +71,9 @@ class PythonSpec:
     requirements_file: Path | None = None
     code: tuple[Path, ...] = ()
     project: Path | None = None
-    sources: bool = False
+    #: True: every distribution's and the app's sources; names or globs: those distributions'
+    #: (canonical names); False: bytecode only. gopack's own rules add more (gopack.sources).
+    sources: bool | tuple[str, ...] = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -421,7 +423,7 @@ def _build(path: Path, data: dict[str, Any], keys: Mapping[FieldPath, int]) -> R
             requirements_file=(base / py["requirements_file"]).resolve() if "requirements_file" in py else None,
             code=tuple((base / rel).resolve() for rel in py.get("code", ())),
             project=(base / py["project"]).resolve() if "project" in py else None,
-            sources=py.get("sources", False),
+            sources=_sources(py.get("sources", False)),
         ),
         smoke=SmokeSpec(
             command=tuple(smoke.get("command", (f"bin/{binary}",))),
@@ -442,6 +444,13 @@ def _build(path: Path, data: dict[str, Any], keys: Mapping[FieldPath, int]) -> R
         max_glibc=data.get("max_glibc"),
         lines={_dotted(k): v for k, v in keys.items() if k},
     )
+
+
+def _sources(value: bool | list[str]) -> bool | tuple[str, ...]:
+    """python.sources as the schema checked it: a boolean, or names and globs (an empty list is false)."""
+    if isinstance(value, bool):
+        return value
+    return tuple(sorted({str(v) for v in value})) or False
 
 
 def _conda(base: Path, conda: Mapping[str, str]) -> CondaSpec:

@@ -9,6 +9,8 @@ directory its link-time RPATH names.
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,6 +22,14 @@ from gopack.errors import BuildError
 from gopack.target import LOW_FLOOR_HINT
 
 Requirements = Mapping[str, Mapping[str, frozenset[str]]]
+log = logging.getLogger(__name__)
+_SITE_PACKAGES = re.compile(r"^python/lib/python[^/]+/site-packages/")
+
+
+def _in_wheel(path: str) -> bool:
+    """An installed distribution's file (an optional extension, such as numba's ``tbbpool``
+    without the ``tbb`` wheel, may need what nothing here has), not the interpreter's own."""
+    return bool(_SITE_PACKAGES.match(path))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,6 +38,8 @@ class Relocated:
     host_libraries: tuple[str, ...]
     requirements: Requirements
     edited: int
+    #: (file, soname) a wheel's module needs that exists nowhere: it ships as the wheel had it.
+    unresolved: tuple[tuple[str, str], ...] = ()
 
 
 def facts(root: Path, files: Sequence[ElfInfo], *, ld_paths: Sequence[str] | None = None) -> dict[str, FileFacts]:
@@ -59,6 +71,7 @@ class Applied:
     frozen: frozenset[str]
     only: frozenset[str] | None
     ld_paths: Sequence[str] | None = None
+    unresolved: tuple[tuple[str, str], ...] = ()
 
 
 def apply(
@@ -75,16 +88,21 @@ def apply(
     libdir = root / patch.LIBDIR
     facts = analysis.facts(root, executable_rpath=[libdir], only=only, files=files, known=known, ld_paths=ld_paths)
     before = analysis.combine(facts.values())
-    if before.unresolved:
+    optional = tuple(u for u in before.unresolved if _in_wheel(u[0]))
+    fatal = [u for u in before.unresolved if u not in optional]
+    if fatal:
         raise BuildError(
             "libraries needed by the bundle were found neither in it nor on this machine:\n"
-            + "\n".join(f"  {needer} needs {soname}" for needer, soname in before.unresolved),
+            + "\n".join(f"  {needer} needs {soname}" for needer, soname in fatal),
             hint="install the missing libraries on the build machine (or in the sysroot), or prune the modules that need them",
         )
+    for needer, soname in optional:
+        log.warning("%s needs %s, which is nowhere (not in any wheel, not on this machine): it ships as the wheel had it and "
+                    "will not import (as in a virtual environment here); install the library or its wheel if the program uses it", needer, soname)
     shipped = frozenset(p.name for p in libdir.iterdir() if p.name.startswith("lib")) if libdir.is_dir() else frozenset()
     plan = patch.plan(before, frozen=frozen, shipped=shipped)
     patch.apply(plan, root)
-    return Applied(root=root, before=facts, plan=plan, frozen=frozen, only=only, ld_paths=ld_paths)
+    return Applied(root=root, before=facts, plan=plan, frozen=frozen, only=only, ld_paths=ld_paths, unresolved=optional)
 
 
 def check(applied: Applied) -> Relocated:
@@ -94,7 +112,7 @@ def check(applied: Applied) -> Relocated:
     libdir = root / patch.LIBDIR
     after = analysis.combine(_after(root, libdir, applied.before, plan, applied.only, applied.ld_paths).values())
     leftovers = [f"{e.soname} (needed by {', '.join(e.needed_by)})" for e in after.externals]
-    leftovers += [f"{n} needs {s}, which does not resolve" for n, s in after.unresolved]
+    leftovers += [f"{n} needs {s}, which does not resolve" for n, s in after.unresolved if (n, s) not in applied.unresolved]
     leftovers += [f"{f} searches {p}" for f, p in after.absolute_paths if f not in applied.frozen]
     if leftovers:
         raise BuildError("after vendoring, the bundle still reaches outside itself:\n  " + "\n  ".join(leftovers))
@@ -105,6 +123,7 @@ def check(applied: Applied) -> Relocated:
         host_libraries=after.host_libraries,
         requirements=analysis.symbol_requirements({f.path: f for f in files}.values()),
         edited=len(plan.edits),
+        unresolved=applied.unresolved,
     )
 
 

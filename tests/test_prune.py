@@ -65,10 +65,19 @@ def test_no_defaults_prunes_nothing(tmp_path: Path) -> None:
 def test_pruning_while_copying_leaves_and_counts_what_pruning_after_does(tmp_path: Path) -> None:
     """The stdlib is pruned as it is copied (what goes is never copied): same tree, same report."""
     stdlib = [
-        "os.py", "test/test_os.py", "test/support/__init__.py", "test/__pycache__/x.cpython-37.pyc",
-        "json/__init__.py", "json/tests/test_x.py", "tkinter/__init__.py", "tkinter/ttk.py",
-        "config-3.7m-x86_64-linux-gnu/libpython3.7m.a", "config-3.7m-x86_64-linux-gnu/Makefile",
-        "lib2to3/fixes/fix_print.py", "site-packages/README.txt", "__pycache__/os.cpython-37.pyc",
+        "os.py",
+        "test/test_os.py",
+        "test/support/__init__.py",
+        "test/__pycache__/x.cpython-37.pyc",
+        "json/__init__.py",
+        "json/tests/test_x.py",
+        "tkinter/__init__.py",
+        "tkinter/ttk.py",
+        "config-3.7m-x86_64-linux-gnu/libpython3.7m.a",
+        "config-3.7m-x86_64-linux-gnu/Makefile",
+        "lib2to3/fixes/fix_print.py",
+        "site-packages/README.txt",
+        "__pycache__/os.cpython-37.pyc",
     ]
     source = tmp_path / "source"
     make(source, *stdlib)
@@ -90,3 +99,52 @@ def test_pruning_while_copying_leaves_and_counts_what_pruning_after_does(tmp_pat
     assert "python/lib/python3.7/test/support/__init__.py" in files(during)  # a keep rule inside a dropped folder
     assert "python/lib/python3.7/lib2to3" not in files(during)  # a folder all of whose files go is not made
     assert sorted(map(vars, pruner.pruned()), key=str) == sorted(map(vars, expected), key=str)
+
+
+def write(root: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+
+
+def test_a_dropped_folder_that_code_which_stays_imports_at_import_time_stays_whole(tmp_path: Path) -> None:
+    """astropy/__init__.py runs ``from .tests.runner import TestRunner``; older packages
+    ``import pkg_resources``, which loads its vendored packages by names built at run
+    time. A folder a rule drops stays whole once code that stays imports anything in it
+    when it is imported; imports inside functions (test helpers) do not count."""
+    site = "python/lib/python3.12/site-packages"
+    write(
+        tmp_path,
+        {
+            f"{site}/astro/__init__.py": "import os\ntry:\n    from .tests.runner import TestRunner\nexcept ImportError:\n    pass\n",
+            f"{site}/astro/tests/__init__.py": "",
+            f"{site}/astro/tests/runner.py": "from . import helper\n",
+            f"{site}/astro/tests/helper.py": "X = 1\n",
+            f"{site}/astro/tests/data/table.csv": "a,b\n",
+            f"{site}/old/__init__.py": "import pkg_resources\n",
+            f"{site}/pkg_resources/__init__.py": "import importlib\nimportlib.import_module('pkg_resources._vendor.' + 'jaraco')\n",
+            f"{site}/pkg_resources/_vendor/jaraco/__init__.py": "",
+            f"{site}/lazy/__init__.py": "def test():\n    from lazy.tests import everything\n",
+            f"{site}/lazy/tests/everything.py": "",
+        },
+    )
+    drop, keep = prune.rules(defaults=True, drop=(), keep=())
+    pruner = prune.Pruner(drop=drop, keep=keep)
+    pruner.prune(tmp_path, under=tmp_path / site)
+    left = {p.relative_to(tmp_path / site).as_posix() for p in (tmp_path / site).rglob("*") if p.is_file()}
+    assert left == {
+        "astro/__init__.py",
+        "astro/tests/__init__.py",
+        "astro/tests/runner.py",
+        "astro/tests/helper.py",
+        "astro/tests/data/table.csv",
+        "old/__init__.py",
+        "pkg_resources/__init__.py",
+        "pkg_resources/_vendor/jaraco/__init__.py",
+        "lazy/__init__.py",
+    }
+    assert "/tests would drop it, but astro/__init__.py:3 imports astro.tests" in pruner.rescued[f"{site}/astro/tests/runner.py"]
+    assert pruner.rescued[f"{site}/astro/tests/data/table.csv"].endswith(f"(from {site}/astro/tests, which stays whole)")
+    assert "old/__init__.py:1 imports pkg_resources" in pruner.rescued[f"{site}/pkg_resources/_vendor/jaraco/__init__.py"]
+    counted = {p.rule: p.files for p in pruner.pruned()}
+    assert counted == {"python/lib/python*/**/tests": 1}  # lazy's everything.py: imported in a function only

@@ -5,12 +5,13 @@ from __future__ import annotations
 import ctypes
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from gopack.elf import analysis
+from gopack.elf import analysis, strip
 from gopack.elf.strip import blank_debug
 
 SOURCE = "#include <math.h>\ndouble gopack_f(double x) { return sqrt(x) + 1.0; }\n"
@@ -54,3 +55,73 @@ def test_blank_debug_twice_changes_nothing(library: Path) -> None:
     once = library.read_bytes()
     assert blank_debug(library) == 0
     assert library.read_bytes() == once
+
+
+CRASH_ON_LOAD = (
+    "#include <signal.h>\n__attribute__((constructor)) static void boom(void) { raise(SIGSEGV); }\nint gopack_c(void) { return 1; }\n"
+)
+CRASH_AT_EXIT = (
+    "#include <signal.h>\n__attribute__((destructor)) static void boom(void) { raise(SIGSEGV); }\nint gopack_d(void) { return 2; }\n"
+)
+NEEDS_MISSING = "int gopack_missing(void);\nint gopack_n(void) { return gopack_missing(); }\n"
+
+
+def compile_library(tmp_path: Path, name: str, source: str, *extra: str) -> Path:
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.fail("gcc is missing: cgo needs it, and this test compiles libraries")
+    (tmp_path / f"{name}.c").write_text(source)
+    out = tmp_path / f"lib{name}.so"
+    subprocess.run([gcc, "-g", "-O1", "-shared", "-fPIC", "-o", out, tmp_path / f"{name}.c", *extra], check=True, cwd=tmp_path)
+    return out
+
+
+@pytest.fixture
+def assorted(tmp_path: Path, library: Path) -> dict[str, Path]:
+    """A library that loads, one whose constructor crashes, one whose destructor crashes
+    at exit, and one that needs a library that is not there."""
+    missing = compile_library(tmp_path, "missing", "int gopack_missing(void) { return 3; }\n")
+    needs = compile_library(tmp_path, "needs", NEEDS_MISSING, "-L.", "-lmissing")
+    missing.unlink()
+    return {
+        "fine": library,
+        "crash": compile_library(tmp_path, "crash", CRASH_ON_LOAD),
+        "exit": compile_library(tmp_path, "exit", CRASH_AT_EXIT),
+        "needs": needs,
+    }
+
+
+def test_load_check_survives_a_crash_and_names_the_file(assorted: dict[str, Path]) -> None:
+    # Several copies around the crashing one: the batch that dies is split, the rest still judged.
+    paths = sorted([*assorted.values(), *(assorted["fine"].with_name(f"libcopy{i}.so") for i in range(4))])
+    for copy in paths:
+        if not copy.exists():
+            shutil.copy2(assorted["fine"], copy)
+    failed = strip.load_failures(Path(sys.executable), paths)
+    assert set(failed) == {assorted["crash"], assorted["needs"]}
+    assert "killed by SIGSEGV" in failed[assorted["crash"]] and "alone" in failed[assorted["crash"]]
+    assert "libmissing.so" in failed[assorted["needs"]]
+
+
+def test_a_file_whose_original_does_not_load_either_ships_as_the_wheel_had_it(tmp_path: Path, assorted: dict[str, Path]) -> None:
+    root = tmp_path / "tree"
+    backup = tmp_path / "backup"
+    files = []
+    for name, path in assorted.items():
+        (root / "pkg").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, root / "pkg" / path.name)
+        info = analysis.elf_info(root, f"pkg/{path.name}")
+        assert info is not None, name
+        files.append(info)
+    originals = {f.path: (root / f.path).read_bytes() for f in files}
+    sizes, kept = strip.strip(root, files, backup=backup)
+    assert set(sizes) == set(kept) == set(originals)  # every stripped file's original is kept
+    checked = strip.check_stripped(Path(sys.executable), root, sizes, kept)
+    assert set(checked.restored) == {"pkg/libcrash.so", "pkg/libneeds.so"}
+    assert all("even as the wheel shipped it" in why for why in checked.restored.values())
+    assert "SIGSEGV" in checked.restored["pkg/libcrash.so"] and "libmissing.so" in checked.restored["pkg/libneeds.so"]
+    for path in checked.restored:
+        assert (root / path).read_bytes() == originals[path]
+    # The library that crashes only at exit loads: it is judged, and ships stripped.
+    assert (root / "pkg/libexit.so").stat().st_size < len(originals["pkg/libexit.so"])
+    assert (root / "pkg/libf.so").stat().st_size < len(originals["pkg/libf.so"])

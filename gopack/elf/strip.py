@@ -1,28 +1,44 @@
 """Stripping: drop debug sections and local symbols from libraries, safely.
 
 Stripping a file that patchelf has edited can break it (seen with scipy:
-"ELF load command address/offset not page-aligned"). gopack strips before its
-own patchelf edits, and never touches the libraries in a wheel's ``*.libs``
-folder. Extension modules that a wheel's repair tool did edit (they need a
-hash-named library such as ``libopenblasp-r0-2d23e62b.3.17.so``) carry most of
-the debug sections, so they are stripped too, but from a kept copy: every
-stripped file is then dlopened by the bundle's own interpreter, and any that no
-longer loads gets its original back.
+"ELF load command address/offset not page-aligned"): strip lays a file out
+again by its sections, and the segments patchelf appended begin with bytes no
+section holds, so they come out misaligned. A wheel's repair tool (auditwheel)
+edits extension modules this way, and so do wheels' own build scripts (numba's
+``omppool`` names ``libgomp.so.1.0.0``): nothing in a file's name says so. So
+gopack strips before its own patchelf edits, never touches the libraries in a
+wheel's ``*.libs`` folder, keeps the original of every file it strips, and
+dlopens every stripped file with the bundle's own interpreter
+(:func:`load_failures`). A file that no longer loads gets its original back:
 
-strip lays a file out again by its sections; the segments patchelf appended
-begin with bytes no section holds, and come out misaligned. Those originals are
-then blanked instead: the bytes of their debug sections and
-symbol table, which no segment loads, are zeroed in place and the sections
-marked SHT_NOBITS. Nothing moves, so the file loads as before (it is checked
-again), its size on disk is unchanged, and the zeros cost next to nothing in
-the archive (6.8 MB less for scipy 1.7's 17 repaired modules).
+- if the original does not load on its own either (it needs a library no wheel
+  ships, such as numba's ``tbbpool`` without ``tbb``), dlopen cannot judge it:
+  it ships as the wheel had it;
+- otherwise the original is blanked: the bytes of its debug sections and symbol
+  table, which no segment loads, are zeroed in place and the sections marked
+  SHT_NOBITS. Nothing moves, so it loads as before (checked again), its size on
+  disk is unchanged, and the zeros cost next to nothing in the archive (6.8 MB
+  less for scipy 1.7's 17 repaired modules). If even that does not load, it
+  ships as the wheel had it.
+
+Every file shipped unstripped is listed with the reason (the manifest's
+``stripped.restored``, shown by ``gopack inspect``).
+
+The load check survives what it loads: a library may crash the process that
+dlopens it (a static constructor, or a destructor at exit: matplotlib 3.11's
+``ft2font`` frees pybind11 objects after the interpreter has gone, which kills
+an interpreter that dlopened it without importing it, at random with address
+space layout, stripped or not). The checker reports each file as it goes and
+leaves with ``os._exit`` once all are reported; a batch that dies anyway is
+split: the file it was loading is checked alone in a process of its own and the
+rest go on in another, so a crash is pinned on one file, which the error names.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
-import re
 import shutil
 import struct
 from collections.abc import Iterable
@@ -39,8 +55,8 @@ from gopack.elf.analysis import ElfInfo, sections_of_type
 from gopack.errors import BuildError
 from gopack.target import Target
 
-_REPAIRED_NAME = re.compile(r"-[0-9a-f]{8}\.so")
 _BATCH = 200
+log = logging.getLogger(__name__)
 
 
 def strippable(root: Path, info: ElfInfo) -> bool:
@@ -55,25 +71,20 @@ def strippable(root: Path, info: ElfInfo) -> bool:
         return False
 
 
-def edited_by_repair(info: ElfInfo) -> bool:
-    """A wheel's repair tool (auditwheel) edited this file with patchelf."""
-    return any(_REPAIRED_NAME.search(n) for n in info.needed)
-
-
 def strip(root: Path, files: Iterable[ElfInfo], *, backup: Path) -> tuple[dict[str, int], dict[str, Path]]:
     """Strip what has debug sections; return each stripped path's size before, and
-    the originals kept (in ``backup``) of files a repair tool had edited."""
+    the originals kept (in ``backup``), one per stripped file."""
     chosen = [f for f in files if strippable(root, f)]
     if not chosen:
         return {}, {}
     tool = _proc.which("strip", hint="install binutils (apt-get install binutils), or set output.strip: false")
     kept: dict[str, Path] = {}
     for info in chosen:
-        if edited_by_repair(info):
-            copy = backup / info.path
-            copy.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(root / info.path, copy)
-            kept[info.path] = copy
+        # strip writes into the file it is given (a hard link would change too): a copy.
+        copy = backup / info.path
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / info.path, copy)
+        kept[info.path] = copy
     before = {f.path: (root / f.path).stat().st_size for f in chosen}
     _proc.in_parallel(
         lambda batch: _proc.run([tool, "--strip-unneeded", *(root / p for p in batch)], what="strip"),
@@ -83,68 +94,113 @@ def strip(root: Path, files: Iterable[ElfInfo], *, backup: Path) -> tuple[dict[s
 
 
 _LOAD_CHECK = r"""
-import ctypes, json, sys
-failed = []
+import ctypes, json, os, sys
+mode = getattr(ctypes, "RTLD_LOCAL", 0)
 for path in json.load(sys.stdin):
     try:
-        ctypes.CDLL(path, mode=getattr(ctypes, "RTLD_LOCAL", 0))
+        ctypes.CDLL(path, mode=mode)
+        why = ""
     except OSError as exc:
-        failed.append("%s: %s" % (path, exc))
-print(json.dumps(failed))
+        why = str(exc).replace(path + ": ", "") or "dlopen failed"
+    sys.stdout.write(json.dumps([path, why]) + "\n")
+    sys.stdout.flush()
+# Leave without the exit handlers: destructors of libraries whose module was never
+# initialised may crash, and every answer is written.
+os._exit(0)
 """
+#: Seconds one batch of the load check may take; one that takes longer is split like a crash.
+LOAD_TIMEOUT = 300.0
 
 
-def loads(python: Path, paths: Iterable[Path], *, target: Target | None = None) -> list[str]:
-    """The paths that do not dlopen in the bundle's interpreter (module init is not run), with why;
-    the interpreter runs as ``target`` runs it."""
-    wanted = [os.fspath(p) for p in paths if p.name.endswith(".so") or ".so." in p.name]
+def load_failures(python: Path, paths: Iterable[Path], *, target: Target | None = None) -> dict[Path, str]:
+    """The paths (``.so`` files) that do not dlopen in the bundle's interpreter (module
+    init is not run), each with why: dlopen's message, or how the process loading it
+    alone died. Batches run in parallel; a batch that dies is split (see the module's doc)."""
+    wanted = [p for p in paths if p.name.endswith(".so") or ".so." in p.name]
     if not wanted:
-        return []
+        return {}
+    found = _proc.in_parallel(lambda part: _load_batch(python, part, target), _proc.split(wanted))
+    return {path: why for part in found for path, why in part.items()}
 
-    def check(part: list[str]) -> list[str]:
-        out = _proc.run([*targets.launch(target, python), "-E", "-s", "-B", "-c", _LOAD_CHECK], input=json.dumps(part), what="load check of stripped libraries")
-        return list(json.loads(out.strip().splitlines()[-1]))
 
-    return sorted(line for failed in _proc.in_parallel(check, _proc.split(wanted)) for line in failed)
+def _load_batch(python: Path, paths: list[Path], target: Target | None) -> dict[Path, str]:
+    failed: dict[Path, str] = {}
+    pending = paths
+    while pending:
+        ran = pending
+        run = _proc.attempt([*targets.launch(target, python), "-E", "-s", "-B", "-c", _LOAD_CHECK], input=json.dumps([os.fspath(p) for p in ran]), timeout=LOAD_TIMEOUT)
+        answered = _answers(run.stdout)
+        failed.update({p: answered[p] for p in ran if answered.get(p)})
+        rest = [p for p in ran if p not in answered]
+        if not rest:
+            break
+        # The process died loading rest[0] (or the library before it left it a trap).
+        suspect, pending = rest[0], rest[1:]
+        if len(ran) == 1:
+            failed[suspect] = f"the process loading it alone ended with {run.ended}{_last_line(run.stderr)}"
+        else:
+            failed.update(_load_batch(python, [suspect], target))
+    return failed
+
+
+def _answers(stdout: str) -> dict[Path, str]:
+    """The checker's per-file answers (an unfinished last line is no answer)."""
+    answers: dict[Path, str] = {}
+    for line in stdout.splitlines():
+        try:
+            path, why = json.loads(line)
+        except ValueError:
+            continue
+        answers[Path(path)] = str(why)
+    return answers
+
+
+def _last_line(stderr: str) -> str:
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    return f" ({lines[-1].strip()[:300]})" if lines else ""
 
 
 @dataclass(frozen=True, kw_only=True)
 class Checked:
     """What :func:`check_stripped` had to undo."""
 
-    restored: list[str] = field(default_factory=list)  # originals put back as they were
+    restored: dict[str, str] = field(default_factory=dict)  # shipped as the wheel had them: path -> why
     blanked: dict[str, int] = field(default_factory=dict)  # originals put back, then blanked: path -> bytes zeroed
 
 
 def check_stripped(python: Path, root: Path, stripped: Iterable[str], kept: dict[str, Path], *, target: Target | None = None) -> Checked:
-    """Every stripped file must load; a repaired file that does not gets its original
-    back, blanked (see the module's doc) if that still loads. Raises if a file
-    gopack stripped from pristine fails."""
-    failed = loads(python, [root / p for p in stripped], target=target)
-    back = []
-    for line in failed:
-        path = Path(line.split(": ", 1)[0]).relative_to(root).as_posix()
-        if path not in kept:
-            raise BuildError("stripped libraries no longer load:\n  " + "\n  ".join(failed), hint="set output.strip: false in the recipe and report this")
+    """Every stripped file must load; one that does not gets its original back: as it
+    was if the original does not load on its own either, else blanked (see the module's
+    doc) if that loads, else as it was. Returns what was put back and why."""
+    failed = {_rel(p, root): why for p, why in load_failures(python, [root / p for p in stripped], target=target).items()}
+    if not failed:
+        return Checked()
+    for path in failed:
         shutil.copy2(kept[path], root / path)
-        back.append(path)
-    blanked = {p: n for p in back if (n := blank_debug(root / p))}
-    broken = {Path(line.split(": ", 1)[0]).relative_to(root).as_posix() for line in loads(python, [root / p for p in blanked], target=target)}
-    for path in broken:
+    shipped = {_rel(p, root): why for p, why in load_failures(python, [root / p for p in failed], target=target).items()}
+    restored = {p: f"does not load on its own even as the wheel shipped it ({why}); dlopen cannot judge a stripped copy" for p, why in shipped.items()}
+    zeroed = {p: n for p in failed if p not in shipped and (n := blank_debug(root / p))}
+    restored |= {p: f"stripped, it no longer loads ({failed[p]}); it has no debug sections to zero instead" for p in failed if p not in shipped and p not in zeroed}
+    broken = {_rel(p, root): why for p, why in load_failures(python, [root / p for p in zeroed], target=target).items()}
+    for path, why in broken.items():
         shutil.copy2(kept[path], root / path)
-        del blanked[path]
-    restored = sorted(p for p in back if p not in blanked)
-    if restored and loads(python, [root / p for p in restored], target=target):
-        raise BuildError(f"{', '.join(restored)} do not load even as the wheel shipped them")
-    return Checked(restored=restored, blanked=blanked)
+        del zeroed[path]
+        restored[path] = f"stripped, it no longer loads ({failed[path]}); with its debug sections zeroed neither ({why})"
+    for path, why in sorted(restored.items()):
+        log.info("%s ships unstripped: %s", path, why)
+    return Checked(restored=dict(sorted(restored.items())), blanked=zeroed)
+
+
+def _rel(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix()
 
 
 def still_load(python: Path, root: Path, stripped: Iterable[str], *, target: Target | None = None) -> None:
     """After gopack's patchelf edits, every stripped file must still load (nothing is put back now)."""
-    failed = loads(python, [root / p for p in stripped], target=target)
+    failed = load_failures(python, [root / p for p in stripped], target=target)
     if failed:
         raise BuildError(
-            "stripped libraries no longer load after relocation:\n  " + "\n  ".join(failed),
+            "stripped libraries no longer load after relocation:\n  " + "\n  ".join(f"{_rel(p, root)}: {why}" for p, why in sorted(failed.items())),
             hint="set output.strip: false in the recipe and report this",
         )
 

@@ -1,0 +1,3 @@
+module example.com/gopack/corpus
+
+go 1.21
