@@ -31,6 +31,7 @@ demo: setup
 # The linters and the type checker run before the tests: a finding fails `make test` and CI.
 lint: setup
 	$(BIN)/ruff check gopack bench tests
+	$(BIN)/ruff format --check gopack bench tests
 	$(BIN)/mypy gopack bench
 
 test: lint

@@ -117,9 +117,13 @@ def gopack_compressor_missing() -> str | None:
 def compressors(out: Path, src: Path) -> dict[str, Compressor]:
     return {
         "pigz": Compressor("pigz", ["pigz", "-6", "-p", "2", "-c", src], out / "pigz.tar.gz", True, "pigz"),
-        "gopack_gz": Compressor("gopack_gz", gopack_compress_argv(src, out / "gopack.tar.gz", "tar.gz", 6), out / "gopack.tar.gz", False, "pigz"),
+        "gopack_gz": Compressor(
+            "gopack_gz", gopack_compress_argv(src, out / "gopack.tar.gz", "tar.gz", 6), out / "gopack.tar.gz", False, "pigz"
+        ),
         "zstd": Compressor("zstd", ["zstd", "-T0", "-3", "-c", src], out / "zstd.tar.zst", True, "zstd"),
-        "gopack_zst": Compressor("gopack_zst", gopack_compress_argv(src, out / "gopack.tar.zst", "tar.zst", 3), out / "gopack.tar.zst", False, "zstd"),
+        "gopack_zst": Compressor(
+            "gopack_zst", gopack_compress_argv(src, out / "gopack.tar.zst", "tar.zst", 3), out / "gopack.tar.zst", False, "zstd"
+        ),
     }
 
 

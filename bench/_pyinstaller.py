@@ -101,7 +101,19 @@ def pyinstaller_build(venv_python: Path, app: Path, into: Path) -> tuple[float, 
     """Build ``app`` with its work and dist folders in ``into`` (new, empty); return the
     seconds and the --onedir folder."""
     pyinstaller = venv_python.parent / "pyinstaller"
-    argv: list[str | Path] = [pyinstaller, "--onedir", "--noconfirm", "--clean", "--name", APP_NAME, "--workpath", into / "build", "--distpath", into / "dist", "app.py"]
+    argv: list[str | Path] = [
+        pyinstaller,
+        "--onedir",
+        "--noconfirm",
+        "--clean",
+        "--name",
+        APP_NAME,
+        "--workpath",
+        into / "build",
+        "--distpath",
+        into / "dist",
+        "app.py",
+    ]
     ran = run(argv, cwd=app)
     return ran.seconds, into / "dist" / APP_NAME
 

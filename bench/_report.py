@@ -47,25 +47,59 @@ class Row:
 def size_rows(sizes: dict[str, int], pyinstaller_check: dict[str, Any]) -> list[Row]:
     note = "" if pyinstaller_check["ok"] else "PyInstaller's app did not print the same output; see results.json"
     return [
-        Row("archive size, `tar -czf` of the extracted dir", "MB", sizes["gopack_tar_czf"] / MB, sizes["pyinstaller_tar_czf"] / MB,
-            "PyInstaller --onedir", "<= 0.8", note),
-        Row("archive size, gopack's own archive", "MB", sizes["gopack_archive"] / MB, sizes["pyinstaller_tar_czf"] / MB,
-            "PyInstaller --onedir + `tar -czf`", ""),
+        Row(
+            "archive size, `tar -czf` of the extracted dir",
+            "MB",
+            sizes["gopack_tar_czf"] / MB,
+            sizes["pyinstaller_tar_czf"] / MB,
+            "PyInstaller --onedir",
+            "<= 0.8",
+            note,
+        ),
+        Row(
+            "archive size, gopack's own archive",
+            "MB",
+            sizes["gopack_archive"] / MB,
+            sizes["pyinstaller_tar_czf"] / MB,
+            "PyInstaller --onedir + `tar -czf`",
+            "",
+        ),
     ]
 
 
 def build_rows(builds: Builds) -> list[Row]:
     cold = median([b.seconds for b in builds.cold])
     return [
-        Row("cold build (empty gopack cache, warm uv cache)", "s", cold, median(builds.pyinstaller), "PyInstaller --onedir --clean", "<= 0.6"),
-        Row("rebuild, main.go edited, Python side unchanged", "s", median([b.seconds for b in builds.rebuild]), cold, "gopack cold build", "<= 0.2"),
+        Row(
+            "cold build (empty gopack cache, warm uv cache)",
+            "s",
+            cold,
+            median(builds.pyinstaller),
+            "PyInstaller --onedir --clean",
+            "<= 0.6",
+        ),
+        Row(
+            "rebuild, main.go edited, Python side unchanged",
+            "s",
+            median([b.seconds for b in builds.rebuild]),
+            cold,
+            "gopack cold build",
+            "<= 0.2",
+        ),
     ]
 
 
 def startup_row(startup: dict[str, Any]) -> Row:
     note = "" if startup["same_output"] else "FAILED: the two programs printed different lines"
-    return Row("time to first prediction (whole run, read-only bundle)", "s", startup["median"]["gopack"], startup["median"]["python"],
-               "python3.7 app.py, read-only venv, warm .pyc", "<= 1.0", note)
+    return Row(
+        "time to first prediction (whole run, read-only bundle)",
+        "s",
+        startup["median"]["gopack"],
+        startup["median"]["python"],
+        "python3.7 app.py, read-only venv, warm .pyc",
+        "<= 1.0",
+        note,
+    )
 
 
 def compression_rows(comp: dict[str, Any]) -> list[Row]:
@@ -82,7 +116,17 @@ def compression_rows(comp: dict[str, Any]) -> list[Row]:
             note = "FAILED: output does not decompress to the input"
         else:
             note = ""
-        rows.append(Row(f"compression throughput, {label} ({comp['input_bytes'] / MB:.0f} MB tar)", "MB/s", mine.get("mb_per_s"), tool, alt, ">= 0.9", note))
+        rows.append(
+            Row(
+                f"compression throughput, {label} ({comp['input_bytes'] / MB:.0f} MB tar)",
+                "MB/s",
+                mine.get("mb_per_s"),
+                tool,
+                alt,
+                ">= 0.9",
+                note,
+            )
+        )
     return rows
 
 
@@ -129,7 +173,10 @@ def tool_version(argv: Sequence[str | Path]) -> str:
 
 
 def machine_info(python37: Path, venv_python: Path) -> dict[str, Any]:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), platform.machine())
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+        platform.machine(),
+    )
     mem = next((line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")), "0")
     dirty = run(["git", "-C", REPO, "status", "--porcelain", "--", "gopack"], check=False).stdout.strip()
     commit = run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], check=False).stdout.strip()

@@ -27,7 +27,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, help="runs of every timed row (default: 3 for builds, 15 for startup, 7 for compression)")
     parser.add_argument("--build-runs", type=int, help="runs of the build rows (overrides --runs for them)")
     parser.add_argument("--startup-runs", type=int, help="runs of the startup row (overrides --runs for it)")
-    parser.add_argument("--work-dir", type=Path, default=Path("/tmp/gopack-bench"), help="where everything is built (default /tmp/gopack-bench)")
+    parser.add_argument(
+        "--work-dir", type=Path, default=Path("/tmp/gopack-bench"), help="where everything is built (default /tmp/gopack-bench)"
+    )
     parser.add_argument("--out-dir", type=Path, default=BENCH, help="where results.md and results.json go (default bench/)")
     args = parser.parse_args(argv)
     args.build_runs = args.build_runs or args.runs or 3
@@ -67,7 +69,14 @@ def bench(args: argparse.Namespace) -> str:
     document = {
         "schema_version": 1,
         "machine": machine,
-        "config": {"build_runs": args.build_runs, "startup_runs": args.startup_runs, "runs": args.runs, "work_dir": str(work), "example": str(EXAMPLE), "pins": list(PINS)},
+        "config": {
+            "build_runs": args.build_runs,
+            "startup_runs": args.startup_runs,
+            "runs": args.runs,
+            "work_dir": str(work),
+            "example": str(EXAMPLE),
+            "pins": list(PINS),
+        },
         "raw": {
             "sizes_bytes": sizes,
             "builds": {

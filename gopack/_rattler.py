@@ -51,12 +51,16 @@ def _records(request: dict[str, Any]) -> list[Any]:
     import rattler
 
     specs = [rattler.MatchSpec(s) for s in request["specs"]]
-    return list(asyncio.run(rattler.solve(
-        sources=request["channels"],
-        specs=specs,
-        platforms=[rattler.Platform.current(), rattler.Platform("noarch")],
-        virtual_packages=rattler.VirtualPackage.detect(),
-    )))
+    return list(
+        asyncio.run(
+            rattler.solve(
+                sources=request["channels"],
+                specs=specs,
+                platforms=[rattler.Platform.current(), rattler.Platform("noarch")],
+                virtual_packages=rattler.VirtualPackage.detect(),
+            )
+        )
+    )
 
 
 def _identity(records: list[Any]) -> list[list[str]]:
@@ -86,8 +90,18 @@ def handle(request: dict[str, Any]) -> dict[str, Any]:
     if _identity(records) != request["expect"]:
         return {"error": "changed", "message": "the channels answered differently between two solves"}
     try:
-        asyncio.run(rattler.install(records, target_prefix=request["prefix"], cache_dir=request["cache_dir"], show_progress=False, execute_link_scripts=False))
-    except (exceptions.FetchRepoDataError, exceptions.InstallerError, exceptions.LinkError, exceptions.TransactionError, exceptions.ExtractError) as exc:
+        asyncio.run(
+            rattler.install(
+                records, target_prefix=request["prefix"], cache_dir=request["cache_dir"], show_progress=False, execute_link_scripts=False
+            )
+        )
+    except (
+        exceptions.FetchRepoDataError,
+        exceptions.InstallerError,
+        exceptions.LinkError,
+        exceptions.TransactionError,
+        exceptions.ExtractError,
+    ) as exc:
         return {"error": "install", "message": str(exc)}
     return {"installed": len(records)}
 

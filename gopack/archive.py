@@ -60,7 +60,9 @@ def epoch() -> int:
     try:
         return int(value)
     except ValueError:
-        raise UsageError(f"SOURCE_DATE_EPOCH={value!r} is not a whole number of seconds", hint="unset it or set it to e.g. $(git log -1 --format=%ct)") from None
+        raise UsageError(
+            f"SOURCE_DATE_EPOCH={value!r} is not a whole number of seconds", hint="unset it or set it to e.g. $(git log -1 --format=%ct)"
+        ) from None
 
 
 def walk(root: Path) -> list[Path]:
@@ -220,7 +222,7 @@ def write(root: Path, top: str, dest: Path, *, fmt: str, level: int, links: Mapp
                     offset += segment.tar_bytes
                 with _compressor(raw, fmt, level) as stream:
                     tar = _TarWriter(stream, offset=offset)
-                    for rel in entries[len(before):]:
+                    for rel in entries[len(before) :]:
                         _add(tar, root, rel, top, mtime, links)
                     tar.close()
         os.replace(tmp, dest)

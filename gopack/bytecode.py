@@ -79,7 +79,9 @@ class Background:
     until then; an error in the block stops the compiling processes instead.
     """
 
-    def __init__(self, python: Path, *, relative_to: Path, version: str, keep_sources: bool, epoch: int, target: Target | None = None) -> None:
+    def __init__(
+        self, python: Path, *, relative_to: Path, version: str, keep_sources: bool, epoch: int, target: Target | None = None
+    ) -> None:
         self.python, self.relative_to, self.version, self.keep_sources, self.epoch = python, relative_to, version, keep_sources, epoch
         self.target = target
         self.running = contextlib.ExitStack()
@@ -91,8 +93,17 @@ class Background:
         chosen = keep or _always(self.keep_sources)
 
         def task(cancel: _proc.Cancel) -> tuple[list[Path], list[str]]:
-            return _compile(self.python, directory, skip=skip, relative_to=self.relative_to, version=self.version,
-                            keep=chosen, epoch=self.epoch, cancel=cancel, target=self.target)
+            return _compile(
+                self.python,
+                directory,
+                skip=skip,
+                relative_to=self.relative_to,
+                version=self.version,
+                keep=chosen,
+                epoch=self.epoch,
+                cancel=cancel,
+                target=self.target,
+            )
 
         self.jobs.append((directory, chosen, self.running.enter_context(_proc.in_background(task, name="bytecode"))))
 
@@ -135,7 +146,13 @@ def _compile(
     env = {"PYTHONHASHSEED": "0", "PYTHONHOME": str(python.parent.parent), "PYTHONPATH": ""}
 
     def run(part: list[list[object]]) -> list[str]:
-        out = _proc.run([*targets.launch(target, python), "-S", "-B", "-c", _COMPILE.replace("NICE", str(NICE))], input=json.dumps(part), env=env, what=f"compiling bytecode in {directory.name}", cancel=cancel)
+        out = _proc.run(
+            [*targets.launch(target, python), "-S", "-B", "-c", _COMPILE.replace("NICE", str(NICE))],
+            input=json.dumps(part),
+            env=env,
+            what=f"compiling bytecode in {directory.name}",
+            cancel=cancel,
+        )
         return list(json.loads(out.strip().splitlines()[-1]))
 
     return sources, sorted(f for part in _proc.in_parallel(run, slices) for f in part)
@@ -157,7 +174,10 @@ def _always(keep_sources: bool) -> Callable[[Path], bool]:
 def _finish(python: Path, directory: Path, sources: list[Path], failed: list[str], *, keep: Callable[[Path], bool]) -> list[str]:
     """Remove the sources that compiled (unless they are kept); return those that did not."""
     if len(failed) > len(sources) // 2:
-        raise BuildError(f"{len(failed)} of {len(sources)} files in {directory} do not compile with {python.name}", hint="is the code for this Python version?")
+        raise BuildError(
+            f"{len(failed)} of {len(sources)} files in {directory} do not compile with {python.name}",
+            hint="is the code for this Python version?",
+        )
     gone = set(failed)
     for source in sources:
         if str(source) not in gone and not keep(source):

@@ -84,7 +84,14 @@ def key(interpreter: Interpreter, inputs: Mapping[str, Any]) -> str:
         "gopack": __version__,
         "layout": LAYOUT,
         "machine": platform.machine(),
-        "interpreter": [str(interpreter.executable), interpreter.version, interpreter.abi, str(interpreter.libpython), stat.st_size, stat.st_mtime_ns],
+        "interpreter": [
+            str(interpreter.executable),
+            interpreter.version,
+            interpreter.abi,
+            str(interpreter.libpython),
+            stat.st_size,
+            stat.st_mtime_ns,
+        ],
         **inputs,
     }
     return hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()
@@ -248,7 +255,9 @@ def staging(cache: Path, prefix: str, *, what: str) -> Iterator[Path]:
             held.release()
     folder = cache / "tmp" / name
     try:
-        _scratch_note(cache, name).write_text(json.dumps({"what": what, "pid": os.getpid(), "host": platform.node(), "started": int(time.time())}) + "\n")
+        _scratch_note(cache, name).write_text(
+            json.dumps({"what": what, "pid": os.getpid(), "host": platform.node(), "started": int(time.time())}) + "\n"
+        )
         yield folder
     finally:
         try:
@@ -270,8 +279,16 @@ def scratch(cache: Path | None = None) -> list[Scratch]:
             note = {}
         with _probe_lock(cache, path.name) as free:
             in_use = free is False
-        found.append(Scratch(path=path, what=str(note.get("what", "no lock: made by an older gopack or by hand")), size=size(path),
-                             age=_age(path), pid=note.get("pid"), in_use=in_use))
+        found.append(
+            Scratch(
+                path=path,
+                what=str(note.get("what", "no lock: made by an older gopack or by hand")),
+                size=size(path),
+                age=_age(path),
+                pid=note.get("pid"),
+                in_use=in_use,
+            )
+        )
     return found
 
 

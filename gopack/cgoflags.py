@@ -85,7 +85,9 @@ def prepare(the_plan: Plan, tree: PythonTree | None, *, cache_dir: Path) -> GoIn
             rel = _in_tree(tree, folder)
             if rel is not None:
                 by_folder.setdefault(rel, []).append(header)
-        recorded = [headers.source(f, h, headers=tree.headers, owners=tree.meta["owners"], versions=versions) for f, h in sorted(by_folder.items())]
+        recorded = [
+            headers.source(f, h, headers=tree.headers, owners=tree.meta["owners"], versions=versions) for f, h in sorted(by_folder.items())
+        ]
         sources = sorted([*sources, *recorded], key=lambda s: s.include)
     cppflags = tuple(placeholders.quote(f"-I{tree.headers / s.include}") for s in sources) if tree is not None else ()
     return GoInputs(
@@ -102,7 +104,11 @@ def prepare(the_plan: Plan, tree: PythonTree | None, *, cache_dir: Path) -> GoIn
 def _recipe_folders(wanted: list[Include], env: dict[str, str]) -> dict[str, str]:
     """include -> the first of the recipe's own -I folders (placeholders resolved) that holds
     it: the recipe chose those, gopack does not look for them again."""
-    folders = [f for name in ("CGO_CPPFLAGS", "CGO_CFLAGS", "CGO_CXXFLAGS") for f in includes.search_folders(includes.split_flags(env.get(name, "")))]
+    folders = [
+        f
+        for name in ("CGO_CPPFLAGS", "CGO_CFLAGS", "CGO_CXXFLAGS")
+        for f in includes.search_folders(includes.split_flags(env.get(name, "")))
+    ]
     chosen: dict[str, str] = {}
     for include in wanted:
         folder = next((f for f in folders if os.path.exists(os.path.join(f, include.header))), None)

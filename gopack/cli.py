@@ -88,16 +88,27 @@ def _parser() -> argparse.ArgumentParser:
     # The flags work before and after the command. A subcommand's defaults would
     # overwrite what was given before it (gopack -q bundle), so there they have none.
     common = _common_flags(default=argparse.SUPPRESS)
-    parser = argparse.ArgumentParser(prog="gopack", description="Bundle a Go program that embeds CPython into a portable archive.", parents=[_common_flags(default=False)])
+    parser = argparse.ArgumentParser(
+        prog="gopack",
+        description="Bundle a Go program that embeds CPython into a portable archive.",
+        parents=[_common_flags(default=False)],
+    )
     parser.add_argument("--version", action="version", version=f"gopack {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     bundle = sub.add_parser("bundle", parents=[common], help="build the archive a recipe describes")
     bundle.add_argument("recipe", type=Path, metavar="RECIPE", help="path of the recipe (YAML)")
     bundle.add_argument("-o", "--output-dir", type=Path, help="where to write the archive (default: the recipe's output.dir)")
-    bundle.add_argument("--target-glibc", metavar="2.NN", help="the oldest glibc the bundle must start on (overrides the recipe's target.glibc)")
+    bundle.add_argument(
+        "--target-glibc", metavar="2.NN", help="the oldest glibc the bundle must start on (overrides the recipe's target.glibc)"
+    )
     bundle.add_argument("--max-glibc", metavar="2.NN", help="the older name of --target-glibc")
-    bundle.add_argument("--sysroot", type=Path, metavar="DIR", help="build against this root file system of the target distribution (overrides target.sysroot)")
+    bundle.add_argument(
+        "--sysroot",
+        type=Path,
+        metavar="DIR",
+        help="build against this root file system of the target distribution (overrides target.sysroot)",
+    )
     bundle.add_argument("--format", choices=archive.FORMATS, help="archive format (overrides output.format; default tar.gz)")
     bundle.add_argument("--level", type=int, metavar="N", help="compression level (gzip/zip 1-9, zstd 1-19)")
     bundle.set_defaults(func=_bundle)
@@ -116,7 +127,11 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("verify", parents=[common], help="check an archive and run its smoke test with no Python on the machine")
     check.add_argument("archive", type=Path, metavar="ARCHIVE")
     check.add_argument("--show-output", action="store_true", help="print the smoke test's output")
-    check.add_argument("--allow-unsandboxed", action="store_true", help="where no sandbox can be made (not root, no unshare), run the smoke test on the host as it is")
+    check.add_argument(
+        "--allow-unsandboxed",
+        action="store_true",
+        help="where no sandbox can be made (not root, no unshare), run the smoke test on the host as it is",
+    )
     check.set_defaults(func=_verify)
     return parser
 
@@ -127,9 +142,15 @@ def _bundle(args: argparse.Namespace) -> int:
         if value is not None and not re.fullmatch(r"2\.\d{1,2}", value):
             raise UsageError(f"{flag} {value!r} is not a glibc version", hint=f"write it as 2.NN, e.g. {flag} 2.28")
     if args.target_glibc is not None and args.max_glibc is not None and args.target_glibc != args.max_glibc:
-        raise UsageError(f"--target-glibc {args.target_glibc} and --max-glibc {args.max_glibc} disagree", hint="--max-glibc is the older name of --target-glibc: give one")
+        raise UsageError(
+            f"--target-glibc {args.target_glibc} and --max-glibc {args.max_glibc} disagree",
+            hint="--max-glibc is the older name of --target-glibc: give one",
+        )
     if args.sysroot is not None and not args.sysroot.is_dir():
-        raise UsageError(f"--sysroot {args.sysroot}: not a directory", hint="give the root file system of the target distribution (debootstrap, docker export)")
+        raise UsageError(
+            f"--sysroot {args.sysroot}: not a directory",
+            hint="give the root file system of the target distribution (debootstrap, docker export)",
+        )
     target = plan.TargetOptions(
         sysroot=args.sysroot.absolute() if args.sysroot is not None else None,
         glibc=args.target_glibc or args.max_glibc,
@@ -162,9 +183,18 @@ def _cache_list(args: argparse.Namespace) -> int:
     envs: list[dict[str, Any]] = [{"path": str(p), "size": cache.size(p)} for p in conda.environments(cache.directory())]
     scratch = cache.scratch()
     if args.json:
-        _emit({"schema_version": 1, "cache": str(cache.directory()), "entries": rows, "conda_environments": envs, "temporary": [
-            {"path": str(s.path), "what": s.what, "size": s.size, "age": round(s.age), "pid": s.pid, "in_use": s.in_use} for s in scratch
-        ]})
+        _emit(
+            {
+                "schema_version": 1,
+                "cache": str(cache.directory()),
+                "entries": rows,
+                "conda_environments": envs,
+                "temporary": [
+                    {"path": str(s.path), "what": s.what, "size": s.size, "age": round(s.age), "pid": s.pid, "in_use": s.in_use}
+                    for s in scratch
+                ],
+            }
+        )
         return 0
     print(f"{cache.directory()}: {len(rows)} cached Python tree{'s' if len(rows) != 1 else ''}")
     for row in rows:
@@ -175,8 +205,10 @@ def _cache_list(args: argparse.Namespace) -> int:
             print(f"  {env['size'] / 1e6:8.1f} MB  {env['path']}")
     if scratch:
         left = [s for s in scratch if not s.in_use]
-        print(f"{len(scratch)} temporary folder{'s' if len(scratch) != 1 else ''} in tmp/, {len(left)} left by killed runs"
-              + (" (`gopack cache prune` removes them; so does a later bundle, after an hour)" if left else ""))
+        print(
+            f"{len(scratch)} temporary folder{'s' if len(scratch) != 1 else ''} in tmp/, {len(left)} left by killed runs"
+            + (" (`gopack cache prune` removes them; so does a later bundle, after an hour)" if left else "")
+        )
         for s in scratch:
             who = f"in use by process {s.pid}" if s.in_use else "left over" + (f" by process {s.pid}" if s.pid else "")
             print(f"  {s.size / 1e6:8.1f} MB  {s.path.name}: {s.what} ({who}, {_ago(s.age)})")
@@ -202,12 +234,26 @@ def _cache_prune(args: argparse.Namespace) -> int:
     envs = conda.prune_environments(cache.directory(), older_than_days=args.older_than)
     left = cache.sweep(older_than=None)  # what killed runs left, at any age; a live run's folders stay
     if args.json:
-        _emit({"schema_version": 1, "removed": [e.key for e in removed], "removed_conda_environments": [str(p) for p in envs],
-               "removed_temporary": [str(s.path) for s in left]})
+        _emit(
+            {
+                "schema_version": 1,
+                "removed": [e.key for e in removed],
+                "removed_conda_environments": [str(p) for p in envs],
+                "removed_temporary": [str(s.path) for s in left],
+            }
+        )
     else:
-        log.info("removed %d cached Python tree%s, %d conda environment%s and %d temporary folder%s (%.1f MB) left by killed runs from %s",
-                 len(removed), "s" if len(removed) != 1 else "", len(envs), "s" if len(envs) != 1 else "",
-                 len(left), "s" if len(left) != 1 else "", sum(s.size for s in left) / 1e6, cache.directory())
+        log.info(
+            "removed %d cached Python tree%s, %d conda environment%s and %d temporary folder%s (%.1f MB) left by killed runs from %s",
+            len(removed),
+            "s" if len(removed) != 1 else "",
+            len(envs),
+            "s" if len(envs) != 1 else "",
+            len(left),
+            "s" if len(left) != 1 else "",
+            sum(s.size for s in left) / 1e6,
+            cache.directory(),
+        )
     return 0
 
 
@@ -222,9 +268,13 @@ def _inspect(args: argparse.Namespace) -> int:
         f"  python     {py['version']} ({py['abi']}), {py['libpython']}",
         f"  binding    {document['binding']['name']} {document['binding']['version']}".rstrip(),
         f"  go         {go['version']} {go['goarch']}, {go['binary']}",
-        *(f"  headers    {h['distribution'] or '(no distribution)'} {h['version']}: {', '.join(h['headers'])} from {h['include']}"
-          for h in document["cgo_headers"]),
-        f"  platform   {document['platform']} (glibc {glibc['floor']}; " + ", ".join(f"{k} {v}" for k, v in glibc["symbol_versions"].items()) + ")",
+        *(
+            f"  headers    {h['distribution'] or '(no distribution)'} {h['version']}: {', '.join(h['headers'])} from {h['include']}"
+            for h in document["cgo_headers"]
+        ),
+        f"  platform   {document['platform']} (glibc {glibc['floor']}; "
+        + ", ".join(f"{k} {v}" for k, v in glibc["symbol_versions"].items())
+        + ")",
         f"  from host  {', '.join(document['host_libraries'])}",
         f"  size       {document['size']['total'] / 1e6:.1f} MB in {document['size']['files']} files"
         + (f", archive {document['archive_size'] / 1e6:.1f} MB" if document["archive_size"] else ""),
@@ -241,10 +291,14 @@ def _inspect(args: argparse.Namespace) -> int:
     lines += [f"    {r['bytes'] / 1e6:9.1f} MB  {r['files']:5d} files  {r['rule']}" for r in savings["pruned"]["rules"][:12]]
     kept = (document.get("sources") or {}).get("distributions") or []
     if kept or (document.get("sources") or {}).get("app"):
-        lines.append(f"  sources    kept beside the bytecode for {len(kept)} distributions" + (" and the app" if document["sources"]["app"] else ""))
+        lines.append(
+            f"  sources    kept beside the bytecode for {len(kept)} distributions" + (" and the app" if document["sources"]["app"] else "")
+        )
         lines += sources.describe(kept)
     if document.get("unresolved"):
-        lines.append(f"  missing    {len(document['unresolved'])} libraries no wheel and no host library provides (those modules will not import)")
+        lines.append(
+            f"  missing    {len(document['unresolved'])} libraries no wheel and no host library provides (those modules will not import)"
+        )
         lines += [f"    {u['path']} needs {u['needs']}" for u in document["unresolved"]]
     if document.get("unpruned"):
         lines.append(f"  unpruned   {len(document['unpruned'])} files a rule matched, kept because code that stays imports them")
@@ -256,7 +310,10 @@ def _inspect(args: argparse.Namespace) -> int:
     lines.append(f"  packages   {len(document['packages'])}")
     lines += [f"    {p['name']} {p['version']}  [{p['license']}]" for p in document["packages"]]
     lines.append(f"  vendored   {len(document['vendored'])} libraries")
-    lines += [f"    {v['name']}  <- {v['source']}  (for {', '.join(v['needed_by'][:3])}{' ...' if len(v['needed_by']) > 3 else ''})" for v in document["vendored"]]
+    lines += [
+        f"    {v['name']}  <- {v['source']}  (for {', '.join(v['needed_by'][:3])}{' ...' if len(v['needed_by']) > 3 else ''})"
+        for v in document["vendored"]
+    ]
     print("\n".join(lines))
     return 0
 
@@ -265,12 +322,14 @@ def _verify(args: argparse.Namespace) -> int:
     checks = verify.verify(args.archive, allow_unsandboxed=args.allow_unsandboxed)
     ok = all(c.ok for c in checks)
     if args.json:
-        _emit({
-            "schema_version": 1,
-            "archive": str(args.archive),
-            "ok": ok,
-            "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks],
-        })
+        _emit(
+            {
+                "schema_version": 1,
+                "archive": str(args.archive),
+                "ok": ok,
+                "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks],
+            }
+        )
     for check in checks:
         if args.show_output or not check.ok:
             for line in check.output.splitlines():

@@ -87,7 +87,8 @@ def check_environment(prefix: Path, *, where: str) -> None:
         raise RecipeError(
             f"{where}: {prefix} is not a conda environment (it has no conda-meta/ folder)",
             hint="for a plain CPython installation use python.interpreter with python.requirements"
-            if plain else "point python.conda.prefix at the folder that holds conda-meta/, bin/ and lib/",
+            if plain
+            else "point python.conda.prefix at the folder that holds conda-meta/, bin/ and lib/",
         )
 
 
@@ -103,12 +104,17 @@ def find_by_name(name: str, *, where: str) -> Path:
     try:
         envs = [Path(p) for p in json.loads(out)["envs"]]
     except (ValueError, KeyError, TypeError):
-        raise ToolchainError(f"{manager} env list --json did not answer with a list of environments", hint="set python.conda.prefix instead") from None
+        raise ToolchainError(
+            f"{manager} env list --json did not answer with a list of environments", hint="set python.conda.prefix instead"
+        ) from None
     for prefix in envs:
         if prefix.name == name:
             return prefix
     known = ", ".join(sorted(p.name for p in envs)) or "none"
-    raise RecipeError(f"{where}: {manager.name} knows no environment named {name!r} (it knows: {known})", hint=f"create it ({manager.name} create -n {name} python=3.7) or fix the name")
+    raise RecipeError(
+        f"{where}: {manager.name} knows no environment named {name!r} (it knows: {known})",
+        hint=f"create it ({manager.name} create -n {name} python=3.7) or fix the name",
+    )
 
 
 def _manager() -> Path | None:
@@ -134,9 +140,13 @@ def read_environment_file(path: Path) -> EnvironmentFile:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
-        raise RecipeError(f"{path}{line}: not valid YAML: {getattr(exc, 'problem', exc)}", hint="see conda's environment.yml format") from None
+        raise RecipeError(
+            f"{path}{line}: not valid YAML: {getattr(exc, 'problem', exc)}", hint="see conda's environment.yml format"
+        ) from None
     if not isinstance(data, dict):
-        raise RecipeError(f"{path}: an environment file is a mapping with channels: and dependencies:", hint="see conda's environment.yml format")
+        raise RecipeError(
+            f"{path}: an environment file is a mapping with channels: and dependencies:", hint="see conda's environment.yml format"
+        )
     channels = data.get("channels") or []
     dependencies = data.get("dependencies") or []
     if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels) or not channels:
@@ -146,12 +156,23 @@ def read_environment_file(path: Path) -> EnvironmentFile:
     for item in dependencies if isinstance(dependencies, list) else [None]:
         if isinstance(item, str):
             specs.append(item)
-        elif isinstance(item, dict) and set(item) == {"pip"} and isinstance(item["pip"], list) and all(isinstance(p, str) for p in item["pip"]):
+        elif (
+            isinstance(item, dict)
+            and set(item) == {"pip"}
+            and isinstance(item["pip"], list)
+            and all(isinstance(p, str) for p in item["pip"])
+        ):
             pip += item["pip"]
         else:
-            raise RecipeError(f"{path}: dependencies: each item is a package spec (python=3.7) or one pip: list, not {item!r}", hint="see conda's environment.yml format")
+            raise RecipeError(
+                f"{path}: dependencies: each item is a package spec (python=3.7) or one pip: list, not {item!r}",
+                hint="see conda's environment.yml format",
+            )
     if not any(_spec_name(s) == "python" for s in specs):
-        raise RecipeError(f"{path}: dependencies: name python (e.g. python=3.7): the bundle embeds the environment's own Python", hint="add - python=3.7 (the version your Go binding compiles against)")
+        raise RecipeError(
+            f"{path}: dependencies: name python (e.g. python=3.7): the bundle embeds the environment's own Python",
+            hint="add - python=3.7 (the version your Go binding compiles against)",
+        )
     base = path.parent
     return EnvironmentFile(path=path, channels=tuple(_channel_url(c, base) for c in channels), dependencies=tuple(specs), pip=tuple(pip))
 
@@ -208,7 +229,11 @@ def _ask_rattler(env: EnvironmentFile, request: dict[str, Any]) -> dict[str, Any
     if kind == "spec":
         raise RecipeError(f"{env.path}: dependencies: {message}", hint="write specs as conda does: python=3.7, scikit-learn>=1.0")
     if kind == "solve":
-        raise BuildError(f"{env.path}: the dependencies cannot be resolved from {where}", hint="check the package names and versions against what the channels hold", details=message)
+        raise BuildError(
+            f"{env.path}: the dependencies cannot be resolved from {where}",
+            hint="check the package names and versions against what the channels hold",
+            details=message,
+        )
     if kind == "channel":
         raise BuildError(
             f"{env.path}: a channel cannot be reached: {where}",
@@ -216,7 +241,9 @@ def _ask_rattler(env: EnvironmentFile, request: dict[str, Any]) -> dict[str, Any
             details=message,
         )
     if kind == "install":
-        raise BuildError(f"{env.path}: installing the solved packages failed", hint="check the network and the disk, then run again", details=message)
+        raise BuildError(
+            f"{env.path}: installing the solved packages failed", hint="check the network and the disk, then run again", details=message
+        )
     if kind == "changed":
         raise BuildError(f"{env.path}: {message}", hint="a channel changed while gopack was building; run again")
     raise BuildError(f"{env.path}: py-rattler failed: {message}")
@@ -225,7 +252,10 @@ def _ask_rattler(env: EnvironmentFile, request: dict[str, Any]) -> dict[str, Any
 def _pip_install(env: EnvironmentFile, prefix: Path) -> None:
     uv = find_uv()
     if uv is None:
-        raise ToolchainError("uv is needed for the pip: section of an environment file and was not found", hint="reinstall gopack with its dependencies (uv is one)")
+        raise ToolchainError(
+            "uv is needed for the pip: section of an environment file and was not found",
+            hint="reinstall gopack with its dependencies (uv is one)",
+        )
     _proc.run(
         [uv, "pip", "install", "--python", prefix / "bin" / "python", "--break-system-packages", *env.pip],
         what=f"uv pip install (the pip: section of {env.path})",

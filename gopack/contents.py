@@ -57,7 +57,9 @@ def licence(dist: metadata.Distribution) -> str:
     return ", ".join(classifiers) or ("see its licence file" if text else "UNKNOWN")
 
 
-def components(files: Iterable[Mapping[str, Any]], *, binary: str, stdlib: str, vendored: Iterable[str], owners: Mapping[str, str]) -> dict[str, int]:
+def components(
+    files: Iterable[Mapping[str, Any]], *, binary: str, stdlib: str, vendored: Iterable[str], owners: Mapping[str, str]
+) -> dict[str, int]:
     vendored = set(vendored)
     sizes: dict[str, int] = {}
     for entry in files:
@@ -107,7 +109,9 @@ def load(target: Path) -> tuple[dict[str, Any], int | None]:
             if candidate.is_file():
                 with candidate.open("rb") as f:
                     return manifest.parse(f.read(manifest.MAX_BYTES + 1), str(candidate.parent)), None
-        raise UsageError(f"{target}: holds no {archive.MANIFEST}; it is not a gopack bundle", hint="pass an archive or the directory it was extracted to")
+        raise UsageError(
+            f"{target}: holds no {archive.MANIFEST}; it is not a gopack bundle", hint="pass an archive or the directory it was extracted to"
+        )
     if not target.is_file():
         raise UsageError(f"{target}: no such archive or directory")
     return archive.read_manifest(target), target.stat().st_size

@@ -78,8 +78,10 @@ def build(plan: Plan, root: Path, work: Path, inputs: GoInputs, *, cancel: _proc
     hint = f"run with -v to see the compiler's output; the program is in {recipe.go.module}"
     if inputs.unanswered:
         named = "; ".join(f"{i.where} includes {i.header}" for i in inputs.unanswered[:5])
-        hint = (f"{named}: no folder of the compiler, the recipe or the Python tree holds it; if a Python package "
-                f"ships it, add that package to python.requirements ({hint})")
+        hint = (
+            f"{named}: no folder of the compiler, the recipe or the Python tree holds it; if a Python package "
+            f"ships it, add that package to python.requirements ({hint})"
+        )
     try:
         _proc.run(argv, what="go build", env=env, cwd=recipe.go.module, cancel=cancel, stderr_only=True, hint=hint)
     except BuildError as exc:
@@ -140,13 +142,14 @@ def write_overlay(plan: Plan, directory: Path) -> Path:
     package_dir = Path(plan.main_package.dir)
     taken = [n for n in (f"{_HOME_NAME}.go", f"{_HOME_NAME}.h") if (package_dir / n).exists()]
     if taken:
-        raise BuildError(f"{package_dir} already has {', '.join(taken)}; gopack adds files of that name at build time", hint="rename your file")
+        raise BuildError(
+            f"{package_dir} already has {', '.join(taken)}; gopack adds files of that name at build time", hint="rename your file"
+        )
     directory.mkdir(parents=True, exist_ok=True)
     cgo = resources.files("gopack").joinpath("cgo")
-    header = (
-        f'#define GOPACK_INTERPRETER "{plan.interpreter.program}"\n#define GOPACK_BIN_DEPTH 1\n'
-        + cgo.joinpath("gopack_home.h").read_text("utf-8")
-    )
+    header = f'#define GOPACK_INTERPRETER "{plan.interpreter.program}"\n#define GOPACK_BIN_DEPTH 1\n' + cgo.joinpath(
+        "gopack_home.h"
+    ).read_text("utf-8")
     go_file = (
         "// Added by gopack at build time: points the embedded CPython at the bundle.\n\n"
         f"package main\n\n// #cgo pkg-config: {_HOME_PKG_CONFIG}\n"
@@ -156,7 +159,9 @@ def write_overlay(plan: Plan, directory: Path) -> Path:
     (directory / f"{_HOME_NAME}.h").write_text(header)
     (directory / f"{_HOME_NAME}.go").write_text(go_file)
     overlay = directory / "overlay.json"
-    overlay.write_text(json.dumps({"Replace": {
-        str(package_dir / f"{_HOME_NAME}.{ext}"): str(directory / f"{_HOME_NAME}.{ext}") for ext in ("go", "h")
-    }}, indent=2))
+    overlay.write_text(
+        json.dumps(
+            {"Replace": {str(package_dir / f"{_HOME_NAME}.{ext}"): str(directory / f"{_HOME_NAME}.{ext}") for ext in ("go", "h")}}, indent=2
+        )
+    )
     return overlay

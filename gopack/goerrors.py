@@ -100,7 +100,7 @@ def _missing_binding(stderr: str, module_dir: Path, go_mod: str) -> str | None:
             return f"go.mod does not require the binding {module}: run {get}"
         return (
             f"{path} is the binding {module} spelled in another case (GOPATH on a case-insensitive disk accepted that; "
-            f"Go modules and the module proxy do not): import \"{fixed}\" in {module_dir / where}" + (f", then run {get}" if get else "")
+            f'Go modules and the module proxy do not): import "{fixed}" in {module_dir / where}' + (f", then run {get}" if get else "")
         )
     return None
 

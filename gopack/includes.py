@@ -172,7 +172,7 @@ def search_folders(flags: Sequence[str]) -> list[str]:
             found.append(words[i + 1])
             i += 1
         elif option is not None:
-            found.append(words[i][len(option):])
+            found.append(words[i][len(option) :])
         i += 1
     return found
 
@@ -204,7 +204,9 @@ def missing(
     return found
 
 
-def _not_found(wanted: list[Include], compiler: Sequence[str], flags: Sequence[str], *, env: Mapping[str, str], language: str) -> list[Include]:
+def _not_found(
+    wanted: list[Include], compiler: Sequence[str], flags: Sequence[str], *, env: Mapping[str, str], language: str
+) -> list[Include]:
     """Ask the compiler which of ``wanted`` it finds (``__has_include``), in one run."""
     if not compiler:
         raise ToolchainError("no C compiler is configured (go env CC is empty)", hint="install gcc, or set CC in go.env")

@@ -229,7 +229,10 @@ def _uv_managed(version: str) -> Path | None:
     try:
         found = subprocess.run(
             [find_uv_bin(), "python", "find", "--managed-python", "--no-python-downloads", version],
-            capture_output=True, text=True, timeout=60, check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -256,7 +259,9 @@ def find(version: str, candidates: Iterable[Path], *, target: Target | None = No
             continue
         newer = above_floor(target, [interpreter.libpython, interpreter.executable]) if target is not None else []
         if newer:
-            rejected.append(Rejected(path=path, reason=f"needs a glibc newer than {target.floor if target else ''}:\n  " + "\n  ".join(newer)))
+            rejected.append(
+                Rejected(path=path, reason=f"needs a glibc newer than {target.floor if target else ''}:\n  " + "\n  ".join(newer))
+            )
             continue
         return interpreter, rejected
     return None, rejected

@@ -125,8 +125,13 @@ def _bundle(
     top = f"{recipe.name}-{recipe.version}"
     cleared = cache.sweep(cache_dir)
     if cleared:
-        log.info("removed %d folder%s (%.1f MB) that killed runs left in %s", len(cleared), "s" if len(cleared) != 1 else "",
-                 sum(c.size for c in cleared) / 1e6, cache_dir / "tmp")
+        log.info(
+            "removed %d folder%s (%.1f MB) that killed runs left in %s",
+            len(cleared),
+            "s" if len(cleared) != 1 else "",
+            sum(c.size for c in cleared) / 1e6,
+            cache_dir / "tmp",
+        )
     with cache.staging(cache_dir, "stage-", what=f"staging tree of {top}") as work:
         root = work / top
         root.mkdir()
@@ -164,16 +169,27 @@ def _bundle(
                 tree.link_into(root)
             # The tree's part of the archive (made with a new tree, else now) compresses while the
             # rest is put together: zlib-ng and zstd release the GIL.
-            segment = None if want is None else background.enter_context(_proc.in_background(lambda cancel: tree.segment(want), name="segment"))
+            segment = (
+                None if want is None else background.enter_context(_proc.in_background(lambda cancel: tree.segment(want), name="segment"))
+            )
             with stage("app"):
                 pythonenv.copy_code(recipe, root / pythonenv.APP)
                 python = root / "python" / "bin" / interpreter.program
-                bytecode.compile_tree(python, root / pythonenv.APP, relative_to=root, version=interpreter.short_version,
-                                      keep_sources=bool(tree.meta["sources"]["app"]), epoch=archive.epoch(), target=the_target)
+                bytecode.compile_tree(
+                    python,
+                    root / pythonenv.APP,
+                    relative_to=root,
+                    version=interpreter.short_version,
+                    keep_sources=bool(tree.meta["sources"]["app"]),
+                    epoch=archive.epoch(),
+                    target=the_target,
+                )
             binary, go_inputs = go.result()
             with stage("relocate"):
                 binary_rel = binary.path.relative_to(root).as_posix()
-                for_binary = relocate.relocate(root, frozen=frozenset({binary_rel}), only=frozenset({binary_rel}), ld_paths=the_target.ld_paths)
+                for_binary = relocate.relocate(
+                    root, frozen=frozenset({binary_rel}), only=frozenset({binary_rel}), ld_paths=the_target.ld_paths
+                )
                 floor = relocate.floor(
                     {**tree.requirements, **for_binary.requirements},
                     machine=interpreter.elf_machine,
@@ -210,9 +226,9 @@ def _bundle(
                         "binary": binary_rel,
                         "rpath": binary.rpath,
                         # The program's own needs: with target.glibc or a root, zig linked it for the floor.
-                        "symbol_versions": dict(analysis.floor_of(
-                            {binary_rel: for_binary.requirements.get(binary_rel, {})}, interpreter.elf_machine
-                        ).highest),
+                        "symbol_versions": dict(
+                            analysis.floor_of({binary_rel: for_binary.requirements.get(binary_rel, {})}, interpreter.elf_machine).highest
+                        ),
                         "linked_for": the_target.zig_triple,
                     },
                     # Which packages' headers the cgo code was compiled with (none: only Python's own).
@@ -247,6 +263,8 @@ def _bundle(
                 document["deduplicated"] = {"files": len(links), "bytes": sum(sizes[p] for p in links)}
                 manifest = archive.write_manifest(root, document, files)
             with stage("archive"):
-                size = archive.write(root, top, dest, fmt=fmt, level=level, links=links, segment=None if segment is None else segment.result())
+                size = archive.write(
+                    root, top, dest, fmt=fmt, level=level, links=links, segment=None if segment is None else segment.result()
+                )
                 landed.append(dest)
     return Bundle(archive=dest, size=size, manifest=manifest, stages=stage.times, cached_python=tree.cached)

@@ -111,7 +111,7 @@ def make(recipe: Recipe, *, cache_dir: Path | None = None, options: TargetOption
             )
         raise ToolchainError(
             f"{recipe.where('python.version')}: {binding.incompatibility(interpreter.short_version)}",
-            hint=f"set python.version: \"{binding.pythons[-1]}\" in {recipe.path}, or use {binding.alternatives}",
+            hint=f'set python.version: "{binding.pythons[-1]}" in {recipe.path}, or use {binding.alternatives}',
         )
     cgo = scan_cgo(recipe, toolchain, interpreter, packages, dict(go_env))
     tree_placeholders = [p for _, p in placeholders.in_values(_go_values(recipe)) if p.needs_tree]
@@ -153,11 +153,13 @@ def check_libpython_flags(recipe: Recipe, interpreter: Interpreter, packages: li
                 f"{where}: #cgo LDFLAGS asks for {flag.flag} (Python {flag.version}), but {recipe.where('python.version')} "
                 f"is {interpreter.short_version}",
                 hint=f"use '#cgo pkg-config: python3-embed' (any Python 3), or -lpython{interpreter.short_version}, "
-                f"or set python.version: \"{flag.version}\" in {recipe.path}",
+                f'or set python.version: "{flag.version}" in {recipe.path}',
             )
 
 
-def scan_cgo(recipe: Recipe, toolchain: GoToolchain, interpreter: Interpreter, packages: list[GoPackage], env: dict[str, str]) -> includes.CgoScan:
+def scan_cgo(
+    recipe: Recipe, toolchain: GoToolchain, interpreter: Interpreter, packages: list[GoPackage], env: dict[str, str]
+) -> includes.CgoScan:
     """Which includes of the program's cgo code only the Python tree may answer."""
     own = [p for p in packages if not p.standard and (p.cgo_files or p.c_files or p.cxx_files)]
     if not own:
@@ -194,7 +196,9 @@ def make_target(recipe: Recipe, toolchain: GoToolchain, options: TargetOptions) 
         glibc, where_glibc = spec.glibc, recipe.where("target.glibc")
     else:
         glibc, where_glibc = recipe.max_glibc, recipe.where("max_glibc")
-    sysroot, where_sysroot = (options.sysroot, "--sysroot") if options.sysroot is not None else (spec.sysroot, recipe.where("target.sysroot"))
+    sysroot, where_sysroot = (
+        (options.sysroot, "--sysroot") if options.sysroot is not None else (spec.sysroot, recipe.where("target.sysroot"))
+    )
     return targets.make(toolchain.goarch, sysroot=sysroot, glibc=glibc, where_sysroot=where_sysroot, where_glibc=where_glibc)
 
 
@@ -214,12 +218,18 @@ def find_go(recipe: Recipe) -> GoToolchain:
             hint="unset GOOS (cross-compiling turns cgo off)",
         )
     return GoToolchain(
-        go=go, version=info["GOVERSION"], goos=info["GOOS"], goarch=info["GOARCH"],
-        cc=tuple(includes.split_flags(info.get("CC") or "gcc")), cxx=tuple(includes.split_flags(info.get("CXX") or "g++")),
+        go=go,
+        version=info["GOVERSION"],
+        goos=info["GOOS"],
+        goarch=info["GOARCH"],
+        cc=tuple(includes.split_flags(info.get("CC") or "gcc")),
+        cxx=tuple(includes.split_flags(info.get("CXX") or "g++")),
     )
 
 
-_CONDA_LIBPYTHON_HINT = "a Go program links libpython: install a python package that ships lib/libpythonX.Y.so (conda-forge's and defaults' do)"
+_CONDA_LIBPYTHON_HINT = (
+    "a Go program links libpython: install a python package that ships lib/libpythonX.Y.so (conda-forge's and defaults' do)"
+)
 
 
 def conda_interpreter(recipe: Recipe, environment: conda.Environment) -> Interpreter:
@@ -267,8 +277,10 @@ def find_interpreter(recipe: Recipe, target: Target) -> Interpreter:
         # In a root, an absolute python.interpreter names a file of the root.
         executable = target.inside(recipe.python.interpreter)
         if target.sysroot is not None and not executable.exists():
-            raise ToolchainError(f"{where}: {recipe.python.interpreter} does not exist in the root {target.sysroot}",
-                                 hint="name the interpreter as the root sees it, e.g. /usr/bin/python3.9")
+            raise ToolchainError(
+                f"{where}: {recipe.python.interpreter} does not exist in the root {target.sysroot}",
+                hint="name the interpreter as the root sees it, e.g. /usr/bin/python3.9",
+            )
         try:
             interpreter = interpreters.probe(executable, target=target)
         except ToolchainError as exc:
@@ -286,20 +298,25 @@ def find_interpreter(recipe: Recipe, target: Target) -> Interpreter:
     found, rejected = interpreters.find(version, search, target=target)
     if found is None:
         tried = "".join(f"\n  {r.path}: {r.reason}" for r in rejected) or (
-            "\n  (no pythonX.Y in pyenv versions, on PATH or managed by uv)" if target.sysroot is None else f"\n  (no python{version} in {target.search_path()})")
+            "\n  (no pythonX.Y in pyenv versions, on PATH or managed by uv)"
+            if target.sysroot is None
+            else f"\n  (no python{version} in {target.search_path()})"
+        )
         # Discovery passes over an interpreter that cannot start on the floor: say so, and where low-floor ones come from.
         floor = f" that starts on glibc {target.floor} ({target.where_glibc})" if target.floor else ""
         too_new = any(r.reason.startswith("needs a glibc newer") for r in rejected)
         if target.sysroot is not None:
             raise ToolchainError(
                 f"{recipe.where('python.version')}: the root {target.sysroot} has no CPython {version} with a shared libpython and headers{floor}; candidates:{tried}",
-                hint=targets.LOW_FLOOR_HINT if too_new else
-                f"install it in the root (Debian: python{version} and libpython{version}-dev), or set python.interpreter to one the root has",
+                hint=targets.LOW_FLOOR_HINT
+                if too_new
+                else f"install it in the root (Debian: python{version} and libpython{version}-dev), or set python.interpreter to one the root has",
             )
         raise ToolchainError(
             f"{recipe.where('python.version')}: no CPython {version} with a shared libpython{floor} was found; candidates:{tried}",
-            hint=targets.LOW_FLOOR_HINT if too_new else
-            f"install one (pyenv: PYTHON_CONFIGURE_OPTS=--enable-shared pyenv install {version}) or set python.interpreter",
+            hint=targets.LOW_FLOOR_HINT
+            if too_new
+            else f"install one (pyenv: PYTHON_CONFIGURE_OPTS=--enable-shared pyenv install {version}) or set python.interpreter",
         )
     return found
 
@@ -319,13 +336,22 @@ def _strings(go_field: str) -> str:
 
 #: go list's fields of each package, and the GoPackage field each fills.
 _LISTS = {
-    "pkg_config": "CgoPkgConfig", "cgo_files": "CgoFiles", "c_files": "CFiles", "cxx_files": "CXXFiles", "h_files": "HFiles",
-    "cgo_cflags": "CgoCFLAGS", "cgo_cppflags": "CgoCPPFLAGS", "cgo_cxxflags": "CgoCXXFLAGS", "cgo_ldflags": "CgoLDFLAGS",
+    "pkg_config": "CgoPkgConfig",
+    "cgo_files": "CgoFiles",
+    "c_files": "CFiles",
+    "cxx_files": "CXXFiles",
+    "h_files": "HFiles",
+    "cgo_cflags": "CgoCFLAGS",
+    "cgo_cppflags": "CgoCPPFLAGS",
+    "cgo_cxxflags": "CgoCXXFLAGS",
+    "cgo_ldflags": "CgoLDFLAGS",
 }
-_LIST_FORMAT = '{"import_path": {{printf "%q" .ImportPath}}, "name": {{printf "%q" .Name}}, "dir": {{printf "%q" .Dir}}, ' \
-    '"module": {{with .Module}}{{printf "%q" .Path}}{{else}}""{{end}}, ' \
-    '"module_version": {{with .Module}}{{printf "%q" .Version}}{{else}}""{{end}}, ' \
+_LIST_FORMAT = (
+    '{"import_path": {{printf "%q" .ImportPath}}, "name": {{printf "%q" .Name}}, "dir": {{printf "%q" .Dir}}, '
+    '"module": {{with .Module}}{{printf "%q" .Path}}{{else}}""{{end}}, '
+    '"module_version": {{with .Module}}{{printf "%q" .Version}}{{else}}""{{end}}, '
     '"standard": {{.Standard}}, ' + ", ".join(f'"{key}": {_strings(go_field)}' for key, go_field in _LISTS.items()) + "}"
+)
 
 
 def list_packages(recipe: Recipe, toolchain: GoToolchain, env: dict[str, str]) -> list[GoPackage]:

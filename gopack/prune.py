@@ -254,7 +254,9 @@ class Pruner:
                     folder = _matched(path, doomed[path])
                     for other in [p for p in doomed if p == folder or p.startswith(folder + "/")]:
                         if other not in found:
-                            found[other] = f"{doomed[other]} would drop it, but {reason}" + ("" if other == path else f" (from {folder}, which stays whole)")
+                            found[other] = f"{doomed[other]} would drop it, but {reason}" + (
+                                "" if other == path else f" (from {folder}, which stays whole)"
+                            )
                             staying.append(other[inside:])
         self.rescued.update(found)
         return found

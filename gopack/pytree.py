@@ -62,6 +62,7 @@ class PythonTree:
     def site_packages_view(self) -> Path:
         """The tree's site-packages with the headers pruning dropped put back (hard links),
         made once per entry in its ``derived/``, for ``{python.site_packages}``."""
+
         def make(folder: Path) -> dict[str, Any]:
             view = folder / "site-packages"
             shutil.copytree(self.entry.path / self.site_packages, view, symlinks=True, copy_function=_link_or_copy)
@@ -161,7 +162,9 @@ def key(recipe: Recipe, interpreter: Interpreter, target: Target) -> str:
 
 def get(recipe: Recipe, interpreter: Interpreter, target: Target, *, cache_dir: Path, segment: Segment | None = None) -> PythonTree:
     """The cached tree, made if missing; a tree made now comes with ``segment`` made too."""
-    entry, cached = cache.get_or_make(key(recipe, interpreter, target), lambda tmp: make(recipe, interpreter, target, tmp, segment=segment), cache_dir)
+    entry, cached = cache.get_or_make(
+        key(recipe, interpreter, target), lambda tmp: make(recipe, interpreter, target, tmp, segment=segment), cache_dir
+    )
     return PythonTree(entry=entry, cached=cached)
 
 
@@ -174,8 +177,14 @@ def make(recipe: Recipe, interpreter: Interpreter, target: Target, root: Path, *
     stdlib = root / "python" / "lib" / f"python{interpreter.short_version}"
     # Bytecode compiles beside everything else (.py files and ELF files are apart), by the
     # interpreter the tree is copied from, which no strip or patchelf edit here touches.
-    compiling = bytecode.Background(interpreter.executable, relative_to=root, version=interpreter.short_version,
-                                    keep_sources=recipe.python.sources is True, epoch=archive.epoch(), target=target)
+    compiling = bytecode.Background(
+        interpreter.executable,
+        relative_to=root,
+        version=interpreter.short_version,
+        keep_sources=recipe.python.sources is True,
+        epoch=archive.epoch(),
+        target=target,
+    )
     keeping = _Sources(recipe.python.sources, root)
     # root is made by cache.staging in the cache's tmp/; the originals go beside it, locked the same way.
     originals = cache.staging(root.parent.parent, "strip-originals-", what="originals of stripped files, kept while the load check runs")
@@ -198,6 +207,7 @@ def make(recipe: Recipe, interpreter: Interpreter, target: Target, root: Path, *
     # Every file is final now (the bytecode is compiled and its sources gone): the archive
     # segment compresses while the checks, which only read, prove the relocation.
     manifest_files = [f for f in archive.manifest_files(root) if f["path"].startswith("python/")]  # not the kept headers/
+
     def compress(cancel: _proc.Cancel) -> None:
         if segment is not None:
             cache.derive_new(root, segment.name, lambda folder: segment.write(root, manifest_files, folder))
@@ -261,7 +271,10 @@ class _ElfWork:
         self.facts.update(relocate.facts(self.root, files, ld_paths=self.target.ld_paths))
         self.files = sorted([*self.files, *files], key=lambda f: analysis.walk_order(f.path))
         self.sizes.update(sizes)
-        self.checked = stripping.Checked(restored=dict(sorted({**self.checked.restored, **checked.restored}.items())), blanked={**self.checked.blanked, **checked.blanked})
+        self.checked = stripping.Checked(
+            restored=dict(sorted({**self.checked.restored, **checked.restored}.items())),
+            blanked={**self.checked.blanked, **checked.blanked},
+        )
 
 
 def _packages(recipe: Recipe, interpreter: Interpreter, site_packages: Path) -> list[pythonenv.Package]:

@@ -182,14 +182,20 @@ def _parse(path: Path, text: str) -> tuple[dict[str, Any], dict[FieldPath, int],
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark else ""
-        raise RecipeError(f"{path}{line}: not valid YAML: {exc.problem or exc.context}", hint="check indentation and quoting on that line") from None
+        raise RecipeError(
+            f"{path}{line}: not valid YAML: {exc.problem or exc.context}", hint="check indentation and quoting on that line"
+        ) from None
     except yaml.YAMLError as exc:
         position = getattr(exc, "position", None)  # a ReaderError's: where a character it cannot read stands
         where = f":{text.count(chr(10), 0, position) + 1}" if isinstance(position, int) else ""
-        raise RecipeError(f"{path}{where}: not valid YAML: {exc}", hint="remove control characters and check the file is YAML text") from None
+        raise RecipeError(
+            f"{path}{where}: not valid YAML: {exc}", hint="remove control characters and check the file is YAML text"
+        ) from None
     except RecursionError:
         deep = _too_deep(text)
-        raise RecipeError(f"{path}{f':{deep}' if deep else ''}: nested too deeply to read", hint="a recipe needs only a few levels of nesting") from None
+        raise RecipeError(
+            f"{path}{f':{deep}' if deep else ''}: nested too deeply to read", hint="a recipe needs only a few levels of nesting"
+        ) from None
     except (ValueError, KeyError, AttributeError, IndexError, TypeError) as exc:
         # PyYAML's constructors fail like this on explicit tags such as "!!int x".
         tagged, at = _mistagged(node) if node is not None else (None, ())
@@ -249,7 +255,9 @@ def _too_deep(text: str) -> int | None:
 
 def _index(path: Path, node: yaml.Node, at: FieldPath, keys: dict[FieldPath, int], raw: dict[FieldPath, str], visiting: set[int]) -> None:
     if id(node) in visiting:
-        raise RecipeError(f"{path}:{node.start_mark.line + 1}: {_dotted(at) or 'recipe'}: an alias refers to itself", hint="remove the recursive alias")
+        raise RecipeError(
+            f"{path}:{node.start_mark.line + 1}: {_dotted(at) or 'recipe'}: an alias refers to itself", hint="remove the recursive alias"
+        )
     if len(keys) > _MAX_VALUES:
         # Aliases inside aliases multiply ("billion laughs"); a recipe has a few hundred values.
         raise RecipeError(
@@ -360,7 +368,12 @@ def _file_problems(base: Path, data: dict[str, Any], keys: Mapping[FieldPath, in
             Requirement(text)
         except InvalidRequirement as exc:
             first = str(exc).splitlines()[0]
-            problems.append((_line(keys, ("python", "requirements", i)), f"python.requirements[{i}]: {limits.short(text)} is not a valid requirement: {limits.clip(first)}"))
+            problems.append(
+                (
+                    _line(keys, ("python", "requirements", i)),
+                    f"python.requirements[{i}]: {limits.short(text)} is not a valid requirement: {limits.clip(first)}",
+                )
+            )
     return problems
 
 
@@ -385,7 +398,11 @@ def _source_problems(data: dict[str, Any], keys: Mapping[FieldPath, int]) -> lis
         (
             _line(keys, ("python", k)),
             f"python.{k}: cannot be combined with python.conda (one Python source per recipe); "
-            + ("list the packages in the environment (its environment.yml, or its pip: section)" if k != "interpreter" else "the environment's own python is used"),
+            + (
+                "list the packages in the environment (its environment.yml, or its pip: section)"
+                if k != "interpreter"
+                else "the environment's own python is used"
+            ),
         )
         for k in others
     ]
@@ -471,13 +488,25 @@ def _line(keys: Mapping[FieldPath, int], at: FieldPath) -> int:
 
 def _kind(value: object) -> str:
     return {
-        type(None): "nothing", bool: "a boolean", int: "a number", float: "a number",
-        str: "a string", list: "a list", dict: "a mapping",
+        type(None): "nothing",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a mapping",
     }.get(type(value), type(value).__name__)
 
 
 def _article(expected: object) -> str:
-    names = {"string": "a string", "array": "a list", "object": "a mapping", "number": "a number", "integer": "an integer", "boolean": "true or false"}
+    names = {
+        "string": "a string",
+        "array": "a list",
+        "object": "a mapping",
+        "number": "a number",
+        "integer": "an integer",
+        "boolean": "true or false",
+    }
     if isinstance(expected, list):
         return " or ".join(names.get(str(e), str(e)) for e in expected)
     return names.get(str(expected), str(expected))

@@ -123,7 +123,9 @@ def value_problems(data: Mapping[str, Any]) -> list[tuple[FieldPath, str]]:
         elif ("\n" in text or "\r" in text) and at[:2] not in _NEWLINES_ALLOWED:
             problems.append((at, f"{field}: {short(text)} holds a line break; write it on one line"))
     if total > MAX_TOTAL:
-        problems.append(((), f"recipe: its values add up to {total // 1024} KiB after aliases are expanded (at most {MAX_TOTAL // 1024} KiB)"))
+        problems.append(
+            ((), f"recipe: its values add up to {total // 1024} KiB after aliases are expanded (at most {MAX_TOTAL // 1024} KiB)")
+        )
     for key in (data.get("go") or {}).get("env") or {}:
         if isinstance(key, str) and not _ENV_NAME.fullmatch(key):
             problems.append((("go", "env", key), f"go.env: {short(key)} cannot be an environment variable's name (it holds '=')"))
@@ -139,7 +141,12 @@ def value_problems(data: Mapping[str, Any]) -> list[tuple[FieldPath, str]]:
     if isinstance(name, str) and isinstance(version, str):
         longest = NAME_MAX - _ARCHIVE_SUFFIX_ROOM
         if len(f"{name}-{version}".encode()) > longest:
-            problems.append((("name",), f"name: with version, {len(name) + len(version) + 1} bytes is too long for the archive's file name (name and version together at most {longest})"))
+            problems.append(
+                (
+                    ("name",),
+                    f"name: with version, {len(name) + len(version) + 1} bytes is too long for the archive's file name (name and version together at most {longest})",
+                )
+            )
     binary = (data.get("go") or {}).get("binary")
     if isinstance(binary, str) and len(binary.encode()) > NAME_MAX:
         problems.append((("go", "binary"), f"go.binary: {len(binary.encode())} bytes is too long for a file name (at most {NAME_MAX})"))
@@ -160,18 +167,27 @@ def path_problems(base: Path, data: Mapping[str, Any]) -> list[tuple[FieldPath, 
         target = Path(os.path.realpath(base / rel))
         if not (target == allowed or allowed in target.parents):
             where = "the recipe's folder" if root_text == "." else f"inputs_root ({allowed})"
-            problems.append((at, f"{(dotted(at) or 'recipe')}: {short(rel)} is {target}, outside {where}; set inputs_root to a folder that holds it"))
+            problems.append(
+                (at, f"{(dotted(at) or 'recipe')}: {short(rel)} is {target}, outside {where}; set inputs_root to a folder that holds it")
+            )
             continue
         try:
             mode = os.stat(target).st_mode
         except OSError:
             continue  # that it exists is checked with the other file problems
         if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-            problems.append((at, f"{(dotted(at) or 'recipe')}: {target} is {_file_kind(mode)}; only regular files and folders can be inputs"))
+            problems.append(
+                (at, f"{(dotted(at) or 'recipe')}: {target} is {_file_kind(mode)}; only regular files and folders can be inputs")
+            )
         elif stat.S_ISDIR(mode) and at[:2] == ("python", "code"):
             special = _first_special(target)
             if special is not None:
-                problems.append((at, f"{(dotted(at) or 'recipe')}: {special} inside it is {_file_kind(os.lstat(special).st_mode)}; only regular files, folders and links can be copied"))
+                problems.append(
+                    (
+                        at,
+                        f"{(dotted(at) or 'recipe')}: {special} inside it is {_file_kind(os.lstat(special).st_mode)}; only regular files, folders and links can be copied",
+                    )
+                )
     return problems
 
 
@@ -204,7 +220,17 @@ def _needed_to_start(version: str) -> Iterator[tuple[str, str]]:
     abiflags = "m" if version.startswith("3.") and int(version.split(".")[1]) < 8 else ""  # pymalloc's "m" went in 3.8
     yield f"python/lib/libpython{version}{abiflags}.so.1.0", "the shared libpython the program is linked against"
     yield f"python/bin/python{version}", "the interpreter: gopack's home mechanism names it"
-    for module in ("encodings/__init__.py", "encodings/utf_8.py", "codecs.py", "os.py", "site.py", "abc.py", "io.py", "stat.py", "posixpath.py"):
+    for module in (
+        "encodings/__init__.py",
+        "encodings/utf_8.py",
+        "codecs.py",
+        "os.py",
+        "site.py",
+        "abc.py",
+        "io.py",
+        "stat.py",
+        "posixpath.py",
+    ):
         yield f"{lib}/{module}", "the core of the standard library, read before any program code runs"
     yield f"{lib}/lib-dynload", "the standard library's extension modules"
 

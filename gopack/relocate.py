@@ -97,8 +97,12 @@ def apply(
             hint="install the missing libraries on the build machine (or in the sysroot), or prune the modules that need them",
         )
     for needer, soname in optional:
-        log.warning("%s needs %s, which is nowhere (not in any wheel, not on this machine): it ships as the wheel had it and "
-                    "will not import (as in a virtual environment here); install the library or its wheel if the program uses it", needer, soname)
+        log.warning(
+            "%s needs %s, which is nowhere (not in any wheel, not on this machine): it ships as the wheel had it and "
+            "will not import (as in a virtual environment here); install the library or its wheel if the program uses it",
+            needer,
+            soname,
+        )
     shipped = frozenset(p.name for p in libdir.iterdir() if p.name.startswith("lib")) if libdir.is_dir() else frozenset()
     plan = patch.plan(before, frozen=frozen, shipped=shipped)
     patch.apply(plan, root)
@@ -139,7 +143,12 @@ def _info_after(root: Path, path: str, before: dict[str, FileFacts], plan: patch
 
 
 def _after(
-    root: Path, libdir: Path, before: dict[str, FileFacts], plan: patch.RelocationPlan, only: frozenset[str] | None, ld_paths: Sequence[str] | None
+    root: Path,
+    libdir: Path,
+    before: dict[str, FileFacts],
+    plan: patch.RelocationPlan,
+    only: frozenset[str] | None,
+    ld_paths: Sequence[str] | None,
 ) -> dict[str, FileFacts]:
     """The facts after :func:`patch.apply`, analysing again only what it could have changed:
     the files it wrote or edited and those whose trees load one of them. Every other
@@ -148,7 +157,10 @@ def _after(
     present = set(only) if only is not None else {*before, *(f"{patch.LIBDIR}/{v.name}" for v in plan.vendored)}
     again = {p for p in present if p not in before or p in changed or before[p].reaches & changed}
     fresh = analysis.facts(
-        root, executable_rpath=[libdir], files=[i for p in sorted(again) if (i := _info_after(root, p, before, plan)) is not None], ld_paths=ld_paths
+        root,
+        executable_rpath=[libdir],
+        files=[i for p in sorted(again) if (i := _info_after(root, p, before, plan)) is not None],
+        ld_paths=ld_paths,
     )
     kept = {p: before[p] for p in present - again}
     return {p: {**kept, **fresh}[p] for p in sorted({*kept, *fresh}, key=analysis.walk_order)}
@@ -163,7 +175,8 @@ def floor(requirements: Requirements, *, machine: str, max_glibc: str | None, wh
             lines = [f"  {path}: {version} ({', '.join(sorted(symbols)) or 'no symbol named'})" for path, version, symbols in newer]
             raise BuildError(
                 f"{where_max}: the bundle needs glibc {result.highest['GLIBC']}, newer than {max_glibc}; these files require newer symbols:\n"
-                + "\n".join(lines[:40]) + (f"\n  ... and {len(lines) - 40} more" if len(lines) > 40 else ""),
+                + "\n".join(lines[:40])
+                + (f"\n  ... and {len(lines) - 40} more" if len(lines) > 40 else ""),
                 hint=LOW_FLOOR_HINT,
             )
     return result

@@ -74,7 +74,9 @@ class Result:
 def pythons_on_host() -> tuple[list[str], list[str]]:
     """Directories and files that hold a Python on this machine."""
     pyenv = os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
-    dirs = sorted({d for pattern in _DIR_GLOBS for d in glob.glob(pattern.format(pyenv=pyenv)) if os.path.isdir(d) and not os.path.islink(d)})
+    dirs = sorted(
+        {d for pattern in _DIR_GLOBS for d in glob.glob(pattern.format(pyenv=pyenv)) if os.path.isdir(d) and not os.path.islink(d)}
+    )
     path_dirs = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d]
     files = set()
     for pattern in _FILE_GLOBS:
@@ -119,13 +121,29 @@ def can_sandbox() -> str | None:
         if shutil.which(tool) is None:
             return f"{tool} (util-linux) is not installed"
     probe = subprocess.run(
-        ["unshare", *_NAMESPACES, "prlimit", "--nproc=64", "--", "setpriv", "--no-new-privs", "--", "unshare", "--setgid=65534", "--setuid=65534", "--", "true"],
+        [
+            "unshare",
+            *_NAMESPACES,
+            "prlimit",
+            "--nproc=64",
+            "--",
+            "setpriv",
+            "--no-new-privs",
+            "--",
+            "unshare",
+            "--setgid=65534",
+            "--setuid=65534",
+            "--",
+            "true",
+        ],
         capture_output=True,
         text=True,
         check=False,
     )
     if probe.returncode != 0:
-        return f"new mount, network and PID namespaces with a uid of its own cannot be made here: {probe.stderr.strip() or probe.returncode}"
+        return (
+            f"new mount, network and PID namespaces with a uid of its own cannot be made here: {probe.stderr.strip() or probe.returncode}"
+        )
     return None
 
 
@@ -191,7 +209,9 @@ def run_confined(
     """
     why_not = can_sandbox()
     if why_not is not None:
-        raise VerifyError(f"cannot confine the smoke test: {why_not}", hint="run as root on Linux with util-linux installed, or pass --allow-unsandboxed")
+        raise VerifyError(
+            f"cannot confine the smoke test: {why_not}", hint="run as root on Linux with util-linux installed, or pass --allow-unsandboxed"
+        )
     binds = {bundle: at, **(also or {})}
     uid = _free_id()
     cgroup = _memory_cgroup(f"gopack-smoke-{uid}", limits.memory)
@@ -375,7 +395,9 @@ def make_glibc_root(dest: Path, libraries: Sequence[str]) -> list[str]:
 _DEVICES = ("null", "zero", "random", "urandom")
 
 
-def run_in_glibc_root(argv: Sequence[str], *, root: Path, bundle: Path, env: Mapping[str, str] | None = None, timeout: float = 300) -> Result:
+def run_in_glibc_root(
+    argv: Sequence[str], *, root: Path, bundle: Path, env: Mapping[str, str] | None = None, timeout: float = 300
+) -> Result:
     """Run ``argv`` (paths inside the bundle, relative to it) chrooted into ``root``
     with ``bundle`` mounted read-only at ``/bundle``, /proc mounted, /dev/shm a tmpfs."""
     why_not = can_sandbox()
@@ -385,7 +407,11 @@ def run_in_glibc_root(argv: Sequence[str], *, root: Path, bundle: Path, env: Map
     script = ["set -e", "mount --make-rprivate /", f"mount -t proc proc {r}/proc", f"mount -t tmpfs -o size=256m gopack-shm {r}/dev/shm"]
     script += [f"mount --bind /dev/{d} {r}/dev/{d}" for d in _DEVICES]
     b = shlex.quote(str(bundle))
-    script += [f"mount --bind {b} {r}/bundle", f"mount -o remount,ro,bind {r}/bundle", f'exec {shlex.quote(shutil.which("chroot") or "/usr/sbin/chroot")} {r} "$@"']
+    script += [
+        f"mount --bind {b} {r}/bundle",
+        f"mount -o remount,ro,bind {r}/bundle",
+        f'exec {shlex.quote(shutil.which("chroot") or "/usr/sbin/chroot")} {r} "$@"',
+    ]
     clean_env = {"PATH": "/bin", "HOME": "/nonexistent", **(env or {})}
     return _run(["unshare", "-m", "/bin/sh", "-c", "\n".join(script), "gopack-sandbox", *argv], clean_env, timeout)
 
@@ -400,7 +426,9 @@ def _run(cmd: Sequence[str], env: Mapping[str, str], timeout: float, *, cwd: Pat
     deadline = time.monotonic() + timeout
     kept = bytearray()
     timed_out = False
-    with subprocess.Popen(cmd, env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True) as proc:
+    with subprocess.Popen(
+        cmd, env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    ) as proc:
         assert proc.stdout is not None
         try:
             with selectors.DefaultSelector() as selector:

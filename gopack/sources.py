@@ -127,7 +127,9 @@ def decide(setting: bool | tuple[str, ...], site_packages: Path, owners: Mapping
     paths = {
         p: owner
         for p, owner in owners.items()
-        if owner in chosen and p.endswith(".py") and (not only.get(owner) or any(fnmatch.fnmatchcase(p.rpartition("/")[2], g) for g in only[owner]))
+        if owner in chosen
+        and p.endswith(".py")
+        and (not only.get(owner) or any(fnmatch.fnmatchcase(p.rpartition("/")[2], g) for g in only[owner]))
     }
     kept = tuple(
         Kept(distribution=name, why=why, app=app, files=sum(1 for owner in paths.values() if owner == name))

@@ -213,22 +213,32 @@ def make(
     if glibc is not None and not _GLIBC.fullmatch(glibc):
         raise RecipeError(f"{where_glibc}: {glibc!r} is not a glibc version", hint="write it as 2.NN, e.g. 2.28")
     if glibc is not None and analysis.version_key(f"GLIBC_{glibc}") < analysis.version_key(f"GLIBC_{OLDEST_GLIBC}"):
-        raise RecipeError(f"{where_glibc}: glibc {glibc} is older than {OLDEST_GLIBC}, the oldest gopack (zig cc, manylinux2014) links for",
-                          hint=f"use {OLDEST_GLIBC} or newer")
+        raise RecipeError(
+            f"{where_glibc}: glibc {glibc} is older than {OLDEST_GLIBC}, the oldest gopack (zig cc, manylinux2014) links for",
+            hint=f"use {OLDEST_GLIBC} or newer",
+        )
     if sysroot is None:
         libc = host_glibc()
         zig = None
         if glibc is not None and analysis.version_key(f"GLIBC_{glibc}") < analysis.version_key(f"GLIBC_{libc}"):
             zig = find_zig(f"{where_glibc}: linking the Go program for glibc {glibc} (this machine has {libc})")
-        return Target(goarch=goarch, glibc=glibc, where_glibc=where_glibc, libc=libc, ld_paths=tuple(load_ld_paths(Libc.GLIBC)["conf"]), zig=zig)
+        return Target(
+            goarch=goarch, glibc=glibc, where_glibc=where_glibc, libc=libc, ld_paths=tuple(load_ld_paths(Libc.GLIBC)["conf"]), zig=zig
+        )
     return _rooted(goarch, sysroot.absolute(), glibc=glibc, where_sysroot=where_sysroot, where_glibc=where_glibc)
 
 
 def _rooted(goarch: str, sysroot: Path, *, glibc: str | None, where_sysroot: str, where_glibc: str) -> Target:
     if not sysroot.is_dir():
-        raise RecipeError(f"{where_sysroot}: {sysroot} is not a directory", hint="point it at a root file system (made by debootstrap, docker export, ...)")
+        raise RecipeError(
+            f"{where_sysroot}: {sysroot} is not a directory",
+            hint="point it at a root file system (made by debootstrap, docker export, ...)",
+        )
     if any(c.isspace() for c in str(sysroot)):
-        raise RecipeError(f"{where_sysroot}: {sysroot} holds white space, which cgo's CC cannot carry", hint="move or link the root to a path without spaces")
+        raise RecipeError(
+            f"{where_sysroot}: {sysroot} holds white space, which cgo's CC cannot carry",
+            hint="move or link the root to a path without spaces",
+        )
     if goarch not in _ARCHES:
         raise ToolchainError(f"{where_sysroot}: gopack builds against a root for GOARCH amd64 or arm64, not {goarch}")
     if GOARCH_MACHINES[goarch] != _host_machine():
@@ -254,12 +264,16 @@ def _rooted(goarch: str, sysroot: Path, *, glibc: str | None, where_sysroot: str
     libc_file = next((Path(d) / "libc.so.6" for d in ld_paths if (Path(d) / "libc.so.6").is_file()), None)
     libc = defined_glibc(libc_file) if libc_file is not None else None
     if libc is None:
-        raise ToolchainError(f"{where_sysroot}: {sysroot} has no readable libc.so.6 in its library path ({', '.join(ld_paths)})",
-                             hint="a root of a glibc distribution is needed")
+        raise ToolchainError(
+            f"{where_sysroot}: {sysroot} has no readable libc.so.6 in its library path ({', '.join(ld_paths)})",
+            hint="a root of a glibc distribution is needed",
+        )
     if glibc is not None and analysis.version_key(f"GLIBC_{glibc}") > analysis.version_key(f"GLIBC_{libc}"):
         glibc = None  # the root's libraries already fit: its glibc is the floor
     zig = find_zig(f"{where_sysroot}: linking the Go program against the root's glibc {glibc or libc}")
-    return Target(goarch=goarch, sysroot=sysroot, glibc=glibc, where_glibc=where_glibc, libc=libc, loader=loader, ld_paths=ld_paths, zig=zig)
+    return Target(
+        goarch=goarch, sysroot=sysroot, glibc=glibc, where_glibc=where_glibc, libc=libc, loader=loader, ld_paths=ld_paths, zig=zig
+    )
 
 
 def root_ld_paths(sysroot: Path) -> tuple[str, ...]:
@@ -346,13 +360,17 @@ def find_zig(why: str) -> Path:
     except ImportError:
         found = shutil.which("zig")
         if found is None:
-            raise ToolchainError(f"{why} needs zig, which is not installed", hint="install gopack with its dependencies (pip install gopack) to get ziglang") from None
+            raise ToolchainError(
+                f"{why} needs zig, which is not installed", hint="install gopack with its dependencies (pip install gopack) to get ziglang"
+            ) from None
         zig = Path(found)
     else:
         zig = Path(ziglang.__file__).parent / "zig"
     if any(c.isspace() for c in str(zig)):
-        raise ToolchainError(f"{why} needs zig, which is at {zig}: a path with white space, which cgo's CC cannot carry",
-                             hint="install gopack in an environment whose path has no spaces")
+        raise ToolchainError(
+            f"{why} needs zig, which is at {zig}: a path with white space, which cgo's CC cannot carry",
+            hint="install gopack in an environment whose path has no spaces",
+        )
     return zig
 
 
@@ -387,7 +405,8 @@ def check_files(target: Target, files: Sequence[Path], *, what: str) -> None:
     if lines:
         raise ToolchainError(
             f"{target.where_glibc}: the bundle must start on glibc {floor}, but {what} needs newer; these files require newer symbols:\n"
-            + "\n".join(lines[:40]) + (f"\n  ... and {len(lines) - 40} more" if len(lines) > 40 else ""),
+            + "\n".join(lines[:40])
+            + (f"\n  ... and {len(lines) - 40} more" if len(lines) > 40 else ""),
             hint=LOW_FLOOR_HINT,
         )
 

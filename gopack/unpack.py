@@ -114,7 +114,9 @@ class Archive:
         wrong = sorted(name for name, digest in digests.items() if listed[name].get("sha256") != digest)
         if wrong:
             more = f" and {len(wrong) - 1} more" if len(wrong) > 1 else ""
-            raise VerifyError(f"{self.path}: {wrong[0]}{more}: content differs from {manifest.NAME}; the archive is damaged or was altered", hint=HINT)
+            raise VerifyError(
+                f"{self.path}: {wrong[0]}{more}: content differs from {manifest.NAME}; the archive is damaged or was altered", hint=HINT
+            )
         return listing
 
     def extract(self, listing: Listing, dest: Path) -> Path:

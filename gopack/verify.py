@@ -117,7 +117,9 @@ def check_files(root: Path, manifest: dict[str, Any]) -> Check:
         elif not have.link and (want["size"] != have.size or want["sha256"] != have.sha256):
             problems.append(f"{rel}: content differs from the manifest (sha256 {have.sha256[:12]}..., expected {want['sha256'][:12]}...)")
     if problems:
-        return Check(name="files", ok=False, detail="; ".join(problems[:20]) + (f" (and {len(problems) - 20} more)" if len(problems) > 20 else ""))
+        return Check(
+            name="files", ok=False, detail="; ".join(problems[:20]) + (f" (and {len(problems) - 20} more)" if len(problems) > 20 else "")
+        )
     return Check(name="files", ok=True, detail=f"{len(listed)} files match the manifest")
 
 
@@ -172,7 +174,9 @@ def _with_python_hidden(root: Path, smoke: dict[str, Any], decoy_bin: Path, limi
     decoys_at = sandbox.PRIVATE_TMP / "gopack-decoy-bin"
     at = sandbox.PRIVATE_TMP / "gopack-verify" / root.name
     env = smoke_env({**DECOYS, "PATH": f"{decoys_at}:{sandbox.SAFE_PATH}"})
-    result = sandbox.run_confined(_argv(at, smoke), bundle=root, at=at, cwd=PurePosixPath("/"), limits=limits, env=env, also={decoy_bin: decoys_at})
+    result = sandbox.run_confined(
+        _argv(at, smoke), bundle=root, at=at, cwd=PurePosixPath("/"), limits=limits, env=env, also={decoy_bin: decoys_at}
+    )
     return _judge("no python, decoys", result, smoke, "every Python hidden; PYTHONHOME, PYTHONPATH, LD_LIBRARY_PATH and python3 are decoys")
 
 

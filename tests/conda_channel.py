@@ -54,8 +54,19 @@ SITE_PACKAGES = "lib/python3.7/site-packages"
 #: Packages get this index timestamp, not the build time: rebuilds give the same repodata.
 TIMESTAMP_MS = 1_700_000_000_000
 #: What the host provides (glibc, libgcc_s, libstdc++) and no package ships.
-HOST_SONAMES = ("linux-vdso.so", "ld-linux", "libc.so", "libm.so", "libpthread.so", "libdl.so", "librt.so",
-                "libutil.so", "libresolv.so", "libgcc_s.so", "libstdc++.so")
+HOST_SONAMES = (
+    "linux-vdso.so",
+    "ld-linux",
+    "libc.so",
+    "libm.so",
+    "libpthread.so",
+    "libdl.so",
+    "librt.so",
+    "libutil.so",
+    "libresolv.so",
+    "libgcc_s.so",
+    "libstdc++.so",
+)
 #: conda package name -> the sonames it ships (what lib-dynload links, plus libffi as conda's python has it).
 LIBRARY_PACKAGES: dict[str, tuple[str, ...]] = {
     "zlib": ("libz.so.1",),
@@ -97,12 +108,18 @@ class Wheel:
 
 #: What ``pip download scikit-learn==1.0.2`` picks for cp37 manylinux2014 x86_64, pinned by sha256.
 WHEELS = (
-    Wheel(filename="scikit_learn-1.0.2-cp37-cp37m-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
-          sha256="16455ace947d8d9e5391435c2977178d0ff03a261571e67f627c8fee0f9d431a"),
-    Wheel(filename="numpy-1.21.6-cp37-cp37m-manylinux_2_12_x86_64.manylinux2010_x86_64.whl",
-          sha256="a6be4cb0ef3b8c9250c19cc122267263093eee7edd4e3fa75395dfda8c17a8e2"),
-    Wheel(filename="scipy-1.7.3-cp37-cp37m-manylinux_2_12_x86_64.manylinux2010_x86_64.whl",
-          sha256="8499d9dd1459dc0d0fe68db0832c3d5fc1361ae8e13d05e6849b358dc3f2c279"),
+    Wheel(
+        filename="scikit_learn-1.0.2-cp37-cp37m-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+        sha256="16455ace947d8d9e5391435c2977178d0ff03a261571e67f627c8fee0f9d431a",
+    ),
+    Wheel(
+        filename="numpy-1.21.6-cp37-cp37m-manylinux_2_12_x86_64.manylinux2010_x86_64.whl",
+        sha256="a6be4cb0ef3b8c9250c19cc122267263093eee7edd4e3fa75395dfda8c17a8e2",
+    ),
+    Wheel(
+        filename="scipy-1.7.3-cp37-cp37m-manylinux_2_12_x86_64.manylinux2010_x86_64.whl",
+        sha256="8499d9dd1459dc0d0fe68db0832c3d5fc1361ae8e13d05e6849b358dc3f2c279",
+    ),
     Wheel(filename="joblib-1.3.2-py3-none-any.whl", sha256="ef4331c65f239985f3f2220ecc87db222f08fd22097a3dd5698f693875f8cbb9"),
     Wheel(filename="threadpoolctl-3.1.0-py3-none-any.whl", sha256="8b99adda265feb6773280df41eece7b2e6561b772d21ffd52e372f999024907b"),
 )
@@ -177,7 +194,8 @@ def check_host() -> dict[str, Path]:
     if not (PYENV_PREFIX / "lib" / "libpython3.7m.so.1.0").is_file():
         raise ChannelBuildError(
             f"pyenv CPython 3.7.16 with a shared libpython is missing under {PYENV_PREFIX}: "
-            "install it with `env PYTHON_CONFIGURE_OPTS=--enable-shared pyenv install 3.7.16`")
+            "install it with `env PYTHON_CONFIGURE_OPTS=--enable-shared pyenv install 3.7.16`"
+        )
     _patchelf()
     libraries: dict[str, Path] = {}
     for soname in (s for sonames in LIBRARY_PACKAGES.values() for s in sonames):
@@ -190,22 +208,47 @@ def check_host() -> dict[str, Path]:
             continue
         missing = [s for s in _ldd(module) if not _is_host_library(s) and s not in libraries]
         if missing:
-            raise ChannelBuildError(f"{module.name} links {', '.join(missing)}, which no package of the channel ships: "
-                                    "add it to LIBRARY_PACKAGES in tests/conda_channel.py")
+            raise ChannelBuildError(
+                f"{module.name} links {', '.join(missing)}, which no package of the channel ships: "
+                "add it to LIBRARY_PACKAGES in tests/conda_channel.py"
+            )
     return libraries
 
 
 def fetch_wheels(cache: Path) -> dict[str, Path]:
     """The pinned wheels from ``cache``, downloading with pip only those missing or damaged."""
     cache.mkdir(parents=True, exist_ok=True)
-    missing = [w for w in WHEELS
-               if not (cache / w.filename).is_file() or hashlib.sha256((cache / w.filename).read_bytes()).hexdigest() != w.sha256]
+    missing = [
+        w for w in WHEELS if not (cache / w.filename).is_file() or hashlib.sha256((cache / w.filename).read_bytes()).hexdigest() != w.sha256
+    ]
     if missing:
         requirements = cache / "requirements.txt"
         requirements.write_text("".join(f"{w.name}=={w.version} --hash=sha256:{w.sha256}\n" for w in missing))
-        _run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--require-hashes", "--only-binary=:all:",
-              "--python-version", "3.7", "--platform", "manylinux2014_x86_64", "--implementation", "cp", "--abi", "cp37m",
-              "--dest", cache, "-r", requirements], what="pip download (needs PyPI)")
+        _run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--require-hashes",
+                "--only-binary=:all:",
+                "--python-version",
+                "3.7",
+                "--platform",
+                "manylinux2014_x86_64",
+                "--implementation",
+                "cp",
+                "--abi",
+                "cp37m",
+                "--dest",
+                cache,
+                "-r",
+                requirements,
+            ],
+            what="pip download (needs PyPI)",
+        )
     return {w.name: cache / w.filename for w in WHEELS}
 
 
@@ -218,6 +261,7 @@ def _set_rpath(files: Sequence[Path], rpath: str) -> None:
 
 def stage_python(root: Path) -> PackageMeta:
     """Copy the interpreter, libpython, stdlib, headers and pkgconfig; patch their RPATHs."""
+
     def ignore(directory: str, names: list[str]) -> set[str]:
         rel = Path(directory).relative_to(PYENV_PREFIX).as_posix()
         dropped = {n for n in names if n.endswith((".opt-1.pyc", ".opt-2.pyc"))}  # conda-forge ships plain .pyc only
@@ -240,16 +284,28 @@ def stage_python(root: Path) -> PackageMeta:
     (root / "bin").mkdir()
     for name in ("python3.7", "python3.7m-config", "pydoc3.7"):
         shutil.copy2(PYENV_PREFIX / "bin" / name, root / "bin" / name)
-    for link, target in (("python3.7m", "python3.7"), ("python3", "python3.7"), ("python", "python3.7"),
-                         ("python3.7-config", "python3.7m-config"), ("python3-config", "python3.7-config"),
-                         ("python-config", "python3.7-config"), ("pydoc3", "pydoc3.7"), ("pydoc", "pydoc3")):
+    for link, target in (
+        ("python3.7m", "python3.7"),
+        ("python3", "python3.7"),
+        ("python", "python3.7"),
+        ("python3.7-config", "python3.7m-config"),
+        ("python3-config", "python3.7-config"),
+        ("python-config", "python3.7-config"),
+        ("pydoc3", "pydoc3.7"),
+        ("pydoc", "pydoc3"),
+    ):
         (root / "bin" / link).symlink_to(target)
     # pyenv links everything with an absolute -rpath into its own tree; none of it may survive.
     _set_rpath([root / "bin/python3.7"], "$ORIGIN/../lib")
     _set_rpath([root / "lib/libpython3.7m.so.1.0", root / "lib/libpython3.so"], "$ORIGIN")
     _set_rpath(sorted((root / "lib/python3.7/lib-dynload").glob("*.so")), "$ORIGIN/../..")
-    return PackageMeta(name="python", version="3.7.16", build="0_cpython", placeholder=PLACEHOLDER,
-                       depends=(f"__glibc >={_host_glibc()}", *sorted(LIBRARY_PACKAGES)))
+    return PackageMeta(
+        name="python",
+        version="3.7.16",
+        build="0_cpython",
+        placeholder=PLACEHOLDER,
+        depends=(f"__glibc >={_host_glibc()}", *sorted(LIBRARY_PACKAGES)),
+    )
 
 
 def stage_library(root: Path, name: str, libraries: dict[str, Path]) -> PackageMeta:
@@ -318,11 +374,26 @@ def write_package(root: Path, meta: PackageMeta, out_dir: Path) -> Path:
             entries.append({"_path": rel, "path_type": "softlink"})
             continue
         data = path.read_bytes()
-        entries.append({"_path": rel, "path_type": "hardlink", "sha256": hashlib.sha256(data).hexdigest(),
-                        "size_in_bytes": len(data), **_placeholder_entry(data, meta.placeholder)})
+        entries.append(
+            {
+                "_path": rel,
+                "path_type": "hardlink",
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "size_in_bytes": len(data),
+                **_placeholder_entry(data, meta.placeholder),
+            }
+        )
     subdir = "noarch" if meta.noarch_python else "linux-64"
-    index: dict[str, object] = {"name": meta.name, "version": meta.version, "build": meta.build, "build_number": 0,
-                                "depends": list(meta.depends), "subdir": subdir, "timestamp": TIMESTAMP_MS, "license": "various"}
+    index: dict[str, object] = {
+        "name": meta.name,
+        "version": meta.version,
+        "build": meta.build,
+        "build_number": 0,
+        "depends": list(meta.depends),
+        "subdir": subdir,
+        "timestamp": TIMESTAMP_MS,
+        "license": "various",
+    }
     if meta.noarch_python:
         index["noarch"] = "python"
     else:

@@ -47,7 +47,24 @@ HOSTILE_STRINGS = (
     ".",
     "..",
 )
-JUNK = (b"\x00", b"\xff\xfe", b"\xe9", b"\x07", b"\t\t", b": :", b"- -", b"&a *a", b"!!int x", b"{[", b"]}", b"'", b'"', b"%YAML 9.9\n", b"---\n", b"...\n")
+JUNK = (
+    b"\x00",
+    b"\xff\xfe",
+    b"\xe9",
+    b"\x07",
+    b"\t\t",
+    b": :",
+    b"- -",
+    b"&a *a",
+    b"!!int x",
+    b"{[",
+    b"]}",
+    b"'",
+    b'"',
+    b"%YAML 9.9\n",
+    b"---\n",
+    b"...\n",
+)
 
 
 def recipes(seeds: dict[str, str], count: int, seed: int) -> Iterator[tuple[str, str, bytes]]:

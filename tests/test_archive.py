@@ -49,7 +49,9 @@ def links_of(root: Path, fmt: str, shared: frozenset[str]) -> dict[str, str]:
     }
 
 
-def segment_of(root: Path, names: frozenset[str], dest: Path, links: dict[str, str], *, fmt: str = "tar.gz", level: int = 6) -> archive.Segment:
+def segment_of(
+    root: Path, names: frozenset[str], dest: Path, links: dict[str, str], *, fmt: str = "tar.gz", level: int = 6
+) -> archive.Segment:
     tar_bytes = archive.write_segment(root, "python", TOP, dest, fmt=fmt, level=level, links=links)
     return archive.Segment(path=dest, tar_bytes=tar_bytes, subtree="python", names=names)
 
@@ -83,10 +85,12 @@ def test_archive_with_a_segment_is_the_same_tar_as_one_stream(fmt: str, tmp_path
         members = [(m.name, m.type, m.linkname) for m in tar]
     names_in_order = [m[0] for m in members]
     assert names_in_order == sorted(names_in_order)
-    assert (f"{TOP}/python/lib/python3.7/site-packages/b.libs/libblas.so", tarfile.LNKTYPE,
-            f"{TOP}/python/lib/python3.7/site-packages/a.libs/libblas.so") in members
+    assert (
+        f"{TOP}/python/lib/python3.7/site-packages/b.libs/libblas.so",
+        tarfile.LNKTYPE,
+        f"{TOP}/python/lib/python3.7/site-packages/a.libs/libblas.so",
+    ) in members
     assert (f"{TOP}/python/bin/stdlib-link", tarfile.SYMTYPE, "../lib/python3.7") in members
-
 
 
 def test_a_segment_copied_through_memory_gives_the_kernels_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -135,6 +139,7 @@ def test_a_segment_that_does_not_arrive_whole_fails_and_leaves_no_archive(tmp_pa
     with pytest.raises(BuildError, match=r"python\.tar\.gz changed while it was being copied into the archive"):
         archive.write(root, TOP, dest, fmt="tar.gz", level=6, links=links, segment=segment)
     assert list(dest.parent.iterdir()) == []
+
 
 def test_gnu_tar_extracts_a_joined_archive(tmp_path: Path) -> None:
     tar_tool = shutil.which("tar")

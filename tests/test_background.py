@@ -65,7 +65,10 @@ def test_background_compiling_keeps_the_sources_until_the_block_ends(tmp_path: P
         compiling.add(src, skip=src / "skipped")
         assert (src / "a.py").exists() and (src / "pkg" / "b.py").exists()  # the block may import them
     assert sorted(p.relative_to(src).as_posix() for p in src.rglob("*") if p.is_file()) == [
-        "a.pyc", "pkg/__init__.pyc", "pkg/b.pyc", "skipped/c.py",
+        "a.pyc",
+        "pkg/__init__.pyc",
+        "pkg/b.pyc",
+        "skipped/c.py",
     ]
     # The same bytes as compiling in the foreground.
     other = tree(tmp_path / "again")

@@ -39,13 +39,15 @@ def test_python3_constant() -> None:
 
 
 def test_datadog_go_python3() -> None:
-    b = binding_of(GoPackage(
-        import_path="github.com/DataDog/go-python3",
-        module="github.com/DataDog/go-python3",
-        module_version="v0.0.0-20211102160307-40adc605f1fe",
-        pkg_config=("python3",),
-        name="python3",
-    ))
+    b = binding_of(
+        GoPackage(
+            import_path="github.com/DataDog/go-python3",
+            module="github.com/DataDog/go-python3",
+            module_version="v0.0.0-20211102160307-40adc605f1fe",
+            pkg_config=("python3",),
+            name="python3",
+        )
+    )
     assert b.name == "DataDog/go-python3"
     assert b.module == "github.com/DataDog/go-python3"
     assert b.module_version == "v0.0.0-20211102160307-40adc605f1fe"
@@ -62,19 +64,26 @@ def test_datadog_go_python3() -> None:
 
 
 def test_go_python_cpy3() -> None:
-    b = binding_of(GoPackage(import_path="github.com/go-python/cpy3", module="github.com/go-python/cpy3", module_version="v0.2.0", pkg_config=("python-3.7",)))
+    b = binding_of(
+        GoPackage(
+            import_path="github.com/go-python/cpy3", module="github.com/go-python/cpy3", module_version="v0.2.0", pkg_config=("python-3.7",)
+        )
+    )
     assert b.name == "go-python/cpy3"
     assert b.pythons == ("3.7",)
     assert b.pkg_config == ("python-3.7",)
     assert b.supports("3.7") and not b.supports("3.9")
 
 
-@pytest.mark.parametrize(("module", "pythons"), [
-    ("github.com/M-Quadra/go-python3-submodule/v10", ("3.10",)),
-    ("github.com/M-Quadra/go-python3-submodule/v8", ("3.8",)),
-    ("github.com/M-Quadra/go-python3-submodule/v11", ("3.11",)),
-    ("github.com/M-Quadra/go-python3-submodule", ("3.7",)),
-])
+@pytest.mark.parametrize(
+    ("module", "pythons"),
+    [
+        ("github.com/M-Quadra/go-python3-submodule/v10", ("3.10",)),
+        ("github.com/M-Quadra/go-python3-submodule/v8", ("3.8",)),
+        ("github.com/M-Quadra/go-python3-submodule/v11", ("3.11",)),
+        ("github.com/M-Quadra/go-python3-submodule", ("3.7",)),
+    ],
+)
 def test_m_quadra_submodule(module: str, pythons: tuple[str, ...]) -> None:
     b = binding_of(GoPackage(import_path=module, module=module, module_version="v10.0.0", pkg_config=("python3-embed",)))
     assert b.name == "M-Quadra/go-python3-submodule"
@@ -84,20 +93,25 @@ def test_m_quadra_submodule(module: str, pythons: tuple[str, ...]) -> None:
 
 
 def test_m_quadra_v10_rejects_3_11() -> None:
-    b = binding_of(GoPackage(import_path="github.com/M-Quadra/go-python3-submodule/v10", module="github.com/M-Quadra/go-python3-submodule/v10"))
+    b = binding_of(
+        GoPackage(import_path="github.com/M-Quadra/go-python3-submodule/v10", module="github.com/M-Quadra/go-python3-submodule/v10")
+    )
     assert b.pythons == ("3.10",)
     assert not b.supports("3.11")
     message = b.incompatibility("3.11")
     assert "M-Quadra/go-python3-submodule" in message and "3.10" in message and "3.11" in message
 
 
-@pytest.mark.parametrize(("module", "version", "pythons"), [
-    ("go.nhat.io/cpy/v3", "v3.12.0", ("3.12",)),
-    ("go.nhat.io/cpy/v3", "v3.11.2", ("3.11",)),
-    ("go.nhat.io/cpy/v3", "v3.10.0", ("3.10",)),
-    ("go.nhat.io/cpy/v3", "", ("3.11", "3.12")),
-    ("go.nhat.io/cpy", "(devel)", ("3.11", "3.12")),
-])
+@pytest.mark.parametrize(
+    ("module", "version", "pythons"),
+    [
+        ("go.nhat.io/cpy/v3", "v3.12.0", ("3.12",)),
+        ("go.nhat.io/cpy/v3", "v3.11.2", ("3.11",)),
+        ("go.nhat.io/cpy/v3", "v3.10.0", ("3.10",)),
+        ("go.nhat.io/cpy/v3", "", ("3.11", "3.12")),
+        ("go.nhat.io/cpy", "(devel)", ("3.11", "3.12")),
+    ],
+)
 def test_nhatthm_cpy(module: str, version: str, pythons: tuple[str, ...]) -> None:
     b = binding_of(GoPackage(import_path=module, module=module, module_version=version, pkg_config=("python3-embed",)))
     assert b.name == "nhatthm/cpy"
@@ -113,7 +127,14 @@ def test_nhatthm_cpy_subpackage() -> None:
 
 
 def test_sbinet_go_python() -> None:
-    b = binding_of(GoPackage(import_path="github.com/sbinet/go-python", module="github.com/sbinet/go-python", module_version="v0.1.0", pkg_config=("python-2.7",)))
+    b = binding_of(
+        GoPackage(
+            import_path="github.com/sbinet/go-python",
+            module="github.com/sbinet/go-python",
+            module_version="v0.1.0",
+            pkg_config=("python-2.7",),
+        )
+    )
     assert b.name == "sbinet/go-python"
     assert b.pythons == ("2.7",)
     assert b.supports("2.7")
@@ -197,7 +218,21 @@ def test_no_python_pkg_config_gives_none() -> None:
     assert detect(program(GoPackage(import_path="example.com/gl", module="example.com/gl", pkg_config=("libfoo", "gl", "x11")))) is None
 
 
-@pytest.mark.parametrize("name", ["libfoo", "python", "python4", "python-3", "python-3.x", "pythonista", "python3-config", "libpython3.11", "python-3.11-embedded", " python3"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "libfoo",
+        "python",
+        "python4",
+        "python-3",
+        "python-3.x",
+        "pythonista",
+        "python3-config",
+        "libpython3.11",
+        "python-3.11-embedded",
+        " python3",
+    ],
+)
 def test_non_python_pkg_config_names_ignored(name: str) -> None:
     assert pythons_for_pkg_config(name) == ()
     assert python_pkg_config_names([name]) == ()
@@ -211,19 +246,22 @@ def test_libfoo_beside_python_is_ignored() -> None:
     assert "libfoo" not in b.why
 
 
-@pytest.mark.parametrize(("name", "pythons"), [
-    ("python3", ALL3),
-    ("python3-embed", ALL3),
-    ("python2", ("2.7",)),
-    ("python-2.7", ("2.7",)),
-    ("python-3.7", ("3.7",)),
-    ("python-3.7m", ("3.7",)),
-    ("python-3.7m-embed", ("3.7",)),
-    ("python-3.11-embed", ("3.11",)),
-    ("python-3.13", ("3.13",)),
-    ("python-3.8d", ("3.8",)),
-    ("python-3.8dm-embed", ("3.8",)),
-])
+@pytest.mark.parametrize(
+    ("name", "pythons"),
+    [
+        ("python3", ALL3),
+        ("python3-embed", ALL3),
+        ("python2", ("2.7",)),
+        ("python-2.7", ("2.7",)),
+        ("python-3.7", ("3.7",)),
+        ("python-3.7m", ("3.7",)),
+        ("python-3.7m-embed", ("3.7",)),
+        ("python-3.11-embed", ("3.11",)),
+        ("python-3.13", ("3.13",)),
+        ("python-3.8d", ("3.8",)),
+        ("python-3.8dm-embed", ("3.8",)),
+    ],
+)
 def test_pythons_for_pkg_config(name: str, pythons: tuple[str, ...]) -> None:
     assert pythons_for_pkg_config(name) == pythons
 

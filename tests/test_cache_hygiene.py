@@ -27,8 +27,14 @@ pytestmark = pytest.mark.integration
 
 
 def gopack(*args: str, cache_dir: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gopack", *args], env={**os.environ, "GOPACK_CACHE_DIR": str(cache_dir)},
-                          capture_output=True, text=True, check=False, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "gopack", *args],
+        env={**os.environ, "GOPACK_CACHE_DIR": str(cache_dir)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
 
 
 def kill_during_python_stage(cache_dir: Path, out: Path) -> None:

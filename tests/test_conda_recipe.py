@@ -100,8 +100,11 @@ def read(tmp_path: Path, text: str) -> conda.EnvironmentFile:
 
 
 def test_environment_file_specs_pip_and_local_channels(tmp_path: Path) -> None:
-    env = read(tmp_path, "name: sk\nchannels:\n  - ./channel\n  - conda-forge\n  - https://example.org/ch\n"
-                         "dependencies:\n  - python=3.7\n  - scikit-learn 1.0.2\n  - pip:\n    - six==1.16.0\n")
+    env = read(
+        tmp_path,
+        "name: sk\nchannels:\n  - ./channel\n  - conda-forge\n  - https://example.org/ch\n"
+        "dependencies:\n  - python=3.7\n  - scikit-learn 1.0.2\n  - pip:\n    - six==1.16.0\n",
+    )
     assert env.channels == ((tmp_path / "channel").resolve().as_uri(), "conda-forge", "https://example.org/ch")
     assert env.dependencies == ("python=3.7", "scikit-learn 1.0.2")
     assert env.pip == ("six==1.16.0",)
@@ -127,7 +130,13 @@ def test_bad_environment_files_are_named(tmp_path: Path, text: str, fragment: st
 
 @pytest.mark.parametrize(
     ("spec", "name"),
-    [("python=3.7", "python"), ("conda-forge::Python >=3.7", "python"), ("scikit-learn 1.0.2", "scikit-learn"), ("numpy<2", "numpy"), ("pkg[build=x]", "pkg")],
+    [
+        ("python=3.7", "python"),
+        ("conda-forge::Python >=3.7", "python"),
+        ("scikit-learn 1.0.2", "scikit-learn"),
+        ("numpy<2", "numpy"),
+        ("pkg[build=x]", "pkg"),
+    ],
 )
 def test_spec_names(spec: str, name: str) -> None:
     assert conda._spec_name(spec) == name

@@ -107,7 +107,8 @@ def _empty(rng: random.Random, raw: bytes) -> bytes:
 
 
 _DAMAGE: tuple[tuple[str, Callable[[random.Random, bytes], bytes]], ...] = tuple(
-    (f.__name__.lstrip("_"), f) for f in (_truncate, _truncate, _head, _flip, _flip, _flip, _flip_near_end, _zero_block, _insert, _drop_span, _append, _empty)
+    (f.__name__.lstrip("_"), f)
+    for f in (_truncate, _truncate, _head, _flip, _flip, _flip, _flip_near_end, _zero_block, _insert, _drop_span, _append, _empty)
 )
 
 # -- repacked: the entries as they were, the manifest changed ---------------------------------

@@ -66,7 +66,10 @@ def test_binding_missing_from_go_mod(tmp_path: Path, capsys: pytest.CaptureFixtu
     require_pyenv("3.7")
     recipe = tutorial(tmp_path, import_path="github.com/DataDog/go-python3", go_mod="module example.com/tutorial\n\ngo 1.21\n")
     lines = bundle_fails(recipe, capsys)
-    assert lines[-1] == f"hint: go.mod does not require the binding github.com/DataDog/go-python3: run `go get github.com/DataDog/go-python3` in {tmp_path}"
+    assert (
+        lines[-1]
+        == f"hint: go.mod does not require the binding github.com/DataDog/go-python3: run `go get github.com/DataDog/go-python3` in {tmp_path}"
+    )
 
 
 def test_lowercase_module_in_go_mod(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

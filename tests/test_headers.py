@@ -74,7 +74,10 @@ def test_an_unknown_placeholder_in_a_recipe_names_file_line_and_key(tmp_path: Pa
 
 
 def test_known_placeholders_load(tmp_path: Path) -> None:
-    path = write_recipe(tmp_path, "  env:\n    CGO_CPPFLAGS: -I{include:numpy} -I{python.site_packages}/pyarrow/include\n  ldflags: -X main.x={python.lib}\n")
+    path = write_recipe(
+        tmp_path,
+        "  env:\n    CGO_CPPFLAGS: -I{include:numpy} -I{python.site_packages}/pyarrow/include\n  ldflags: -X main.x={python.lib}\n",
+    )
     loaded = recipe.load(path)
     assert dict(loaded.go.env)["CGO_CPPFLAGS"].startswith("-I{include:numpy}")
 
@@ -109,7 +112,9 @@ import "C"
 
 
 def test_includes_are_read_from_cgo_preambles_c_and_header_files(tmp_path: Path) -> None:
-    found = includes.includes(package(tmp_path, {"p.go": GO_FILE, "local.h": "#include <pybind11/pybind11.h>\n", "glue.c": '  #  include "other.h"\n'}))
+    found = includes.includes(
+        package(tmp_path, {"p.go": GO_FILE, "local.h": "#include <pybind11/pybind11.h>\n", "glue.c": '  #  include "other.h"\n'})
+    )
     assert {(i.header, i.quoted, Path(i.file).name, i.line) for i in found} == {
         ("stdio.h", False, "p.go", 6),
         ("local.h", True, "p.go", 7),
@@ -187,12 +192,14 @@ def test_keep_links_every_header_and_nothing_else(tmp_path: Path) -> None:
     tree_with_headers(tmp_path)
     assert headers.keep(tmp_path, [tmp_path / SITE, tmp_path / "python" / "include"]) == 4
     kept = headers.kept_files(tmp_path / headers.FOLDER)
-    assert kept == sorted([
-        f"{SITE}/include/pybind11/pybind11.h",
-        f"{SITE}/numpy/_core/include/numpy/__multiarray_api.c",
-        f"{SITE}/numpy/_core/include/numpy/arrayobject.h",
-        f"{SITE}/other/include/pybind11/pybind11.h",
-    ])
+    assert kept == sorted(
+        [
+            f"{SITE}/include/pybind11/pybind11.h",
+            f"{SITE}/numpy/_core/include/numpy/__multiarray_api.c",
+            f"{SITE}/numpy/_core/include/numpy/arrayobject.h",
+            f"{SITE}/other/include/pybind11/pybind11.h",
+        ]
+    )
     # Hard links: pruning the tree's copy leaves the kept one.
     original = tmp_path / SITE / "numpy/_core/include/numpy/arrayobject.h"
     assert os.stat(original).st_ino == os.stat(tmp_path / headers.FOLDER / SITE / "numpy/_core/include/numpy/arrayobject.h").st_ino
@@ -201,11 +208,19 @@ def test_keep_links_every_header_and_nothing_else(tmp_path: Path) -> None:
 def test_sources_name_the_folder_and_the_distribution_that_ships_it(tmp_path: Path) -> None:
     tree_with_headers(tmp_path)
     headers.keep(tmp_path, [tmp_path / SITE])
-    wanted = [Include(header="numpy/arrayobject.h", quoted=False, file="glue.c", line=4), Include(header="zlib.h", quoted=False, file="glue.c", line=5)]
+    wanted = [
+        Include(header="numpy/arrayobject.h", quoted=False, file="glue.c", line=4),
+        Include(header="zlib.h", quoted=False, file="glue.c", line=5),
+    ]
     owners = {f"{SITE}/numpy/_core/include/numpy/arrayobject.h": "numpy"}
     found, unanswered = headers.sources(wanted, headers=tmp_path / headers.FOLDER, owners=owners, versions={"numpy": "2.2.6"})
     (source,) = found
-    assert (source.distribution, source.version, source.include, source.headers) == ("numpy", "2.2.6", f"{SITE}/numpy/_core/include", ("numpy/arrayobject.h",))
+    assert (source.distribution, source.version, source.include, source.headers) == (
+        "numpy",
+        "2.2.6",
+        f"{SITE}/numpy/_core/include",
+        ("numpy/arrayobject.h",),
+    )
     assert source.sha256 == headers.digest(tmp_path / headers.FOLDER / SITE / "numpy/_core/include")
     assert [i.header for i in unanswered] == ["zlib.h"]
     # Another file changes the digest: the Go build's cache key follows the headers' contents.

@@ -24,13 +24,21 @@ from gopack.verify import DECOYS
 pytestmark = pytest.mark.integration
 
 
-def run_hidden(argv: list[str], *, cwd: Path = Path("/"), env: dict[str, str] | None = None, read_only: tuple[Path, ...] = ()) -> sandbox.Result:
+def run_hidden(
+    argv: list[str], *, cwd: Path = Path("/"), env: dict[str, str] | None = None, read_only: tuple[Path, ...] = ()
+) -> sandbox.Result:
     return sandbox.run_without_python(argv, cwd=cwd, env=env, read_only=read_only, timeout=600)
 
 
 def test_the_sandbox_really_hides_python() -> None:
     require_pyenv("3.7")
-    result = run_hidden(["/bin/sh", "-c", f"for p in python python3 python3.7 python3.11 pip; do command -v $p; done; ls -A {shlex.quote(str(PYENV.parent))}; echo END"])
+    result = run_hidden(
+        [
+            "/bin/sh",
+            "-c",
+            f"for p in python python3 python3.7 python3.11 pip; do command -v $p; done; ls -A {shlex.quote(str(PYENV.parent))}; echo END",
+        ]
+    )
     assert result.returncode == 0, result.output
     assert result.output.strip() == "END", f"a Python is still visible in the sandbox:\n{result.output}"
 
@@ -49,7 +57,13 @@ def test_archive_name_and_manifest(build: Callable[[Path], Bundle]) -> None:
     assert manifest["binding"]["name"] == "cgo" and manifest["binding"]["pkg_config"] == ["python3-embed"]
     assert manifest["go"]["version"].startswith("go1.")
     listed = {f["path"] for f in manifest["files"]}
-    assert {"bin/hello", "python/bin/python3.7", "python/lib/libpython3.7m.so.1.0", "app/hello.pyc", "python/lib/python3.7/os.pyc"} <= listed
+    assert {
+        "bin/hello",
+        "python/bin/python3.7",
+        "python/lib/libpython3.7m.so.1.0",
+        "app/hello.pyc",
+        "python/lib/python3.7/os.pyc",
+    } <= listed
     assert not {"app/hello.py", "python/lib/python3.7/os.py"} & listed  # python.sources defaults to false
     assert not [p for p in listed if "__pycache__" in p]  # nothing gopack ran wrote bytecode caches into the tree
     assert not any(p.startswith("python/lib/python3.7/site-packages/") and "pip" in p.split("/")[4:5] for p in listed)
@@ -91,7 +105,7 @@ def probe_root(build: Callable[[Path], Bundle], tmp_path_factory: pytest.TempPat
 def probe(result: sandbox.Result) -> dict[str, object]:
     assert result.returncode == 0, result.output
     line = next(line for line in result.output.splitlines() if line.startswith("PROBE "))
-    return dict(json.loads(line[len("PROBE "):]))
+    return dict(json.loads(line[len("PROBE ") :]))
 
 
 def test_it_finds_its_home_through_a_symlink_read_only_from_anywhere(probe_root: Path, tmp_path: Path) -> None:
@@ -156,7 +170,9 @@ def test_a_failing_build_leaves_no_archive(tmp_path: Path) -> None:
     module = tmp_path / "broken"
     module.mkdir()
     (module / "go.mod").write_text("module example.com/broken\n\ngo 1.21\n")
-    (module / "main.go").write_text('package main\n\n// #cgo pkg-config: python3-embed\n// #include <Python.h>\nimport "C"\n\nfunc main() { C.Py_InitializeEx(0); undefinedName() }\n')
+    (module / "main.go").write_text(
+        'package main\n\n// #cgo pkg-config: python3-embed\n// #include <Python.h>\nimport "C"\n\nfunc main() { C.Py_InitializeEx(0); undefinedName() }\n'
+    )
     (module / "recipe.yaml").write_text('name: broken\nversion: "1"\npython:\n  version: "3.7"\ngo:\n  module: .\n')
     out = tmp_path / "out"
     out.mkdir()
@@ -173,7 +189,10 @@ def test_bundle_json_report_is_alone_on_stdout(tmp_path: Path) -> None:
     env = {**os.environ, "GOPACK_CACHE_DIR": str(tmp_path / "cache")}
     result = subprocess.run(
         [sys.executable, "-m", "gopack", "bundle", str(EXAMPLES / "hello" / "recipe.yaml"), "--output-dir", str(tmp_path), "--json"],
-        capture_output=True, text=True, env=env, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)

@@ -40,8 +40,10 @@ def write_recipe(directory: Path, conda_block: str, *, code: bool = True, go_mod
     path = directory / "recipe.yaml"
     code_lines = f"  code:\n    - {SKLEARN / 'hello.py'}\n    - {SKLEARN / 'model.py'}\n" if code else ""
     path.write_text(
-        f"name: sklearn-conda\nversion: \"0.1.0\"\ninputs_root: /\ngo:\n  module: {go_module}\n  binary: sklearn-demo\npython:\n"
-        + textwrap.indent(conda_block, "  ") + code_lines + extra
+        f'name: sklearn-conda\nversion: "0.1.0"\ninputs_root: /\ngo:\n  module: {go_module}\n  binary: sklearn-demo\npython:\n'
+        + textwrap.indent(conda_block, "  ")
+        + code_lines
+        + extra
         + 'smoke:\n  expect: ["[IMPORT] sklearn version = 1.0.2", "[PREDICT]", "[CV]"]\n'
     )
     return path
@@ -112,7 +114,11 @@ def _archive_text(path: Path) -> str:
     chunks = []
     with archive.open_tar(path) as tar:
         for member in tar:
-            if member.isfile() and member.size < 2_000_000 and member.name.endswith((".py", ".json", ".txt", ".pth", ".cfg", "Makefile", ".pc")):
+            if (
+                member.isfile()
+                and member.size < 2_000_000
+                and member.name.endswith((".py", ".json", ".txt", ".pth", ".cfg", "Makefile", ".pc"))
+            ):
                 handle = tar.extractfile(member)
                 assert handle is not None
                 chunks.append(handle.read().decode("utf-8", "replace"))
@@ -158,7 +164,9 @@ def bundle_fails(recipe_path: Path, cache: Path, code: int, *fragments: str) -> 
 
 def test_an_environment_that_does_not_exist(tmp_path: Path, cache: Path) -> None:
     recipe_path = write_recipe(tmp_path, "conda:\n  prefix: no-such-env\n")
-    bundle_fails(recipe_path, cache, 2, f"{recipe_path}:8: python.conda.prefix: the conda environment {tmp_path / 'no-such-env'} does not exist")
+    bundle_fails(
+        recipe_path, cache, 2, f"{recipe_path}:8: python.conda.prefix: the conda environment {tmp_path / 'no-such-env'} does not exist"
+    )
 
 
 def test_a_folder_that_is_not_a_conda_environment(tmp_path: Path, cache: Path) -> None:
@@ -172,9 +180,13 @@ def test_an_environment_whose_python_the_binding_cannot_compile_against(env_pref
     module = tmp_path / "go312"
     module.mkdir()
     (module / "go.mod").write_text("module example.com/go312\n\ngo 1.21\n")
-    (module / "main.go").write_text('package main\n\n// #cgo pkg-config: python-3.12-embed\n// #include <Python.h>\nimport "C"\n\nfunc main() { C.Py_Initialize() }\n')
+    (module / "main.go").write_text(
+        'package main\n\n// #cgo pkg-config: python-3.12-embed\n// #include <Python.h>\nimport "C"\n\nfunc main() { C.Py_Initialize() }\n'
+    )
     recipe_path = write_recipe(tmp_path, f"conda:\n  prefix: {env_prefix}\n", code=False, go_module=module)
-    bundle_fails(recipe_path, cache, 3, f"the environment {env_prefix} has Python 3.7.16", "compiles only against Python 3.12", "python=3.12")
+    bundle_fails(
+        recipe_path, cache, 3, f"the environment {env_prefix} has Python 3.7.16", "compiles only against Python 3.12", "python=3.12"
+    )
 
 
 def test_python_version_must_agree_with_the_environment(env_prefix: Path, tmp_path: Path, cache: Path) -> None:
@@ -188,7 +200,13 @@ def test_an_environment_without_a_shared_libpython(env_prefix: Path, tmp_path: P
     for library in (broken / "lib").glob("libpython3*.so*"):
         library.unlink()
     recipe_path = write_recipe(tmp_path, f"conda:\n  prefix: {broken}\n")
-    bundle_fails(recipe_path, cache, 3, f"python.conda.prefix: the conda environment {broken} has no shared libpython in lib/", "install a python package that ships")
+    bundle_fails(
+        recipe_path,
+        cache,
+        3,
+        f"python.conda.prefix: the conda environment {broken} has no shared libpython in lib/",
+        "install a python package that ships",
+    )
 
 
 def test_an_environment_pip_damaged_is_refused_by_conda_pack(env_prefix: Path, tmp_path: Path, cache: Path) -> None:
@@ -197,9 +215,20 @@ def test_an_environment_pip_damaged_is_refused_by_conda_pack(env_prefix: Path, t
     # What `pip uninstall threadpoolctl` does to a conda-managed package.
     from gopack.pythonenv import find_uv
 
-    subprocess.run([str(find_uv()), "pip", "uninstall", "--python", str(damaged / "bin" / "python"), "--break-system-packages", "threadpoolctl"], check=True, capture_output=True)
+    subprocess.run(
+        [str(find_uv()), "pip", "uninstall", "--python", str(damaged / "bin" / "python"), "--break-system-packages", "threadpoolctl"],
+        check=True,
+        capture_output=True,
+    )
     recipe_path = write_recipe(tmp_path, f"conda:\n  prefix: {damaged}\n")
-    bundle_fails(recipe_path, cache, 4, f"python.conda.prefix: conda-pack refuses the environment {damaged}", "threadpoolctl", "repair the environment")
+    bundle_fails(
+        recipe_path,
+        cache,
+        4,
+        f"python.conda.prefix: conda-pack refuses the environment {damaged}",
+        "threadpoolctl",
+        "repair the environment",
+    )
 
 
 def test_a_channel_that_cannot_be_reached(tmp_path: Path, cache: Path) -> None:
@@ -208,7 +237,13 @@ def test_a_channel_that_cannot_be_reached(tmp_path: Path, cache: Path) -> None:
         port = s.getsockname()[1]
     (tmp_path / "environment.yml").write_text(f"channels: [http://127.0.0.1:{port}/nothing]\ndependencies: [python=3.7]\n")
     recipe_path = write_recipe(tmp_path, "conda:\n  environment_file: environment.yml\n")
-    bundle_fails(recipe_path, cache, 4, f"{tmp_path / 'environment.yml'}: a channel cannot be reached: http://127.0.0.1:{port}/nothing", "check the channel names")
+    bundle_fails(
+        recipe_path,
+        cache,
+        4,
+        f"{tmp_path / 'environment.yml'}: a channel cannot be reached: http://127.0.0.1:{port}/nothing",
+        "check the channel names",
+    )
 
 
 def test_a_package_that_cannot_be_resolved(channel: Path, tmp_path: Path, cache: Path) -> None:
@@ -220,7 +255,10 @@ def test_a_package_that_cannot_be_resolved(channel: Path, tmp_path: Path, cache:
 def test_an_environment_name_needs_a_conda_on_path(tmp_path: Path, cache: Path) -> None:
     recipe_path = write_recipe(tmp_path, "conda:\n  name: sk\n")
     result = subprocess.run(
-        [sys.executable, "-m", "gopack", "bundle", str(recipe_path)], capture_output=True, text=True, check=False,
+        [sys.executable, "-m", "gopack", "bundle", str(recipe_path)],
+        capture_output=True,
+        text=True,
+        check=False,
         env={"PATH": str(Path(shutil.which("go") or "go").parent), "GOPACK_CACHE_DIR": str(cache), "HOME": str(tmp_path)},
     )
     assert result.returncode == 3, result.stderr

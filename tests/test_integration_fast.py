@@ -65,7 +65,9 @@ def test_the_segment_made_with_a_new_tree_equals_one_made_for_a_cached_tree(tmp_
 @pytest.mark.parametrize("fmt", ["tar.zst", "zip"])
 def test_other_formats_pass_verify(fmt: str, tmp_path: Path) -> None:
     require_pyenv("3.7")
-    built = gopack("bundle", str(EXAMPLES / "hello" / "recipe.yaml"), "-o", str(tmp_path), "--format", fmt, "--json", cache=tmp_path / "cache")
+    built = gopack(
+        "bundle", str(EXAMPLES / "hello" / "recipe.yaml"), "-o", str(tmp_path), "--format", fmt, "--json", cache=tmp_path / "cache"
+    )
     assert built.returncode == 0, built.stderr
     archive = Path(json.loads(built.stdout)["archive"])
     assert archive.name.endswith("." + fmt)

@@ -50,7 +50,12 @@ def test_the_numpy_example_runs_in_the_glibc_only_root(numpy_glue: Bundle, cache
 
 def test_the_manifest_and_inspect_name_the_headers_the_go_build_used(numpy_glue: Bundle, cache_dir: Path) -> None:
     (used,) = numpy_glue.manifest["cgo_headers"]
-    assert (used["distribution"], used["version"], used["include"], used["headers"]) == ("numpy", "2.2.6", NUMPY_INCLUDE, ["numpy/arrayobject.h"])
+    assert (used["distribution"], used["version"], used["include"], used["headers"]) == (
+        "numpy",
+        "2.2.6",
+        NUMPY_INCLUDE,
+        ["numpy/arrayobject.h"],
+    )
     # The very files of the numpy that ships: the digest is that of the cached tree's kept headers.
     (entry,) = [e for e in (cache_dir / "envs").iterdir() if (e / headers.FOLDER / NUMPY_INCLUDE).is_dir()]
     assert used["sha256"] == headers.digest(entry / headers.FOLDER / NUMPY_INCLUDE)
@@ -105,7 +110,9 @@ def test_lpython_for_another_version_is_refused_before_building(tmp_path: Path) 
     assert "python ..." not in result.stderr and not (tmp_path / "out").exists()
 
 
-def test_another_numpy_gives_the_go_build_its_own_headers(numpy_glue: Bundle, cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_another_numpy_gives_the_go_build_its_own_headers(
+    numpy_glue: Bundle, cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """numpy 1.26 keeps its headers elsewhere (numpy/core/include) and refuses code compiled
     against numpy 2's: this bundle runs only if Go rebuilt the glue against the numpy it ships."""
     example = tmp_path / "numpy1"
@@ -129,7 +136,11 @@ def test_placeholders_name_the_trees_folders_and_the_manifest_records_them(
 ) -> None:
     example = tmp_path / "named"
     shutil.copytree(EXAMPLES / "numpy", example)
-    text = (example / "recipe.yaml").read_text().replace("  binary: numpy-glue\n", f'  binary: numpy-glue\n  env:\n    CGO_CPPFLAGS: "{cppflags}"\n')
+    text = (
+        (example / "recipe.yaml")
+        .read_text()
+        .replace("  binary: numpy-glue\n", f'  binary: numpy-glue\n  env:\n    CGO_CPPFLAGS: "{cppflags}"\n')
+    )
     (example / "recipe.yaml").write_text(text)
     monkeypatch.setenv("GOPACK_CACHE_DIR", str(cache_dir))
     the_recipe = recipe.load(example / "recipe.yaml")
@@ -152,7 +163,10 @@ def test_a_header_no_package_ships_fails_the_go_build_saying_what_to_add(tmp_pat
     result = gopack("bundle", str(module / "recipe.yaml"), "-o", str(tmp_path / "out"), cache=tmp_path / "cache")
     assert result.returncode == 4, result.stderr
     assert "nosuchpkg/api.h" in result.stderr and "Traceback" not in result.stderr
-    assert f"{module / 'main.go'}:5 includes nosuchpkg/api.h: no folder of the compiler, the recipe or the Python tree holds it" in result.stderr
+    assert (
+        f"{module / 'main.go'}:5 includes nosuchpkg/api.h: no folder of the compiler, the recipe or the Python tree holds it"
+        in result.stderr
+    )
     assert "add that package to python.requirements" in result.stderr
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
 

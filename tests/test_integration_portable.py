@@ -47,7 +47,13 @@ def test_host_libraries_are_only_glibc_and_the_gcc_runtime(sklearn: Bundle) -> N
     vendored = {v["soname"] for v in sklearn.manifest["vendored"]}
     # The ones the research found missing in a glibc-only root, including scipy's libgfortran's libz.
     assert {"libz.so.1", "libssl.so.3", "libcrypto.so.3", "liblzma.so.5", "libbz2.so.1.0", "libsqlite3.so.0", "libffi.so.8"} & vendored >= {
-        "libz.so.1", "libssl.so.3", "libcrypto.so.3", "liblzma.so.5", "libbz2.so.1.0", "libsqlite3.so.0"}
+        "libz.so.1",
+        "libssl.so.3",
+        "libcrypto.so.3",
+        "liblzma.so.5",
+        "libbz2.so.1.0",
+        "libsqlite3.so.0",
+    }
     libz = next(v for v in sklearn.manifest["vendored"] if v["soname"] == "libz.so.1")
     assert re.fullmatch(r"libz-[0-9a-f]{8}\.so\.1", libz["name"])
     assert any("scipy.libs/libgfortran" in n for n in libz["needed_by"])
@@ -72,7 +78,9 @@ def test_inspect_json_reports_the_floor_and_matches_its_schema(sklearn: Bundle) 
     assert document["glibc"]["floor"] == sklearn.manifest["glibc"]["floor"]
     assert document["platform"].startswith("manylinux_")
     components = document["size"]["components"]
-    assert {"stdlib", "go binary", "libpython", "vendored libraries", "site-packages/scipy", "site-packages/scikit-learn"} <= set(components)
+    assert {"stdlib", "go binary", "libpython", "vendored libraries", "site-packages/scipy", "site-packages/scikit-learn"} <= set(
+        components
+    )
     assert sum(components.values()) == document["size"]["total"]
     assert components.get("site-packages/(unowned)", 0) < components["site-packages/joblib"]  # bytecode is counted with its package
     licences = {p["name"]: p["license"] for p in document["packages"]}
@@ -100,7 +108,12 @@ def test_the_glibc_only_root_really_has_nothing_else(tmp_path: Path) -> None:
     placed = sandbox.make_glibc_root(tmp_path / "root", sorted(analysis.HOST_LIBRARIES))
     every = sorted(str(p.relative_to(tmp_path / "root")) for p in (tmp_path / "root").rglob("*") if p.is_file())
     assert every == sorted([p.lstrip("/") for p in placed] + ["bin/sh"] + [f"dev/{d}" for d in ("null", "random", "urandom", "zero")])
-    result = sandbox.run_in_glibc_root(["/bin/sh", "-c", "echo in-root; for f in /lib/x86_64-linux-gnu/* /usr/lib/*; do echo $f; done"], root=tmp_path / "root", bundle=tmp_path, timeout=60)
+    result = sandbox.run_in_glibc_root(
+        ["/bin/sh", "-c", "echo in-root; for f in /lib/x86_64-linux-gnu/* /usr/lib/*; do echo $f; done"],
+        root=tmp_path / "root",
+        bundle=tmp_path,
+        timeout=60,
+    )
     assert result.returncode == 0 and "in-root" in result.output
     assert "libz" not in result.output and "libssl" not in result.output
 

@@ -107,15 +107,30 @@ def test_sysroot_bundle_runs_in_a_debian11_root_without_python(sysroot_bundle: B
 
 
 def test_sysroot_bundle_passes_verify_in_the_glibc_only_root(sysroot_bundle: Bundle) -> None:
-    result = subprocess.run([sys.executable, "-m", "gopack", "verify", "--json", str(sysroot_bundle.archive)], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "gopack", "verify", "--json", str(sysroot_bundle.archive)], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stderr
     checks = {c["name"]: c["ok"] for c in json.loads(result.stdout)["checks"]}
     assert checks["glibc-only root"] and checks["no python, decoys"], checks
 
 
-def test_target_glibc_below_the_root_links_the_go_program_for_it(bullseye_python: Path, bullseye_bare: Path, cache_dir: Path, tmp_path: Path) -> None:
+def test_target_glibc_below_the_root_links_the_go_program_for_it(
+    bullseye_python: Path, bullseye_bare: Path, cache_dir: Path, tmp_path: Path
+) -> None:
     """--target-glibc 2.29 under a 2.31 root: zig links the Go program for 2.29 and wheels are resolved for manylinux_2_28."""
-    built = gopack("bundle", "--json", str(RECIPE), "--sysroot", str(bullseye_python), "--target-glibc", "2.29", "-o", str(tmp_path / "out"), cache=cache_dir)
+    built = gopack(
+        "bundle",
+        "--json",
+        str(RECIPE),
+        "--sysroot",
+        str(bullseye_python),
+        "--target-glibc",
+        "2.29",
+        "-o",
+        str(tmp_path / "out"),
+        cache=cache_dir,
+    )
     assert built.returncode == 0, built.stderr
     archive = Path(json.loads(built.stdout)["archive"])
     shown = gopack("inspect", "--json", str(archive), cache=cache_dir)
@@ -130,9 +145,14 @@ def test_target_glibc_below_the_root_links_the_go_program_for_it(bullseye_python
 
 
 def test_target_glibc_below_the_roots_python_fails_before_any_work(bullseye_python: Path, cache_dir: Path, tmp_path: Path) -> None:
-    result = gopack("bundle", str(RECIPE), "--sysroot", str(bullseye_python), "--target-glibc", "2.28", "-o", str(tmp_path / "out"), cache=cache_dir)
+    result = gopack(
+        "bundle", str(RECIPE), "--sysroot", str(bullseye_python), "--target-glibc", "2.28", "-o", str(tmp_path / "out"), cache=cache_dir
+    )
     assert result.returncode == ToolchainError.exit_code, result.stderr
-    assert f"the root {bullseye_python} has no CPython 3.9 with a shared libpython and headers that starts on glibc 2.28 (--target-glibc)" in result.stderr
+    assert (
+        f"the root {bullseye_python} has no CPython 3.9 with a shared libpython and headers that starts on glibc 2.28 (--target-glibc)"
+        in result.stderr
+    )
     assert re.search(r"libpython3\.9\.so\.1\.0: GLIBC_2\.29 \(.*pow", result.stderr), result.stderr
     assert "conda-forge" in result.stderr and "python-build-standalone" in result.stderr
     assert not (tmp_path / "out").exists()
@@ -140,7 +160,9 @@ def test_target_glibc_below_the_roots_python_fails_before_any_work(bullseye_pyth
 
 def test_host_pyenv_37_is_refused_for_glibc_2_31_naming_libpython(cache_dir: Path, tmp_path: Path) -> None:
     require_pyenv("3.7")
-    result = gopack("bundle", str(EXAMPLES / "hello" / "recipe.yaml"), "--target-glibc", "2.31", "-o", str(tmp_path / "out"), cache=cache_dir)
+    result = gopack(
+        "bundle", str(EXAMPLES / "hello" / "recipe.yaml"), "--target-glibc", "2.31", "-o", str(tmp_path / "out"), cache=cache_dir
+    )
     assert result.returncode == ToolchainError.exit_code, result.stderr
     assert "no CPython 3.7 with a shared libpython that starts on glibc 2.31 (--target-glibc) was found" in result.stderr
     assert re.search(r"libpython3\.7m\.so\.1\.0: GLIBC_2\.3[2-9] \(", result.stderr), result.stderr

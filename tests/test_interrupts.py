@@ -89,7 +89,12 @@ def interrupt(point: Point, out: Path, cache: Path) -> tuple[int, str]:
     env = {**os.environ, "GOPACK_CACHE_DIR": str(cache)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "gopack", "bundle", str(HELLO), "-o", str(out)],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     seen: list[str] = []
     assert proc.stderr is not None
@@ -176,7 +181,11 @@ def test_four_concurrent_bundles_of_two_recipes_with_prune_beside(tmp_path: Path
     builds = {
         f"{name}{i}": subprocess.Popen(
             [sys.executable, "-m", "gopack", "bundle", str(path), "-o", str(tmp_path / f"out-{name}{i}"), "-q"],
-            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for name, path in recipes.items()
         for i in range(2)

@@ -141,7 +141,12 @@ def test_host_locales_including_legacy_codesets(
     latin1_named.mkdir()
     shutil.copytree(root, latin1_named / root.name, symlinks=True)
     # (where, environment, the codec that encodes sys.prefix back to the bundle's bytes)
-    cases = [(root, {"LANG": "C.UTF-8"}, "utf-8"), (root, latin1, "utf-8"), (root, euc_jp, "utf-8"), (latin1_named / root.name, latin1, "latin-1")]
+    cases = [
+        (root, {"LANG": "C.UTF-8"}, "utf-8"),
+        (root, latin1, "utf-8"),
+        (root, euc_jp, "utf-8"),
+        (latin1_named / root.name, latin1, "latin-1"),
+    ]
     for where, env, codec in cases:
         result = sandbox.run_without_python([str(where / bundle.manifest["smoke"]["command"][0])], cwd=Path("/"), env=env, timeout=120)
         assert result.returncode == 0, f"{where} {env}: exit code {result.returncode}\n{result.output}"

@@ -141,7 +141,9 @@ def test_full_recipe(tmp_path: Path) -> None:
     (root / "proj").mkdir()
     (root / "proj" / "pyproject.toml").write_text("[project]\nname='p'\n")
     (root / "fake-python").write_text("#!/bin/sh\n")
-    path = write_recipe(root, """\
+    path = write_recipe(
+        root,
+        """\
         name: app
         version: "2.0.1+local"
         max_glibc: "2.28"
@@ -173,7 +175,8 @@ def test_full_recipe(tmp_path: Path) -> None:
         output:
           dir: out/archives
           format: tar.gz
-        """)
+        """,
+    )
     r = recipe.load(path)
     base = root.resolve()
     assert r.name == "app"
@@ -211,7 +214,9 @@ def test_paths_resolved_relative_to_recipe_not_cwd(tmp_path: Path, monkeypatch: 
     root = tmp_path / "somewhere" / "deep"
     make_project(root / "mod")
     (root / "code.py").write_text("")
-    path = write_recipe(root, """\
+    path = write_recipe(
+        root,
+        """\
         name: hello
         version: "1"
         go:
@@ -221,7 +226,8 @@ def test_paths_resolved_relative_to_recipe_not_cwd(tmp_path: Path, monkeypatch: 
           code: [code.py]
         output:
           dir: ../out
-        """)
+        """,
+    )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / "mod").mkdir()  # a decoy with no go.mod: must not be what is looked at
@@ -264,14 +270,17 @@ def test_unknown_top_level_key_did_you_mean(project: Path) -> None:
 
 
 def test_unknown_nested_key_did_you_mean(project: Path) -> None:
-    path = write_recipe(project, """\
+    path = write_recipe(
+        project,
+        """\
         name: hello
         version: "0.1.0"
         go:
           module: .
         python:
           verison: "3.7"
-        """)
+        """,
+    )
     err = load_error(path)
     assert_problem(err, path, 6, "python.verison: unknown key", "did you mean 'version'?")
     assert_problem(err, path, 5, "python: missing required key 'version'")
@@ -332,11 +341,11 @@ def test_top_level_version_int(project: Path) -> None:
     ("replace", "by", "line", "fragments"),
     [
         ("  module: .", "  module: [a]", 4, ("go.module: expected a string, got a list",)),
-        ('name: hello', "name: true", 1, ("name: expected a string, got a boolean",)),
-        ('name: hello', "name:", 1, ("name: expected a string, got nothing",)),
-        ('name: hello', "name: -bad name", 1, ("name: '-bad name' is not valid",)),
+        ("name: hello", "name: true", 1, ("name: expected a string, got a boolean",)),
+        ("name: hello", "name:", 1, ("name: expected a string, got nothing",)),
+        ("name: hello", "name: -bad name", 1, ("name: '-bad name' is not valid",)),
         ('  version: "3.7"', '  version: "3.7.1"', 6, ("python.version: '3.7.1' is not valid",)),
-        ("name: hello", 'name: hello\nmax_glibc: 2.28', 2, ("max_glibc: expected a string", '"2.28"')),
+        ("name: hello", "name: hello\nmax_glibc: 2.28", 2, ("max_glibc: expected a string", '"2.28"')),
         ("name: hello", 'name: hello\nmax_glibc: "3.1"', 2, ("max_glibc: '3.1' is not valid",)),
         ("name: hello", 'name: hello\nmax_glbc: "2.28"', 2, ("max_glbc: unknown key", "did you mean 'max_glibc'?")),
         ('python:\n  version: "3.7"\n', "python: 3\n", 5, ("python: expected a mapping, got a number",)),
@@ -352,14 +361,18 @@ def test_field_errors(project: Path, replace: str, by: str, line: int, fragments
 
 
 def test_smoke_and_output_values(project: Path) -> None:
-    path = write_recipe(project, MINIMAL + textwrap.dedent("""\
+    path = write_recipe(
+        project,
+        MINIMAL
+        + textwrap.dedent("""\
         smoke:
           command: []
           timeout: 0
           expect: [""]
         output:
           format: tar.bz2
-        """))
+        """),
+    )
     err = load_error(path)
     assert_problem(err, path, 8, "smoke.command")
     assert_problem(err, path, 9, "smoke.timeout")
@@ -505,7 +518,10 @@ def test_python_code_missing(project: Path) -> None:
     assert "code[0]" not in err.message
 
 
-@pytest.mark.parametrize(("key", "value", "kind"), [("interpreter", "no-python", "file"), ("requirements_file", "req.txt", "file"), ("project", "proj", "directory")])
+@pytest.mark.parametrize(
+    ("key", "value", "kind"),
+    [("interpreter", "no-python", "file"), ("requirements_file", "req.txt", "file"), ("project", "proj", "directory")],
+)
 def test_python_paths_missing(project: Path, key: str, value: str, kind: str) -> None:
     path = write_recipe(project, MINIMAL + f"  {key}: {value}\n")
     err = load_error(path)
@@ -530,7 +546,9 @@ def test_invalid_requirement(project: Path) -> None:
 
 
 def test_several_schema_problems_each_with_its_line(project: Path) -> None:
-    path = write_recipe(project, """\
+    path = write_recipe(
+        project,
+        """\
         nmae: hello
         version: "0.1.0"
         go:
@@ -541,7 +559,8 @@ def test_several_schema_problems_each_with_its_line(project: Path) -> None:
           verison: "3.7"
         smoke:
           timeout: soon
-        """)
+        """,
+    )
     err = load_error(path)
     lines = problem_lines(err, path)
     assert err.message.splitlines()[0] == f"{path}: 6 problems in the recipe:"
@@ -557,7 +576,9 @@ def test_several_schema_problems_each_with_its_line(project: Path) -> None:
 
 def test_several_file_problems_each_with_its_line(project: Path) -> None:
     (project / "empty").mkdir()
-    path = write_recipe(project, """\
+    path = write_recipe(
+        project,
+        """\
         name: hello
         version: "0.1.0"
         go:
@@ -569,7 +590,8 @@ def test_several_file_problems_each_with_its_line(project: Path) -> None:
             - gone.py
             - hello.py
             - gone/
-        """)
+        """,
+    )
     err = load_error(path)
     assert err.message.splitlines()[0] == f"{path}: 4 problems in the recipe:"
     assert_problem(err, path, 4, "go.module", "holds no go.mod")
@@ -918,7 +940,9 @@ def test_aliases_inside_aliases_stop_at_a_budget_instead_of_expanding(project: P
     assert err.hint and "aliases" in err.hint
 
 
-@pytest.mark.parametrize("argv", [["-q", "--json", "bundle", "r.yaml"], ["bundle", "-q", "--json", "r.yaml"], ["-q", "bundle", "--json", "r.yaml"]])
+@pytest.mark.parametrize(
+    "argv", [["-q", "--json", "bundle", "r.yaml"], ["bundle", "-q", "--json", "r.yaml"], ["-q", "bundle", "--json", "r.yaml"]]
+)
 def test_common_flags_count_before_and_after_the_command(argv: list[str]) -> None:
     args = cli._parser().parse_args(argv)
     assert (args.quiet, args.json, args.verbose) == (True, True, False)

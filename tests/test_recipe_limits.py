@@ -118,7 +118,9 @@ def test_go_values_that_no_command_can_carry(project: Path, addition: str, line:
 
 def test_a_huge_value_is_quoted_by_a_short_prefix(project: Path) -> None:
     path = write(project, MINIMAL.replace("  module: .\n", f'  module: .\n  ldflags: "{"x" * 200_000}"\n'))
-    message = problem(refused(path), path, 5, "go.ldflags: 'xxxx", f"({200_000} characters) is too long (at most {limits.MAX_VALUE} characters)")
+    message = problem(
+        refused(path), path, 5, "go.ldflags: 'xxxx", f"({200_000} characters) is too long (at most {limits.MAX_VALUE} characters)"
+    )
     assert len(message) < 200
 
 
@@ -212,7 +214,15 @@ def test_the_interpreter_is_kept_by_default_but_not_without_defaults(project: Pa
 BASE: dict[str, Any] = {
     "name": "hello",
     "version": "0.1.0",
-    "go": {"module": ".", "package": ".", "binary": "hello", "tags": ["netgo"], "flags": ["-v"], "ldflags": "-X a=b", "env": {"GOFLAGS": "-mod=mod"}},
+    "go": {
+        "module": ".",
+        "package": ".",
+        "binary": "hello",
+        "tags": ["netgo"],
+        "flags": ["-v"],
+        "ldflags": "-X a=b",
+        "env": {"GOFLAGS": "-mod=mod"},
+    },
     "python": {"version": "3.7", "requirements": ["six"], "code": ["hello.py"]},
     "smoke": {"command": ["bin/hello"], "expect": ["ok"]},
     "output": {"dir": "dist"},

@@ -120,34 +120,59 @@ REQUIRED[("python",)] = {"version"}
 
 #: The JSON type each schema position wants; list items and env values by their parent.
 EXPECTED_KIND: dict[FieldPath, str] = {
-    ("name",): "string", ("version",): "string", ("max_glibc",): "string",
-    ("go",): "object", ("python",): "object", ("smoke",): "object", ("output",): "object",
-    ("go", "module"): "string", ("go", "package"): "string", ("go", "binary"): "string",
-    ("go", "tags"): "array", ("go", "flags"): "array", ("go", "ldflags"): "string", ("go", "env"): "object",
-    ("python", "version"): "string", ("python", "interpreter"): "string", ("python", "requirements"): "array",
-    ("python", "requirements_file"): "string", ("python", "code"): "array", ("python", "project"): "string",
-    ("smoke", "command"): "array", ("smoke", "expect"): "array", ("smoke", "timeout"): "number",
-    ("output", "dir"): "string", ("output", "format"): "string",
+    ("name",): "string",
+    ("version",): "string",
+    ("max_glibc",): "string",
+    ("go",): "object",
+    ("python",): "object",
+    ("smoke",): "object",
+    ("output",): "object",
+    ("go", "module"): "string",
+    ("go", "package"): "string",
+    ("go", "binary"): "string",
+    ("go", "tags"): "array",
+    ("go", "flags"): "array",
+    ("go", "ldflags"): "string",
+    ("go", "env"): "object",
+    ("python", "version"): "string",
+    ("python", "interpreter"): "string",
+    ("python", "requirements"): "array",
+    ("python", "requirements_file"): "string",
+    ("python", "code"): "array",
+    ("python", "project"): "string",
+    ("smoke", "command"): "array",
+    ("smoke", "expect"): "array",
+    ("smoke", "timeout"): "number",
+    ("output", "dir"): "string",
+    ("output", "format"): "string",
 }
 
 #: Fields with a schema ``pattern``, and a value each that matches it.
 PATTERN_VALUES: dict[FieldPath, str] = {
-    ("name",): "hello", ("version",): "0.1.0", ("max_glibc",): "2.28",
-    ("go", "binary"): "hello", ("go", "tags", 0): "netgo", ("python", "version"): "3.7",
+    ("name",): "hello",
+    ("version",): "0.1.0",
+    ("max_glibc",): "2.28",
+    ("go", "binary"): "hello",
+    ("go", "tags", 0): "netgo",
+    ("python", "version"): "3.7",
 }
 
 #: Path fields that load checks on disk, and what must be there; output.dir is not checked.
 PATH_FIELDS: dict[FieldPath, str | None] = {
-    ("go", "module"): "directory", ("python", "interpreter"): "file", ("python", "requirements_file"): "file",
-    ("python", "project"): "directory", ("python", "code", 0): "file or directory",
-    ("python", "code", 1): "file or directory", ("output", "dir"): None,
+    ("go", "module"): "directory",
+    ("python", "interpreter"): "file",
+    ("python", "requirements_file"): "file",
+    ("python", "project"): "directory",
+    ("python", "code", 0): "file or directory",
+    ("python", "code", 1): "file or directory",
+    ("output", "dir"): None,
 }
 
 #: What PyYAML's reader refuses (its ``NON_PRINTABLE``), one of each kind.
-CONTROL_CHARACTERS = (
-    [chr(c) for c in (*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F, *range(0x80, 0x85), *range(0x86, 0xA0))]
-    + ["\ufffe", "\uffff"]
-)
+CONTROL_CHARACTERS = [chr(c) for c in (*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F, *range(0x80, 0x85), *range(0x86, 0xA0))] + [
+    "\ufffe",
+    "\uffff",
+]
 CONTROL_HINT = "remove control characters and check the file is YAML text"
 
 #: Errors about the file as a whole, which have no line to name.
@@ -273,9 +298,19 @@ def kind(value: Any) -> str:
 def expected_kind(at: FieldPath) -> str | None:
     if at in EXPECTED_KIND:
         return EXPECTED_KIND[at]
-    if len(at) == 3 and isinstance(at[2], int) and at[:2] in {
-        ("go", "tags"), ("go", "flags"), ("python", "requirements"), ("python", "code"), ("smoke", "command"), ("smoke", "expect"),
-    }:
+    if (
+        len(at) == 3
+        and isinstance(at[2], int)
+        and at[:2]
+        in {
+            ("go", "tags"),
+            ("go", "flags"),
+            ("python", "requirements"),
+            ("python", "code"),
+            ("smoke", "command"),
+            ("smoke", "expect"),
+        }
+    ):
         return "string"
     if len(at) == 3 and at[:2] == ("go", "env"):
         return "string"
@@ -390,10 +425,32 @@ scalars = st.one_of(
     st.none(),
     short_text,
     long_text,
-    st.sampled_from([
-        "", " ", ".", "3.7", "3.11", "yes", "null", "~", "-", "a b", "../x", "/", "hello.py", "pkg", "go.mod",
-        "hello\n", "3.7\n", "2.28\n", "netgo\n", "0.1.0\n", "a\x00b", "\x07",
-    ]),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            ".",
+            "3.7",
+            "3.11",
+            "yes",
+            "null",
+            "~",
+            "-",
+            "a b",
+            "../x",
+            "/",
+            "hello.py",
+            "pkg",
+            "go.mod",
+            "hello\n",
+            "3.7\n",
+            "2.28\n",
+            "netgo\n",
+            "0.1.0\n",
+            "a\x00b",
+            "\x07",
+        ]
+    ),
 )
 non_string_keys = st.one_of(st.integers(-5, 5), st.booleans(), st.none(), st.floats(allow_nan=False))
 any_key = st.one_of(short_text, non_string_keys)
@@ -509,15 +566,92 @@ def several_mutations(draw: st.DrawFn) -> dict[str, Any]:
     return data
 
 
-yaml_tokens = st.sampled_from([
-    "name", "version", "go", "python", "module", "code", "smoke", "3.7", '"3.7"', "hello", "0.1.0",
-    ":", ": ", " ", "  ", "\n", "\n  ", "\n    ", "- ", "-", "[", "]", "{", "}", ",", '"', "'", "#", "\t",
-    "&a ", "*a", "&b ", "*b", "&a [*a]", "!!str ", "!!binary ", "!!set ", "!!omap ", "!!python/object:os.system ", "!foo ", "? ",
-    "!!int ", "!!float ", "!!bool ", "!!timestamp ", "!!null ", "!!map ", "!!seq ", "1: ", "true: ", "null: ",
-    "---", "...", "%YAML 1.1\n", "%TAG ! tag:x,2000:\n", "<<: ", "|", ">", "null", "~", "true", ".nan", "0x1F", "1e3",
-    "\\", "\\0", "%", "@", "`", "\ufeff", "\u2028", "\x85", "é", "🐍",
-    "\x00", "\x07", "\x1b", "\x7f", "\x9f", "\ufffe", "[" * 40, "]" * 40,
-])
+yaml_tokens = st.sampled_from(
+    [
+        "name",
+        "version",
+        "go",
+        "python",
+        "module",
+        "code",
+        "smoke",
+        "3.7",
+        '"3.7"',
+        "hello",
+        "0.1.0",
+        ":",
+        ": ",
+        " ",
+        "  ",
+        "\n",
+        "\n  ",
+        "\n    ",
+        "- ",
+        "-",
+        "[",
+        "]",
+        "{",
+        "}",
+        ",",
+        '"',
+        "'",
+        "#",
+        "\t",
+        "&a ",
+        "*a",
+        "&b ",
+        "*b",
+        "&a [*a]",
+        "!!str ",
+        "!!binary ",
+        "!!set ",
+        "!!omap ",
+        "!!python/object:os.system ",
+        "!foo ",
+        "? ",
+        "!!int ",
+        "!!float ",
+        "!!bool ",
+        "!!timestamp ",
+        "!!null ",
+        "!!map ",
+        "!!seq ",
+        "1: ",
+        "true: ",
+        "null: ",
+        "---",
+        "...",
+        "%YAML 1.1\n",
+        "%TAG ! tag:x,2000:\n",
+        "<<: ",
+        "|",
+        ">",
+        "null",
+        "~",
+        "true",
+        ".nan",
+        "0x1F",
+        "1e3",
+        "\\",
+        "\\0",
+        "%",
+        "@",
+        "`",
+        "\ufeff",
+        "\u2028",
+        "\x85",
+        "é",
+        "🐍",
+        "\x00",
+        "\x07",
+        "\x1b",
+        "\x7f",
+        "\x9f",
+        "\ufffe",
+        "[" * 40,
+        "]" * 40,
+    ]
+)
 yaml_soup = st.lists(yaml_tokens, max_size=40).map("".join)
 
 
@@ -602,7 +736,9 @@ def test_single_mutation_names_file_line_and_field(mutation: tuple[dict[str, Any
                 line = index[at]
                 if at == ("output", "format"):  # an enum, not a type
                     formats = ", ".join(map(repr, FORMATS))
-                    assert f"\n  {path}:{line}: output.format: {limits.short(value)} is not one of {formats}" in outcome.message, outcome.message
+                    assert f"\n  {path}:{line}: output.format: {limits.short(value)} is not one of {formats}" in outcome.message, (
+                        outcome.message
+                    )
                 else:
                     assert f"\n  {path}:{line}: {dotted(at)}: expected " in outcome.message, outcome.message
                 if want == "string" and kind(value) == "number" and at != ("output", "format"):  # an enum: no type to quote for
@@ -665,10 +801,27 @@ def test_control_character_reported_on_its_line(inserts: list[tuple[int, str]]) 
 
 
 tag_operands = st.one_of(
-    st.sampled_from([
-        "", "x", "hello", "3.7", "3.10", "0.1.0", "2.28", "30", "0x1F", "1_000", "yes", "off", "2001-12-14",
-        "2001-12-14t21:59:43.10-05:00", ".inf", "~", "9" * 5000,
-    ]),
+    st.sampled_from(
+        [
+            "",
+            "x",
+            "hello",
+            "3.7",
+            "3.10",
+            "0.1.0",
+            "2.28",
+            "30",
+            "0x1F",
+            "1_000",
+            "yes",
+            "off",
+            "2001-12-14",
+            "2001-12-14t21:59:43.10-05:00",
+            ".inf",
+            "~",
+            "9" * 5000,
+        ]
+    ),
     st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._]{0,11}", fullmatch=True),
 )
 
@@ -721,7 +874,10 @@ def test_deep_nesting(case: tuple[str, int]) -> None:
     with project_dir() as root:
         path = write(root, text)
         outcome = load_checked(path)
-        too_deep = isinstance(outcome, RecipeError) and re.fullmatch(rf"{re.escape(str(path))}(:[0-9]+)?: nested too deeply to read", outcome.message) is not None
+        too_deep = (
+            isinstance(outcome, RecipeError)
+            and re.fullmatch(rf"{re.escape(str(path))}(:[0-9]+)?: nested too deeply to read", outcome.message) is not None
+        )
         event(f"depth {'<= 60' if depth <= 60 else '> 60'}: {'too deep' if too_deep else type(outcome).__name__}")
         if depth <= 60:
             assert not too_deep
@@ -862,7 +1018,15 @@ def test_cli_bundle_bad_recipe(capsys: pytest.CaptureFixture[str], text: str) ->
         assert err_lines[0].startswith(f"error: {path}"), captured.err
         assert any(line.startswith("hint: ") for line in err_lines), captured.err
         assert not out.exists()
-        assert sorted(p.name for p in root.iterdir()) == ["fake-python", "go.mod", "hello.py", "pkg", "proj", "recipe.yaml", "requirements.txt"]
+        assert sorted(p.name for p in root.iterdir()) == [
+            "fake-python",
+            "go.mod",
+            "hello.py",
+            "pkg",
+            "proj",
+            "recipe.yaml",
+            "requirements.txt",
+        ]
 
 
 def test_cli_missing_recipe(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -40,17 +40,29 @@ def test_inside_a_root_follows_absolute_links_within_it(tmp_path: Path) -> None:
 def test_launch_runs_a_roots_program_through_the_roots_loader(tmp_path: Path) -> None:
     host = Target(goarch="amd64", libc="2.36", ld_paths=("/lib",))
     assert host.launch(Path("/usr/bin/python3")) == ["/usr/bin/python3"]
-    rooted = Target(goarch="amd64", sysroot=tmp_path, libc="2.31", loader=tmp_path / "ld.so", ld_paths=(str(tmp_path / "a"), str(tmp_path / "b")))
+    rooted = Target(
+        goarch="amd64", sysroot=tmp_path, libc="2.31", loader=tmp_path / "ld.so", ld_paths=(str(tmp_path / "a"), str(tmp_path / "b"))
+    )
     assert rooted.launch(tmp_path / "usr/bin/python3.9") == [
-        str(tmp_path / "ld.so"), "--inhibit-cache", "--library-path", f"{tmp_path}/a:{tmp_path}/b", str(tmp_path / "usr/bin/python3.9")
+        str(tmp_path / "ld.so"),
+        "--inhibit-cache",
+        "--library-path",
+        f"{tmp_path}/a:{tmp_path}/b",
+        str(tmp_path / "usr/bin/python3.9"),
     ]
     assert target.launch(None, Path("/x")) == ["/x"]
 
 
 @pytest.mark.parametrize(
     ("floor", "platform"),
-    [("2.17", "x86_64-manylinux_2_17"), ("2.27", "x86_64-manylinux_2_17"), ("2.29", "x86_64-manylinux_2_28"), ("2.31", "x86_64-manylinux_2_31"),
-     ("2.36", "x86_64-manylinux_2_36"), ("2.45", "x86_64-manylinux_2_40")],
+    [
+        ("2.17", "x86_64-manylinux_2_17"),
+        ("2.27", "x86_64-manylinux_2_17"),
+        ("2.29", "x86_64-manylinux_2_28"),
+        ("2.31", "x86_64-manylinux_2_31"),
+        ("2.36", "x86_64-manylinux_2_36"),
+        ("2.45", "x86_64-manylinux_2_40"),
+    ],
 )
 def test_wheels_are_resolved_for_the_newest_manylinux_uv_names_at_or_below_the_floor(floor: str, platform: str) -> None:
     assert Target(goarch="amd64", glibc=floor, libc="2.36", ld_paths=()).python_platform == platform
@@ -114,7 +126,10 @@ def test_sysroot_problems_are_said_before_any_work(tmp_path: Path) -> None:
     (arm / "lib64" / "ld-linux-x86-64.so.2").write_bytes(elf_header(183))  # EM_AARCH64
     with pytest.raises(GopackError) as info:
         target.make("amd64", sysroot=arm, glibc=None, where_sysroot="--sysroot")
-    assert info.value.message == f"--sysroot: {arm} is a root for EM_AARCH64 (its /lib64/ld-linux-x86-64.so.2), but Go builds for GOARCH=amd64 (EM_X86_64)"
+    assert (
+        info.value.message
+        == f"--sysroot: {arm} is a root for EM_AARCH64 (its /lib64/ld-linux-x86-64.so.2), but Go builds for GOARCH=amd64 (EM_X86_64)"
+    )
     with pytest.raises(GopackError, match="needs an emulator"):
         target.make("arm64", sysroot=arm, glibc=None)
     libc_less = tmp_path / "nolibc"

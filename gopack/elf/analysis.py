@@ -36,10 +36,21 @@ from elftools.elf.sections import Section, SymbolTableSection
 #: whitelist that glibc and gcc's runtime provide. The policy also lists libz,
 #: libexpat, X11, GL and glib, which a minimal host (a container with glibc
 #: only) lacks: gopack vendors those.
-HOST_LIBRARIES = frozenset({
-    "libc.so.6", "libm.so.6", "libdl.so.2", "libpthread.so.0", "librt.so.1", "libutil.so.1",
-    "libresolv.so.2", "libanl.so.1", "libmvec.so.1", "libgcc_s.so.1", "libstdc++.so.6",
-})
+HOST_LIBRARIES = frozenset(
+    {
+        "libc.so.6",
+        "libm.so.6",
+        "libdl.so.2",
+        "libpthread.so.0",
+        "librt.so.1",
+        "libutil.so.1",
+        "libresolv.so.2",
+        "libanl.so.1",
+        "libmvec.so.1",
+        "libgcc_s.so.1",
+        "libstdc++.so.6",
+    }
+)
 _LOADER = re.compile(r"^(ld-linux.*|ld64\.so\.[12])$")
 _SYMBOL_FAMILIES = ("GLIBC", "GLIBCXX", "CXXABI", "GCC")
 #: .gnu.version values pyelftools names (VER_NDX_LOCAL, _GLOBAL, _LORESERVE, _ELIMINATE): never a needed version.
@@ -147,7 +158,8 @@ def elf_info(root: Path, rel: str, *, versions: bool = True) -> ElfInfo | None:
                     soname = tag_text(tag)
             abi = (elf.header["e_ident"]["EI_OSABI"], elf.elfclass, elf.little_endian, elf.header["e_machine"])
             loader = any(
-                struct_parse(elf.structs.Elf_Phdr, elf.stream, stream_pos=elf.header["e_phoff"] + i * elf.header["e_phentsize"])["p_type"] == "PT_INTERP"
+                struct_parse(elf.structs.Elf_Phdr, elf.stream, stream_pos=elf.header["e_phoff"] + i * elf.header["e_phentsize"])["p_type"]
+                == "PT_INTERP"
                 for i in range(elf.num_segments())
             )
             found = {v: frozenset(s) for v, s in _versioned_symbols(elf, sections).items() if v.partition("_")[0] in _SYMBOL_FAMILIES}
@@ -268,7 +280,9 @@ def facts(
     needed: dict[Path, tuple[str, ...]] = {}
     trees: dict[tuple[object, ...], DynamicExecutable] = {}
     known = known or {}
-    return {info.path: known.get(info.path) or _file_facts(root, info, inherited, system, allowed, exclude, needed, trees) for info in files}
+    return {
+        info.path: known.get(info.path) or _file_facts(root, info, inherited, system, allowed, exclude, needed, trees) for info in files
+    }
 
 
 def _file_facts(
@@ -286,7 +300,15 @@ def _file_facts(
     if all(s in host or _LOADER.match(s) or (LIBPYTHON_RE.match(s) and _in_bundle_libpython(root, s)) for s in info.needed):
         # Needs only what lddtree would leave out or skip (most extension modules): its tree is empty.
         empty: frozenset[tuple[str, str]] = frozenset()
-        return FileFacts(info=info, externals={}, unresolved=empty, in_context=empty, host=frozenset(host), absolute=frozenset(absolute), reaches=frozenset())
+        return FileFacts(
+            info=info,
+            externals={},
+            unresolved=empty,
+            in_context=empty,
+            host=frozenset(host),
+            absolute=frozenset(absolute),
+            reaches=frozenset(),
+        )
     # lddtree reads a file's folder ($ORIGIN), dynamic tags, ELF ABI and PT_INTERP, nothing
     # else of it: files that agree on those have the same tree (scipy.linalg has a dozen).
     same_tree = (os.path.dirname(info.path), info.needed, info.rpath, info.runpath, info.abi, info.loader)

@@ -35,7 +35,13 @@ class Vendored:
 
     def to_json(self) -> dict[str, object]:
         """The manifest's record of this library."""
-        return {"name": self.name, "soname": self.soname, "source": str(self.source), "sha256": self.sha256, "needed_by": list(self.needed_by)}
+        return {
+            "name": self.name,
+            "soname": self.soname,
+            "source": str(self.source),
+            "sha256": self.sha256,
+            "needed_by": list(self.needed_by),
+        }
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -128,7 +128,11 @@ def _load_batch(python: Path, paths: list[Path], target: Target | None) -> dict[
     pending = paths
     while pending:
         ran = pending
-        run = _proc.attempt([*targets.launch(target, python), "-E", "-s", "-B", "-c", _LOAD_CHECK], input=json.dumps([os.fspath(p) for p in ran]), timeout=LOAD_TIMEOUT)
+        run = _proc.attempt(
+            [*targets.launch(target, python), "-E", "-s", "-B", "-c", _LOAD_CHECK],
+            input=json.dumps([os.fspath(p) for p in ran]),
+            timeout=LOAD_TIMEOUT,
+        )
         answered = _answers(run.stdout)
         failed.update({p: answered[p] for p in ran if answered.get(p)})
         rest = [p for p in ran if p not in answered]
@@ -178,9 +182,16 @@ def check_stripped(python: Path, root: Path, stripped: Iterable[str], kept: dict
     for path in failed:
         shutil.copy2(kept[path], root / path)
     shipped = {_rel(p, root): why for p, why in load_failures(python, [root / p for p in failed], target=target).items()}
-    restored = {p: f"does not load on its own even as the wheel shipped it ({why}); dlopen cannot judge a stripped copy" for p, why in shipped.items()}
+    restored = {
+        p: f"does not load on its own even as the wheel shipped it ({why}); dlopen cannot judge a stripped copy"
+        for p, why in shipped.items()
+    }
     zeroed = {p: n for p in failed if p not in shipped and (n := blank_debug(root / p))}
-    restored |= {p: f"stripped, it no longer loads ({failed[p]}); it has no debug sections to zero instead" for p in failed if p not in shipped and p not in zeroed}
+    restored |= {
+        p: f"stripped, it no longer loads ({failed[p]}); it has no debug sections to zero instead"
+        for p in failed
+        if p not in shipped and p not in zeroed
+    }
     broken = {_rel(p, root): why for p, why in load_failures(python, [root / p for p in zeroed], target=target).items()}
     for path, why in broken.items():
         shutil.copy2(kept[path], root / path)
@@ -200,7 +211,8 @@ def still_load(python: Path, root: Path, stripped: Iterable[str], *, target: Tar
     failed = load_failures(python, [root / p for p in stripped], target=target)
     if failed:
         raise BuildError(
-            "stripped libraries no longer load after relocation:\n  " + "\n  ".join(f"{_rel(p, root)}: {why}" for p, why in sorted(failed.items())),
+            "stripped libraries no longer load after relocation:\n  "
+            + "\n  ".join(f"{_rel(p, root)}: {why}" for p, why in sorted(failed.items())),
             hint="set output.strip: false in the recipe and report this",
         )
 
@@ -218,7 +230,8 @@ def blank_debug(path: Path) -> int:
         elf = ELFFile(f)
         sections = list(elf.iter_sections())
         chosen = {
-            i for i, s in enumerate(sections)
+            i
+            for i, s in enumerate(sections)
             if (s.name.startswith(".debug") or s.name in _BLANKED)
             and not s["sh_flags"] & SH_FLAGS.SHF_ALLOC
             and s["sh_type"] != "SHT_NOBITS"
