@@ -396,20 +396,22 @@ _DEVICES = ("null", "zero", "random", "urandom")
 
 
 def run_in_glibc_root(
-    argv: Sequence[str], *, root: Path, bundle: Path, env: Mapping[str, str] | None = None, timeout: float = 300
+    argv: Sequence[str], *, root: Path, bundle: Path, env: Mapping[str, str] | None = None, timeout: float = 300, at: str = "/bundle"
 ) -> Result:
-    """Run ``argv`` (paths inside the bundle, relative to it) chrooted into ``root``
-    with ``bundle`` mounted read-only at ``/bundle``, /proc mounted, /dev/shm a tmpfs."""
+    """Run ``argv`` (paths as seen inside) chrooted into ``root`` with ``bundle`` mounted
+    read-only at ``at`` (any path, spaces and non-ASCII characters included), /proc
+    mounted, /dev/shm a tmpfs."""
     why_not = can_sandbox()
     if why_not is not None:
         raise VerifyError(f"cannot make a glibc-only root: {why_not}", hint="run as root on Linux with util-linux installed")
     r = shlex.quote(str(root))
     script = ["set -e", "mount --make-rprivate /", f"mount -t proc proc {r}/proc", f"mount -t tmpfs -o size=256m gopack-shm {r}/dev/shm"]
     script += [f"mount --bind /dev/{d} {r}/dev/{d}" for d in _DEVICES]
-    b = shlex.quote(str(bundle))
+    b, inside = shlex.quote(str(bundle)), shlex.quote(f"{root}{at}")
     script += [
-        f"mount --bind {b} {r}/bundle",
-        f"mount -o remount,ro,bind {r}/bundle",
+        f"mkdir -p {inside}",
+        f"mount --bind {b} {inside}",
+        f"mount -o remount,ro,bind {inside}",
         f'exec {shlex.quote(shutil.which("chroot") or "/usr/sbin/chroot")} {r} "$@"',
     ]
     clean_env = {"PATH": "/bin", "HOME": "/nonexistent", **(env or {})}

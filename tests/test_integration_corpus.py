@@ -1,5 +1,6 @@
 """Issue 11: the package corpus (tests/corpus) bundled with default settings, run where
-only glibc exists, read-only; every snippet must pass.
+only glibc exists, read-only, at a non-ASCII path under a LANG the root has no locale
+files for; every snippet must pass.
 
 One bundle per Python: 3.12 with every distribution, 3.7 with those that have 3.7
 wheels. Which snippets must pass comes from the pinned requirements, so a package
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import REPO, extract, require_pyenv
+from conftest import ODD_NAME, REPO, extract, require_pyenv
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -65,12 +66,14 @@ def test_the_corpus_is_at_least_30_distributions_pinned_for_each_python() -> Non
     assert seventeen <= pinned("3.12")
 
 
-def test_every_snippet_passes_in_a_glibc_only_root_read_only(corpus: tuple[str, Bundle], tmp_path: Path) -> None:
+def test_every_snippet_passes_where_only_glibc_exists(corpus: tuple[str, Bundle], tmp_path: Path) -> None:
     version, bundle = corpus
     root = extract(bundle.archive, tmp_path)
     glibc = tmp_path / "glibc-root"
     sandbox.make_glibc_root(glibc, sorted(analysis.HOST_LIBRARIES))
-    result = sandbox.run_in_glibc_root(["/bundle/bin/corpus"], root=glibc, bundle=root, timeout=1800)
+    # At a path with a space and non-ASCII characters, under a LANG the root has no locale files for.
+    at = f"/{ODD_NAME}/{root.name}"
+    result = sandbox.run_in_glibc_root([f"{at}/bin/corpus"], root=glibc, bundle=root, at=at, env={"LANG": "C.UTF-8"}, timeout=1800)
     passed = set(re.findall(r"^PASS (\w+):", result.output, re.MULTILINE))
     failed = set(re.findall(r"^FAIL (\w+)", result.output, re.MULTILINE))
     assert (failed, passed) == (set(), expected(version)), result.output[-8000:]
