@@ -10,7 +10,10 @@ minimal PATH, plus whatever the caller adds (decoys, say).
 verify``'s smoke runs). On top of hiding Python it gives the command:
 
 - new mount, network, PID, IPC and UTS namespaces (``unshare``): no network
-  but a loopback that is down; the command is PID 1 of its namespace, so when
+  but the namespace's own loopback, brought up with iproute2's ``ip`` where it
+  is installed (127.0.0.1 there reaches only the sandbox: a program that serves
+  and queries itself works, the host's listeners do not); the command is PID 1
+  of its namespace, so when
   it ends, or is killed at the timeout, every process it started dies too;
 - every mount of the host read-only (in its own mount table only), or, in the
   glibc-only root, no host at all; a private tmpfs on /tmp (HOME is /tmp/home)
@@ -106,7 +109,12 @@ class Limits:
 
     def describe(self, memory_cgroup: bool) -> str:
         memory = f"{_size(self.memory)} of memory in all" if memory_cgroup else "no memory cgroup could be made"
-        return f"no network, own uid, at most {self.processes} processes of {_size(self.address_space)} address space each, {memory}, {self.timeout:g} s"
+        network = "no network but its own loopback" if _IP else "no network (loopback down: iproute2's ip is not installed)"
+        return f"{network}, own uid, at most {self.processes} processes of {_size(self.address_space)} address space each, {memory}, {self.timeout:g} s"
+
+
+#: iproute2's ip, which brings a new network namespace's loopback up (found before PATH is narrowed).
+_IP = shutil.which("ip") or next((p for p in ("/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip") if os.access(p, os.X_OK)), None)
 
 
 def _size(n: int) -> str:
@@ -219,6 +227,8 @@ def run_confined(
         script = ["set -e"]
         if cgroup is not None:  # before /sys is read-only; every process it starts stays in it
             script.append(f"echo $$ > {shlex.quote(str(cgroup / 'cgroup.procs'))}")
+        if _IP:  # the new network namespace's own loopback: nothing outside it is reachable
+            script.append(f"{shlex.quote(_IP)} link set lo up")
         script += ["mount -n --make-rprivate /", *_read_only_host()]
         tmp_options = f"size={limits.tmp_size},mode=1777,nosuid,nodev"
         if glibc_root is not None:

@@ -340,7 +340,30 @@ def test_a_program_cannot_reach_the_network(canaries: Canaries, tmp_path: Path) 
         with pytest.raises(BlockingIOError):
             listener.accept()  # nobody connected, in any of the three runs
     assert len(failures(stderr)) == 3
-    assert stderr.count("connect: Network is unreachable") == 3
+    # 127.0.0.1 is the sandbox's own loopback: nothing listens there, the host's listener is out of reach.
+    assert stderr.count("connect: Connection refused") == 3
+
+
+@pytestmark_sandbox
+def test_a_program_can_serve_and_query_itself_on_its_own_loopback(canaries: Canaries, tmp_path: Path) -> None:
+    """A Go service's smoke test may start its server and call it: the sandbox's loopback is up."""
+    source = tmp_path / "self.c"
+    source.write_text(
+        "#include <arpa/inet.h>\n#include <stdio.h>\n#include <sys/socket.h>\n#include <unistd.h>\n"
+        "int main(void) {\n"
+        "  int l = socket(AF_INET, SOCK_STREAM, 0), c = socket(AF_INET, SOCK_STREAM, 0);\n"
+        "  struct sockaddr_in a = {0}; socklen_t n = sizeof a;\n"
+        "  a.sin_family = AF_INET; a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);\n"
+        '  if (bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 1) || getsockname(l, (struct sockaddr *)&a, &n)) { perror("listen"); return 1; }\n'
+        '  if (connect(c, (struct sockaddr *)&a, sizeof a)) { perror("connect"); return 1; }\n'
+        '  int s = accept(l, 0, 0); write(c, "ping", 4); char b[5] = {0}; read(s, b, 4);\n'
+        '  printf("SERVED %s\\n", b); return 0;\n}\n'
+    )
+    subprocess.run(["gcc", "-O2", "-o", str(tmp_path / "self"), str(source)], check=True)
+    bundle = Bundle("self-1.0").file("bin/app", (tmp_path / "self").read_bytes(), executable=True)
+    bundle.smoke = {"command": ["bin/app"], "expect": ["SERVED ping"], "timeout": 60}
+    stderr = confined(bundle.tar(tmp_path / "self-1.0.tar.gz"), canaries, expect_ok=True)
+    assert failures(stderr) == []
 
 
 def leftovers(marker: str) -> list[str]:
