@@ -165,7 +165,7 @@ def bundle_fails(recipe_path: Path, cache: Path, code: int, *fragments: str) -> 
 def test_an_environment_that_does_not_exist(tmp_path: Path, cache: Path) -> None:
     recipe_path = write_recipe(tmp_path, "conda:\n  prefix: no-such-env\n")
     bundle_fails(
-        recipe_path, cache, 2, f"{recipe_path}:8: python.conda.prefix: the conda environment {tmp_path / 'no-such-env'} does not exist"
+        recipe_path, cache, 2, f"{recipe_path}:9: python.conda.prefix: the conda environment {tmp_path / 'no-such-env'} does not exist"
     )
 
 
