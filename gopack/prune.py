@@ -253,13 +253,19 @@ class Pruner:
                     path = f"{site}/{rel}"
                     folder = _matched(path, doomed[path])
                     for other in [p for p in doomed if p == folder or p.startswith(folder + "/")]:
-                        if other not in found:
+                        # A rule that names the file itself (*.c, *.h, stray *.pyc) still drops it:
+                        # the folder stays whole as code, not as sources and headers.
+                        if other not in found and (other == path or not self._names_itself(other)):
                             found[other] = f"{doomed[other]} would drop it, but {reason}" + (
                                 "" if other == path else f" (from {folder}, which stays whole)"
                             )
                             staying.append(other[inside:])
         self.rescued.update(found)
         return found
+
+    def _names_itself(self, rel: str) -> bool:
+        """A drop rule matches ``rel`` itself, not only one of its folders."""
+        return any(_regex(g).fullmatch(rel) for g in self.drop) and matching_rule(rel, self.keep) is None
 
     def pruned(self) -> list[Pruned]:
         return [Pruned(rule=r, files=c[0], bytes=c[1]) for r, c in self.counts.items()]

@@ -115,7 +115,8 @@ class Archive:
         if wrong:
             more = f" and {len(wrong) - 1} more" if len(wrong) > 1 else ""
             raise VerifyError(
-                f"{self.path}: {wrong[0]}{more}: content differs from {manifest.NAME}; the archive is damaged or was altered", hint=HINT
+                f"{self.path}: {wrong[0]}{more}: content differs from the manifest ({manifest.NAME}); the archive is damaged or was altered",
+                hint=HINT,
             )
         return listing
 
