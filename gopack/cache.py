@@ -241,23 +241,15 @@ def staging(cache: Path, prefix: str, *, what: str) -> Iterator[Path]:
     """
     (cache / "tmp").mkdir(parents=True, exist_ok=True)
     (cache / "locks" / "tmp").mkdir(parents=True, exist_ok=True)
-    while True:
-        name = f"{prefix}{secrets.token_hex(4)}"
-        held = filelock.FileLock(_scratch_lock(cache, name), timeout=0)
-        try:
-            held.acquire()
-        except filelock.Timeout:
-            continue
-        try:
-            os.mkdir(cache / "tmp" / name)
-            break
-        except FileExistsError:
-            held.release()
+    held, name = _claim(cache, prefix)
     folder = cache / "tmp" / name
     try:
+        # The note before the folder: a folder that exists always says whose it is, even after
+        # an interrupt or a SIGKILL that lands between the two.
         _scratch_note(cache, name).write_text(
             json.dumps({"what": what, "pid": os.getpid(), "host": platform.node(), "started": int(time.time())}) + "\n"
         )
+        os.mkdir(folder)
         yield folder
     finally:
         try:
@@ -265,6 +257,20 @@ def staging(cache: Path, prefix: str, *, what: str) -> Iterator[Path]:
             _forget(cache, name)
         finally:
             held.release()
+
+
+def _claim(cache: Path, prefix: str) -> tuple[filelock.FileLock, str]:
+    """A new name in ``tmp/`` and its lock, held; no folder of that name exists."""
+    while True:
+        name = f"{prefix}{secrets.token_hex(4)}"
+        held = filelock.FileLock(_scratch_lock(cache, name), timeout=0)
+        try:
+            held.acquire()
+        except filelock.Timeout:
+            continue
+        if not (cache / "tmp" / name).exists():
+            return held, name
+        held.release()
 
 
 def scratch(cache: Path | None = None) -> list[Scratch]:
@@ -310,7 +316,21 @@ def sweep(cache: Path | None = None, *, older_than: float | None = STALE_AFTER) 
             if free:
                 _forget(cache, path.name)
             removed.append(left)
+    _sweep_orphan_locks(cache)
     return removed
+
+
+def _sweep_orphan_locks(cache: Path) -> None:
+    """Lock files and notes of folders that were never made (a run stopped between taking
+    a name and making its folder), once no run holds them."""
+    locks = cache / "locks" / "tmp"
+    names = {p.name.rsplit(".", 1)[0] for p in locks.iterdir()} if locks.is_dir() else set()
+    for name in sorted(names):
+        if (cache / "tmp" / name).exists():
+            continue
+        with _probe_lock(cache, name) as free:
+            if free is not False and not (cache / "tmp" / name).exists():
+                _forget(cache, name)
 
 
 @contextmanager
