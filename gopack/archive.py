@@ -19,6 +19,8 @@ part, each after its target.
 from __future__ import annotations
 
 import errno
+import fcntl
+import glob
 import hashlib
 import json
 import os
@@ -194,6 +196,39 @@ def write_segment(root: Path, subtree: str, top: str, dest: Path, *, fmt: str, l
     return tar.offset
 
 
+def _remove_abandoned(dest: Path) -> None:
+    """Remove the temporary files a killed writer of ``dest`` left beside it: those whose
+    writer (the pid in the name) is gone and that no process holds locked (a live writer
+    holds its own until it renames it; the lock covers a pid reused or seen from another
+    machine)."""
+    for stale in dest.parent.glob(f".{glob.escape(dest.name)}.*.tmp"):
+        pid = stale.name[len(dest.name) + 2 : -len(".tmp")]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        try:
+            fd = os.open(stale, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # being written
+        else:
+            stale.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def write(root: Path, top: str, dest: Path, *, fmt: str, level: int, links: Mapping[str, str], segment: Segment | None = None) -> int:
     """Pack ``root`` as ``top/...`` into ``dest`` atomically; return the archive's size.
 
@@ -202,10 +237,12 @@ def write(root: Path, top: str, dest: Path, *, fmt: str, level: int, links: Mapp
     a ``segment`` (tar formats), what it holds is copied from it, not read from ``root``.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned(dest)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     mtime = epoch()
     try:
         with tmp.open("wb") as raw:
+            fcntl.flock(raw.fileno(), fcntl.LOCK_EX)  # held while it is written: see _remove_abandoned
             if fmt == "zip":
                 _write_zip(root, top, raw, level=level, mtime=mtime)
             else:
