@@ -15,16 +15,15 @@ to add with ``-I`` and, from the distributions' RECORDs, who ships it.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
-import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
+from gopack._fs import link_or_copy
 from gopack.errors import BuildError
 from gopack.includes import Include
 
@@ -71,12 +70,7 @@ def keep(root: Path, folders: Iterable[Path]) -> int:
                     continue
                 dest = root / FOLDER / rel
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    os.link(full, dest)
-                except OSError as exc:
-                    if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
-                        raise
-                    shutil.copy2(full, dest)
+                link_or_copy(str(full), str(dest))
                 count += 1
     return count
 

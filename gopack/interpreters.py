@@ -150,7 +150,7 @@ def probe(executable: Path, *, shared_in_prefix: bool = False, target: Target | 
         stdlib=Path(info["stdlib"]),
         include=include,
         libpython=real(libpython),
-        elf_machine=elf_machine(libpython),
+        elf_machine=analysis.elf_machine(libpython),
         site_dir=_site_dir(info.get("site") or [], info["stdlib"]),
     )
 
@@ -184,14 +184,6 @@ def _shared_libpython(libdir: Path, version: str, abiflags: str) -> Path:
         if soname and (libdir / soname).is_file():
             return libdir / soname
     return found[0]
-
-
-def elf_machine(path: Path) -> str:
-    try:
-        with path.open("rb") as f:
-            return str(ELFFile(f).header["e_machine"])
-    except (OSError, ELFError) as exc:
-        raise ToolchainError(f"{path} is not a readable ELF file: {exc}") from None
 
 
 def candidates(version: str, *, search_path: str | None = None, pyenv_root: Path | None = None, pyenv: bool = True) -> Iterator[Path]:

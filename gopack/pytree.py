@@ -10,7 +10,6 @@ it (packages, vendored libraries, symbol versions, file hashes).
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
@@ -24,6 +23,7 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from gopack import _proc, archive, bytecode, cache, conda, contents, headers, prune, pythonenv, relocate, sources
+from gopack._fs import link_or_copy
 from gopack.elf import analysis
 from gopack.elf import strip as stripping
 from gopack.errors import BuildError
@@ -65,7 +65,7 @@ class PythonTree:
 
         def make(folder: Path) -> dict[str, Any]:
             view = folder / "site-packages"
-            shutil.copytree(self.entry.path / self.site_packages, view, symlinks=True, copy_function=_link_or_copy)
+            shutil.copytree(self.entry.path / self.site_packages, view, symlinks=True, copy_function=link_or_copy)
             kept = self.headers / self.site_packages
             if kept.is_dir():
                 # Files the tree kept (prune rules the recipe turned off) are there already.
@@ -94,7 +94,7 @@ class PythonTree:
 
     def link_into(self, root: Path) -> None:
         """Hard-link the cached tree to ``root/python`` (a copy across file systems)."""
-        shutil.copytree(self.entry.python, root / "python", symlinks=True, copy_function=_link_or_copy)
+        shutil.copytree(self.entry.python, root / "python", symlinks=True, copy_function=link_or_copy)
 
     @cached_property
     def names(self) -> frozenset[str]:
@@ -295,13 +295,4 @@ def _size(path: Path) -> int:
 
 def _link_if_missing(source: str, dest: str) -> None:
     if not os.path.lexists(dest):
-        _link_or_copy(source, dest)
-
-
-def _link_or_copy(source: str, dest: str) -> None:
-    try:
-        os.link(source, dest)
-    except OSError as exc:
-        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
-            raise
-        shutil.copy2(source, dest)
+        link_or_copy(source, dest)

@@ -254,7 +254,7 @@ def _rooted(goarch: str, sysroot: Path, *, glibc: str | None, where_sysroot: str
             f"{where_sysroot}: {sysroot} has no {loader_name}, the glibc loader of GOARCH={goarch}",
             hint="a root of a glibc distribution for that architecture is needed (debootstrap --variant=minbase SUITE DIR makes one)",
         )
-    machine = _elf_machine(loader)
+    machine = analysis.elf_machine(loader)
     if machine != GOARCH_MACHINES[goarch]:
         raise ToolchainError(
             f"{where_sysroot}: {sysroot} is a root for {machine} (its {loader_name}), but Go builds for GOARCH={goarch} ({GOARCH_MACHINES[goarch]})",
@@ -411,16 +411,8 @@ def check_files(target: Target, files: Sequence[Path], *, what: str) -> None:
         )
 
 
-def _elf_machine(path: Path) -> str:
-    try:
-        with path.open("rb") as f:
-            return str(ELFFile(f).header["e_machine"])
-    except (OSError, ELFError) as exc:
-        raise ToolchainError(f"{path} is not a readable ELF file: {exc}") from None
-
-
 def _host_machine() -> str:
-    return _elf_machine(Path(os.path.realpath(sys.executable)))
+    return analysis.elf_machine(Path(os.path.realpath(sys.executable)))
 
 
 def launch(target: Target | None, program: str | os.PathLike[str]) -> list[str]:

@@ -32,6 +32,8 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.gnuversions import GNUVerNeedSection, GNUVerSymSection
 from elftools.elf.sections import Section, SymbolTableSection
 
+from gopack.errors import ToolchainError
+
 #: Libraries a bundle may take from its host: those of auditwheel's manylinux
 #: whitelist that glibc and gcc's runtime provide. The policy also lists libz,
 #: libexpat, X11, GL and glib, which a minimal host (a container with glibc
@@ -166,6 +168,15 @@ def elf_info(root: Path, rel: str, *, versions: bool = True) -> ElfInfo | None:
     except (OSError, ELFError):
         return None
     return ElfInfo(path=rel, needed=tuple(needed), rpath=rpath, runpath=runpath, soname=soname, abi=abi, loader=loader, versions=found)
+
+
+def elf_machine(path: Path) -> str:
+    """The ELF machine of ``path`` (EM_X86_64, EM_AARCH64, ...)."""
+    try:
+        with path.open("rb") as f:
+            return str(ELFFile(f).header["e_machine"])
+    except (OSError, ELFError) as exc:
+        raise ToolchainError(f"{path} is not a readable ELF file: {exc}") from None
 
 
 def tag_text(tag: DynamicTag) -> str:
