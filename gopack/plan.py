@@ -367,12 +367,19 @@ def list_packages(recipe: Recipe, toolchain: GoToolchain, env: dict[str, str]) -
             env=env,
             cwd=recipe.go.module,
             error=ToolchainError,
-            hint=f"check go.module and go.package in {recipe.path}, and that `go build` works in {recipe.go.module}",
+            hint=f"check {_go_keys(recipe)} in {recipe.path}, and that `go build` works in {recipe.go.module}",
             stderr_only=True,
         )
     except ToolchainError as exc:
         raise goerrors.rewrite(exc, module_dir=recipe.go.module) from None
     return [GoPackage(**{**row, **{key: tuple(row[key]) for key in _LISTS}}) for row in map(json.loads, out.splitlines()) if row]
+
+
+def _go_keys(recipe: Recipe) -> str:
+    """The recipe keys a failing go command may be failing on: go.env's too, where set
+    (a bad GOFLAGS fails go list before it reads the package)."""
+    keys = ["go.module", "go.package", *(f"go.env.{name}" for name, _ in recipe.go.env)]
+    return ", ".join(keys[:-1]) + " and " + keys[-1]
 
 
 def _package_dir(recipe: Recipe) -> Path:

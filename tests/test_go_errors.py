@@ -113,3 +113,13 @@ def test_an_error_about_another_package_keeps_gos_message_and_hint(tmp_path: Pat
     error = goerrors.rewrite(BuildError("go build failed (exit code 1)", hint="as before", details=stderr), module_dir=tmp_path)
     assert isinstance(error, BuildError)
     assert error.hint == "as before" and error.details == stderr
+
+
+def test_a_bad_goflags_is_blamed_on_go_env(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Go fails on $GOFLAGS before it reads the package: the hint names go.env, not only the package keys."""
+    require_pyenv("3.7")
+    recipe = tutorial(tmp_path, import_path="github.com/DataDog/go-python3", go_mod=(DATADOG / "go.mod").read_text())
+    recipe.write_text(recipe.read_text().replace("go:\n", 'go:\n  env: {GOFLAGS: "-notaflag"}\n', 1))
+    lines = bundle_fails(recipe, capsys)
+    assert lines[1] == "  | go: parsing $GOFLAGS: unknown flag -notaflag"
+    assert lines[-1].startswith(f"hint: check go.module, go.package and go.env.GOFLAGS in {recipe}")
