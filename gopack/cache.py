@@ -254,7 +254,11 @@ def staging(cache: Path, prefix: str, *, what: str) -> Iterator[Path]:
     finally:
         try:
             shutil.rmtree(folder, ignore_errors=True)
-            _forget(cache, name)
+            if not folder.exists():
+                _forget(cache, name)
+            # else a child still writing there (uv, a compiler, on their way out after an
+            # interrupt) beat the removal: the note stays, so the next run's sweep knows the
+            # folder is this machine's and removes it once this run's lock is free.
         finally:
             held.release()
 
