@@ -52,8 +52,17 @@ def main(argv: list[str] | None = None) -> int:
     # interrupt must still stop gopack with its cleanups run.
     _Interrupts.received = None
     previous = signal.signal(signal.SIGTERM, _Interrupts.handle), signal.signal(signal.SIGINT, _Interrupts.handle)
+    hook = sys.unraisablehook
+    sys.unraisablehook = _quiet_interrupts(hook)
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        if _Interrupts.received is not None:
+            # The signal's exception was raised inside a finalizer (a weakref callback, say),
+            # where Python swallows it, and the command ran to its end.
+            what = "after the archive was complete; it stays" if args.command == "bundle" else "as it finished"
+            print(f"gopack: interrupted {what}", file=sys.stderr)
+            return 143 if _Interrupts.received == signal.SIGTERM else 130
+        return code
     except GopackError as exc:
         _print_error(exc)
         return exc.exit_code
@@ -74,6 +83,18 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous[0])
         signal.signal(signal.SIGINT, previous[1])
+        sys.unraisablehook = hook
+
+
+def _quiet_interrupts(hook: Any) -> Any:
+    """An unraisable-exception hook that passes over an interrupt raised inside a finalizer
+    (Python would print it as 'Exception ignored ... Traceback'); main() reports it."""
+
+    def quiet(unraisable: Any) -> None:
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            hook(unraisable)
+
+    return quiet
 
 
 def _common_flags(*, default: object) -> argparse.ArgumentParser:
