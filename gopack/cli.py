@@ -20,6 +20,7 @@ from typing import Any
 
 from gopack import __version__, _proc, archive, cache, conda, contents, pipeline, plan, recipe, sources, verify
 from gopack.errors import GopackError, UsageError
+from gopack.target import ARCH_NAMES, ARCH_OF_MACHINE
 
 INTERNAL_ERROR = 70
 log = logging.getLogger("gopack")
@@ -130,6 +131,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="build against this root file system of the target distribution (overrides target.sysroot)",
     )
+    bundle.add_argument(
+        "--target-arch",
+        choices=sorted(ARCH_NAMES),
+        metavar="ARCH",
+        help="the machine the bundle runs on: x86_64 (amd64) or aarch64 (arm64); another than this one needs --sysroot "
+        "of that machine and qemu-user (overrides target.arch)",
+    )
     bundle.add_argument("--format", choices=archive.FORMATS, help="archive format (overrides output.format; default tar.gz)")
     bundle.add_argument("--level", type=int, metavar="N", help="compression level (gzip/zip 1-9, zstd 1-19)")
     bundle.set_defaults(func=_bundle)
@@ -176,6 +184,7 @@ def _bundle(args: argparse.Namespace) -> int:
         sysroot=args.sysroot.absolute() if args.sysroot is not None else None,
         glibc=args.target_glibc or args.max_glibc,
         glibc_flag="--target-glibc" if args.target_glibc is not None else "--max-glibc",
+        arch=args.target_arch,
     )
     if args.level is not None and not 1 <= args.level <= 19:
         raise UsageError(f"--level {args.level} is out of range", hint="gzip and zip take 1-9, zstd 1-19")
@@ -278,6 +287,15 @@ def _cache_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _machines(elf: dict[str, Any]) -> str:
+    """ "95 files, all EM_AARCH64 (aarch64)", or the count of each machine when they differ."""
+    machines: dict[str, int] = elf["machines"]
+    if len(machines) == 1:
+        (machine,) = machines
+        return f"{elf['files']} files, all {machine} ({ARCH_OF_MACHINE.get(machine, 'an architecture gopack does not build for')})"
+    return f"{elf['files']} files: " + ", ".join(f"{n} {m}" for m, n in machines.items())
+
+
 def _inspect(args: argparse.Namespace) -> int:
     document = contents.report(args.target)
     if args.json:
@@ -296,6 +314,7 @@ def _inspect(args: argparse.Namespace) -> int:
         f"  platform   {document['platform']} (glibc {glibc['floor']}; "
         + ", ".join(f"{k} {v}" for k, v in glibc["symbol_versions"].items())
         + ")",
+        f"  elf        {_machines(document['elf'])}",
         f"  from host  {', '.join(document['host_libraries'])}",
         f"  size       {document['size']['total'] / 1e6:.1f} MB in {document['size']['files']} files"
         + (f", archive {document['archive_size'] / 1e6:.1f} MB" if document["archive_size"] else ""),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from functools import cache
 from importlib import metadata, resources
@@ -17,7 +18,8 @@ from typing import Any
 
 import jsonschema
 
-from gopack import archive, manifest
+from gopack import archive, manifest, unpack
+from gopack.elf import analysis
 from gopack.errors import UsageError
 
 INSPECT_SCHEMA_VERSION = 1
@@ -101,25 +103,44 @@ def _source_of(path: str) -> str:
     return path[:-1] if path.endswith(".pyc") else path  # bytecode only: mod.pyc where mod.py was
 
 
-def load(target: Path) -> tuple[dict[str, Any], int | None]:
-    """The manifest of an archive or an extracted bundle directory, and the archive's size."""
+def load(target: Path) -> tuple[dict[str, Any], int | None, dict[str, str]]:
+    """The manifest of an archive or an extracted bundle directory, the archive's size, and
+    the machine of each ELF file (by path), as its own header says."""
     if target.is_dir():
         candidates = [target / archive.MANIFEST, *sorted(target.glob(f"*/{archive.MANIFEST}"))]
         for candidate in candidates:
             if candidate.is_file():
                 with candidate.open("rb") as f:
-                    return manifest.parse(f.read(manifest.MAX_BYTES + 1), str(candidate.parent)), None
+                    document = manifest.parse(f.read(manifest.MAX_BYTES + 1), str(candidate.parent))
+                return document, None, _machines(candidate.parent, document)
         raise UsageError(
             f"{target}: holds no {archive.MANIFEST}; it is not a gopack bundle", hint="pass an archive or the directory it was extracted to"
         )
     if not target.is_file():
         raise UsageError(f"{target}: no such archive or directory")
-    return archive.read_manifest(target), target.stat().st_size
+    listing = unpack.scan(target)
+    return listing.manifest, target.stat().st_size, dict(listing.machines)
+
+
+def _machines(root: Path, document: dict[str, Any]) -> dict[str, str]:
+    """The machine of each regular file the manifest lists that is ELF, read from the file."""
+    found = {}
+    for entry in document.get("files", []):
+        if "link" in entry:
+            continue
+        try:
+            with (root / entry["path"]).open("rb") as f:
+                machine = analysis.header_machine(f.read(64))
+        except OSError:
+            continue
+        if machine is not None:
+            found[entry["path"]] = machine
+    return found
 
 
 def report(target: Path) -> dict[str, Any]:
     """The versioned document ``gopack inspect --json`` prints."""
-    manifest, archive_size = load(target)
+    manifest, archive_size, machines = load(target)
     files = manifest.get("files", [])
     document = {
         "schema_version": INSPECT_SCHEMA_VERSION,
@@ -133,6 +154,7 @@ def report(target: Path) -> dict[str, Any]:
         "go": {k: manifest["go"][k] for k in ("version", "goarch", "binary", "symbol_versions", "linked_for") if k in manifest["go"]},
         "cgo_headers": manifest.get("cgo_headers", []),
         "platform": manifest["platform"],
+        "elf": {"files": len(machines), "machines": dict(sorted(Counter(machines.values()).items()))},
         "glibc": manifest["glibc"],
         "host_libraries": manifest["host_libraries"],
         "packages": manifest["packages"],

@@ -16,7 +16,7 @@ name an executable inside the bundle.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -53,6 +53,8 @@ class Listing:
     manifest_bytes: bytes
     entries: tuple[Entry, ...]
     cap: int  # the most bytes extraction may write: the listed sizes and the manifest
+    #: Each ELF file's machine (EM_X86_64, EM_AARCH64, ...), read from its own header by the scan.
+    machines: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)

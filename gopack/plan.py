@@ -7,6 +7,7 @@ compiles against that Python, libpython is shared, its ELF machine is GOARCH's.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
@@ -55,16 +56,22 @@ class Plan:
 
 @dataclass(frozen=True, kw_only=True)
 class TargetOptions:
-    """The command line's --sysroot and --target-glibc (or --max-glibc), over the recipe's target section."""
+    """The command line's --sysroot, --target-arch and --target-glibc (or --max-glibc), over the recipe's target section."""
 
     sysroot: Path | None = None
     glibc: str | None = None
     glibc_flag: str = "--target-glibc"
+    arch: str | None = None
 
 
 def make(recipe: Recipe, *, cache_dir: Path | None = None, options: TargetOptions = TargetOptions()) -> Plan:
     toolchain = find_go(recipe)
     target = make_target(recipe, toolchain, options)
+    # Go builds for the target's machine (GOARCH=arm64 from an amd64 machine, say): every go command is told so.
+    toolchain = dataclasses.replace(toolchain, goarch=target.goarch)
+    if recipe.output.strip:
+        name, package = target.tool("strip")
+        _proc.which(name, hint=f"install {package} (apt-get install {package}), or set output.strip: false in {recipe.path}")
     environment = None
     if recipe.python.conda is not None and target.sysroot is not None:
         raise RecipeError(
@@ -85,7 +92,7 @@ def make(recipe: Recipe, *, cache_dir: Path | None = None, options: TargetOption
         )
     # Before any work: an interpreter whose own files need a newer glibc cannot make a bundle for the floor.
     targets.check_files(target, [interpreter.libpython, interpreter.executable], what=f"the interpreter {interpreter.executable}")
-    go_env = tuple(sorted({"CGO_ENABLED": "1", **dict(recipe.go.env)}.items()))
+    go_env = tuple(sorted({"CGO_ENABLED": "1", **dict(recipe.go.env), "GOARCH": target.goarch}.items()))
     packages = list_packages(recipe, toolchain, dict(go_env))
     main_package = next((p for p in packages if p.dir and Path(p.dir).resolve() == _package_dir(recipe)), packages[-1])
     if main_package.name != "main":
@@ -199,7 +206,28 @@ def make_target(recipe: Recipe, toolchain: GoToolchain, options: TargetOptions) 
     sysroot, where_sysroot = (
         (options.sysroot, "--sysroot") if options.sysroot is not None else (spec.sysroot, recipe.where("target.sysroot"))
     )
-    return targets.make(toolchain.goarch, sysroot=sysroot, glibc=glibc, where_sysroot=where_sysroot, where_glibc=where_glibc)
+    goarch, where_arch = target_goarch(recipe, toolchain, options)
+    return targets.make(goarch, sysroot=sysroot, glibc=glibc, where_sysroot=where_sysroot, where_glibc=where_glibc, where_arch=where_arch)
+
+
+def target_goarch(recipe: Recipe, toolchain: GoToolchain, options: TargetOptions) -> tuple[str, str]:
+    """The GOARCH the bundle is built for, and where it was chosen: --target-arch, else
+    target.arch, else Go's own (go.env's GOARCH, the environment's, or the machine's)."""
+    if options.arch is not None:
+        chosen, where = options.arch, "--target-arch"
+    elif recipe.target.arch is not None:
+        chosen, where = recipe.target.arch, recipe.where("target.arch")
+    else:
+        own = dict(recipe.go.env).get("GOARCH")
+        return toolchain.goarch, recipe.where("go.env.GOARCH") if own else f"GOARCH={toolchain.goarch} (go env)"
+    goarch = targets.goarch_of(chosen, where=where)
+    own = dict(recipe.go.env).get("GOARCH")
+    if own is not None and own != goarch:
+        raise RecipeError(
+            f"{recipe.where('go.env.GOARCH')}: GOARCH is {own}, but {where} asks for {chosen} (GOARCH={goarch})",
+            hint="drop GOARCH from go.env: the target's architecture sets it",
+        )
+    return goarch, where
 
 
 def find_go(recipe: Recipe) -> GoToolchain:

@@ -266,7 +266,7 @@ class _ElfWork:
 
     def add(self, *, under: Path | None = None, skip: Path | None = None) -> None:
         files = analysis.elf_files(self.root, under=under, skip=skip)
-        sizes, kept = stripping.strip(self.root, files, backup=self.backup) if self.strip else ({}, {})
+        sizes, kept = stripping.strip(self.root, files, backup=self.backup, tool=self.target.tool("strip")) if self.strip else ({}, {})
         checked = stripping.check_stripped(self.python, self.root, sizes, kept, target=self.target)
         self.facts.update(relocate.facts(self.root, files, ld_paths=self.target.ld_paths))
         self.files = sorted([*self.files, *files], key=lambda f: analysis.walk_order(f.path))

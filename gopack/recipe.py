@@ -106,6 +106,8 @@ class TargetSpec:
     sysroot: Path | None = None
     #: The oldest glibc the bundle must start on ("2.31").
     glibc: str | None = None
+    #: The machine the bundle runs on, as written (x86_64, amd64, aarch64, arm64); None: GOARCH's.
+    arch: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -457,6 +459,7 @@ def _build(path: Path, data: dict[str, Any], keys: Mapping[FieldPath, int]) -> R
         target=TargetSpec(
             sysroot=(base / data["target"]["sysroot"]).resolve() if "sysroot" in data.get("target", {}) else None,
             glibc=data.get("target", {}).get("glibc"),
+            arch=data.get("target", {}).get("arch"),
         ),
         max_glibc=data.get("max_glibc"),
         lines={_dotted(k): v for k, v in keys.items() if k},

@@ -20,8 +20,13 @@ gate. No stage reaches for the host on its own.
   ``/lib64/ld-linux-x86-64.so.2`` link and the host's crt files out of it).
   The floor is the root's glibc unless ``glibc`` asks for an older one.
 
-A foreign machine (issue 14: aarch64 under qemu-user) is this value with
-another ``goarch``; :meth:`Target.launch` is where the emulator would go.
+- ``goarch`` of another machine (``target.arch``: aarch64 from x86_64, say): a
+  cross-build. It needs a root of that machine; Go builds with that GOARCH, zig
+  cc links for the root's glibc on that machine, uv resolves wheels for its
+  manylinux platform, and every run of the root's interpreter (the probe,
+  bytecode, load checks) goes through qemu-user (:attr:`Target.emulator`, from
+  Debian's ``qemu-user``). Stripping takes binutils' strip for that machine
+  (``aarch64-linux-gnu-strip``, Debian's ``binutils-aarch64-linux-gnu``).
 """
 
 from __future__ import annotations
@@ -60,6 +65,10 @@ _ARCHES = {
     "amd64": ("/lib64/ld-linux-x86-64.so.2", "x86_64-linux-gnu", "x86_64"),
     "arm64": ("/lib/ld-linux-aarch64.so.1", "aarch64-linux-gnu", "aarch64"),
 }
+#: What target.arch / --target-arch take: the machine's own name or Go's.
+ARCH_NAMES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+#: GOARCH -> the qemu-user emulator that runs its programs elsewhere, and the Debian package that has it.
+EMULATORS = {"amd64": ("qemu-x86_64", "qemu-user"), "arm64": ("qemu-aarch64", "qemu-user")}
 #: The oldest glibc zig links for (and manylinux2014's).
 OLDEST_GLIBC = "2.17"
 #: The manylinux_2_NN platforms uv's --python-platform takes (uv 0.13): NN.
@@ -80,6 +89,8 @@ extern char *crypt(const char *__phrase, const char *__setting);
 #endif
 #endif
 """
+#: ELF machine -> the architecture's own name, for messages.
+ARCH_OF_MACHINE = {GOARCH_MACHINES[g]: arch for g, (_, _, arch) in _ARCHES.items()}
 LOW_FLOOR_HINT = (
     "build against a root file system of the target distribution (target.sysroot / --sysroot, e.g. made with debootstrap), "
     "or take the interpreter from conda-forge (python.conda) or python-build-standalone (a Python `uv python install` manages is found by "
@@ -105,10 +116,22 @@ class Target:
     ld_paths: tuple[str, ...]
     #: zig, when cgo's C compiler must link for an older glibc than the host's gcc does.
     zig: Path | None = None
+    #: qemu-user, when the target's machine is not this one: every program of the root runs under it.
+    emulator: Path | None = None
 
     @property
     def machine(self) -> str:
         return GOARCH_MACHINES.get(self.goarch, "unknown machine")
+
+    @property
+    def arch(self) -> str:
+        """The machine's own name (aarch64, x86_64), as wheel and archive tags spell it."""
+        return _ARCHES[self.goarch][2] if self.goarch in _ARCHES else self.goarch
+
+    @property
+    def foreign(self) -> bool:
+        """The target's machine is not this one."""
+        return self.emulator is not None
 
     @property
     def floor(self) -> str | None:
@@ -143,10 +166,21 @@ class Target:
         """The argv that starts ``program`` (an ELF executable of the target) from the host.
 
         In a root: the root's own loader with the root's library path, so that the program
-        and everything it loads are the root's; ld.so's cache (the host's) is not read."""
+        and everything it loads are the root's; ld.so's cache (the host's) is not read.
+        For another machine, that loader runs under qemu-user: the program's paths stay
+        host paths (no ``-L``), so what it reads and writes is where the build put it."""
         if self.loader is None:
             return [os.fspath(program)]
-        return [os.fspath(self.loader), "--inhibit-cache", "--library-path", ":".join(self.ld_paths), os.fspath(program)]
+        emulator = [os.fspath(self.emulator)] if self.emulator is not None else []
+        return [*emulator, os.fspath(self.loader), "--inhibit-cache", "--library-path", ":".join(self.ld_paths), os.fspath(program)]
+
+    def tool(self, name: str) -> tuple[str, str]:
+        """The binutils program ``name`` that reads the target's ELF files, and the Debian
+        package that has it: the host's own, or the cross one for another machine."""
+        if not self.foreign:
+            return name, "binutils"
+        triple = _ARCHES[self.goarch][1]
+        return f"{triple}-{name}", f"binutils-{triple}"
 
     def search_path(self) -> str | None:
         """Where the interpreter search looks for ``pythonX.Y`` on PATH; None: the host's PATH."""
@@ -201,6 +235,17 @@ class Target:
         return {"goarch": self.goarch, "sysroot": str(self.sysroot) if self.sysroot else None, "libc": self.libc, "glibc": self.glibc}
 
 
+def goarch_of(arch: str, *, where: str) -> str:
+    """The GOARCH ``arch`` names (x86_64 or amd64, aarch64 or arm64)."""
+    goarch = ARCH_NAMES.get(arch)
+    if goarch is None:
+        raise RecipeError(
+            f"{where}: {arch!r} is not an architecture gopack builds for",
+            hint="use x86_64 (amd64) or aarch64 (arm64)",
+        )
+    return goarch
+
+
 def make(
     goarch: str,
     *,
@@ -208,14 +253,24 @@ def make(
     glibc: str | None,
     where_sysroot: str = "target.sysroot",
     where_glibc: str = "target.glibc",
+    where_arch: str = "GOARCH",
 ) -> Target:
-    """The target, checked: a usable root of GOARCH's machine, a glibc zig can link for."""
+    """The target, checked: a usable root of GOARCH's machine (run under qemu-user when that
+    is not this machine), a glibc zig can link for. ``where_arch``: where GOARCH was chosen,
+    for messages ("--target-arch", "recipe.yaml:4: target.arch", or Go's own GOARCH)."""
     if glibc is not None and not _GLIBC.fullmatch(glibc):
         raise RecipeError(f"{where_glibc}: {glibc!r} is not a glibc version", hint="write it as 2.NN, e.g. 2.28")
     if glibc is not None and analysis.version_key(f"GLIBC_{glibc}") < analysis.version_key(f"GLIBC_{OLDEST_GLIBC}"):
         raise RecipeError(
             f"{where_glibc}: glibc {glibc} is older than {OLDEST_GLIBC}, the oldest gopack (zig cc, manylinux2014) links for",
             hint=f"use {OLDEST_GLIBC} or newer",
+        )
+    if sysroot is None and GOARCH_MACHINES.get(goarch) != _host_machine():
+        raise ToolchainError(
+            f"{where_arch}: the bundle is for GOARCH={goarch} ({GOARCH_MACHINES.get(goarch, 'unknown machine')}), but this machine is "
+            f"{_host_machine()} and no root file system of the target's architecture was given",
+            hint=f"build against a root of that architecture (target.sysroot / --sysroot), e.g. made with "
+            f"debootstrap --arch={goarch} --foreign --variant=minbase --include=python3.X,libpython3.X-dev SUITE DIR",
         )
     if sysroot is None:
         libc = host_glibc()
@@ -225,10 +280,10 @@ def make(
         return Target(
             goarch=goarch, glibc=glibc, where_glibc=where_glibc, libc=libc, ld_paths=tuple(load_ld_paths(Libc.GLIBC)["conf"]), zig=zig
         )
-    return _rooted(goarch, sysroot.absolute(), glibc=glibc, where_sysroot=where_sysroot, where_glibc=where_glibc)
+    return _rooted(goarch, sysroot.absolute(), glibc=glibc, where_sysroot=where_sysroot, where_glibc=where_glibc, where_arch=where_arch)
 
 
-def _rooted(goarch: str, sysroot: Path, *, glibc: str | None, where_sysroot: str, where_glibc: str) -> Target:
+def _rooted(goarch: str, sysroot: Path, *, glibc: str | None, where_sysroot: str, where_glibc: str, where_arch: str) -> Target:
     if not sysroot.is_dir():
         raise RecipeError(
             f"{where_sysroot}: {sysroot} is not a directory",
@@ -241,25 +296,31 @@ def _rooted(goarch: str, sysroot: Path, *, glibc: str | None, where_sysroot: str
         )
     if goarch not in _ARCHES:
         raise ToolchainError(f"{where_sysroot}: gopack builds against a root for GOARCH amd64 or arm64, not {goarch}")
-    if GOARCH_MACHINES[goarch] != _host_machine():
-        raise ToolchainError(
-            f"{where_sysroot}: Go builds for GOARCH={goarch}, but this machine is {_host_machine()}; running a foreign root's interpreter "
-            "needs an emulator, which gopack does not drive yet",
-            hint="build on a machine of the target's architecture",
-        )
     loader_name = _ARCHES[goarch][0]
     loader = resolve_in_root(sysroot, Path(loader_name))
-    if not loader.is_file():
+    machine = analysis.elf_machine(loader) if loader.is_file() else root_machine(sysroot)
+    if machine is None:
         raise ToolchainError(
             f"{where_sysroot}: {sysroot} has no {loader_name}, the glibc loader of GOARCH={goarch}",
             hint="a root of a glibc distribution for that architecture is needed (debootstrap --variant=minbase SUITE DIR makes one)",
         )
-    machine = analysis.elf_machine(loader)
     if machine != GOARCH_MACHINES[goarch]:
         raise ToolchainError(
-            f"{where_sysroot}: {sysroot} is a root for {machine} (its {loader_name}), but Go builds for GOARCH={goarch} ({GOARCH_MACHINES[goarch]})",
-            hint="use a root of the architecture Go builds for, or set GOARCH in go.env to match the root",
+            f"{where_sysroot}: {sysroot} is a root for {machine} ({ARCH_OF_MACHINE.get(machine, machine)}), but the bundle is for "
+            f"GOARCH={goarch} ({GOARCH_MACHINES[goarch]}, {where_arch})",
+            hint="use a root of the target's architecture, or set the architecture to the root's (target.arch / --target-arch)",
         )
+    emulator = None
+    if machine != _host_machine():
+        name, package = EMULATORS[goarch]
+        found = shutil.which(name)
+        if found is None:
+            raise ToolchainError(
+                f"{where_sysroot}: {sysroot} is a root for {machine}, which this {_host_machine()} machine runs only under "
+                f"qemu-user, and {name} is not on PATH",
+                hint=f"install Debian's {package} (apt-get install {package})",
+            )
+        emulator = Path(found)
     ld_paths = root_ld_paths(sysroot)
     libc_file = next((Path(d) / "libc.so.6" for d in ld_paths if (Path(d) / "libc.so.6").is_file()), None)
     libc = defined_glibc(libc_file) if libc_file is not None else None
@@ -272,8 +333,25 @@ def _rooted(goarch: str, sysroot: Path, *, glibc: str | None, where_sysroot: str
         glibc = None  # the root's libraries already fit: its glibc is the floor
     zig = find_zig(f"{where_sysroot}: linking the Go program against the root's glibc {glibc or libc}")
     return Target(
-        goarch=goarch, sysroot=sysroot, glibc=glibc, where_glibc=where_glibc, libc=libc, loader=loader, ld_paths=ld_paths, zig=zig
+        goarch=goarch,
+        sysroot=sysroot,
+        glibc=glibc,
+        where_glibc=where_glibc,
+        libc=libc,
+        loader=loader,
+        ld_paths=ld_paths,
+        zig=zig,
+        emulator=emulator,
     )
+
+
+def root_machine(sysroot: Path) -> str | None:
+    """The ELF machine of the first glibc loader a root holds; None: it holds none gopack knows."""
+    for loader_name, _, _ in _ARCHES.values():
+        loader = resolve_in_root(sysroot, Path(loader_name))
+        if loader.is_file():
+            return analysis.elf_machine(loader)
+    return None
 
 
 def root_ld_paths(sysroot: Path) -> tuple[str, ...]:

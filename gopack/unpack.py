@@ -21,6 +21,7 @@ PATH_MAX) gets around.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import stat
@@ -36,6 +37,7 @@ import zstandard
 from zlib_ng import gzip_ng, zlib_ng
 
 from gopack import archive, manifest
+from gopack.elf import analysis
 from gopack.entries import DIR, FILE, HARDLINK, HINT, SYMLINK, Checker, Entry, Listing, Member, Refused, make_entry
 from gopack.errors import UsageError, VerifyError
 
@@ -95,6 +97,7 @@ class Archive:
     def scan(self) -> Listing:
         checker = Checker(str(self.path))
         digests: dict[str, str] = {}
+        machines: dict[str, str] = {}
         try:
             for member in self._members():
                 checker.add(member)
@@ -104,9 +107,14 @@ class Archive:
                     # a flip that a zstd frame without a checksum passes on is caught here too.
                     digest = hashlib.sha256()
                     with member.read() as f:
-                        while block := f.read(_BLOCK):
+                        head = block = f.read(_BLOCK)
+                        while block:
                             digest.update(block)
+                            block = f.read(_BLOCK)
                     digests[entry.name] = digest.hexdigest()
+                    machine = analysis.header_machine(head)
+                    if machine is not None:
+                        machines[entry.name] = machine
         except _DAMAGED as exc:  # raised while reading an entry's data
             raise VerifyError(f"{self.path}: the archive is damaged or truncated: {_text(exc)}", hint=HINT) from None
         listing = checker.finish()
@@ -118,7 +126,7 @@ class Archive:
                 f"{self.path}: {wrong[0]}{more}: content differs from the manifest ({manifest.NAME}); the archive is damaged or was altered",
                 hint=HINT,
             )
-        return listing
+        return dataclasses.replace(listing, machines=machines)
 
     def extract(self, listing: Listing, dest: Path) -> Path:
         """Create the entries under ``dest`` (a new folder); return the bundle's root."""

@@ -29,6 +29,7 @@ from elftools.common.exceptions import ELFError
 from elftools.common.utils import struct_parse
 from elftools.elf.dynamic import DynamicSection, DynamicTag
 from elftools.elf.elffile import ELFFile
+from elftools.elf.enums import ENUM_E_MACHINE
 from elftools.elf.gnuversions import GNUVerNeedSection, GNUVerSymSection
 from elftools.elf.sections import Section, SymbolTableSection
 
@@ -57,6 +58,8 @@ _LOADER = re.compile(r"^(ld-linux.*|ld64\.so\.[12])$")
 _SYMBOL_FAMILIES = ("GLIBC", "GLIBCXX", "CXXABI", "GCC")
 #: .gnu.version values pyelftools names (VER_NDX_LOCAL, _GLOBAL, _LORESERVE, _ELIMINATE): never a needed version.
 _RESERVED_VERSION_INDICES = frozenset({0, 1, 0xFF00, 0xFF01})
+#: e_machine -> its name (EM_X86_64, EM_AARCH64, ...), as pyelftools names it.
+_MACHINE_NAMES = {number: name for name, number in ENUM_E_MACHINE.items() if name.startswith("EM_")}
 _MACHINE_ARCH = {"EM_X86_64": Architecture.x86_64, "EM_AARCH64": Architecture.aarch64, "EM_386": Architecture.i686}
 
 
@@ -177,6 +180,14 @@ def elf_machine(path: Path) -> str:
             return str(ELFFile(f).header["e_machine"])
     except (OSError, ELFError) as exc:
         raise ToolchainError(f"{path} is not a readable ELF file: {exc}") from None
+
+
+def header_machine(head: bytes) -> str | None:
+    """The ELF machine an ELF header names (the first bytes of a file); None for a file that is not ELF."""
+    if len(head) < 20 or head[:4] != b"\x7fELF" or head[5] not in (1, 2):
+        return None
+    number = int.from_bytes(head[18:20], "little" if head[5] == 1 else "big")
+    return _MACHINE_NAMES.get(number, f"EM_{number}")
 
 
 def tag_text(tag: DynamicTag) -> str:

@@ -71,13 +71,17 @@ def strippable(root: Path, info: ElfInfo) -> bool:
         return False
 
 
-def strip(root: Path, files: Iterable[ElfInfo], *, backup: Path) -> tuple[dict[str, int], dict[str, Path]]:
+def strip(
+    root: Path, files: Iterable[ElfInfo], *, backup: Path, tool: tuple[str, str] = ("strip", "binutils")
+) -> tuple[dict[str, int], dict[str, Path]]:
     """Strip what has debug sections; return each stripped path's size before, and
-    the originals kept (in ``backup``), one per stripped file."""
+    the originals kept (in ``backup``), one per stripped file. ``tool``: the strip that
+    reads the target's machine, and the Debian package that has it (:meth:`Target.tool`)."""
     chosen = [f for f in files if strippable(root, f)]
     if not chosen:
         return {}, {}
-    tool = _proc.which("strip", hint="install binutils (apt-get install binutils), or set output.strip: false")
+    name, package = tool
+    program = _proc.which(name, hint=f"install {package} (apt-get install {package}), or set output.strip: false")
     kept: dict[str, Path] = {}
     for info in chosen:
         # strip writes into the file it is given (a hard link would change too): a copy.
@@ -87,7 +91,7 @@ def strip(root: Path, files: Iterable[ElfInfo], *, backup: Path) -> tuple[dict[s
         kept[info.path] = copy
     before = {f.path: (root / f.path).stat().st_size for f in chosen}
     _proc.in_parallel(
-        lambda batch: _proc.run([tool, "--strip-unneeded", *(root / p for p in batch)], what="strip"),
+        lambda batch: _proc.run([program, "--strip-unneeded", *(root / p for p in batch)], what=name),
         _proc.split(list(before), most=_BATCH),
     )
     return before, kept
