@@ -161,6 +161,13 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="where no sandbox can be made (not root, no unshare), run the smoke test on the host as it is",
     )
+    check.add_argument(
+        "--sysroot",
+        type=Path,
+        metavar="DIR",
+        help="for a bundle of another machine: a root of that machine whose glibc the smoke test runs with under qemu-user "
+        "(default: Debian's cross glibc, e.g. /usr/aarch64-linux-gnu)",
+    )
     check.set_defaults(func=_verify)
     return parser
 
@@ -359,7 +366,11 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    checks = verify.verify(args.archive, allow_unsandboxed=args.allow_unsandboxed)
+    if args.sysroot is not None and not args.sysroot.is_dir():
+        raise UsageError(f"--sysroot {args.sysroot}: not a directory", hint="give a root file system of the bundle's architecture")
+    checks = verify.verify(
+        args.archive, allow_unsandboxed=args.allow_unsandboxed, sysroot=args.sysroot.absolute() if args.sysroot is not None else None
+    )
     ok = all(c.ok for c in checks)
     if args.json:
         _emit(

@@ -45,6 +45,7 @@ from pathlib import Path, PurePosixPath
 from auditwheel.lddtree import find_lib, ldd, load_ld_paths
 from auditwheel.libc import Libc
 
+from gopack.emulation import IN_ROOT, Emulation
 from gopack.errors import VerifyError
 
 _DIR_GLOBS = (
@@ -370,13 +371,25 @@ def _free_id() -> int:
             return uid
 
 
-def make_glibc_root(dest: Path, libraries: Sequence[str]) -> list[str]:
+def make_glibc_root(dest: Path, libraries: Sequence[str], *, emulation: Emulation | None = None) -> list[str]:
     """Fill ``dest`` with the loader, the host's copies of ``libraries`` that exist
     (glibc, libgcc_s, libstdc++), ``/bin/sh`` and empty /proc, /dev, /tmp.
 
     Each file goes where it is on the host, so the loader's built-in search
     path finds the libraries. Returns the libraries placed, as root paths.
+
+    With ``emulation`` (a bundle of another machine): that machine's loader and
+    libraries from its prefix, in /lib, and the static qemu that runs them
+    (:data:`gopack.emulation.IN_ROOT`); no /bin/sh, which is the host's machine.
     """
+    if emulation is not None:
+        placed = []
+        for where, library in sorted(emulation.libraries(libraries).items()):
+            _place(library, dest / where.lstrip("/"))
+            placed.append(where)
+        _place(emulation.emulator, dest / str(IN_ROOT).lstrip("/"))
+        _skeleton(dest)
+        return placed
     shell = ldd(Path(os.path.realpath("/bin/sh")))
     if shell.interpreter is None:
         raise VerifyError("/bin/sh has no ELF interpreter; cannot make a glibc-only root")
@@ -388,18 +401,25 @@ def make_glibc_root(dest: Path, libraries: Sequence[str]) -> list[str]:
         if realpath is not None and fullpath is not None:
             wanted[str(realpath)] = fullpath
     for source, inside in sorted(wanted.items()):
-        target = dest / inside.lstrip("/")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, target)
+        _place(Path(source), dest / inside.lstrip("/"))
         placed.append(inside)
-    (dest / "bin").mkdir(exist_ok=True)
-    shutil.copy2(os.path.realpath("/bin/sh"), dest / "bin" / "sh")
+    _place(Path(os.path.realpath("/bin/sh")), dest / "bin" / "sh")
+    _skeleton(dest)
+    return placed
+
+
+def _place(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(source, target)
+
+
+def _skeleton(dest: Path) -> None:
+    """The empty folders and device nodes' mount points a glibc-only root needs."""
     for directory in ("proc", "dev/shm", "tmp", "bundle"):
         (dest / directory).mkdir(parents=True, exist_ok=True)
     (dest / "tmp").chmod(0o1777)
     for device in _DEVICES:
         (dest / "dev" / device).touch()
-    return placed
 
 
 _DEVICES = ("null", "zero", "random", "urandom")

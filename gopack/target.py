@@ -265,10 +265,10 @@ def make(
             f"{where_glibc}: glibc {glibc} is older than {OLDEST_GLIBC}, the oldest gopack (zig cc, manylinux2014) links for",
             hint=f"use {OLDEST_GLIBC} or newer",
         )
-    if sysroot is None and GOARCH_MACHINES.get(goarch) != _host_machine():
+    if sysroot is None and GOARCH_MACHINES.get(goarch) != host_machine():
         raise ToolchainError(
             f"{where_arch}: the bundle is for GOARCH={goarch} ({GOARCH_MACHINES.get(goarch, 'unknown machine')}), but this machine is "
-            f"{_host_machine()} and no root file system of the target's architecture was given",
+            f"{host_machine()} and no root file system of the target's architecture was given",
             hint=f"build against a root of that architecture (target.sysroot / --sysroot), e.g. made with "
             f"debootstrap --arch={goarch} --foreign --variant=minbase --include=python3.X,libpython3.X-dev SUITE DIR",
         )
@@ -311,12 +311,12 @@ def _rooted(goarch: str, sysroot: Path, *, glibc: str | None, where_sysroot: str
             hint="use a root of the target's architecture, or set the architecture to the root's (target.arch / --target-arch)",
         )
     emulator = None
-    if machine != _host_machine():
+    if machine != host_machine():
         name, package = EMULATORS[goarch]
         found = shutil.which(name)
         if found is None:
             raise ToolchainError(
-                f"{where_sysroot}: {sysroot} is a root for {machine}, which this {_host_machine()} machine runs only under "
+                f"{where_sysroot}: {sysroot} is a root for {machine}, which this {host_machine()} machine runs only under "
                 f"qemu-user, and {name} is not on PATH",
                 hint=f"install Debian's {package} (apt-get install {package})",
             )
@@ -489,8 +489,14 @@ def check_files(target: Target, files: Sequence[Path], *, what: str) -> None:
         )
 
 
-def _host_machine() -> str:
+def host_machine() -> str:
+    """This machine's ELF machine (gopack's own interpreter's)."""
     return analysis.elf_machine(Path(os.path.realpath(sys.executable)))
+
+
+def loader_of(goarch: str) -> str:
+    """The glibc loader's path in a root of GOARCH's machine."""
+    return _ARCHES[goarch][0]
 
 
 def launch(target: Target | None, program: str | os.PathLike[str]) -> list[str]:

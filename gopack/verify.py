@@ -19,6 +19,12 @@ without trusting it (it may come from anyone, and verify often runs as root).
       first on PATH);
    c. read-only, at a path with spaces and non-ASCII characters.
    a and c name a locale the machine lacks (:data:`LOCALE_ENV`).
+
+A bundle of another machine (aarch64 on x86_64) runs in the same three places
+under qemu-user, with that machine's glibc (:mod:`gopack.emulation`): in a, the
+root holds that glibc and a static qemu instead; in b and c, qemu takes that
+glibc from its prefix. Where no emulator or no such glibc is found, the smoke
+test is reported as not run, saying what to install.
 """
 
 from __future__ import annotations
@@ -29,9 +35,11 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from gopack import archive, sandbox, unpack
+from gopack import archive, emulation, sandbox, unpack
+from gopack import target as targets
 from gopack.elf import analysis
 from gopack.elf.patch import LIBDIR
+from gopack.emulation import Emulation
 from gopack.errors import UsageError, VerifyError
 
 DECOYS = {
@@ -56,7 +64,9 @@ class Check:
     output: str = ""
 
 
-def verify(path: Path, *, allow_unsandboxed: bool = False) -> list[Check]:
+def verify(path: Path, *, allow_unsandboxed: bool = False, sysroot: Path | None = None) -> list[Check]:
+    """``sysroot``: a root of the bundle's machine, whose glibc its smoke runs take when
+    that machine is not this one (else Debian's cross glibc, see :mod:`gopack.emulation`)."""
     try:
         readable = path.is_file() and os.access(path, os.R_OK)
     except OSError as exc:
@@ -71,25 +81,32 @@ def verify(path: Path, *, allow_unsandboxed: bool = False) -> list[Check]:
                 f"cannot make the sandboxes verify runs the smoke test in: {why_not}",
                 hint="run as root with util-linux's unshare, setpriv and prlimit, or pass --allow-unsandboxed to run the smoke test on this host as it is",
             )
+        machine = listing.machines.get(listing.manifest["go"]["binary"])
+        emulated = emulation.find(machine, sysroot=sysroot) if machine is not None and machine != targets.host_machine() else None
         with tempfile.TemporaryDirectory(prefix="gopack-verify-") as tmp:
             work = Path(tmp)
             root = arc.extract(listing, work / "extracted")
-            return _check(root, listing.manifest, work, why_not)
+            return _check(root, listing.manifest, work, why_not, emulated)
 
 
-def _check(root: Path, manifest: dict[str, Any], work: Path, why_not: str | None) -> list[Check]:
+def _check(root: Path, manifest: dict[str, Any], work: Path, why_not: str | None, emulated: Emulation | str | None) -> list[Check]:
     checks = [check_files(root, manifest), check_linkage(root, accepted=_unresolved(manifest))]
     if not all(c.ok for c in checks):
         return checks
     smoke = manifest["smoke"]
+    if isinstance(emulated, str):
+        return [*checks, Check(name="smoke", ok=False, detail=f"not run: {emulated}")]
     if why_not is not None:
         argv = [str(root / smoke["command"][0]), *smoke["command"][1:]]
+        where = f"ran on this host as it is, as {_who()}: {why_not}"
+        if emulated is not None:
+            argv, where = emulated.argv(argv), f"{where}; {emulation.describe(emulated)}"
         result = sandbox.run_plain(argv, cwd=Path("/"), env=smoke_env(), timeout=smoke["timeout"])
-        return [*checks, _judge("smoke (unsandboxed)", result, smoke, f"ran on this host as it is, as {_who()}: {why_not}")]
+        return [*checks, _judge("smoke (unsandboxed)", result, smoke, where)]
     limits = sandbox.Limits(timeout=float(smoke["timeout"]))
-    checks.append(_in_glibc_root(root, smoke, work / "glibc-root", limits))
-    checks.append(_with_python_hidden(root, smoke, work / "decoy-bin", limits))
-    checks.append(_moved_read_only(root, smoke, limits))
+    checks.append(_in_glibc_root(root, smoke, work / "glibc-root", limits, emulated))
+    checks.append(_with_python_hidden(root, smoke, work / "decoy-bin", limits, emulated))
+    checks.append(_moved_read_only(root, smoke, limits, emulated))
     return checks
 
 
@@ -157,16 +174,31 @@ def _judge(name: str, result: sandbox.Result, smoke: dict[str, Any], where: str)
     return Check(name=name, ok=True, detail=f"{len(smoke['expect'])} expected strings seen ({where})", output=result.output)
 
 
-def _in_glibc_root(root: Path, smoke: dict[str, Any], place: Path, limits: sandbox.Limits) -> Check:
-    sandbox.make_glibc_root(place, sorted(analysis.HOST_LIBRARIES))
+def _in_glibc_root(root: Path, smoke: dict[str, Any], place: Path, limits: sandbox.Limits, emulated: Emulation | None) -> Check:
+    sandbox.make_glibc_root(place, sorted(analysis.HOST_LIBRARIES), emulation=emulated)
     at = PurePosixPath("/bundle")
+    argv = _argv(at, smoke) if emulated is None else emulated.argv_in_root(_argv(at, smoke))
     result = sandbox.run_confined(
-        _argv(at, smoke), bundle=root, at=at, cwd=PurePosixPath("/"), limits=limits, env=smoke_env(LOCALE_ENV), glibc_root=place
+        argv, bundle=root, at=at, cwd=PurePosixPath("/"), limits=limits, env=smoke_env(LOCALE_ENV), glibc_root=place
     )
-    return _judge("glibc-only root", result, smoke, f"chroot holding only glibc, libgcc_s, libstdc++, the loader and /bin/sh; {_locale()}")
+    held = "glibc, libgcc_s, libstdc++, the loader and /bin/sh"
+    if emulated is not None:
+        held = f"{targets.ARCH_OF_MACHINE[emulated.machine]}'s glibc, libgcc_s, libstdc++ and loader from {emulated.prefix}, and {emulated.emulator.name}"
+    return _judge("glibc-only root", result, smoke, f"chroot holding only {held}; {_locale()}")
 
 
-def _with_python_hidden(root: Path, smoke: dict[str, Any], decoy_bin: Path, limits: sandbox.Limits) -> Check:
+#: Where the confined runs of another machine's bundle see that machine's glibc (qemu's -L).
+_PREFIX_AT = sandbox.PRIVATE_TMP / "gopack-target-glibc"
+
+
+def _emulated(argv: list[str], emulated: Emulation | None) -> tuple[list[str], dict[Path, PurePosixPath], str]:
+    """``argv`` as a confined run starts it, the folders it must see, and what to add to its report."""
+    if emulated is None:
+        return argv, {}, ""
+    return emulated.argv(argv, prefix=_PREFIX_AT), {emulated.prefix: _PREFIX_AT}, f"; {emulation.describe(emulated)}"
+
+
+def _with_python_hidden(root: Path, smoke: dict[str, Any], decoy_bin: Path, limits: sandbox.Limits, emulated: Emulation | None) -> Check:
     decoy_bin.mkdir()
     fake = decoy_bin / "python3"
     fake.write_text(_FAKE_PYTHON)
@@ -174,16 +206,20 @@ def _with_python_hidden(root: Path, smoke: dict[str, Any], decoy_bin: Path, limi
     decoys_at = sandbox.PRIVATE_TMP / "gopack-decoy-bin"
     at = sandbox.PRIVATE_TMP / "gopack-verify" / root.name
     env = smoke_env({**DECOYS, "PATH": f"{decoys_at}:{sandbox.SAFE_PATH}"})
+    argv, also, how = _emulated(_argv(at, smoke), emulated)
     result = sandbox.run_confined(
-        _argv(at, smoke), bundle=root, at=at, cwd=PurePosixPath("/"), limits=limits, env=env, also={decoy_bin: decoys_at}
+        argv, bundle=root, at=at, cwd=PurePosixPath("/"), limits=limits, env=env, also={decoy_bin: decoys_at, **also}
     )
-    return _judge("no python, decoys", result, smoke, "every Python hidden; PYTHONHOME, PYTHONPATH, LD_LIBRARY_PATH and python3 are decoys")
+    return _judge(
+        "no python, decoys", result, smoke, f"every Python hidden; PYTHONHOME, PYTHONPATH, LD_LIBRARY_PATH and python3 are decoys{how}"
+    )
 
 
-def _moved_read_only(root: Path, smoke: dict[str, Any], limits: sandbox.Limits) -> Check:
+def _moved_read_only(root: Path, smoke: dict[str, Any], limits: sandbox.Limits, emulated: Emulation | None) -> Check:
     at = sandbox.PRIVATE_TMP / MOVED_TO / root.name
-    result = sandbox.run_confined(_argv(at, smoke), bundle=root, at=at, cwd=at.parent, limits=limits, env=smoke_env(LOCALE_ENV))
-    return _judge("moved, read-only", result, smoke, f"mounted read-only at {str(at.parent)!r}; {_locale()}")
+    argv, also, how = _emulated(_argv(at, smoke), emulated)
+    result = sandbox.run_confined(argv, bundle=root, at=at, cwd=at.parent, limits=limits, env=smoke_env(LOCALE_ENV), also=also)
+    return _judge("moved, read-only", result, smoke, f"mounted read-only at {str(at.parent)!r}; {_locale()}{how}")
 
 
 def _locale() -> str:

@@ -32,6 +32,7 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.enums import ENUM_E_MACHINE
 from elftools.elf.gnuversions import GNUVerNeedSection, GNUVerSymSection
 from elftools.elf.sections import Section, SymbolTableSection
+from elftools.elf.segments import InterpSegment
 
 from gopack.errors import ToolchainError
 
@@ -180,6 +181,15 @@ def elf_machine(path: Path) -> str:
             return str(ELFFile(f).header["e_machine"])
     except (OSError, ELFError) as exc:
         raise ToolchainError(f"{path} is not a readable ELF file: {exc}") from None
+
+
+def elf_interpreter(path: Path) -> str | None:
+    """The ELF interpreter (PT_INTERP) ``path`` names; None for a static program or a library."""
+    with path.open("rb") as f:
+        for segment in ELFFile(f).iter_segments():
+            if segment["p_type"] == "PT_INTERP" and isinstance(segment, InterpSegment):
+                return str(segment.get_interp_name())
+    return None
 
 
 def header_machine(head: bytes) -> str | None:
