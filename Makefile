@@ -6,19 +6,27 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   := examples/sklearn/recipe.yaml
 
-.PHONY: demo test lint setup go-modules debootstrap clean
+.PHONY: demo test lint setup go-modules debian-packages clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@
 
-setup: $(STAMP) go-modules debootstrap
+setup: $(STAMP) go-modules debian-packages
 
-# The target tests build Debian 11 roots with debootstrap, which comes from Debian's packages.
-debootstrap:
-	@command -v debootstrap >/dev/null 2>&1 || test -x /usr/sbin/debootstrap || \
-		(apt-get update -qq && apt-get install -y -qq debootstrap)
+# From Debian's packages, for the target tests: debootstrap makes Debian 11 roots (amd64 and
+# arm64); qemu-user runs the arm64 root's interpreter while building, qemu-user-static the
+# bundle in a root holding nothing else; binutils-aarch64-linux-gnu strips arm64 files; the
+# arm64 cross glibc is what `gopack verify` runs an arm64 bundle with by default.
+DEBIAN_NEEDS := /usr/sbin/debootstrap /usr/bin/qemu-aarch64 /usr/bin/qemu-aarch64-static \
+	/usr/bin/aarch64-linux-gnu-strip /usr/aarch64-linux-gnu/lib/libc.so.6 \
+	/usr/aarch64-linux-gnu/lib/libgcc_s.so.1 /usr/aarch64-linux-gnu/lib/libstdc++.so.6
+DEBIAN_PACKAGES := debootstrap qemu-user qemu-user-static binutils-aarch64-linux-gnu \
+	libc6-arm64-cross libgcc-s1-arm64-cross libstdc++6-arm64-cross
+debian-packages:
+	@for f in $(DEBIAN_NEEDS); do test -e $$f || missing=1; done; \
+		test -z "$$missing" || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_PACKAGES))
 
 go-modules:
 	cd examples/hello && go mod download

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from gopack import interpreters, target
+from gopack.elf import analysis
 from gopack.errors import GopackError
 from gopack.target import Target
 
@@ -110,6 +111,56 @@ def test_a_host_floor_older_than_the_hosts_glibc_links_with_zig() -> None:
     assert target.make("amd64", sysroot=None, glibc="2.99").zig is None  # the host's gcc already links for older
 
 
+def test_another_machines_root_without_qemu_names_the_debian_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    arm = tmp_path / "arm"
+    (arm / "lib").mkdir(parents=True)
+    (arm / "lib" / "ld-linux-aarch64.so.1").write_bytes(elf_header(183))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(GopackError) as info:
+        target.make("arm64", sysroot=arm, glibc=None, where_sysroot="--sysroot")
+    assert info.value.message == (
+        f"--sysroot: {arm} is a root for EM_AARCH64, which this EM_X86_64 machine runs only under qemu-user, and qemu-aarch64 is not on PATH"
+    )
+    assert info.value.hint == "install Debian's qemu-user (apt-get install qemu-user)"
+
+
+def test_another_machine_runs_through_qemu_and_strips_with_its_binutils(tmp_path: Path) -> None:
+    arm = Target(
+        goarch="arm64",
+        sysroot=tmp_path,
+        libc="2.31",
+        loader=tmp_path / "ld.so",
+        ld_paths=(str(tmp_path / "a"),),
+        emulator=Path("/usr/bin/qemu-aarch64"),
+    )
+    assert arm.launch("/p") == [
+        "/usr/bin/qemu-aarch64",
+        str(tmp_path / "ld.so"),
+        "--inhibit-cache",
+        "--library-path",
+        f"{tmp_path}/a",
+        "/p",
+    ]
+    assert arm.foreign and arm.arch == "aarch64" and arm.python_platform == "aarch64-manylinux_2_31"
+    assert arm.tool("strip") == ("aarch64-linux-gnu-strip", "binutils-aarch64-linux-gnu")
+    assert Target(goarch="amd64", libc="2.36", ld_paths=()).tool("strip") == ("strip", "binutils")
+
+
+@pytest.mark.parametrize(("arch", "goarch"), [("x86_64", "amd64"), ("amd64", "amd64"), ("aarch64", "arm64"), ("arm64", "arm64")])
+def test_target_arch_takes_the_machines_name_or_gos(arch: str, goarch: str) -> None:
+    assert target.goarch_of(arch, where="--target-arch") == goarch
+
+
+def test_an_unknown_arch_is_refused() -> None:
+    with pytest.raises(GopackError, match=r"recipe.yaml:3: target.arch: 'sparc' is not an architecture gopack builds for"):
+        target.goarch_of("sparc", where="recipe.yaml:3: target.arch")
+
+
+def test_another_arch_needs_a_root() -> None:
+    with pytest.raises(GopackError, match=r"--target-arch: the bundle is for GOARCH=arm64 \(EM_AARCH64\), but this machine is EM_X86_64"):
+        target.make("arm64", sysroot=None, glibc=None, where_arch="--target-arch")
+
+
 def test_sysroot_problems_are_said_before_any_work(tmp_path: Path) -> None:
     with pytest.raises(GopackError, match="is not a directory"):
         target.make("amd64", sysroot=tmp_path / "missing", glibc=None, where_sysroot="--sysroot")
@@ -122,16 +173,14 @@ def test_sysroot_problems_are_said_before_any_work(tmp_path: Path) -> None:
     with pytest.raises(GopackError, match="white space"):
         target.make("amd64", sysroot=spaced, glibc=None)
     arm = tmp_path / "arm"
-    (arm / "lib64").mkdir(parents=True)
-    (arm / "lib64" / "ld-linux-x86-64.so.2").write_bytes(elf_header(183))  # EM_AARCH64
+    (arm / "lib").mkdir(parents=True)
+    (arm / "lib" / "ld-linux-aarch64.so.1").write_bytes(elf_header(183))  # EM_AARCH64
     with pytest.raises(GopackError) as info:
-        target.make("amd64", sysroot=arm, glibc=None, where_sysroot="--sysroot")
+        target.make("amd64", sysroot=arm, glibc=None, where_sysroot="--sysroot", where_arch="--target-arch")
     assert (
         info.value.message
-        == f"--sysroot: {arm} is a root for EM_AARCH64 (its /lib64/ld-linux-x86-64.so.2), but Go builds for GOARCH=amd64 (EM_X86_64)"
+        == f"--sysroot: {arm} is a root for EM_AARCH64 (aarch64), but the bundle is for GOARCH=amd64 (EM_X86_64, --target-arch)"
     )
-    with pytest.raises(GopackError, match="needs an emulator"):
-        target.make("arm64", sysroot=arm, glibc=None)
     libc_less = tmp_path / "nolibc"
     (libc_less / "lib64").mkdir(parents=True)
     shutil.copy(os.path.realpath("/lib64/ld-linux-x86-64.so.2"), libc_less / "lib64" / "ld-linux-x86-64.so.2")
@@ -152,3 +201,12 @@ def test_the_search_finds_the_pythons_uv_manages(tmp_path: Path, monkeypatch: py
     found = list(interpreters.candidates("3.7", search_path=str(tmp_path / "empty"), pyenv_root=tmp_path / "empty"))
     assert found == [managed / "bin" / "python3.7"]
     assert list(interpreters.candidates("3.7", search_path=str(tmp_path / "empty"), pyenv=False)) == []  # a root's search: its PATH only
+
+
+@pytest.mark.parametrize(
+    ("head", "machine"), [(elf_header(183), "EM_AARCH64"), (elf_header(62), "EM_X86_64"), (elf_header(4242), "EM_4242")]
+)
+def test_an_elf_header_names_its_machine(head: bytes, machine: str) -> None:
+    assert analysis.header_machine(head) == machine
+    assert analysis.header_machine(head[:19]) is None
+    assert analysis.header_machine(b"#!/bin/sh\n" + head) is None
