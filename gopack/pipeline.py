@@ -188,7 +188,11 @@ def _bundle(
             with stage("relocate"):
                 binary_rel = binary.path.relative_to(root).as_posix()
                 for_binary = relocate.relocate(
-                    root, frozen=frozenset({binary_rel}), only=frozenset({binary_rel}), ld_paths=the_target.ld_paths
+                    root,
+                    frozen=frozenset({binary_rel}),
+                    only=frozenset({binary_rel}),
+                    ld_paths=the_target.ld_paths,
+                    where=the_target.libraries_where,
                 )
                 floor = relocate.floor(
                     {**tree.requirements, **for_binary.requirements},

@@ -203,7 +203,7 @@ def make(recipe: Recipe, interpreter: Interpreter, target: Target, root: Path, *
                 elf.add(skip=stdlib / "site-packages")  # the interpreter's own files, while the requirements install
             installer = installing.result()
             elf.add(under=stdlib / "site-packages")
-        applied = relocate.apply(root, files=elf.files, known=elf.facts, ld_paths=target.ld_paths)
+        applied = relocate.apply(root, files=elf.files, known=elf.facts, ld_paths=target.ld_paths, where=target.libraries_where)
     # Every file is final now (the bytecode is compiled and its sources gone): the archive
     # segment compresses while the checks, which only read, prove the relocation.
     manifest_files = [f for f in archive.manifest_files(root) if f["path"].startswith("python/")]  # not the kept headers/

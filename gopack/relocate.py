@@ -54,11 +54,13 @@ def relocate(
     only: frozenset[str] | None = None,
     files: Sequence[ElfInfo] | None = None,
     ld_paths: Sequence[str] | None = None,
+    where: str = "on this machine",
 ) -> Relocated:
     """Vendor and rewrite so that everything under ``root`` (or just ``only``) is self-contained.
     ``files``: :func:`analysis.elf_files` of ``root``, if the caller has it; ``ld_paths``: where
-    the target's libraries are (the target's ``ld_paths``; the host's when None)."""
-    return check(apply(root, frozen=frozen, only=only, files=files, ld_paths=ld_paths))
+    the target's libraries are (the target's ``ld_paths``; the host's when None), ``where`` says
+    where that is."""
+    return check(apply(root, frozen=frozen, only=only, files=files, ld_paths=ld_paths, where=where))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,9 +84,11 @@ def apply(
     files: Sequence[ElfInfo] | None = None,
     known: Mapping[str, FileFacts] | None = None,
     ld_paths: Sequence[str] | None = None,
+    where: str = "on this machine",
 ) -> Applied:
     """The edits of :func:`relocate`: analyse, vendor, rewrite. Every file is final when it returns.
-    ``known``: facts (:func:`facts`) of some files, found while the rest of the tree was being made."""
+    ``known``: facts (:func:`facts`) of some files, found while the rest of the tree was being made.
+    ``where``: where ``ld_paths`` are, for messages ("in the root /srv/debian11")."""
     libdir = root / patch.LIBDIR
     facts = analysis.facts(root, executable_rpath=[libdir], only=only, files=files, known=known, ld_paths=ld_paths)
     before = analysis.combine(facts.values())
@@ -92,16 +96,17 @@ def apply(
     fatal = [u for u in before.unresolved if u not in optional]
     if fatal:
         raise BuildError(
-            "libraries needed by the bundle were found neither in it nor on this machine:\n"
+            f"libraries needed by the bundle were found neither in it nor {where}:\n"
             + "\n".join(f"  {needer} needs {soname}" for needer, soname in fatal),
             hint="install the missing libraries on the build machine (or in the sysroot), or prune the modules that need them",
         )
     for needer, soname in optional:
         log.warning(
-            "%s needs %s, which is nowhere (not in any wheel, not on this machine): it ships as the wheel had it and "
+            "%s needs %s, which is nowhere (not in any wheel, not %s): it ships as the wheel had it and "
             "will not import (as in a virtual environment here); install the library or its wheel if the program uses it",
             needer,
             soname,
+            where,
         )
     shipped = frozenset(p.name for p in libdir.iterdir() if p.name.startswith("lib")) if libdir.is_dir() else frozenset()
     plan = patch.plan(before, frozen=frozen, shipped=shipped)

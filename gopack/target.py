@@ -182,6 +182,11 @@ class Target:
         triple = _ARCHES[self.goarch][1]
         return f"{triple}-{name}", f"binutils-{triple}"
 
+    @property
+    def libraries_where(self) -> str:
+        """Where the libraries the bundle vendors are looked for, for messages."""
+        return "on this machine" if self.sysroot is None else f"in the root {self.sysroot}"
+
     def search_path(self) -> str | None:
         """Where the interpreter search looks for ``pythonX.Y`` on PATH; None: the host's PATH."""
         if self.sysroot is None:
