@@ -183,3 +183,37 @@ def test_target_arch_and_go_env_goarch_must_agree(tmp_path: Path, cache_dir: Pat
     assert re.search(
         r"recipe\.yaml:\d+: go\.env\.GOARCH: GOARCH is amd64, but target\.arch asks for aarch64 \(GOARCH=arm64\)", result.stderr
     ), result.stderr
+
+
+def path_without(names: set[str], farm: Path) -> str:
+    """A PATH of links to every program on this PATH but ``names``."""
+    farm.mkdir()
+    for directory in os.environ["PATH"].split(os.pathsep):
+        if not os.path.isdir(directory):
+            continue
+        for entry in os.scandir(directory):
+            link = farm / entry.name
+            if entry.name not in names and not link.exists() and os.access(entry.path, os.X_OK):
+                link.symlink_to(entry.path)
+    return str(farm)
+
+
+@pytest.mark.parametrize(
+    ("hidden", "says"),
+    [
+        (
+            {"qemu-aarch64", "qemu-aarch64-static"},
+            "and qemu-aarch64 is not on PATH\nhint: install Debian's qemu-user (apt-get install qemu-user)",
+        ),
+        ({"aarch64-linux-gnu-strip"}, "aarch64-linux-gnu-strip was not found on PATH\nhint: install binutils-aarch64-linux-gnu"),
+    ],
+)
+def test_a_missing_cross_tool_is_named_with_its_debian_package_before_any_work(
+    arm64_python: Path, cache_dir: Path, tmp_path: Path, hidden: set[str], says: str
+) -> None:
+    env = {**os.environ, "GOPACK_CACHE_DIR": str(cache_dir), "PATH": path_without(hidden, tmp_path / "bin")}
+    argv = [sys.executable, "-m", "gopack", "bundle", str(RECIPE), "--sysroot", str(arm64_python), "--target-arch", "aarch64"]
+    result = subprocess.run([*argv, "-o", str(tmp_path / "o")], capture_output=True, text=True, check=False, env=env)
+    assert result.returncode == ToolchainError.exit_code, result.stderr
+    assert says in result.stderr, result.stderr
+    assert "python ..." not in result.stderr and not (tmp_path / "o").exists()
