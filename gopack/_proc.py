@@ -30,6 +30,16 @@ R = TypeVar("R")
 
 #: How :func:`run` starts a command that may be stopped: a process group of its own, in gopack's session.
 _OWN_GROUP: dict[str, Any] = {"process_group": 0} if sys.version_info >= (3, 11) else {"start_new_session": True}
+#: util-linux's setpriv, which starts such a command with a parent-death signal: outside gopack's
+#: process group, it would outlive a SIGKILL of gopack (go build writing into a staging tree that
+#: the next run has already swept). preexec_fn cannot set it: gopack starts commands from threads.
+_SETPRIV = shutil.which("setpriv")
+
+
+def _dies_with_gopack(args: list[str]) -> list[str]:
+    """``args`` started so that the kernel kills it when the gopack thread that started it ends
+    (a program that cannot be found is left as it is: Popen says so in its own words)."""
+    return [_SETPRIV, "--pdeathsig", "KILL", "--", *args] if _SETPRIV and shutil.which(args[0]) else args
 
 
 def which(tool: str, *, hint: str) -> Path:
@@ -125,7 +135,7 @@ def run(
     full_env = None if env is None else {**os.environ, **env}
     try:
         proc: subprocess.Popen[str] = subprocess.Popen(
-            args,
+            _dies_with_gopack(args) if cancel is not None else args,
             cwd=cwd,
             env=full_env,
             # A command that may be stopped has a process group of its own (and no terminal

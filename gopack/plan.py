@@ -69,9 +69,6 @@ def make(recipe: Recipe, *, cache_dir: Path | None = None, options: TargetOption
     target = make_target(recipe, toolchain, options)
     # Go builds for the target's machine (GOARCH=arm64 from an amd64 machine, say): every go command is told so.
     toolchain = dataclasses.replace(toolchain, goarch=target.goarch)
-    if recipe.output.strip:
-        name, package = target.tool("strip")
-        _proc.which(name, hint=f"install {package} (apt-get install {package}), or set output.strip: false in {recipe.path}")
     environment = None
     if recipe.python.conda is not None and target.sysroot is not None:
         raise RecipeError(
@@ -121,6 +118,9 @@ def make(recipe: Recipe, *, cache_dir: Path | None = None, options: TargetOption
             hint=f'set python.version: "{binding.pythons[-1]}" in {recipe.path}, or use {binding.alternatives}',
         )
     cgo = scan_cgo(recipe, toolchain, interpreter, packages, dict(go_env))
+    if recipe.output.strip:  # the strip that reads the target's files (another machine's needs its own binutils)
+        name, package = target.tool("strip")
+        _proc.which(name, hint=f"install {package} (apt-get install {package}), or set output.strip: false in {recipe.path}")
     tree_placeholders = [p for _, p in placeholders.in_values(_go_values(recipe)) if p.needs_tree]
     return Plan(
         recipe=recipe,

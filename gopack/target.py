@@ -124,11 +124,6 @@ class Target:
         return GOARCH_MACHINES.get(self.goarch, "unknown machine")
 
     @property
-    def arch(self) -> str:
-        """The machine's own name (aarch64, x86_64), as wheel and archive tags spell it."""
-        return _ARCHES[self.goarch][2] if self.goarch in _ARCHES else self.goarch
-
-    @property
     def foreign(self) -> bool:
         """The target's machine is not this one."""
         return self.emulator is not None

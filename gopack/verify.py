@@ -82,7 +82,13 @@ def verify(path: Path, *, allow_unsandboxed: bool = False, sysroot: Path | None 
                 hint="run as root with util-linux's unshare, setpriv and prlimit, or pass --allow-unsandboxed to run the smoke test on this host as it is",
             )
         machine = listing.machines.get(listing.manifest["go"]["binary"])
-        emulated = emulation.find(machine, sysroot=sysroot) if machine is not None and machine != targets.host_machine() else None
+        foreign = machine is not None and machine != targets.host_machine()
+        if sysroot is not None and not foreign:
+            raise UsageError(
+                f"--sysroot {sysroot}: the bundle is for {machine}, this machine's own; its smoke test runs with this machine's glibc",
+                hint="--sysroot is for a bundle of another machine (aarch64 on x86_64): leave it out",
+            )
+        emulated = emulation.find(machine, sysroot=sysroot) if foreign and machine is not None else None
         with tempfile.TemporaryDirectory(prefix="gopack-verify-") as tmp:
             work = Path(tmp)
             root = arc.extract(listing, work / "extracted")

@@ -25,7 +25,7 @@ from debian_roots import debian_root
 
 from gopack import contents, pipeline, plan, recipe, sandbox
 from gopack.elf import analysis
-from gopack.errors import ToolchainError
+from gopack.errors import ToolchainError, UsageError
 from gopack.pipeline import Bundle
 
 pytestmark = pytest.mark.integration
@@ -181,3 +181,15 @@ def test_the_debian_roots_are_what_the_tests_say(bullseye_python: Path, bullseye
     assert (bullseye_python / "usr" / "include" / "python3.9" / "Python.h").is_file()
     assert shutil.which("python3.9", path=str(bullseye_bare / "usr" / "bin")) is None
     assert (bullseye_bare / "etc" / "debian_version").read_text().startswith("11.")
+
+
+def test_verify_refuses_a_sysroot_for_a_bundle_of_this_machine(sysroot_bundle: Bundle, bullseye_bare: Path) -> None:
+    """--sysroot is the glibc another machine's bundle runs with; for this machine's bundle it would be ignored."""
+    result = subprocess.run(
+        [sys.executable, "-m", "gopack", "verify", "--sysroot", str(bullseye_bare), str(sysroot_bundle.archive)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == UsageError.exit_code, result.stderr
+    assert f"--sysroot {bullseye_bare}: the bundle is for EM_X86_64, this machine's own" in result.stderr

@@ -11,7 +11,11 @@ import "C"
 import (
 	"fmt"
 	"os"
+	"runtime"
 )
+
+// CPython's calls must come from the OS thread that initialised it.
+func init() { runtime.LockOSThread() }
 
 func main() {
 	C.Py_InitializeEx(0)

@@ -11,8 +11,13 @@ import "C"
 
 import (
 	"errors"
+	"runtime"
 	"unsafe"
 )
+
+// CPython's thread state belongs to the OS thread that started it: every call
+// into it must come from that thread, which the main goroutine keeps.
+func init() { runtime.LockOSThread() }
 
 // Init starts Python and imports numpy's C API.
 func Init() error {
