@@ -25,8 +25,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from auditwheel.lddtree import parse_ld_so_conf
-
 from gopack import target as targets
 from gopack.elf import analysis
 
@@ -57,11 +55,11 @@ class Emulation:
 
     def libraries(self, names: Sequence[str]) -> dict[str, Path]:
         """Where each of ``names`` (and the loader) goes in a root -> the prefix's file."""
-        dirs = _library_dirs(self.prefix)
+        dirs = targets.root_ld_paths(self.prefix)
         found = {self.loader: targets.resolve_in_root(self.prefix, Path(self.loader))}
         for name in names:
             for d in dirs:
-                candidate = d / name
+                candidate = Path(d) / name
                 if candidate.is_file() and analysis.elf_machine(candidate.resolve()) == self.machine:
                     found[f"/lib/{name}"] = candidate.resolve()
                     break
@@ -84,9 +82,10 @@ def find(machine: str, *, sysroot: Path | None, where: str = "--sysroot") -> Emu
     loader = f"/lib/{os.path.basename(targets.loader_of(goarch))}" if sysroot is None else targets.loader_of(goarch)
     prefix = sysroot if sysroot is not None else Path(cross)
     if sysroot is not None:
-        if not targets.resolve_in_root(sysroot, Path(loader)).is_file():
+        in_root = targets.resolve_in_root(sysroot, Path(loader))
+        if not in_root.is_file():
             return f"{where} {sysroot} has no {loader}: it is not a root for {arch}"
-        found = analysis.elf_machine(targets.resolve_in_root(sysroot, Path(loader)))
+        found = analysis.elf_machine(in_root)
         if found != machine:
             return f"{where} {sysroot} is a root for {found}, but the bundle is for {arch} ({machine})"
     elif not (prefix / loader.lstrip("/")).is_file():
@@ -103,14 +102,6 @@ def _static(name: str) -> Path | None:
     if found is None:
         return None
     return Path(found) if analysis.elf_interpreter(Path(os.path.realpath(found))) is None else None
-
-
-def _library_dirs(prefix: Path) -> list[Path]:
-    """The prefix's ld.so.conf folders and its library folders, multiarch ones included."""
-    conf = parse_ld_so_conf(f"{prefix}/etc/ld.so.conf", root=f"{prefix}/") if (prefix / "etc" / "ld.so.conf").is_file() else []
-    dirs = [Path(d) for d in conf] + [prefix / d for d in ("lib", "usr/lib", "lib64", "usr/lib64")]
-    dirs += [d for base in ("lib", "usr/lib") for d in sorted((prefix / base).glob("*-linux-gnu")) if d.is_dir()]
-    return [d for d in dict.fromkeys(dirs) if d.is_dir()]
 
 
 def describe(emulation: Emulation) -> str:

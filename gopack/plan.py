@@ -213,15 +213,14 @@ def make_target(recipe: Recipe, toolchain: GoToolchain, options: TargetOptions) 
 def target_goarch(recipe: Recipe, toolchain: GoToolchain, options: TargetOptions) -> tuple[str, str]:
     """The GOARCH the bundle is built for, and where it was chosen: --target-arch, else
     target.arch, else Go's own (go.env's GOARCH, the environment's, or the machine's)."""
+    own = dict(recipe.go.env).get("GOARCH")
     if options.arch is not None:
         chosen, where, named = options.arch, "--target-arch", "--target-arch"
     elif recipe.target.arch is not None:
         chosen, where, named = recipe.target.arch, recipe.where("target.arch"), "target.arch"
     else:
-        own = dict(recipe.go.env).get("GOARCH")
         return toolchain.goarch, recipe.where("go.env.GOARCH") if own else "GOARCH from go env"
     goarch = targets.goarch_of(chosen, where=where)
-    own = dict(recipe.go.env).get("GOARCH")
     if own is not None and own != goarch:
         raise RecipeError(
             f"{recipe.where('go.env.GOARCH')}: GOARCH is {own}, but {named} asks for {chosen} (GOARCH={goarch})",

@@ -31,6 +31,7 @@ gate. No stage reaches for the host on its own.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -489,8 +490,9 @@ def check_files(target: Target, files: Sequence[Path], *, what: str) -> None:
         )
 
 
+@functools.cache
 def host_machine() -> str:
-    """This machine's ELF machine (gopack's own interpreter's)."""
+    """This machine's ELF machine (gopack's own interpreter's); read once."""
     return analysis.elf_machine(Path(os.path.realpath(sys.executable)))
 
 

@@ -6,6 +6,8 @@ import contextlib
 import logging
 import os
 import shutil
+import subprocess
+import sys
 import tarfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +24,12 @@ DATA = Path(__file__).resolve().parent / "data"
 PYENV = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
 #: A path with a space and non-ASCII characters, where bundles are extracted.
 ODD_NAME = "run here ünï 日本"
+
+
+def gopack_cli(*args: str, cache: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m gopack ARGS`` from the repository, with ``cache`` as its cache."""
+    env = {**os.environ, "GOPACK_CACHE_DIR": str(cache)}
+    return subprocess.run([sys.executable, "-m", "gopack", *args], cwd=REPO, env=env, capture_output=True, text=True, check=False)
 
 
 def require_pyenv(version: str) -> Path:

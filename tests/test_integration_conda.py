@@ -10,7 +10,6 @@ Then the errors a user meets, each by its message and exit code.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -21,6 +20,7 @@ from pathlib import Path
 import conda_channel
 import pytest
 from conftest import EXAMPLES, require_pyenv
+from conftest import gopack_cli as gopack
 
 from gopack import archive, conda
 
@@ -28,11 +28,6 @@ pytestmark = pytest.mark.integration
 
 SKLEARN = EXAMPLES / "sklearn"
 ALL_CHECKS = {"files": True, "linkage": True, "glibc-only root": True, "no python, decoys": True, "moved, read-only": True}
-
-
-def gopack(*args: str, cache: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "GOPACK_CACHE_DIR": str(cache)}
-    return subprocess.run([sys.executable, "-m", "gopack", *args], capture_output=True, text=True, check=False, env=env)
 
 
 def write_recipe(directory: Path, conda_block: str, *, code: bool = True, go_module: Path = SKLEARN, extra: str = "") -> Path:

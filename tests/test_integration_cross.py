@@ -23,6 +23,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 from conftest import DATA, extract
+from conftest import gopack_cli as gopack
 from debian_roots import debian_root
 
 from gopack import contents, emulation, sandbox
@@ -33,11 +34,6 @@ pytestmark = pytest.mark.integration
 
 RECIPE = DATA / "oldlinux" / "recipe.yaml"
 EXPECT = "[OLDLINUX] python 3.9 numpy 1.26.4 det=-5.0 trace=12.0"
-
-
-def gopack(*args: str, cache: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "GOPACK_CACHE_DIR": str(cache)}
-    return subprocess.run([sys.executable, "-m", "gopack", *args], capture_output=True, text=True, check=False, env=env)
 
 
 @pytest.fixture(scope="session")

@@ -4,16 +4,14 @@ main module and in a dependency module; hard-coded -lpythonX.Y; one numpy."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import DATA, EXAMPLES, REPO, require_pyenv
+from conftest import DATA, EXAMPLES, require_pyenv
+from conftest import gopack_cli as gopack
 
 from gopack import contents, headers, pipeline, plan, recipe
 from gopack.pipeline import Bundle
@@ -21,11 +19,6 @@ from gopack.pipeline import Bundle
 pytestmark = pytest.mark.integration
 
 NUMPY_INCLUDE = "python/lib/python3.12/site-packages/numpy/_core/include"
-
-
-def gopack(*args: str, cache: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "GOPACK_CACHE_DIR": str(cache)}
-    return subprocess.run([sys.executable, "-m", "gopack", *args], cwd=REPO, env=env, capture_output=True, text=True, check=False)
 
 
 def verified(archive: Path, cache: Path) -> str:

@@ -9,7 +9,6 @@ and glibc 2.31, where the bundle runs (chrooted, as gopack's glibc-only root).
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -21,6 +20,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 from conftest import DATA, EXAMPLES, extract, require_pyenv
+from conftest import gopack_cli as gopack
 from debian_roots import debian_root
 
 from gopack import contents, pipeline, plan, recipe, sandbox
@@ -32,11 +32,6 @@ pytestmark = pytest.mark.integration
 
 RECIPE = DATA / "oldlinux" / "recipe.yaml"
 EXPECT = "[OLDLINUX] python 3.9 numpy 1.26.4 det=-5.0 trace=12.0"
-
-
-def gopack(*args: str, cache: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "GOPACK_CACHE_DIR": str(cache)}
-    return subprocess.run([sys.executable, "-m", "gopack", *args], capture_output=True, text=True, check=False, env=env)
 
 
 def older_or_same(version: str, than: str) -> bool:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 from conftest import DATA, EXAMPLES, REPO, require_pyenv
+from conftest import gopack_cli as gopack
 
 pytestmark = pytest.mark.integration
 HELLO = EXAMPLES / "hello" / "recipe.yaml"
@@ -67,11 +68,6 @@ POINTS = [
     Point("archive done", 0.0, (TERM,), warm=True),
     Point("go build ...", 0.1, (KILL,), group=True, warm=True),
 ]
-
-
-def gopack(*args: str, cache: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "GOPACK_CACHE_DIR": str(cache)}
-    return subprocess.run([sys.executable, "-m", "gopack", *args], cwd=REPO, env=env, capture_output=True, text=True, check=False)
 
 
 @pytest.fixture(scope="module")
