@@ -36,11 +36,13 @@ demo: setup
 	$(BIN)/gopack bundle $(DEMO) --output-dir dist
 	$(BIN)/gopack verify --show-output dist/sklearn-demo-0.1.0-*.tar.gz
 
-# The linters and the type checker run before the tests: a finding fails `make test` and CI.
+# The linters, the type checker and the import layers (pyproject's [tool.importlinter]) run
+# before the tests: a finding fails `make test` and CI.
 lint: setup
 	$(BIN)/ruff check gopack bench tests
 	$(BIN)/ruff format --check gopack bench tests
 	$(BIN)/mypy gopack bench
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/python -m pytest

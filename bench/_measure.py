@@ -99,15 +99,15 @@ class Compressor:
 
 def gopack_compress_argv(src: Path, dst: Path, fmt: str, level: int) -> list[str | Path]:
     code = (
-        "from gopack.archive import compress_file; from pathlib import Path; "
+        "from gopack.archive.write import compress_file; from pathlib import Path; "
         f"compress_file(Path({str(src)!r}), Path({str(dst)!r}), fmt={fmt!r}, level={level})"
     )
     return [GOPACK_PYTHON, "-c", code]
 
 
 def gopack_compressor_missing() -> str | None:
-    """None if gopack.archive.compress_file imports, else why not."""
-    ran = run([GOPACK_PYTHON, "-c", "from gopack.archive import compress_file"], check=False)
+    """None if gopack.archive.write.compress_file imports, else why not."""
+    ran = run([GOPACK_PYTHON, "-c", "from gopack.archive.write import compress_file"], check=False)
     if ran.returncode == 0:
         return None
     lines = ran.stderr.strip().splitlines()

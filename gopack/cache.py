@@ -42,7 +42,6 @@ import filelock
 import platformdirs
 
 from gopack import __version__
-from gopack.interpreters import Interpreter
 
 _IGNORED_DIRS = {".git", ".hg", ".svn", "__pycache__", "build", "dist", ".tox", ".nox", ".venv"}
 #: What a tree holds and how, apart from gopack's version: raised when that changes
@@ -77,23 +76,10 @@ def directory() -> Path:
     return Path(os.environ.get("GOPACK_CACHE_DIR") or platformdirs.user_cache_dir("gopack"))
 
 
-def key(interpreter: Interpreter, inputs: Mapping[str, Any]) -> str:
-    """sha256 of everything that decides the Python tree."""
-    stat = interpreter.libpython.stat()
-    document = {
-        "gopack": __version__,
-        "layout": LAYOUT,
-        "machine": platform.machine(),
-        "interpreter": [
-            str(interpreter.executable),
-            interpreter.version,
-            interpreter.abi,
-            str(interpreter.libpython),
-            stat.st_size,
-            stat.st_mtime_ns,
-        ],
-        **inputs,
-    }
+def key(inputs: Mapping[str, Any]) -> str:
+    """sha256 of everything that decides an entry (the caller's ``inputs``), with gopack's
+    version, the cache layout and this machine."""
+    document = {"gopack": __version__, "layout": LAYOUT, "machine": platform.machine(), **inputs}
     return hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()
 
 

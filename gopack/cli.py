@@ -18,9 +18,14 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from gopack import __version__, _proc, archive, cache, conda, contents, pipeline, plan, recipe, sources, verify
+from gopack import __version__, _proc, cache, pipeline, plan
+from gopack.archive import contents
+from gopack.archive import write as archive
 from gopack.errors import GopackError, UsageError
-from gopack.target import ARCH_NAMES, ARCH_OF_MACHINE
+from gopack.platform.target import ARCH_NAMES, ARCH_OF_MACHINE
+from gopack.python import conda, sources
+from gopack.recipe import model as recipe
+from gopack.verify import checks as verify
 
 INTERNAL_ERROR = 70
 log = logging.getLogger("gopack")

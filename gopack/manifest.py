@@ -1,79 +1,94 @@
-"""The manifest (``gopack.json``) as read from an archive someone else made.
+"""The manifest a bundle carries (``gopack.json``), put together from what the stages made.
 
-Read with a size cap, decoded as UTF-8, parsed as JSON and checked against
-``schemas/manifest.schema.json`` before any of it is used: every problem is
-reported by its field (``files[3].size``), never as a traceback. The smoke
-command is checked against the archive's own entries (see :mod:`gopack.unpack`).
+Its schema is ``schemas/manifest.schema.json``; :mod:`gopack.archive.manifest`
+reads one back (from a stranger's archive too) and checks it against that schema.
+Every field is filled here and nowhere else: a capability that adds to the
+manifest adds its field to :func:`document` and to the schema, side by side.
+The keys keep their order (the file is written unsorted, so archives stay
+byte-identical from one gopack to the next).
 """
 
 from __future__ import annotations
 
-import json
-from functools import cache
-from importlib import resources
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import jsonschema
-
-from gopack.errors import VerifyError
-
-NAME = "gopack.json"
-#: A manifest lists every file with its sha256 (about 150 bytes each): 32 MiB is some 200,000 files.
-MAX_BYTES = 32 << 20
-_SHOWN = 12
-
-
-@cache
-def schema() -> dict[str, Any]:
-    return dict(json.loads(resources.files("gopack").joinpath("schemas/manifest.schema.json").read_text("utf-8")))
+from gopack import __version__
+from gopack.archive import contents
+from gopack.go.build import GoBinary
+from gopack.go.cgoflags import GoInputs
+from gopack.plan import Plan
+from gopack.platform.base import Floor, Platform, Relocation
+from gopack.python.tree import PythonTree
 
 
-@cache
-def _validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(schema())
-
-
-def parse(data: bytes, where: str) -> dict[str, Any]:
-    """The manifest in ``data``, checked against its schema; ``where`` names it in errors."""
-    hint = "the archive was not made by gopack, or its gopack.json was altered"
-    if len(data) > MAX_BYTES:
-        raise VerifyError(f"{where}: {NAME} is {len(data)} bytes, more than the {MAX_BYTES} a manifest may have", hint=hint)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise VerifyError(f"{where}: {NAME} is not UTF-8 text (byte {exc.start} is {data[exc.start]:#04x})", hint=hint) from None
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise VerifyError(f"{where}: {NAME} is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", hint=hint) from None
-    except RecursionError:
-        raise VerifyError(f"{where}: {NAME} nests too deeply to be a manifest", hint=hint) from None
-    problems = sorted(_validator().iter_errors(document), key=lambda e: (list(e.absolute_path), e.message))
-    if problems:
-        lines = [f"{field(e.absolute_path)}: {_short(e.message)}" for e in problems]
-        more = f" (and {len(lines) - 1} more problem{'s' if len(lines) > 2 else ''})" if len(lines) > 1 else ""
-        raise VerifyError(
-            f"{where}: {NAME} does not match the manifest schema: {lines[0]}{more}",
-            hint=hint,
-            details="\n".join(lines[:_SHOWN]) + (f"\n... {len(lines) - _SHOWN} more" if len(lines) > _SHOWN else "")
-            if len(lines) > 1
-            else None,
-        )
-    return dict(document)
-
-
-def field(path: Any) -> str:
-    """A JSON path as the manifest's field name.
-
-    >>> field(["files", 3, "size"]), field([])
-    ('files[3].size', '(the whole document)')
-    """
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
-    return text or "(the whole document)"
-
-
-def _short(message: str) -> str:
-    """jsonschema quotes the whole offending value; a manifest's values can be huge."""
-    return message if len(message) <= 200 else message[:200] + "..."
+def document(
+    the_plan: Plan,
+    tree: PythonTree,
+    *,
+    binary: GoBinary,
+    binary_rel: str,
+    go_inputs: GoInputs,
+    program: Relocation,
+    floor: Floor,
+    platform: Platform,
+    files: Sequence[Mapping[str, Any]],
+    links: Mapping[str, str],
+) -> dict[str, Any]:
+    """Everything ``gopack.json`` says but its file list (``files``, which
+    :func:`gopack.archive.write.write_manifest` appends) and its schema version.
+    ``program``: the relocation of the Go binary (``binary_rel``, bundle-relative);
+    ``links``: the files the archive stores as links to an identical one."""
+    recipe, interpreter, the_target, meta = the_plan.recipe, the_plan.interpreter, the_plan.target, tree.meta
+    vendored = [*meta["vendored"], *(v.to_json() for v in program.vendored)]
+    sizes = {f["path"]: int(f["size"]) for f in files}
+    return {
+        "gopack_version": __version__,
+        "name": recipe.name,
+        "version": recipe.version,
+        "platform": floor.tag,
+        "python": {
+            "version": interpreter.version,
+            "abi": interpreter.abi,
+            "tag": interpreter.tag,
+            "libpython": interpreter.soname,
+            "executable": f"python/bin/{interpreter.program}",
+        },
+        "binding": {
+            "name": the_plan.binding.name,
+            "module": the_plan.binding.module,
+            "version": the_plan.binding.module_version,
+            "pkg_config": list(the_plan.binding.pkg_config),
+        },
+        "go": {
+            "version": the_plan.toolchain.version,
+            "goos": the_plan.toolchain.goos,
+            "goarch": the_plan.toolchain.goarch,
+            "binary": binary_rel,
+            "rpath": binary.rpath,
+            # The program's own needs: with target.glibc or a root, zig linked it for the floor.
+            "symbol_versions": platform.needs_of(program.requirements, binary_rel, machine=interpreter.elf_machine),
+            "linked_for": the_target.zig_triple,
+        },
+        # Which packages' headers the cgo code was compiled with (none: only Python's own).
+        "cgo_headers": [h.to_json() for h in go_inputs.headers],
+        "glibc": {"floor": floor.highest.get("GLIBC"), "symbol_versions": dict(floor.highest), "tag": floor.tag},
+        "host_libraries": sorted({*meta["host_libraries"], *program.host_libraries}),
+        "vendored": vendored,
+        "installer": meta["installer"],
+        "packages": meta["packages"],
+        "pruned": meta["pruned"],
+        "stripped": meta["stripped"],
+        "sources": meta["sources"],
+        "unresolved": meta["unresolved"],
+        "unpruned": meta["unpruned"],
+        "components": contents.components(
+            list(files),
+            binary=binary_rel,
+            stdlib=f"python/lib/python{interpreter.short_version}",
+            vendored=[v["name"] for v in vendored],
+            owners=meta["owners"],
+        ),
+        "smoke": {"command": list(recipe.smoke.command), "expect": list(recipe.smoke.expect), "timeout": recipe.smoke.timeout},
+        "deduplicated": {"files": len(links), "bytes": sum(sizes[p] for p in links)},
+    }

@@ -15,6 +15,7 @@ what a killed one left: :func:`gopack.cache.sweep`); the only output is the arch
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -24,10 +25,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gopack import __version__, _proc, archive, bytecode, cache, cgoflags, contents, gobuild, plan, pythonenv, pytree, relocate
-from gopack.elf import analysis
+from gopack import _proc, cache, manifest, plan
+from gopack.archive import write as archive
 from gopack.errors import GopackError
-from gopack.recipe import Recipe
+from gopack.go import build as gobuild
+from gopack.go import cgoflags
+from gopack.platform import platforms
+from gopack.python import bytecode
+from gopack.python import env as pythonenv
+from gopack.python import tree as pytree
+from gopack.recipe.model import Recipe
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +129,54 @@ def _bundle(
     with stage("plan"):
         the_plan = plan.make(recipe, cache_dir=cache_dir, options=target or plan.TargetOptions())
     interpreter, the_target = the_plan.interpreter, the_plan.target
+    platform = platforms.of(the_target)
     top = f"{recipe.name}-{recipe.version}"
+    _sweep(cache_dir)
+    with cache.staging(cache_dir, "stage-", what=f"staging tree of {top}") as work:
+        root = work / top
+        root.mkdir()
+        # Set by the Python stage (cancelled if it fails): a Go build that includes the tree's
+        # headers, or names it with a placeholder, waits for it; any other builds beside it.
+        tree_made: Future[pytree.PythonTree] = Future()
+        with contextlib.ExitStack() as background:
+            # Held until the archive is written: `gopack cache prune` leaves a tree in use alone.
+            background.enter_context(cache.using(pytree.key(recipe, interpreter, the_target), cache_dir))
+            go_build = functools.partial(_go_build, the_plan, tree_made, root, work, cache_dir, stage)
+            go = background.enter_context(_proc.in_background(go_build, name="go"))
+            want = None if fmt == "zip" else pytree.Segment(top=top, fmt=fmt, level=level)
+            with stage("python"):
+                tree = _python_tree(the_plan, root, tree_made, cache_dir, want)
+            # The tree's part of the archive (made with a new tree, else now) compresses while the
+            # rest is put together: zlib-ng and zstd release the GIL.
+            segment = (
+                None if want is None else background.enter_context(_proc.in_background(lambda cancel: tree.segment(want), name="segment"))
+            )
+            with stage("app"):
+                _app(the_plan, root, tree)
+            binary, go_inputs = go.result()
+            with stage("relocate"):
+                binary_rel = binary.path.relative_to(root).as_posix()
+                program = platform.relocate_program(root, binary_rel, target=the_target)
+                floor = platform.floor({**tree.requirements, **program.requirements}, machine=interpreter.elf_machine, target=the_target)
+            dest = (output_dir or recipe.output.dir) / f"{top}-{interpreter.tag}-{floor.tag}.{fmt}"
+            with stage("manifest"):
+                files = archive.manifest_files(root, known={f["path"]: f for f in tree.meta["files"]})
+                links = _links(files, tree, fmt)
+                document = manifest.document(
+                    the_plan, tree, binary=binary, binary_rel=binary_rel, go_inputs=go_inputs, program=program, floor=floor,
+                    platform=platform, files=files, links=links,
+                )  # fmt: skip
+                written = archive.write_manifest(root, document, files)
+            with stage("archive"):
+                size = archive.write(
+                    root, top, dest, fmt=fmt, level=level, links=links, segment=None if segment is None else segment.result()
+                )
+                landed.append(dest)
+    return Bundle(archive=dest, size=size, manifest=written, stages=stage.times, cached_python=tree.cached)
+
+
+def _sweep(cache_dir: Path) -> None:
+    """Remove what killed runs left in the cache's tmp/, and say so."""
     cleared = cache.sweep(cache_dir)
     if cleared:
         log.info(
@@ -132,143 +186,66 @@ def _bundle(
             sum(c.size for c in cleared) / 1e6,
             cache_dir / "tmp",
         )
-    with cache.staging(cache_dir, "stage-", what=f"staging tree of {top}") as work:
-        root = work / top
-        root.mkdir()
 
-        # Set by the Python stage (cancelled if it fails): a Go build that includes the tree's
-        # headers, or names it with a placeholder, waits for it; any other builds beside it.
-        tree_made: Future[pytree.PythonTree] = Future()
 
-        def go_build(cancel: _proc.Cancel) -> tuple[gobuild.GoBinary, cgoflags.GoInputs]:
-            tree_for_go = tree_made.result() if the_plan.needs_tree else None
-            with stage("go build"):
-                try:
-                    inputs = cgoflags.prepare(the_plan, tree_for_go, cache_dir=cache_dir)
-                    return gobuild.build(the_plan, root, work, inputs, cancel=cancel), inputs
-                except GopackError as exc:
-                    if not cancel.stopped and not the_plan.needs_tree:
-                        # Said now, not after the Python stage: the user can fix the Go code while
-                        # the tree is finished and cached for the next run.
-                        first = "".join(f"\n  | {line}" for line in (exc.details or "").splitlines()[:6])
-                        log.warning("%s; the Python tree is finished first, so that the next run reuses it%s", exc.message, first)
-                    raise
+def _go_build(
+    the_plan: plan.Plan,
+    tree_made: Future[pytree.PythonTree],
+    root: Path,
+    work: Path,
+    cache_dir: Path,
+    stage: _Stages,
+    cancel: _proc.Cancel,
+) -> tuple[gobuild.GoBinary, cgoflags.GoInputs]:
+    """The go build, in its own thread: at once, or once the tree is made when it needs the tree."""
+    tree_for_go = tree_made.result() if the_plan.needs_tree else None
+    with stage("go build"):
+        try:
+            inputs = cgoflags.prepare(the_plan, tree_for_go, cache_dir=cache_dir)
+            return gobuild.build(the_plan, root, work, inputs, cancel=cancel), inputs
+        except GopackError as exc:
+            if not cancel.stopped and not the_plan.needs_tree:
+                # Said now, not after the Python stage: the user can fix the Go code while
+                # the tree is finished and cached for the next run.
+                first = "".join(f"\n  | {line}" for line in (exc.details or "").splitlines()[:6])
+                log.warning("%s; the Python tree is finished first, so that the next run reuses it%s", exc.message, first)
+            raise
 
-        with contextlib.ExitStack() as background:
-            # Held until the archive is written: `gopack cache prune` leaves a tree in use alone.
-            background.enter_context(cache.using(pytree.key(recipe, interpreter, the_target), cache_dir))
-            go = background.enter_context(_proc.in_background(go_build, name="go"))
-            with stage("python"):
-                want = None if fmt == "zip" else pytree.Segment(top=top, fmt=fmt, level=level)
-                try:
-                    tree = pytree.get(recipe, interpreter, the_target, cache_dir=cache_dir, segment=want)
-                except BaseException:
-                    tree_made.cancel()
-                    raise
-                tree_made.set_result(tree)
-                tree.link_into(root)
-            # The tree's part of the archive (made with a new tree, else now) compresses while the
-            # rest is put together: zlib-ng and zstd release the GIL.
-            segment = (
-                None if want is None else background.enter_context(_proc.in_background(lambda cancel: tree.segment(want), name="segment"))
-            )
-            with stage("app"):
-                pythonenv.copy_code(recipe, root / pythonenv.APP)
-                python = root / "python" / "bin" / interpreter.program
-                bytecode.compile_tree(
-                    python,
-                    root / pythonenv.APP,
-                    relative_to=root,
-                    version=interpreter.short_version,
-                    keep_sources=bool(tree.meta["sources"]["app"]),
-                    epoch=archive.epoch(),
-                    target=the_target,
-                )
-            binary, go_inputs = go.result()
-            with stage("relocate"):
-                binary_rel = binary.path.relative_to(root).as_posix()
-                for_binary = relocate.relocate(
-                    root,
-                    frozen=frozenset({binary_rel}),
-                    only=frozenset({binary_rel}),
-                    ld_paths=the_target.ld_paths,
-                    where=the_target.libraries_where,
-                )
-                floor = relocate.floor(
-                    {**tree.requirements, **for_binary.requirements},
-                    machine=interpreter.elf_machine,
-                    max_glibc=the_target.floor,
-                    where_max=the_target.where_glibc,
-                )
-            dest = (output_dir or recipe.output.dir) / f"{top}-{interpreter.tag}-{floor.tag}.{fmt}"
-            with stage("manifest"):
-                meta = tree.meta
-                files = archive.manifest_files(root, known={f["path"]: f for f in meta["files"]})
-                vendored = [*meta["vendored"], *(v.to_json() for v in for_binary.vendored)]
-                document = {
-                    "gopack_version": __version__,
-                    "name": recipe.name,
-                    "version": recipe.version,
-                    "platform": floor.tag,
-                    "python": {
-                        "version": interpreter.version,
-                        "abi": interpreter.abi,
-                        "tag": interpreter.tag,
-                        "libpython": interpreter.soname,
-                        "executable": f"python/bin/{interpreter.program}",
-                    },
-                    "binding": {
-                        "name": the_plan.binding.name,
-                        "module": the_plan.binding.module,
-                        "version": the_plan.binding.module_version,
-                        "pkg_config": list(the_plan.binding.pkg_config),
-                    },
-                    "go": {
-                        "version": the_plan.toolchain.version,
-                        "goos": the_plan.toolchain.goos,
-                        "goarch": the_plan.toolchain.goarch,
-                        "binary": binary_rel,
-                        "rpath": binary.rpath,
-                        # The program's own needs: with target.glibc or a root, zig linked it for the floor.
-                        "symbol_versions": dict(
-                            analysis.floor_of({binary_rel: for_binary.requirements.get(binary_rel, {})}, interpreter.elf_machine).highest
-                        ),
-                        "linked_for": the_target.zig_triple,
-                    },
-                    # Which packages' headers the cgo code was compiled with (none: only Python's own).
-                    "cgo_headers": [h.to_json() for h in go_inputs.headers],
-                    "glibc": {"floor": floor.highest.get("GLIBC"), "symbol_versions": dict(floor.highest), "tag": floor.tag},
-                    "host_libraries": sorted({*meta["host_libraries"], *for_binary.host_libraries}),
-                    "vendored": vendored,
-                    "installer": meta["installer"],
-                    "packages": meta["packages"],
-                    "pruned": meta["pruned"],
-                    "stripped": meta["stripped"],
-                    "sources": meta["sources"],
-                    "unresolved": meta["unresolved"],
-                    "unpruned": meta["unpruned"],
-                    "components": contents.components(
-                        files,
-                        binary=binary_rel,
-                        stdlib=f"python/lib/python{interpreter.short_version}",
-                        vendored=[v["name"] for v in vendored],
-                        owners=meta["owners"],
-                    ),
-                    "smoke": {"command": list(recipe.smoke.command), "expect": list(recipe.smoke.expect), "timeout": recipe.smoke.timeout},
-                }
-                # Duplicates are linked within the cached tree and within the rest, never
-                # across: the tree's part of the archive is compressed once (archive.Segment).
-                shared = tree.names if fmt != "zip" else frozenset()
-                links = {
-                    **archive.duplicates([f for f in files if f["path"] in shared], fmt),
-                    **archive.duplicates([f for f in files if f["path"] not in shared], fmt),
-                }
-                sizes = {f["path"]: int(f["size"]) for f in files}
-                document["deduplicated"] = {"files": len(links), "bytes": sum(sizes[p] for p in links)}
-                manifest = archive.write_manifest(root, document, files)
-            with stage("archive"):
-                size = archive.write(
-                    root, top, dest, fmt=fmt, level=level, links=links, segment=None if segment is None else segment.result()
-                )
-                landed.append(dest)
-    return Bundle(archive=dest, size=size, manifest=manifest, stages=stage.times, cached_python=tree.cached)
+
+def _python_tree(
+    the_plan: plan.Plan, root: Path, tree_made: Future[pytree.PythonTree], cache_dir: Path, want: pytree.Segment | None
+) -> pytree.PythonTree:
+    """The cached Python tree (made if new), linked into ``root``; a Go build waiting for it is told."""
+    try:
+        tree = pytree.get(the_plan.recipe, the_plan.interpreter, the_plan.target, cache_dir=cache_dir, segment=want)
+    except BaseException:
+        tree_made.cancel()
+        raise
+    tree_made.set_result(tree)
+    tree.link_into(root)
+    return tree
+
+
+def _app(the_plan: plan.Plan, root: Path, tree: pytree.PythonTree) -> None:
+    """The user's own code, copied and compiled by the bundle's interpreter."""
+    interpreter = the_plan.interpreter
+    pythonenv.copy_code(the_plan.recipe, root / pythonenv.APP)
+    bytecode.compile_tree(
+        root / "python" / "bin" / interpreter.program,
+        root / pythonenv.APP,
+        relative_to=root,
+        version=interpreter.short_version,
+        keep_sources=bool(tree.meta["sources"]["app"]),
+        epoch=archive.epoch(),
+        target=the_plan.target,
+    )
+
+
+def _links(files: list[dict[str, Any]], tree: pytree.PythonTree, fmt: str) -> dict[str, str]:
+    """Duplicates the archive stores as links: within the cached tree and within the rest, never
+    across (the tree's part of the archive is compressed once: archive.Segment)."""
+    shared = tree.names if fmt != "zip" else frozenset()
+    return {
+        **archive.duplicates([f for f in files if f["path"] in shared], fmt),
+        **archive.duplicates([f for f in files if f["path"] not in shared], fmt),
+    }

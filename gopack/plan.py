@@ -8,31 +8,24 @@ compiles against that Python, libpython is shared, its ELF machine is GOARCH's.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gopack import _proc, bindings, cache, conda, goerrors, includes, interpreters, placeholders
-from gopack import target as targets
-from gopack.bindings import Binding, GoPackage
+from gopack import _proc, cache
 from gopack.errors import RecipeError, ToolchainError
-from gopack.interpreters import Interpreter
-from gopack.recipe import Recipe
-from gopack.target import GOARCH_MACHINES, Target
+from gopack.go import bindings, includes
+from gopack.go import toolchain as go_toolchain
+from gopack.go.bindings import Binding, GoPackage
+from gopack.go.toolchain import GoToolchain
+from gopack.platform import target as targets
+from gopack.platform.target import GOARCH_MACHINES, Target
+from gopack.python import conda, interpreters
+from gopack.python.interpreters import Interpreter
+from gopack.recipe import placeholders
+from gopack.recipe.model import Recipe
 
 __all__ = ["GOARCH_MACHINES", "GoToolchain", "Plan", "make"]
-
-
-@dataclass(frozen=True, kw_only=True)
-class GoToolchain:
-    go: Path
-    version: str  # "go1.26.8"
-    goos: str
-    goarch: str
-    #: go env CC and CXX, split into words.
-    cc: tuple[str, ...] = ("gcc",)
-    cxx: tuple[str, ...] = ("g++",)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,7 +58,7 @@ class TargetOptions:
 
 
 def make(recipe: Recipe, *, cache_dir: Path | None = None, options: TargetOptions = TargetOptions()) -> Plan:
-    toolchain = find_go(recipe)
+    toolchain = go_toolchain.find_go(recipe)
     target = make_target(recipe, toolchain, options)
     # Go builds for the target's machine (GOARCH=arm64 from an amd64 machine, say): every go command is told so.
     toolchain = dataclasses.replace(toolchain, goarch=target.goarch)
@@ -90,8 +83,8 @@ def make(recipe: Recipe, *, cache_dir: Path | None = None, options: TargetOption
     # Before any work: an interpreter whose own files need a newer glibc cannot make a bundle for the floor.
     targets.check_files(target, [interpreter.libpython, interpreter.executable], what=f"the interpreter {interpreter.executable}")
     go_env = tuple(sorted({"CGO_ENABLED": "1", **dict(recipe.go.env), "GOARCH": target.goarch}.items()))
-    packages = list_packages(recipe, toolchain, dict(go_env))
-    main_package = next((p for p in packages if p.dir and Path(p.dir).resolve() == _package_dir(recipe)), packages[-1])
+    packages = go_toolchain.list_packages(recipe, toolchain, dict(go_env))
+    main_package = next((p for p in packages if p.dir and Path(p.dir).resolve() == go_toolchain.package_dir(recipe)), packages[-1])
     if main_package.name != "main":
         raise RecipeError(
             f"{recipe.where('go.package')}: {main_package.import_path} is package {main_package.name!r}, not a main package",
@@ -142,15 +135,6 @@ def _go_values(recipe: Recipe) -> list[tuple[str, str]]:
     return [*((f"go.env.{k}", v) for k, v in go.env), *((f"go.flags[{i}]", f) for i, f in enumerate(go.flags)), ("go.ldflags", go.ldflags)]
 
 
-def interpreter_placeholder(interpreter: Interpreter, placeholder: placeholders.Placeholder) -> str | None:
-    """The value of a placeholder known without the Python tree, else None."""
-    if placeholder.name == "python.include":
-        return str(interpreter.include)
-    if placeholder.name == "python.lib":
-        return str(interpreter.libpython.parent)
-    return None
-
-
 def check_libpython_flags(recipe: Recipe, interpreter: Interpreter, packages: list[GoPackage]) -> None:
     """``#cgo LDFLAGS: -lpythonX.Y`` must name the Python the recipe embeds."""
     for flag in includes.libpython_flags(packages):
@@ -174,7 +158,7 @@ def scan_cgo(
     flags = ["-I", str(interpreter.include)]
     for name in ("CGO_CPPFLAGS", "CGO_CFLAGS", "CGO_CXXFLAGS"):
         value = env.get(name, os.environ.get(name, ""))
-        resolved = placeholders.substitute(value, lambda p: interpreter_placeholder(interpreter, p))
+        resolved = placeholders.substitute(value, lambda p: interpreters.placeholder_value(interpreter, p))
         # A folder only the tree gives is not there yet: what it would answer counts as missing.
         flags += includes.search_flags([w for w in includes.split_flags(resolved) if not placeholders.find(w)])
     others = sorted({n for p in own for n in p.pkg_config} - set(bindings.python_pkg_config_names(n for p in own for n in p.pkg_config)))
@@ -227,36 +211,6 @@ def target_goarch(recipe: Recipe, toolchain: GoToolchain, options: TargetOptions
             hint="drop GOARCH from go.env: the target's architecture sets it",
         )
     return goarch, where
-
-
-def find_go(recipe: Recipe) -> GoToolchain:
-    go = _proc.which("go", hint="install Go 1.21 or newer and put it on PATH (https://go.dev/dl)")
-    out = _proc.run(
-        [go, "env", "-json", "GOVERSION", "GOOS", "GOARCH", "CC", "CXX"],
-        what="go env",
-        env=dict(recipe.go.env),
-        error=ToolchainError,
-        hint="check that your Go installation works: go version",
-    )
-    info = json.loads(out)
-    if info["GOOS"] != "linux":
-        raise ToolchainError(
-            f"GOOS is {info['GOOS']}; gopack bundles for linux on this platform",
-            hint="unset GOOS (cross-compiling turns cgo off)",
-        )
-    return GoToolchain(
-        go=go,
-        version=info["GOVERSION"],
-        goos=info["GOOS"],
-        goarch=info["GOARCH"],
-        cc=tuple(includes.split_flags(info.get("CC") or "gcc")),
-        cxx=tuple(includes.split_flags(info.get("CXX") or "g++")),
-    )
-
-
-_CONDA_LIBPYTHON_HINT = (
-    "a Go program links libpython: install a python package that ships lib/libpythonX.Y.so (conda-forge's and defaults' do)"
-)
 
 
 def conda_interpreter(recipe: Recipe, environment: conda.Environment) -> Interpreter:
@@ -348,6 +302,11 @@ def find_interpreter(recipe: Recipe, target: Target) -> Interpreter:
     return found
 
 
+_CONDA_LIBPYTHON_HINT = (
+    "a Go program links libpython: install a python package that ships lib/libpythonX.Y.so (conda-forge's and defaults' do)"
+)
+
+
 def check_machine(interpreter: Interpreter, toolchain: GoToolchain) -> None:
     expected = GOARCH_MACHINES.get(toolchain.goarch)
     if expected != interpreter.elf_machine:
@@ -355,59 +314,3 @@ def check_machine(interpreter: Interpreter, toolchain: GoToolchain) -> None:
             f"{interpreter.libpython} is built for {interpreter.elf_machine}, but Go builds for GOARCH={toolchain.goarch} ({expected or 'unknown machine'})",
             hint="use a Go toolchain and a Python of the same architecture (cross-compiling turns cgo off)",
         )
-
-
-def _strings(go_field: str) -> str:
-    return f'[{{{{range $i, $n := .{go_field}}}}}{{{{if $i}}}}, {{{{end}}}}{{{{printf "%q" $n}}}}{{{{end}}}}]'
-
-
-#: go list's fields of each package, and the GoPackage field each fills.
-_LISTS = {
-    "pkg_config": "CgoPkgConfig",
-    "cgo_files": "CgoFiles",
-    "c_files": "CFiles",
-    "cxx_files": "CXXFiles",
-    "h_files": "HFiles",
-    "cgo_cflags": "CgoCFLAGS",
-    "cgo_cppflags": "CgoCPPFLAGS",
-    "cgo_cxxflags": "CgoCXXFLAGS",
-    "cgo_ldflags": "CgoLDFLAGS",
-}
-_LIST_FORMAT = (
-    '{"import_path": {{printf "%q" .ImportPath}}, "name": {{printf "%q" .Name}}, "dir": {{printf "%q" .Dir}}, '
-    '"module": {{with .Module}}{{printf "%q" .Path}}{{else}}""{{end}}, '
-    '"module_version": {{with .Module}}{{printf "%q" .Version}}{{else}}""{{end}}, '
-    '"standard": {{.Standard}}, ' + ", ".join(f'"{key}": {_strings(go_field)}' for key, go_field in _LISTS.items()) + "}"
-)
-
-
-def list_packages(recipe: Recipe, toolchain: GoToolchain, env: dict[str, str]) -> list[GoPackage]:
-    """``go list -deps`` of the program's package: every package, its module and pkg-config names."""
-    argv: list[str | os.PathLike[str]] = [toolchain.go, "list", "-deps", "-f", _LIST_FORMAT]
-    if recipe.go.tags:
-        argv.append("-tags=" + ",".join(recipe.go.tags))
-    argv.append(recipe.go.package)
-    try:
-        out = _proc.run(
-            argv,
-            what=f"go list {recipe.go.package} (in {recipe.go.module})",
-            env=env,
-            cwd=recipe.go.module,
-            error=ToolchainError,
-            hint=f"check {_go_keys(recipe)} in {recipe.path}, and that `go build` works in {recipe.go.module}",
-            stderr_only=True,
-        )
-    except ToolchainError as exc:
-        raise goerrors.rewrite(exc, module_dir=recipe.go.module) from None
-    return [GoPackage(**{**row, **{key: tuple(row[key]) for key in _LISTS}}) for row in map(json.loads, out.splitlines()) if row]
-
-
-def _go_keys(recipe: Recipe) -> str:
-    """The recipe keys a failing go command may be failing on: go.env's too, where set
-    (a bad GOFLAGS fails go list before it reads the package)."""
-    keys = ["go.module", "go.package", *(f"go.env.{name}" for name, _ in recipe.go.env)]
-    return ", ".join(keys[:-1]) + " and " + keys[-1]
-
-
-def _package_dir(recipe: Recipe) -> Path:
-    return (recipe.go.module / recipe.go.package).resolve()

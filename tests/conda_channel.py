@@ -45,7 +45,7 @@ import conda_package_handling.api as cph  # type: ignore[import-untyped]
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from gopack import _rattler as gopack_rattler
+from gopack.python import _rattler as gopack_rattler
 
 #: pyenv's root is $PYENV_ROOT, else ~/.pyenv (as in conftest.PYENV; this file also runs as a script).
 PYENV_PREFIX = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions" / "3.7.16"
@@ -448,7 +448,7 @@ def build_channel(dest: Path, wheel_cache: Path | None = None) -> Path:
 
 def solve_and_install(channel: Path, prefix: Path, specs: Sequence[str], pkgs_dir: Path | None = None) -> int:
     """Create ``prefix`` from ``channel`` with py-rattler (in gopack's child process, see
-    gopack._rattler: py-rattler may crash at interpreter exit); return how many packages."""
+    gopack.python._rattler: py-rattler may crash at interpreter exit); return how many packages."""
     request = {"channels": [channel.as_uri()], "specs": list(specs)}
     solved = _rattler({"op": "solve", **request})
     cache = pkgs_dir or prefix.with_name(prefix.name + ".pkgs")
@@ -482,4 +482,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 if __name__ == "__main__":
     code = main()
     sys.stdout.flush()
-    os._exit(code)  # py-rattler (index_fs) may crash while the interpreter shuts down; see gopack._rattler
+    os._exit(code)  # py-rattler (index_fs) may crash while the interpreter shuts down; see gopack.python._rattler

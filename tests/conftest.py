@@ -13,9 +13,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import zstandard
 
-from gopack import _proc, pipeline, recipe
+from gopack import _proc, pipeline
 from gopack.pipeline import Bundle
+from gopack.recipe import model as recipe
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
@@ -91,3 +93,18 @@ def cli_state() -> Iterator[None]:
         root.handlers[:] = handlers
         root.setLevel(level)
         _proc.stream_output = stream
+
+
+@contextlib.contextmanager
+def open_tar(path: Path) -> Iterator[tarfile.TarFile]:
+    """A gopack tar archive (gzip or zstd: several frames) opened for reading, trusted: our own output."""
+    if path.name.endswith(".tar.zst"):
+        with (
+            path.open("rb") as raw,
+            zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True) as stream,
+            tarfile.open(fileobj=stream, mode="r|") as tar,
+        ):
+            yield tar
+    else:
+        with tarfile.open(path, "r:*") as tar:
+            yield tar

@@ -10,7 +10,7 @@ from pathlib import Path
 from auditwheel import lddtree
 from elftools.elf.elffile import ELFFile
 
-from gopack.elf import analysis
+from gopack.platform.linux import analysis
 
 
 def test_lddtree_reads_a_platform_once_per_version_of_a_file(tmp_path: Path) -> None:

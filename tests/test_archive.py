@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 import zstandard
+from conftest import open_tar
 
-from gopack import archive
+from gopack.archive import write as archive
 from gopack.errors import BuildError
 
 TOP = "demo-1.0"
@@ -81,7 +82,7 @@ def test_archive_with_a_segment_is_the_same_tar_as_one_stream(fmt: str, tmp_path
     assert joined.read_bytes() != whole.read_bytes()  # three compressed parts, not one
     assert decompress(joined) == decompress(whole)
     assert len(decompress(joined)) % tarfile.RECORDSIZE == 0
-    with archive.open_tar(joined) as tar:
+    with open_tar(joined) as tar:
         members = [(m.name, m.type, m.linkname) for m in tar]
     names_in_order = [m[0] for m in members]
     assert names_in_order == sorted(names_in_order)
@@ -173,7 +174,7 @@ def test_a_file_added_inside_the_segments_folder_goes_after_it(tmp_path: Path) -
     (root / "python/lib/libgo-needs.so").write_bytes(b"vendored for the binary")  # after the segment, as with a cached one
     joined = tmp_path / "joined.tar.gz"
     archive.write(root, TOP, joined, fmt="tar.gz", level=6, links={}, segment=segment)
-    with archive.open_tar(joined) as tar:
+    with open_tar(joined) as tar:
         order = [m.name for m in tar]
     assert order.index(f"{TOP}/python/lib/libgo-needs.so") > order.index(f"{TOP}/python/lib/python3.7/os.pyc")
     assert order.index(f"{TOP}/python/lib/libgo-needs.so") < order.index(f"{TOP}/zz-after-python")

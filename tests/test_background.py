@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from conftest import require_pyenv
 
-from gopack import _proc, bytecode
+from gopack import _proc
 from gopack.errors import BuildError
+from gopack.python import bytecode
 
 
 def test_cancel_stops_every_command_it_started() -> None:

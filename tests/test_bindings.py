@@ -1,4 +1,4 @@
-"""Unit tests of gopack.bindings: which Go binding a program uses and the Pythons it compiles against."""
+"""Unit tests of gopack.go.bindings: which Go binding a program uses and the Pythons it compiles against."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import doctest
 
 import pytest
 
-from gopack import bindings
-from gopack.bindings import PYTHON3, Binding, GoPackage, detect, python_pkg_config_names, pythons_for_pkg_config
+from gopack.go import bindings
+from gopack.go.bindings import PYTHON3, Binding, GoPackage, detect, python_pkg_config_names, pythons_for_pkg_config
 
 ALL3 = ("3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from test_recipe import assert_problem, load_error, make_project, write_recipe
 
-from gopack import conda, recipe
 from gopack.errors import RecipeError
+from gopack.python import conda
+from gopack.recipe import model as recipe
 
 HEAD = """\
 name: hello

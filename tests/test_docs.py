@@ -7,7 +7,8 @@ from typing import Any
 
 from conftest import REPO
 
-from gopack import prune, recipe
+from gopack.recipe import model as recipe
+from gopack.recipe import prune_rules
 
 
 def keys(node: dict[str, Any], prefix: str = "") -> Iterator[str]:
@@ -26,7 +27,7 @@ def test_every_recipe_key_is_in_the_reference() -> None:
 
 def test_every_default_pruning_rule_is_in_the_reference() -> None:
     reference = (REPO / "docs" / "recipe.md").read_text()
-    assert [r.glob for r in (*prune.DEFAULT_RULES, *prune.DEFAULT_KEEP) if f"`{r.glob}`" not in reference] == []
+    assert [r.glob for r in (*prune_rules.DEFAULT_RULES, *prune_rules.DEFAULT_KEEP) if f"`{r.glob}`" not in reference] == []
 
 
 def test_every_shipped_recipe_loads() -> None:

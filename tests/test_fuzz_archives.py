@@ -23,8 +23,11 @@ import pytest
 import zstandard
 from conftest import DATA, cli_state, require_pyenv
 
-from gopack import cli, pipeline, recipe, unpack, verify
+from gopack import cli, pipeline
+from gopack.archive import unpack
 from gopack.errors import GopackError
+from gopack.recipe import model as recipe
+from gopack.verify import checks as verify
 
 COUNT = int(os.environ.get("GOPACK_FUZZ_ARCHIVES", "1000"))
 SEED = int(os.environ.get("GOPACK_FUZZ_SEED", "17"))

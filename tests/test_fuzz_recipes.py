@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 from fuzz_recipes import recipes
 
-from gopack import plan, recipe
+from gopack import plan
 from gopack.errors import GopackError, RecipeError
+from gopack.recipe import model as recipe
 
 REPO = Path(__file__).resolve().parent.parent
 COUNT = int(os.environ.get("GOPACK_FUZZ_RECIPES", "10000"))

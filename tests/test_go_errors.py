@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from conftest import EXAMPLES, cli_state, require_pyenv
 
-from gopack import cli, goerrors
+from gopack import cli
 from gopack.errors import BuildError
+from gopack.go import errors as goerrors
 
 DATADOG = EXAMPLES / "bindings" / "datadog"
 REQUIRE = "require github.com/DataDog/go-python3 v0.0.0-20211102160307-40adc605f1fe\n"

@@ -11,13 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from gopack import bindings, headers, includes, placeholders, plan, recipe
-from gopack.bindings import GoPackage
+from gopack import plan
 from gopack.errors import BuildError, RecipeError, ToolchainError
-from gopack.includes import Include
+from gopack.go import bindings, includes
+from gopack.go import headers as cgo_headers
+from gopack.go.bindings import GoPackage
+from gopack.go.includes import Include
+from gopack.python import headers
+from gopack.recipe import model as recipe
+from gopack.recipe import placeholders
 
 
-@pytest.mark.parametrize("module", [placeholders, includes, headers])
+@pytest.mark.parametrize("module", [placeholders, includes, headers, cgo_headers])
 def test_doctests(module: object) -> None:
     result = doctest.testmod(module, verbose=False, report=False)  # type: ignore[arg-type]
     assert result.attempted > 0 and result.failed == 0
@@ -213,7 +218,7 @@ def test_sources_name_the_folder_and_the_distribution_that_ships_it(tmp_path: Pa
         Include(header="zlib.h", quoted=False, file="glue.c", line=5),
     ]
     owners = {f"{SITE}/numpy/_core/include/numpy/arrayobject.h": "numpy"}
-    found, unanswered = headers.sources(wanted, headers=tmp_path / headers.FOLDER, owners=owners, versions={"numpy": "2.2.6"})
+    found, unanswered = cgo_headers.sources(wanted, headers=tmp_path / headers.FOLDER, owners=owners, versions={"numpy": "2.2.6"})
     (source,) = found
     assert (source.distribution, source.version, source.include, source.headers) == (
         "numpy",
@@ -221,11 +226,11 @@ def test_sources_name_the_folder_and_the_distribution_that_ships_it(tmp_path: Pa
         f"{SITE}/numpy/_core/include",
         ("numpy/arrayobject.h",),
     )
-    assert source.sha256 == headers.digest(tmp_path / headers.FOLDER / SITE / "numpy/_core/include")
+    assert source.sha256 == cgo_headers.digest(tmp_path / headers.FOLDER / SITE / "numpy/_core/include")
     assert [i.header for i in unanswered] == ["zlib.h"]
     # Another file changes the digest: the Go build's cache key follows the headers' contents.
     (tmp_path / headers.FOLDER / SITE / "numpy/_core/include/numpy/extra.h").write_text("")
-    again, _ = headers.sources(wanted, headers=tmp_path / headers.FOLDER, owners=owners, versions={"numpy": "2.2.6"})
+    again, _ = cgo_headers.sources(wanted, headers=tmp_path / headers.FOLDER, owners=owners, versions={"numpy": "2.2.6"})
     assert again[0].sha256 != source.sha256
 
 
@@ -234,7 +239,7 @@ def test_a_header_two_folders_ship_is_an_error_naming_both(tmp_path: Path) -> No
     headers.keep(tmp_path, [tmp_path / SITE])
     wanted = [Include(header="pybind11/pybind11.h", quoted=False, file="/src/glue.cc", line=2)]
     with pytest.raises(BuildError) as caught:
-        headers.sources(wanted, headers=tmp_path / headers.FOLDER, owners={}, versions={})
+        cgo_headers.sources(wanted, headers=tmp_path / headers.FOLDER, owners={}, versions={})
     assert caught.value.message.startswith("/src/glue.cc:2: #include <pybind11/pybind11.h> is shipped by more than one include folder")
     assert f"{SITE}/include" in caught.value.message and f"{SITE}/other/include" in caught.value.message
     assert "{include:MODULE}" in (caught.value.hint or "")

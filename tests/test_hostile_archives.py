@@ -27,7 +27,7 @@ import pytest
 from conftest import REPO
 from hostile import Bundle, Item
 
-from gopack import sandbox
+from gopack.verify import sandbox
 
 FAILED = 5
 
@@ -176,7 +176,7 @@ def test_links_and_names_that_leave_are_refused(variant: str, canaries: Canaries
 
 @pytest.mark.parametrize(("target", "ok"), [("../lib/x", True), ("./x", True), ("x/../../y", False), ("../../x", False), ("", False)])
 def test_a_symlink_stays_inside_by_its_text_alone(target: str, ok: bool, tmp_path: Path) -> None:
-    from gopack import unpack
+    from gopack.archive import unpack
     from gopack.errors import VerifyError
 
     top = "text-1.0"
@@ -275,7 +275,7 @@ def test_the_smoke_command_must_name_an_executable_inside(first: str, why: str |
     bundle.smoke = {"command": [first, "-c", f"echo pwned > {canaries.folders[1]}/victim; echo OK"], "expect": ["OK"], "timeout": 60}
     archive = bundle.tar(tmp_path / f"{top}.tar.gz")
     if why is None:
-        from gopack import unpack
+        from gopack.archive import unpack
 
         assert unpack.scan(archive).manifest["smoke"]["command"][0] == first
         return
@@ -429,8 +429,8 @@ def test_extraction_stops_at_the_listed_size_while_streaming(tmp_path: Path) -> 
     pass the cap is refused before it is written. A fake member: this is the writer alone."""
     import io
 
-    from gopack import unpack
-    from gopack.entries import FILE, Entry, Listing, Member
+    from gopack.archive import unpack
+    from gopack.archive.entries import FILE, Entry, Listing, Member
 
     bundle = Bundle("cap-1.0").script("bin/app", "echo OK\n")
     archive = bundle.tar(tmp_path / "cap-1.0.tar.gz")
@@ -453,7 +453,7 @@ def test_extraction_stops_at_the_listed_size_while_streaming(tmp_path: Path) -> 
 
 
 def test_an_archive_that_changes_between_the_two_readings_is_refused(tmp_path: Path) -> None:
-    from gopack import unpack
+    from gopack.archive import unpack
 
     first = Bundle("same-1.0").script("bin/app", "echo OK\n").tar(tmp_path / "same-1.0.tar.gz")
     with unpack.opened(first) as arc:

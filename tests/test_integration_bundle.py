@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from conftest import DATA, EXAMPLES, ODD_NAME, PYENV, REPO, extract, require_pyenv
 
-from gopack import sandbox
 from gopack.pipeline import Bundle
-from gopack.verify import DECOYS
+from gopack.verify import sandbox
+from gopack.verify.checks import DECOYS
 
 pytestmark = pytest.mark.integration
 

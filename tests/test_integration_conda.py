@@ -19,10 +19,11 @@ from pathlib import Path
 
 import conda_channel
 import pytest
-from conftest import EXAMPLES, require_pyenv
+from conftest import EXAMPLES, open_tar, require_pyenv
 from conftest import gopack_cli as gopack
 
-from gopack import archive, conda
+from gopack.archive import unpack
+from gopack.python import conda
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +49,7 @@ def write_recipe(directory: Path, conda_block: str, *, code: bool = True, go_mod
 def channel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     require_pyenv("3.7")
     dest = tmp_path_factory.mktemp("conda") / "channel"
-    # A child process: py-rattler's indexer may crash while an interpreter shuts down (gopack._rattler).
+    # A child process: py-rattler's indexer may crash while an interpreter shuts down (gopack.python._rattler).
     built = subprocess.run([sys.executable, conda_channel.__file__, str(dest)], capture_output=True, text=True, check=False)
     assert built.returncode == 0, built.stdout + built.stderr
     print(built.stdout)
@@ -86,7 +87,7 @@ def test_bundle_from_an_existing_prefix_runs_without_python(env_prefix: Path, tm
     report = bundle_ok(write_recipe(tmp_path, f"conda:\n  prefix: {env_prefix}\n"), tmp_path / "dist", cache)
     built = Path(str(report["archive"]))
     verify_ok(built, cache)
-    manifest = archive.read_manifest(built)
+    manifest = unpack.scan(built).manifest
     assert manifest["installer"] == "conda-pack"
     assert manifest["python"]["version"] == "3.7.16"
     packages = {p["name"]: p["version"] for p in manifest["packages"]}
@@ -107,7 +108,7 @@ def test_bundle_from_an_existing_prefix_runs_without_python(env_prefix: Path, tm
 def _archive_text(path: Path) -> str:
     """Every small text-like member of the archive, joined (to look for leaked paths)."""
     chunks = []
-    with archive.open_tar(path) as tar:
+    with open_tar(path) as tar:
         for member in tar:
             if (
                 member.isfile()
@@ -129,7 +130,7 @@ def test_bundle_from_an_environment_file_with_a_pip_section(channel: Path, tmp_p
     report = bundle_ok(recipe_path, tmp_path / "dist", cache)
     built = Path(str(report["archive"]))
     verify_ok(built, cache)
-    packages = {p["name"]: p["version"] for p in archive.read_manifest(built)["packages"]}
+    packages = {p["name"]: p["version"] for p in unpack.scan(built).manifest["packages"]}
     assert packages["scikit-learn"] == "1.0.2" and packages["six"] == "1.16.0"
     # The second time the environment and the Python tree come from the cache.
     again = bundle_ok(recipe_path, tmp_path / "dist2", cache)
@@ -208,7 +209,7 @@ def test_an_environment_pip_damaged_is_refused_by_conda_pack(env_prefix: Path, t
     damaged = tmp_path / "env-pip-damaged"
     shutil.copytree(env_prefix, damaged, symlinks=True)
     # What `pip uninstall threadpoolctl` does to a conda-managed package.
-    from gopack.pythonenv import find_uv
+    from gopack.python.env import find_uv
 
     subprocess.run(
         [str(find_uv()), "pip", "uninstall", "--python", str(damaged / "bin" / "python"), "--break-system-packages", "threadpoolctl"],

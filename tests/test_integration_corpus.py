@@ -23,9 +23,10 @@ from conftest import ODD_NAME, REPO, extract, require_pyenv
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from gopack import contents, sandbox
-from gopack.elf import analysis
+from gopack.archive import contents
 from gopack.pipeline import Bundle
+from gopack.platform.linux import analysis
+from gopack.verify import sandbox
 
 pytestmark = pytest.mark.integration
 

@@ -26,9 +26,11 @@ from conftest import DATA, extract
 from conftest import gopack_cli as gopack
 from debian_roots import debian_root
 
-from gopack import contents, emulation, sandbox
-from gopack.elf import analysis
+from gopack.archive import contents
 from gopack.errors import RecipeError, ToolchainError
+from gopack.platform import emulation
+from gopack.platform.linux import analysis
+from gopack.verify import sandbox
 
 pytestmark = pytest.mark.integration
 

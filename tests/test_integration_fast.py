@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import EXAMPLES, REPO, require_pyenv
 
-from gopack.archive import read_manifest
+from gopack.archive import unpack
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +41,7 @@ def test_sklearn_rebuilds_are_byte_identical_across_checkouts_and_caches(tmp_pat
     assert [r["python_tree_cached"] for r in reports] == [False, False, True]
     archives = [Path(r["archive"]).read_bytes() for r in reports]
     assert archives[0] == archives[1] == archives[2]
-    manifest = json.dumps(read_manifest(Path(reports[0]["archive"])))
+    manifest = json.dumps(unpack.scan(Path(reports[0]["archive"])).manifest)
     assert str(tmp_path) not in manifest and "checkout" not in manifest and "/tmp/" not in manifest
 
 

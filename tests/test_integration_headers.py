@@ -13,8 +13,12 @@ import pytest
 from conftest import DATA, EXAMPLES, require_pyenv
 from conftest import gopack_cli as gopack
 
-from gopack import contents, headers, pipeline, plan, recipe
+from gopack import pipeline, plan
+from gopack.archive import contents
+from gopack.go import headers as cgo_headers
 from gopack.pipeline import Bundle
+from gopack.python import headers
+from gopack.recipe import model as recipe
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +62,7 @@ def test_the_manifest_and_inspect_name_the_headers_the_go_build_used(numpy_glue:
     # The very files of the numpy that ships: the digest is that of the cached tree's kept headers.
     # (The session's cache holds other trees with a numpy too, the corpus's: this one has numpy 2.2.6.)
     (entry,) = [e for e in (cache_dir / "envs").iterdir() if (e / headers.FOLDER / NUMPY_INCLUDE).is_dir() and numpy_in(e) == "2.2.6"]
-    assert used["sha256"] == headers.digest(entry / headers.FOLDER / NUMPY_INCLUDE)
+    assert used["sha256"] == cgo_headers.digest(entry / headers.FOLDER / NUMPY_INCLUDE)
     assert contents.report(numpy_glue.archive)["cgo_headers"] == [used]  # checked against the inspect schema
     shown = gopack("inspect", str(numpy_glue.archive), cache=cache_dir)
     assert f"headers    numpy 2.2.6: numpy/arrayobject.h from {NUMPY_INCLUDE}" in shown.stdout

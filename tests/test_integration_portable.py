@@ -17,10 +17,11 @@ import jsonschema
 import pytest
 from conftest import EXAMPLES, require_pyenv
 
-from gopack import contents, relocate, sandbox
-from gopack.elf import analysis
+from gopack.archive import contents
 from gopack.errors import BuildError
 from gopack.pipeline import Bundle
+from gopack.platform.linux import analysis, relocate
+from gopack.verify import sandbox
 
 pytestmark = pytest.mark.integration
 

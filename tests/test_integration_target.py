@@ -23,10 +23,13 @@ from conftest import DATA, EXAMPLES, extract, require_pyenv
 from conftest import gopack_cli as gopack
 from debian_roots import debian_root
 
-from gopack import contents, pipeline, plan, recipe, sandbox
-from gopack.elf import analysis
+from gopack import pipeline, plan
+from gopack.archive import contents
 from gopack.errors import ToolchainError, UsageError
 from gopack.pipeline import Bundle
+from gopack.platform.linux import analysis
+from gopack.recipe import model as recipe
+from gopack.verify import sandbox
 
 pytestmark = pytest.mark.integration
 

@@ -22,9 +22,10 @@ from pathlib import Path
 import pytest
 from conftest import DATA, EXAMPLES, ODD_NAME, extract, require_pyenv
 
-from gopack import sandbox, verify
-from gopack.elf import analysis
 from gopack.pipeline import Bundle
+from gopack.platform.linux import analysis
+from gopack.verify import checks as verify
+from gopack.verify import sandbox
 
 pytestmark = pytest.mark.integration
 

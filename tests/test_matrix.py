@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from conftest import DATA, EXAMPLES, require_pyenv
 
-from gopack import verify
 from gopack.pipeline import Bundle
+from gopack.verify import checks as verify
 
 pytestmark = pytest.mark.integration
 

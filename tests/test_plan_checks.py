@@ -1,4 +1,4 @@
-"""Unit tests of the pure checks in gopack.plan and of interpreter discovery (gopack.interpreters.find)."""
+"""Unit tests of the pure checks in gopack.plan and of interpreter discovery (gopack.python.interpreters.find)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 from conftest import PYENV
 
-from gopack import interpreters, plan, recipe
+from gopack import plan
 from gopack.errors import GopackError, ToolchainError
-from gopack.interpreters import Interpreter, Rejected
 from gopack.plan import GOARCH_MACHINES, GoToolchain, check_machine
-from gopack.target import make as make_target
+from gopack.platform.target import make as make_target
+from gopack.python import interpreters
+from gopack.python.interpreters import Interpreter, Rejected
+from gopack.recipe import model as recipe
 
 HOST = make_target("amd64", sysroot=None, glibc=None)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from gopack import prune
+from gopack.python import prune
+from gopack.recipe import prune_rules
 
 
 def make(root: Path, *paths: str) -> None:
@@ -33,7 +34,7 @@ def test_default_rules_drop_what_never_runs_and_keep_dist_info(tmp_path: Path) -
         f"{site}/bin/f2py",
         f"{site}/scipy/x/__pycache__/y.cpython-37.pyc",
     )
-    drop, keep = prune.rules(defaults=True, drop=(), keep=())
+    drop, keep = prune_rules.rules(defaults=True, drop=(), keep=())
     pruned = prune.prune(tmp_path, drop=drop, keep=keep)
     left = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
     assert left == [
@@ -48,7 +49,7 @@ def test_default_rules_drop_what_never_runs_and_keep_dist_info(tmp_path: Path) -
 
 def test_recipe_keep_wins_and_drop_extends(tmp_path: Path) -> None:
     make(tmp_path, "python/lib/python3.7/tkinter/__init__.py", "python/lib/python3.7/csv.py", "app/data/big.bin")
-    drop, keep = prune.rules(defaults=True, drop=("app/data/**",), keep=("python/lib/python*/tkinter",))
+    drop, keep = prune_rules.rules(defaults=True, drop=("app/data/**",), keep=("python/lib/python*/tkinter",))
     prune.prune(tmp_path, drop=drop, keep=keep)
     assert (tmp_path / "python/lib/python3.7/tkinter/__init__.py").exists()
     assert not (tmp_path / "app/data/big.bin").exists()
@@ -57,7 +58,7 @@ def test_recipe_keep_wins_and_drop_extends(tmp_path: Path) -> None:
 
 def test_no_defaults_prunes_nothing(tmp_path: Path) -> None:
     make(tmp_path, "python/lib/python3.7/test/test_os.py")
-    drop, keep = prune.rules(defaults=False, drop=(), keep=())
+    drop, keep = prune_rules.rules(defaults=False, drop=(), keep=())
     assert prune.prune(tmp_path, drop=drop, keep=keep) == []
     assert (tmp_path / "python/lib/python3.7/test/test_os.py").exists()
 
@@ -81,7 +82,7 @@ def test_pruning_while_copying_leaves_and_counts_what_pruning_after_does(tmp_pat
     ]
     source = tmp_path / "source"
     make(source, *stdlib)
-    drop, keep = prune.rules(defaults=True, drop=(), keep=("python/lib/python*/test/support",))
+    drop, keep = prune_rules.rules(defaults=True, drop=(), keep=("python/lib/python*/test/support",))
     never = frozenset({"__pycache__", "site-packages"})
 
     after = tmp_path / "after"
@@ -128,7 +129,7 @@ def test_a_dropped_folder_that_code_which_stays_imports_at_import_time_stays_who
             f"{site}/lazy/tests/everything.py": "",
         },
     )
-    drop, keep = prune.rules(defaults=True, drop=(), keep=())
+    drop, keep = prune_rules.rules(defaults=True, drop=(), keep=())
     pruner = prune.Pruner(drop=drop, keep=keep)
     pruner.prune(tmp_path, under=tmp_path / site)
     left = {p.relative_to(tmp_path / site).as_posix() for p in (tmp_path / site).rglob("*") if p.is_file()}

@@ -1,4 +1,4 @@
-"""Unit tests of gopack.recipe.load: recipes are written into tmp_path."""
+"""Unit tests of gopack.recipe.model.load: recipes are written into tmp_path."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from unittest import mock
 import pytest
 from conftest import cli_state
 
-from gopack import cli, pipeline, recipe
+from gopack import cli, pipeline
 from gopack.errors import GopackError, RecipeError
-from gopack.recipe import GoSpec, OutputSpec, PythonSpec, Recipe, SmokeSpec
+from gopack.recipe import model as recipe
+from gopack.recipe.model import GoSpec, OutputSpec, PythonSpec, Recipe, SmokeSpec
 
 MINIMAL = """\
 name: hello

@@ -21,9 +21,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gopack import recipe
-from gopack import recipe_limits as limits
 from gopack.errors import RecipeError
+from gopack.recipe import limits
+from gopack.recipe import model as recipe
 
 MINIMAL = """\
 name: hello

@@ -1,4 +1,4 @@
-"""Property-based tests of gopack.recipe.load and of ``gopack bundle`` on bad recipes.
+"""Property-based tests of gopack.recipe.model.load and of ``gopack bundle`` on bad recipes.
 
 A valid recipe (every key present) is mutated at random: a key deleted, an
 unknown key added, a value replaced by one of another type or by nested
@@ -63,10 +63,11 @@ from conftest import cli_state
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from gopack import cli, pipeline, recipe
-from gopack import recipe_limits as limits
+from gopack import cli, pipeline
 from gopack.errors import RecipeError
-from gopack.recipe import Recipe
+from gopack.recipe import limits
+from gopack.recipe import model as recipe
+from gopack.recipe.model import Recipe
 
 Key = str | int
 FieldPath = tuple[Key, ...]

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from conftest import require_pyenv
 
-from gopack import bytecode, imports, recipe, sources
 from gopack.errors import RecipeError
+from gopack.python import bytecode, imports, sources
+from gopack.recipe import model as recipe
 
 RECIPE = 'name: hello\nversion: "1"\ngo: {{}}\npython:\n  version: "3.12"\n  sources: {value}\n'
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from gopack.elf import analysis, strip
-from gopack.elf.strip import blank_debug
+from gopack.platform.linux import analysis, strip
+from gopack.platform.linux.strip import blank_debug
 
 SOURCE = "#include <math.h>\ndouble gopack_f(double x) { return sqrt(x) + 1.0; }\n"
 

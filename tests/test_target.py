@@ -1,4 +1,4 @@
-"""Unit tests of gopack.target: paths inside a root, the platform uv is given, the checks of make()."""
+"""Unit tests of gopack.platform.target: paths inside a root, the platform uv is given, the checks of make()."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from gopack import interpreters, target
-from gopack.elf import analysis
 from gopack.errors import GopackError
-from gopack.target import Target
+from gopack.platform import target
+from gopack.platform.linux import analysis
+from gopack.platform.target import Target
+from gopack.python import interpreters
 
 
 def elf_header(machine: int) -> bytes:

@@ -1,0 +1,11 @@
+"""The archive: writing one deterministically, and reading one that may be a stranger's.
+
+``write`` makes the tar.gz/tar.zst/zip (sorted, fixed times and owners, parallel
+compression, a cached segment for the Python tree) and the manifest's file list;
+``entries`` holds the rules every entry of an archive must pass, ``unpack``
+reads and extracts by them with bounded cost; ``manifest`` parses a manifest
+against its schema; ``contents`` is what ``gopack inspect`` reports.
+
+May import: :mod:`gopack.platform` (which binary format a file is),
+:mod:`gopack.errors` and the helpers; nothing that builds.
+"""

@@ -1,0 +1,98 @@
+"""What every platform a bundle can be built for answers, whatever its binary format.
+
+The pipeline, the tree stage, ``inspect`` and ``verify`` reach the platform only
+through :class:`Platform`, chosen by the target (:func:`gopack.platform.platforms.of`):
+Linux/ELF/glibc is the first implementation (:mod:`gopack.platform.linux.platform`);
+another (macOS: Mach-O, dylibs, signatures, a minimum macOS) is a folder beside it
+and a line in :data:`gopack.platform.platforms.PLATFORMS`, not a branch in the stages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from gopack.platform.target import Target
+
+#: file -> symbol version (or minimum OS) -> the symbols that need it
+Requirements = Mapping[str, Mapping[str, frozenset[str]]]
+
+
+class Floor(Protocol):
+    """The oldest system a bundle starts on, and the tag its archive name carries."""
+
+    @property
+    def tag(self) -> str: ...  # manylinux_2_34_x86_64
+    @property
+    def highest(self) -> Mapping[str, str]: ...  # family -> newest version needed ("GLIBC" -> "2.34")
+
+
+class Relocation(Protocol):
+    """What making files self-contained found and did."""
+
+    @property
+    def vendored(self) -> Sequence[Any]: ...  # each has to_json()
+    @property
+    def host_libraries(self) -> Sequence[str]: ...
+    @property
+    def requirements(self) -> Requirements: ...
+    @property
+    def unresolved(self) -> Sequence[tuple[str, str]]: ...
+
+
+class TreeBinaries(Protocol):
+    """The native files of a Python tree being made: each part stripped, checked to load and
+    analysed as soon as it is in place (:meth:`add`), then made self-contained at once
+    (:meth:`relocate`) and proven (:meth:`check`)."""
+
+    def add(self, *, under: Path | None = None, skip: Path | None = None) -> None: ...
+    def relocate(self) -> None: ...
+    def check(self) -> Relocation: ...
+    def stripped(self) -> dict[str, Any]: ...  # the manifest's "stripped" section
+
+
+@dataclass(frozen=True, kw_only=True)
+class Linkage:
+    """``verify``'s static answer to "would the loader load every file of this bundle"."""
+
+    problems: tuple[str, ...]
+    #: One line for a bundle without problems: how many files, what they need from the host.
+    summary: str
+
+
+class Platform(Protocol):
+    name: str  # "linux"
+    #: How the tags of its archives start: manylinux_2_34_x86_64, linux_x86_64.
+    tag_prefixes: tuple[str, ...]
+    #: What a smoke run's bare root must hold of the host: the system libraries a bundle may need.
+    system_libraries: frozenset[str]
+
+    def tree_binaries(self, root: Path, python: Path, *, backup: Path, strip: bool, target: Target) -> TreeBinaries:
+        """The native files of the tree under ``root``, run as ``target`` runs them (``python``
+        is the tree's interpreter, for the load checks; ``backup`` keeps stripped originals)."""
+        ...
+
+    def relocate_program(self, root: Path, program: str, *, target: Target) -> Relocation:
+        """Make the program (bundle-relative) self-contained without editing it: what it needs
+        goes where its link-time search path looks."""
+        ...
+
+    def floor(self, requirements: Requirements, *, machine: str, target: Target) -> Floor:
+        """The floor and tag of a bundle whose files need ``requirements``; an error naming the
+        files when it is above the target's."""
+        ...
+
+    def needs_of(self, requirements: Requirements, program: str, *, machine: str) -> dict[str, str]:
+        """The newest version of each family one file needs (the manifest's ``go.symbol_versions``)."""
+        ...
+
+    def machine_of(self, head: bytes) -> str | None:
+        """The machine a file's first bytes name, if it is this platform's binary format."""
+        ...
+
+    def linkage(self, root: Path, *, accepted: frozenset[tuple[str, str]]) -> Linkage:
+        """Every file's needs resolved as the loader would, inside the extracted bundle at ``root``;
+        ``accepted``: (file, need) the build recorded as unresolvable."""
+        ...

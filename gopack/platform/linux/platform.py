@@ -1,0 +1,107 @@
+"""Linux: ELF files, glibc's loader, the manylinux tag. The first :class:`gopack.platform.base.Platform`.
+
+Strip (:mod:`.strip`), analysis (:mod:`.analysis`, auditwheel's lddtree and policy),
+vendoring and RUNPATH edits (:mod:`.relocate`, :mod:`.patch`), each as it was; this
+module only puts them behind the interface the stages use.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from gopack.platform.base import Linkage, Requirements
+from gopack.platform.linux import analysis, relocate
+from gopack.platform.linux import strip as stripping
+from gopack.platform.linux.analysis import Floor
+from gopack.platform.linux.patch import LIBDIR
+from gopack.platform.linux.relocate import Relocated
+from gopack.platform.target import Target
+
+
+class LinuxPlatform:
+    name: str = "linux"
+    tag_prefixes: tuple[str, ...] = ("manylinux_", "linux_")
+    system_libraries: frozenset[str] = analysis.HOST_LIBRARIES
+
+    def tree_binaries(self, root: Path, python: Path, *, backup: Path, strip: bool, target: Target) -> TreeBinaries:
+        return TreeBinaries(root, python, backup=backup, strip=strip, target=target)
+
+    def relocate_program(self, root: Path, program: str, *, target: Target) -> Relocated:
+        return relocate.relocate(
+            root, frozen=frozenset({program}), only=frozenset({program}), ld_paths=target.ld_paths, where=target.libraries_where
+        )
+
+    def floor(self, requirements: Requirements, *, machine: str, target: Target) -> Floor:
+        return relocate.floor(requirements, machine=machine, max_glibc=target.floor, where_max=target.where_glibc)
+
+    def needs_of(self, requirements: Requirements, program: str, *, machine: str) -> dict[str, str]:
+        return dict(analysis.floor_of({program: requirements.get(program, {})}, machine).highest)
+
+    def machine_of(self, head: bytes) -> str | None:
+        return analysis.header_machine(head)
+
+    def linkage(self, root: Path, *, accepted: frozenset[tuple[str, str]]) -> Linkage:
+        found = analysis.analyse(root, executable_rpath=[root / LIBDIR])
+        problems = [f"{f} searches the absolute path {p}" for f, p in found.absolute_paths]
+        problems += [f"{n} needs {s}, which resolves to nothing inside the bundle" for n, s in found.unresolved if (n, s) not in accepted]
+        problems += [f"{', '.join(e.needed_by)} need {e.soname}, found only on this host at {e.source}" for e in found.externals]
+        summary = f"{len(found.files)} ELF files; outside the bundle they need only {', '.join(found.host_libraries)}"
+        return Linkage(problems=tuple(problems), summary=summary)
+
+
+class TreeBinaries:
+    """Each part of the tree's ELF files, as soon as it is in place: stripped (before any
+    patchelf edit), checked to load (an original put back then gets gopack's edits like any
+    file), and analysed for :func:`relocate.apply`. Strip and the checks leave the dynamic
+    sections as they are, so each file is read once."""
+
+    def __init__(self, root: Path, python: Path, *, backup: Path, strip: bool, target: Target) -> None:
+        self.root, self.python, self.backup, self.strip, self.target = root, python, backup, strip, target
+        self.files: list[analysis.ElfInfo] = []
+        self.sizes: dict[str, int] = {}
+        self.checked = stripping.Checked()
+        self.facts: dict[str, analysis.FileFacts] = {}
+        self.applied: relocate.Applied | None = None
+
+    def add(self, *, under: Path | None = None, skip: Path | None = None) -> None:
+        files = analysis.elf_files(self.root, under=under, skip=skip)
+        sizes, kept = stripping.strip(self.root, files, backup=self.backup, tool=self.target.tool("strip")) if self.strip else ({}, {})
+        checked = stripping.check_stripped(self.python, self.root, sizes, kept, target=self.target)
+        self.facts.update(relocate.facts(self.root, files, ld_paths=self.target.ld_paths))
+        self.files = sorted([*self.files, *files], key=lambda f: analysis.walk_order(f.path))
+        self.sizes.update(sizes)
+        self.checked = stripping.Checked(
+            restored=dict(sorted({**self.checked.restored, **checked.restored}.items())),
+            blanked={**self.checked.blanked, **checked.blanked},
+        )
+
+    def relocate(self) -> None:
+        """Vendor what the target may lack and rewrite RUNPATHs, over every file added."""
+        self.applied = relocate.apply(
+            self.root, files=self.files, known=self.facts, ld_paths=self.target.ld_paths, where=self.target.libraries_where
+        )
+
+    def check(self) -> Relocated:
+        """Prove the relocation, and that every stripped file still loads after the edits (reads only)."""
+        assert self.applied is not None, "relocate() comes first"
+        relocated = relocate.check(self.applied)
+        stripping.still_load(self.python, self.root, [p for p in self.sizes if p not in self.checked.restored], target=self.target)
+        return relocated
+
+    def stripped(self) -> dict[str, Any]:
+        undone = {*self.checked.restored, *self.checked.blanked}
+        saved = {p: before - _size(self.root / p) for p, before in self.sizes.items() if p not in undone}
+        return {
+            "files": len(saved),
+            "bytes": sum(saved.values()),
+            "restored": [{"path": p, "why": why} for p, why in self.checked.restored.items()],
+            "blanked": {"files": len(self.checked.blanked), "bytes": sum(self.checked.blanked.values())},
+        }
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size
+
+
+LINUX = LinuxPlatform()

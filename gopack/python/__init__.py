@@ -1,0 +1,12 @@
+"""The Python side of a bundle: the interpreter and the relocatable tree made from it.
+
+``interpreters`` finds and probes a CPython (run as the target runs it);
+``env`` installs the requirements into a prefix with uv (``conda`` and
+``_rattler`` for conda environments); ``tree`` makes the cached, pruned,
+stripped, relocated and compiled ``python/`` tree (``prune``, ``imports``,
+``sources``, ``bytecode``, ``headers`` are its steps).
+
+May import: :mod:`gopack.archive`, :mod:`gopack.platform` (through its
+:class:`~gopack.platform.base.Platform` for the native files), :mod:`gopack.recipe`,
+:mod:`gopack.cache` and the helpers below them; never the Go side or the plan.
+"""

@@ -1,0 +1,237 @@
+"""``gopack verify``: prove an archive is intact and runs where no Python exists,
+without trusting it (it may come from anyone, and verify often runs as root).
+
+1. Read the whole archive before writing anything, then extract it relative to
+   directory descriptors, never through a link (:mod:`gopack.archive.unpack`): one
+   top-level folder, a manifest that matches its schema, every entry's name,
+   type and size checked against it, the smoke command inside the bundle.
+2. Check every file against the manifest, and that nothing unlisted was added.
+3. Check statically that no ELF search path is absolute and that every
+   DT_NEEDED resolves inside the bundle or to a host library the policy allows.
+4. Run the smoke test stored in the manifest in three places, each confined
+   (:func:`gopack.verify.sandbox.run_confined`: no network, host read-only or absent,
+   private /tmp and HOME, a uid of its own, limits, the process tree killed at
+   the end):
+   a. a root holding only the policy's libraries (glibc, libgcc_s, libstdc++),
+      the loader and /bin/sh;
+   b. the host with every Python hidden and decoys set (PYTHONHOME,
+      PYTHONPATH, LD_LIBRARY_PATH pointing at wrong places, a fake python3
+      first on PATH);
+   c. read-only, at a path with spaces and non-ASCII characters.
+   a and c name a locale the machine lacks (:data:`LOCALE_ENV`).
+
+A bundle of another machine (aarch64 on x86_64) runs in the same three places
+under qemu-user, with that machine's glibc (:mod:`gopack.platform.emulation`): in a, the
+root holds that glibc and a static qemu instead; in b and c, qemu takes that
+glibc from its prefix. Where no emulator or no such glibc is found, the smoke
+test is reported as not run, saying what to install.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from gopack.archive import unpack
+from gopack.archive import write as archive
+from gopack.errors import UsageError, VerifyError
+from gopack.platform import emulation, platforms
+from gopack.platform import target as targets
+from gopack.platform.base import Platform
+from gopack.platform.emulation import Emulation
+from gopack.verify import sandbox
+
+DECOYS = {
+    "PYTHONHOME": "/nonexistent/gopack-decoy-home",
+    "PYTHONPATH": "/nonexistent/gopack-decoy-path",
+    "LD_LIBRARY_PATH": "/nonexistent/gopack-decoy-lib",
+}
+MOVED_TO = "moved here ünïcødé 日本"
+#: The locale the glibc-only root and the moved run name: LC_CTYPE (what decides how paths are
+#: encoded) a locale most servers and containers lack, LANG (the other categories) one the root
+#: lacks. Where setlocale fails the C locale stays, whose ASCII cannot name the moved run's path
+#: unless the bundle starts in UTF-8 mode (gopack/cgo/gopack_home.h).
+LOCALE_ENV = {"LANG": "C.UTF-8", "LC_CTYPE": "en_US.UTF-8"}
+_FAKE_PYTHON = "#!/bin/sh\necho 'gopack decoy python3 was run' >&2\nexit 97\n"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    output: str = ""
+
+
+def verify(path: Path, *, allow_unsandboxed: bool = False, sysroot: Path | None = None) -> list[Check]:
+    """``sysroot``: a root of the bundle's machine, whose glibc its smoke runs take when
+    that machine is not this one (else Debian's cross glibc, see :mod:`gopack.platform.emulation`)."""
+    try:
+        readable = path.is_file() and os.access(path, os.R_OK)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
+    if not readable:
+        raise UsageError(f"{path}: no such archive, or not readable by this user", hint="pass the .tar.gz that gopack bundle wrote")
+    with unpack.opened(path) as arc:
+        listing = arc.scan()  # every check that needs no extraction, before anything is written
+        platform = platforms.of_tag(listing.manifest["platform"])
+        if platform is None:
+            raise VerifyError(
+                f"{path}: its manifest says it is for the platform {listing.manifest['platform']!r}, which gopack cannot check",
+                hint=f"gopack verifies bundles for {', '.join(platforms.PLATFORMS)}",
+            )
+        why_not = sandbox.can_sandbox()
+        if why_not is not None and not allow_unsandboxed:
+            raise VerifyError(
+                f"cannot make the sandboxes verify runs the smoke test in: {why_not}",
+                hint="run as root with util-linux's unshare, setpriv and prlimit, or pass --allow-unsandboxed to run the smoke test on this host as it is",
+            )
+        machine = listing.machines.get(listing.manifest["go"]["binary"])
+        foreign = machine is not None and machine != targets.host_machine()
+        if sysroot is not None and not foreign:
+            raise UsageError(
+                f"--sysroot {sysroot}: the bundle is for {machine}, this machine's own; its smoke test runs with this machine's glibc",
+                hint="--sysroot is for a bundle of another machine (aarch64 on x86_64): leave it out",
+            )
+        emulated = emulation.find(machine, sysroot=sysroot) if foreign and machine is not None else None
+        with tempfile.TemporaryDirectory(prefix="gopack-verify-") as tmp:
+            work = Path(tmp)
+            root = arc.extract(listing, work / "extracted")
+            return _check(root, listing.manifest, work, why_not, emulated, platform)
+
+
+def _check(
+    root: Path, manifest: dict[str, Any], work: Path, why_not: str | None, emulated: Emulation | str | None, platform: Platform
+) -> list[Check]:
+    checks = [check_files(root, manifest), check_linkage(root, platform, accepted=_unresolved(manifest))]
+    if not all(c.ok for c in checks):
+        return checks
+    smoke = manifest["smoke"]
+    if isinstance(emulated, str):
+        return [*checks, Check(name="smoke", ok=False, detail=f"not run: {emulated}")]
+    if why_not is not None:
+        argv = [str(root / smoke["command"][0]), *smoke["command"][1:]]
+        where = f"ran on this host as it is, as {_who()}: {why_not}"
+        if emulated is not None:
+            argv, where = emulated.argv(argv), f"{where}; {emulation.describe(emulated)}"
+        result = sandbox.run_plain(argv, cwd=Path("/"), env=smoke_env(), timeout=smoke["timeout"])
+        return [*checks, _judge("smoke (unsandboxed)", result, smoke, where)]
+    limits = sandbox.Limits(timeout=float(smoke["timeout"]))
+    checks.append(_in_glibc_root(root, smoke, work / "glibc-root", limits, emulated, platform))
+    checks.append(_with_python_hidden(root, smoke, work / "decoy-bin", limits, emulated))
+    checks.append(_moved_read_only(root, smoke, limits, emulated))
+    return checks
+
+
+def smoke_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment every smoke run gets over the sandbox's minimal one (PATH, HOME, TMPDIR)."""
+    return {**(extra or {})}
+
+
+def _who() -> str:
+    return "root" if os.geteuid() == 0 else f"uid {os.geteuid()}"
+
+
+def check_files(root: Path, manifest: dict[str, Any]) -> Check:
+    listed = {f["path"]: f for f in manifest["files"]}
+    found = {e.path: e for e in archive.file_entries(root) if e.path != archive.MANIFEST}
+    problems = []
+    for rel in sorted(set(listed) - set(found)):
+        problems.append(f"{rel}: listed in the manifest but missing")
+    for rel in sorted(set(found) - set(listed)):
+        problems.append(f"{rel}: present but not in the manifest")
+    for rel in sorted(set(listed) & set(found)):
+        want, have = listed[rel], found[rel]
+        if want.get("link") != have.link:
+            problems.append(f"{rel}: link target differs from the manifest")
+        elif not have.link and (want["size"] != have.size or want["sha256"] != have.sha256):
+            problems.append(f"{rel}: content differs from the manifest (sha256 {have.sha256[:12]}..., expected {want['sha256'][:12]}...)")
+    if problems:
+        return Check(
+            name="files", ok=False, detail="; ".join(problems[:20]) + (f" (and {len(problems) - 20} more)" if len(problems) > 20 else "")
+        )
+    return Check(name="files", ok=True, detail=f"{len(listed)} files match the manifest")
+
+
+def _unresolved(manifest: dict[str, Any]) -> frozenset[tuple[str, str]]:
+    """What the build found missing everywhere and shipped as the wheel had it (see relocate)."""
+    return frozenset((u["path"], u["needs"]) for u in manifest.get("unresolved", ()))
+
+
+def check_linkage(root: Path, platform: Platform, *, accepted: frozenset[tuple[str, str]] = frozenset()) -> Check:
+    found = platform.linkage(root, accepted=accepted)
+    if found.problems:
+        return Check(name="linkage", ok=False, detail="; ".join(found.problems[:20]))
+    return Check(name="linkage", ok=True, detail=found.summary)
+
+
+def _argv(at: PurePosixPath, smoke: dict[str, Any]) -> list[str]:
+    return [str(at / smoke["command"][0]), *smoke["command"][1:]]
+
+
+def _judge(name: str, result: sandbox.Result, smoke: dict[str, Any], where: str) -> Check:
+    if result.confinement:
+        where = f"{where}; {result.confinement}"
+    missing = [e for e in smoke["expect"] if e not in result.output]
+    if result.returncode != 0:
+        return Check(name=name, ok=False, detail=f"{smoke['command'][0]} exited with {result.returncode} ({where})", output=result.output)
+    if missing:
+        return Check(name=name, ok=False, detail=f"output lacks {', '.join(map(repr, missing))} ({where})", output=result.output)
+    return Check(name=name, ok=True, detail=f"{len(smoke['expect'])} expected strings seen ({where})", output=result.output)
+
+
+def _in_glibc_root(
+    root: Path, smoke: dict[str, Any], place: Path, limits: sandbox.Limits, emulated: Emulation | None, platform: Platform
+) -> Check:
+    sandbox.make_glibc_root(place, sorted(platform.system_libraries), emulation=emulated)
+    at = PurePosixPath("/bundle")
+    argv = _argv(at, smoke) if emulated is None else emulated.argv_in_root(_argv(at, smoke))
+    result = sandbox.run_confined(
+        argv, bundle=root, at=at, cwd=PurePosixPath("/"), limits=limits, env=smoke_env(LOCALE_ENV), glibc_root=place
+    )
+    held = "glibc, libgcc_s, libstdc++, the loader and /bin/sh"
+    if emulated is not None:
+        held = f"{targets.ARCH_OF_MACHINE[emulated.machine]}'s glibc, libgcc_s, libstdc++ and loader from {emulated.prefix}, and {emulated.emulator.name}"
+    return _judge("glibc-only root", result, smoke, f"chroot holding only {held}; {_locale()}")
+
+
+#: Where the confined runs of another machine's bundle see that machine's glibc (qemu's -L).
+_PREFIX_AT = sandbox.PRIVATE_TMP / "gopack-target-glibc"
+
+
+def _emulated(argv: list[str], emulated: Emulation | None) -> tuple[list[str], dict[Path, PurePosixPath], str]:
+    """``argv`` as a confined run starts it, the folders it must see, and what to add to its report."""
+    if emulated is None:
+        return argv, {}, ""
+    return emulated.argv(argv, prefix=_PREFIX_AT), {emulated.prefix: _PREFIX_AT}, f"; {emulation.describe(emulated)}"
+
+
+def _with_python_hidden(root: Path, smoke: dict[str, Any], decoy_bin: Path, limits: sandbox.Limits, emulated: Emulation | None) -> Check:
+    decoy_bin.mkdir()
+    fake = decoy_bin / "python3"
+    fake.write_text(_FAKE_PYTHON)
+    fake.chmod(0o755)
+    decoys_at = sandbox.PRIVATE_TMP / "gopack-decoy-bin"
+    at = sandbox.PRIVATE_TMP / "gopack-verify" / root.name
+    env = smoke_env({**DECOYS, "PATH": f"{decoys_at}:{sandbox.SAFE_PATH}"})
+    argv, also, how = _emulated(_argv(at, smoke), emulated)
+    result = sandbox.run_confined(
+        argv, bundle=root, at=at, cwd=PurePosixPath("/"), limits=limits, env=env, also={decoy_bin: decoys_at, **also}
+    )
+    return _judge(
+        "no python, decoys", result, smoke, f"every Python hidden; PYTHONHOME, PYTHONPATH, LD_LIBRARY_PATH and python3 are decoys{how}"
+    )
+
+
+def _moved_read_only(root: Path, smoke: dict[str, Any], limits: sandbox.Limits, emulated: Emulation | None) -> Check:
+    at = sandbox.PRIVATE_TMP / MOVED_TO / root.name
+    argv, also, how = _emulated(_argv(at, smoke), emulated)
+    result = sandbox.run_confined(argv, bundle=root, at=at, cwd=at.parent, limits=limits, env=smoke_env(LOCALE_ENV), also=also)
+    return _judge("moved, read-only", result, smoke, f"mounted read-only at {str(at.parent)!r}; {_locale()}{how}")
+
+
+def _locale() -> str:
+    return " ".join(f"{k}={v}" for k, v in LOCALE_ENV.items())
