@@ -5,9 +5,17 @@
  * the interpreter shipped in the bundle, so CPython's own getpath finds the
  * bundle's stdlib from there and sys.executable is that interpreter (what
  * multiprocessing and joblib relaunch). <root> is found from /proc/self/exe,
- * with symlinks resolved; no path is compiled in. The host's PYTHONHOME and
- * PYTHONPATH are removed so that neither the embedded interpreter nor the
- * processes it starts see them, and the user site directory is off.
+ * with symlinks resolved; no path is compiled in. Every variable CPython's path
+ * search reads from the environment is removed, so that neither the embedded
+ * interpreter nor the processes it starts (the bundle's pythonX.Y, which
+ * multiprocessing and joblib run) see it, and the user site directory is off.
+ * Py_IgnoreEnvironmentFlag is not enough: 3.11 to 3.13's getpath reads
+ * PYTHONEXECUTABLE and __PYVENV_LAUNCHER__ whatever the flag says, takes them
+ * for the executable and searches for the prefix from there (the bundle's
+ * site-packages is then not found); children started without -E read
+ * PYTHONHOME, PYTHONPATH and (3.9+) PYTHONPLATLIBDIR. 2.7 to 3.10 read the
+ * first two only on macOS. PATH is read only for a program name without a
+ * slash, and the name set here always has one.
  *
  * Paths: the program name is decoded with the codec the interpreter will
  * encode it back with when it looks for its stdlib, so that it names the same
@@ -114,9 +122,9 @@ static wchar_t *gopack_decode_program(const char *program) {
 #endif
 
 __attribute__((constructor)) static void gopack_point_python_home(void) {
+	static const char *const path_search[] = {"PYTHONHOME", "PYTHONPATH", "PYTHONEXECUTABLE", "__PYVENV_LAUNCHER__", "PYTHONPLATLIBDIR"};
 	char root[PATH_MAX], program[PATH_MAX + 64];
-	unsetenv("PYTHONHOME");
-	unsetenv("PYTHONPATH");
+	for (size_t i = 0; i < sizeof path_search / sizeof path_search[0]; i++) unsetenv(path_search[i]);
 	Py_IgnoreEnvironmentFlag = 1;
 	Py_NoUserSiteDirectory = 1;
 	if (!gopack_bundle_root(root, sizeof root)) return;

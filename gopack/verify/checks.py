@@ -14,9 +14,9 @@ without trusting it (it may come from anyone, and verify often runs as root).
    the end):
    a. a root holding only the policy's libraries (glibc, libgcc_s, libstdc++),
       the loader and /bin/sh;
-   b. the host with every Python hidden and decoys set (PYTHONHOME,
-      PYTHONPATH, LD_LIBRARY_PATH pointing at wrong places, a fake python3
-      first on PATH);
+   b. the host with every Python hidden and decoys set (every variable
+      CPython's path search reads and LD_LIBRARY_PATH pointing at wrong places,
+      PYTHONEXECUTABLE and __PYVENV_LAUNCHER__ at a fake python3 first on PATH);
    c. read-only, at a path with spaces and non-ASCII characters.
    a and c name a locale the machine lacks (:data:`LOCALE_ENV`).
 
@@ -44,11 +44,15 @@ from gopack.platform.base import Platform
 from gopack.platform.emulation import Emulation
 from gopack.verify import sandbox
 
+#: Every variable CPython's path search reads (2.7 to 3.13), and the loader's, pointing at wrong
+#: places; PYTHONEXECUTABLE and __PYVENV_LAUNCHER__ name the fake python3 (a file that exists).
 DECOYS = {
     "PYTHONHOME": "/nonexistent/gopack-decoy-home",
     "PYTHONPATH": "/nonexistent/gopack-decoy-path",
+    "PYTHONPLATLIBDIR": "gopack-decoy-lib",
     "LD_LIBRARY_PATH": "/nonexistent/gopack-decoy-lib",
 }
+_DECOY_EXECUTABLE = ("PYTHONEXECUTABLE", "__PYVENV_LAUNCHER__")
 MOVED_TO = "moved here ünïcødé 日本"
 #: The locale the glibc-only root and the moved run name: LC_CTYPE (what decides how paths are
 #: encoded) a locale most servers and containers lack, LANG (the other categories) one the root
@@ -216,13 +220,14 @@ def _with_python_hidden(root: Path, smoke: dict[str, Any], decoy_bin: Path, limi
     fake.chmod(0o755)
     decoys_at = sandbox.PRIVATE_TMP / "gopack-decoy-bin"
     at = sandbox.PRIVATE_TMP / "gopack-verify" / root.name
-    env = smoke_env({**DECOYS, "PATH": f"{decoys_at}:{sandbox.SAFE_PATH}"})
+    fake_at = str(decoys_at / "python3")
+    env = smoke_env({**DECOYS, **dict.fromkeys(_DECOY_EXECUTABLE, fake_at), "PATH": f"{decoys_at}:{sandbox.SAFE_PATH}"})
     argv, also, how = _emulated(_argv(at, smoke), emulated)
     result = sandbox.run_confined(
         argv, bundle=root, at=at, cwd=PurePosixPath("/"), limits=limits, env=env, also={decoy_bin: decoys_at, **also}
     )
     return _judge(
-        "no python, decoys", result, smoke, f"every Python hidden; PYTHONHOME, PYTHONPATH, LD_LIBRARY_PATH and python3 are decoys{how}"
+        "no python, decoys", result, smoke, f"every Python hidden; {', '.join([*DECOYS, *_DECOY_EXECUTABLE])} and python3 are decoys{how}"
     )
 
 
