@@ -6,27 +6,34 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   := examples/sklearn/recipe.yaml
 
-.PHONY: demo test lint setup go-modules debian-packages clean
+.PHONY: demo test lint setup go-modules go-tools debian-packages clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@
 
-setup: $(STAMP) go-modules debian-packages
+setup: $(STAMP) go-modules go-tools debian-packages
 
 # From Debian's packages, for the target tests: debootstrap makes Debian 11 roots (amd64 and
 # arm64); qemu-user runs the arm64 root's interpreter while building, qemu-user-static the
 # bundle in a root holding nothing else; binutils-aarch64-linux-gnu strips arm64 files; the
 # arm64 cross glibc is what `gopack verify` runs an arm64 bundle with by default.
-DEBIAN_NEEDS := /usr/sbin/debootstrap /usr/bin/qemu-aarch64 /usr/bin/qemu-aarch64-static \
+DEBIAN_NEEDS := /usr/bin/shellcheck /usr/sbin/debootstrap /usr/bin/qemu-aarch64 /usr/bin/qemu-aarch64-static \
 	/usr/bin/aarch64-linux-gnu-strip /usr/aarch64-linux-gnu/lib/libc.so.6 \
 	/usr/aarch64-linux-gnu/lib/libgcc_s.so.1 /usr/aarch64-linux-gnu/lib/libstdc++.so.6
-DEBIAN_PACKAGES := debootstrap qemu-user qemu-user-static binutils-aarch64-linux-gnu \
+DEBIAN_PACKAGES := shellcheck debootstrap qemu-user qemu-user-static binutils-aarch64-linux-gnu \
 	libc6-arm64-cross libgcc-s1-arm64-cross libstdc++6-arm64-cross
 debian-packages:
 	@for f in $(DEBIAN_NEEDS); do test -e $$f || missing=1; done; \
 		test -z "$$missing" || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_PACKAGES))
+
+# actionlint (from the Go module proxy) checks the GitHub Actions workflows in `make lint`,
+# with Debian's shellcheck for their scripts.
+ACTIONLINT_VERSION := v1.7.12
+$(BIN)/actionlint: $(STAMP)
+	GOBIN=$(abspath $(BIN)) go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+go-tools: $(BIN)/actionlint
 
 go-modules:
 	cd examples/hello && go mod download
@@ -43,6 +50,7 @@ lint: setup
 	$(BIN)/ruff format --check gopack bench tests
 	$(BIN)/mypy gopack bench
 	$(BIN)/lint-imports
+	$(BIN)/actionlint examples/github-actions/*.yml
 
 test: lint
 	$(BIN)/python -m pytest
