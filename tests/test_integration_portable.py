@@ -17,6 +17,7 @@ import jsonschema
 import pytest
 from conftest import EXAMPLES, require_pyenv
 
+import gopack as gopack_package
 from gopack.archive import contents
 from gopack.errors import BuildError
 from gopack.pipeline import Bundle
@@ -210,7 +211,7 @@ def test_verify_without_a_sandbox_says_so(build: Callable[[Path], Bundle]) -> No
         copy.chmod(0o644)
         # gopack's own code and dependencies, importable by any user.
         site = next(Path(sys.prefix).glob("lib/python3*/site-packages"))
-        env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{Path(contents.__file__).parent.parent}:{site}"}
+        env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{Path(gopack_package.__file__).parent.parent}:{site}"}
         python = shutil.which("python3", path="/usr/bin") or sys.executable
         runner = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", python, "-m", "gopack", "verify", str(copy)]
         result = subprocess.run(runner, capture_output=True, text=True, check=False, env=env, cwd=shared)
