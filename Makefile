@@ -33,7 +33,11 @@ debian-packages:
 ACTIONLINT_VERSION := v1.7.12
 $(BIN)/actionlint: $(STAMP)
 	GOBIN=$(abspath $(BIN)) go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
-go-tools: $(BIN)/actionlint
+# GoReleaser (from the Go module proxy) for the test that publishes a bundle with it.
+GORELEASER_VERSION := v2.17.0
+$(BIN)/goreleaser: $(STAMP)
+	GOBIN=$(abspath $(BIN)) go install github.com/goreleaser/goreleaser/v2@$(GORELEASER_VERSION)
+go-tools: $(BIN)/actionlint $(BIN)/goreleaser
 
 go-modules:
 	cd examples/hello && go mod download

@@ -10,10 +10,12 @@ import subprocess
 import sys
 import tarfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import zstandard
+from debian_roots import debian_root
 
 from gopack import _proc, pipeline
 from gopack.pipeline import Bundle
@@ -108,3 +110,30 @@ def open_tar(path: Path) -> Iterator[tarfile.TarFile]:
     else:
         with tarfile.open(path, "r:*") as tar:
             yield tar
+
+
+# -- Debian 11 roots (tests/debian_roots.py), for the tests that build for or run in one --
+
+
+@pytest.fixture(scope="session")
+def bullseye_roots() -> tuple[Path, Path]:
+    """Both roots, debootstrapped side by side the first time (each mostly waits on the mirror)."""
+    with ThreadPoolExecutor(2) as pool:
+        built = pool.submit(debian_root, "bullseye", ["python3.9", "libpython3.9-dev", "pkg-config"])
+        bare = pool.submit(debian_root, "bullseye")
+        return built.result(), bare.result()
+
+
+@pytest.fixture(scope="session")
+def bullseye_python(bullseye_roots: tuple[Path, Path]) -> Path:
+    """The root the bundle is built against."""
+    return bullseye_roots[0]
+
+
+@pytest.fixture(scope="session")
+def bullseye_bare(bullseye_roots: tuple[Path, Path]) -> Path:
+    """A clean Debian 11 root with no Python, where bundles run."""
+    root = bullseye_roots[1]
+    assert not list((root / "usr" / "bin").glob("python*")) and not list((root / "usr" / "lib").glob("python3*"))
+    (root / "bundle").mkdir(exist_ok=True)  # where sandbox.run_in_glibc_root mounts the bundle
+    return root

@@ -14,14 +14,12 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import jsonschema
 import pytest
 from conftest import DATA, EXAMPLES, extract, require_pyenv
 from conftest import gopack_cli as gopack
-from debian_roots import debian_root
 
 from gopack import pipeline, plan
 from gopack.archive import contents
@@ -39,30 +37,6 @@ EXPECT = "[OLDLINUX] python 3.9 numpy 1.26.4 det=-5.0 trace=12.0"
 
 def older_or_same(version: str, than: str) -> bool:
     return analysis.version_key(f"GLIBC_{version}") <= analysis.version_key(f"GLIBC_{than}")
-
-
-@pytest.fixture(scope="session")
-def bullseye_roots() -> tuple[Path, Path]:
-    """Both roots, debootstrapped side by side the first time (each mostly waits on the mirror)."""
-    with ThreadPoolExecutor(2) as pool:
-        built = pool.submit(debian_root, "bullseye", ["python3.9", "libpython3.9-dev", "pkg-config"])
-        bare = pool.submit(debian_root, "bullseye")
-        return built.result(), bare.result()
-
-
-@pytest.fixture(scope="session")
-def bullseye_python(bullseye_roots: tuple[Path, Path]) -> Path:
-    """The root the bundle is built against."""
-    return bullseye_roots[0]
-
-
-@pytest.fixture(scope="session")
-def bullseye_bare(bullseye_roots: tuple[Path, Path]) -> Path:
-    """A clean Debian 11 root with no Python, where bundles run."""
-    root = bullseye_roots[1]
-    assert not list((root / "usr" / "bin").glob("python*")) and not list((root / "usr" / "lib").glob("python3*"))
-    (root / "bundle").mkdir(exist_ok=True)  # where sandbox.run_in_glibc_root mounts the bundle
-    return root
 
 
 @pytest.fixture(scope="module")
