@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gopack import __version__, _proc, cache, pipeline, plan
-from gopack.archive import contents
+from gopack.archive import contents, oci
 from gopack.archive import write as archive
 from gopack.errors import GopackError, UsageError
 from gopack.platform.target import ARCH_NAMES, ARCH_OF_MACHINE
@@ -143,7 +143,17 @@ def _parser() -> argparse.ArgumentParser:
         help="the machine the bundle runs on: x86_64 (amd64) or aarch64 (arm64); another than this one needs --sysroot "
         "of that machine and qemu-user (overrides target.arch)",
     )
-    bundle.add_argument("--format", choices=archive.FORMATS, help="archive format (overrides output.format; default tar.gz)")
+    bundle.add_argument(
+        "--format",
+        choices=(*archive.FORMATS, oci.FORMAT),
+        help="archive format, or oci for an OCI image layout and its .tar (overrides output.format; default tar.gz)",
+    )
+    bundle.add_argument(
+        "--base",
+        metavar="IMAGE_LAYOUT",
+        help="with --format oci: put the image on this OCI image layout (DIR or DIR:TAG, e.g. from skopeo copy) "
+        "instead of gopack's runtime base",
+    )
     bundle.add_argument("--level", type=int, metavar="N", help="compression level (gzip/zip 1-9, zstd 1-19)")
     bundle.set_defaults(func=_bundle)
 
@@ -201,10 +211,22 @@ def _bundle(args: argparse.Namespace) -> int:
     if args.level is not None and not 1 <= args.level <= 19:
         raise UsageError(f"--level {args.level} is out of range", hint="gzip and zip take 1-9, zstd 1-19")
     result = pipeline.bundle(
-        the_recipe, output_dir=args.output_dir, target=target, fmt=args.format, level=args.level, progress=_progress(args)
+        the_recipe,
+        output_dir=args.output_dir,
+        target=target,
+        fmt=args.format,
+        level=args.level,
+        base=args.base,
+        progress=_progress(args),
     )
     if args.json:
         _emit(result.report())
+    elif result.image is not None:
+        image = result.image
+        log.info("wrote the image layout %s and %s (%.1f MB), tag %s", image.layout, image.archive, result.size / 1e6, image.tag)
+        for layer in image.layers:
+            log.info("  %s  %9.1f MB  %s", layer.descriptor.digest[:19], layer.descriptor.size / 1e6, layer.created_by)
+        log.info("push it with: skopeo copy oci:%s:%s docker://HOST/REPO:%s", image.layout, image.tag, image.tag.rpartition(":")[2])
     else:
         log.info("wrote %s (%.1f MB)", result.archive, result.size / 1e6)
     return 0
