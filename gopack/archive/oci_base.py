@@ -85,12 +85,14 @@ def platform_of(goarch: str) -> dict[str, str]:
 
 
 def split(value: str) -> tuple[Path, str | None]:
-    """``DIR`` or ``DIR:TAG`` (as skopeo's ``oci:`` names one) -> the folder and the tag."""
+    """``DIR`` or ``DIR:TAG`` (as skopeo's ``oci:`` names one; the tag may hold ``:``,
+    ``name:1.0``) -> the folder and the tag: the first folder that exists before a ``:``."""
     path = Path(value)
-    if not path.exists() and ":" in value:
-        folder, _, tag = value.rpartition(":")
-        return Path(folder), tag
-    return path, None
+    if path.exists() or ":" not in value:
+        return path, None
+    at = [i for i, c in enumerate(value) if c == ":"]
+    folder = next((i for i in at if Path(value[:i]).is_dir()), at[0])
+    return Path(value[:folder]), value[folder + 1 :]
 
 
 def read(value: str, *, goarch: str) -> Base:
