@@ -133,6 +133,8 @@ def _bundle(
     fmt = fmt or recipe.output.format
     image = fmt == oci.FORMAT
     level = level or recipe.output.level or (oci.DEFAULT_LEVEL if image else archive.DEFAULT_LEVELS[fmt])
+    if image and level > 9:
+        raise UsageError(f"compression level {level} is out of range for an image's gzip layers", hint="use 1-9")
     if base is not None and not image:
         raise UsageError(f"--base {base} puts an image on a base, but the output format is {fmt}", hint="add --format oci")
     cache_dir = cache.directory()

@@ -3,6 +3,7 @@ the platform of an arm64 target, a user's base, a stranger's broken layout refus
 
 from __future__ import annotations
 
+import doctest
 import gzip
 import hashlib
 import json
@@ -242,6 +243,11 @@ def test_the_runtime_base_from_this_machine_holds_the_closure_of_what_the_bundle
     if Path("/usr/share/zoneinfo/UTC").is_file():
         zones = {f.path for f in found.files if f.path.startswith("usr/share/zoneinfo/")}
         assert "usr/share/zoneinfo/UTC" in zones and not any(z.startswith("usr/share/zoneinfo/right/") for z in zones)
+
+
+def test_doctests() -> None:
+    for module in (oci, oci_base):
+        assert doctest.testmod(module, report=False).failed == 0
 
 
 def test_tags_and_names_fit_what_registries_take() -> None:
