@@ -22,9 +22,15 @@ from pathlib import Path
 
 import pytest
 from conftest import EXAMPLES, require_pyenv
+from debian_roots import debian_root
+from test_oci import fake_bundle
 
 from gopack import pipeline
+from gopack.archive import oci
+from gopack.archive import write as archive
 from gopack.pipeline import Bundle
+from gopack.platform.linux import analysis, runtime
+from gopack.platform.target import make as make_target
 from gopack.recipe import model as recipe
 
 pytestmark = pytest.mark.integration
@@ -235,3 +241,28 @@ def test_second_push_uploads_only_the_application_layer_and_config(images: tuple
         ["skopeo", "inspect", "--tls-verify=false", f"docker://{host}/sklearn-demo:v2"], capture_output=True, text=True, check=True
     )
     assert json.loads(inspected.stdout)["Digest"] == two.image.manifest.digest
+
+
+def test_an_arm64_image_takes_its_runtime_base_from_the_arm64_root(tmp_path: Path) -> None:
+    """The aarch64 target: the runtime base from a Debian 11 arm64 root, linux/arm64 in the index
+    (a made-up bundle: building the example for arm64 under qemu is the cross tests' job)."""
+    root = debian_root("bullseye", arch="arm64")
+    target = make_target("arm64", sysroot=root, glibc=None)
+    bundle = fake_bundle(tmp_path)
+    found = runtime.runtime_base(bundle, program="bin/demo", host_libraries=["libstdc++.so.6"], target=target)
+    paths = {f.path: f for f in found.files}
+    assert "lib/ld-linux-aarch64.so.1" in paths
+    assert {"libc.so.6", "libm.so.6", "libgcc_s.so.1", "libstdc++.so.6"} <= {Path(p).name for p in paths}
+    for f in found.files:
+        assert f.source.is_relative_to(root) and analysis.elf_machine(f.source) == "EM_AARCH64", f
+    assert found.record["root"] == "the target's root" and found.record["glibc"] == "2.31"
+    assert all(not str(f["from"]).startswith(str(root)) for f in found.record["files"]), "no build paths in the record"
+    python = frozenset({"python", *(f"python/{r.as_posix()}" for r in archive.walk(bundle / "python"))})
+    spec = oci.ImageSpec(name="demo", version="1.0", goarch=target.goarch, program="bin/demo", created=archive.epoch(), env=found.env)
+    made = oci.write_image(bundle, tmp_path / "demo.oci", spec=spec, python=python, links={}, level=6, segment=None, runtime=found)
+    seen = json.loads(
+        subprocess.run(["skopeo", "inspect", f"oci:{made.layout}:{made.tag}"], capture_output=True, text=True, check=True).stdout
+    )
+    assert (seen["Architecture"], seen["Os"]) == ("arm64", "linux")
+    index = json.loads((made.layout / "index.json").read_text())
+    assert index["manifests"][0]["platform"] == {"architecture": "arm64", "os": "linux", "variant": "v8"}
