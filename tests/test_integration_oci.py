@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES, require_pyenv
+from conftest import EXAMPLES, gopack_cli, require_pyenv
 from debian_roots import debian_root
 from test_oci import fake_bundle
 
@@ -204,7 +204,9 @@ def _stored(storage: Path) -> set[str]:
     return {p.parent.name for p in storage.glob("docker/registry/v2/blobs/sha256/*/*/data")}
 
 
-def test_second_push_uploads_only_the_application_layer_and_config(images: tuple[Bundle, Bundle], registry: tuple[str, Path, Path]) -> None:
+def test_second_push_uploads_only_the_application_layer_and_config(
+    images: tuple[Bundle, Bundle], registry: tuple[str, Path, Path], cache_dir: Path
+) -> None:
     one, two = images
     assert one.image is not None and two.image is not None
     host, storage, log = registry
@@ -241,6 +243,17 @@ def test_second_push_uploads_only_the_application_layer_and_config(images: tuple
         ["skopeo", "inspect", "--tls-verify=false", f"docker://{host}/sklearn-demo:v2"], capture_output=True, text=True, check=True
     )
     assert json.loads(inspected.stdout)["Digest"] == two.image.manifest.digest
+    # gopack push: the same through skopeo, tagged with the version; the registry has every blob by now.
+    since = log.stat().st_size
+    pushed = gopack_cli("push", str(two.image.layout), f"{host}/sklearn-demo", "--insecure", "--json", cache=cache_dir)
+    assert pushed.returncode == 0, pushed.stderr
+    report = json.loads(pushed.stdout)
+    assert report["destination"] == f"docker://{host}/sklearn-demo:0.1.0"
+    assert report["digest"] == two.image.manifest.digest
+    time.sleep(0.5)
+    assert _uploads(log, since) == []
+    refused = gopack_cli("push", str(two.image.layout), "no registry here", cache=cache_dir)
+    assert refused.returncode == 6 and "is not a registry reference" in refused.stderr
 
 
 def test_an_arm64_image_takes_its_runtime_base_from_the_arm64_root(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from gopack.archive import oci, oci_base
+from gopack.archive import oci, oci_base, oci_push
 from gopack.archive import write as archive
 from gopack.errors import UsageError
 from gopack.platform.base import RuntimeBase, RuntimeFile
@@ -246,7 +246,7 @@ def test_the_runtime_base_from_this_machine_holds_the_closure_of_what_the_bundle
 
 
 def test_doctests() -> None:
-    for module in (oci, oci_base):
+    for module in (oci, oci_base, oci_push):
         assert doctest.testmod(module, report=False).failed == 0
 
 
