@@ -4,9 +4,11 @@ the platform of an arm64 target, a user's base, a stranger's broken layout refus
 from __future__ import annotations
 
 import doctest
+import fcntl
 import gzip
 import hashlib
 import json
+import os
 import shutil
 import tarfile
 from pathlib import Path
@@ -255,3 +257,23 @@ def test_tags_and_names_fit_what_registries_take() -> None:
     assert oci.docker_name("My_App") == "my_app"
     assert oci_base.split("/no/such/layout:v1") == (Path("/no/such/layout"), "v1")
     assert oci_base.split("/tmp:demo:1.0") == (Path("/tmp"), "demo:1.0")
+
+
+def test_what_a_killed_writer_left_is_removed_and_a_live_ones_is_not(tmp_path: Path) -> None:
+    root = fake_bundle(tmp_path)
+    dest = tmp_path / "out" / "demo.oci"
+    dead = 2**22 + 1  # above pid_max's default: no such process
+    left = [dest.with_name(f".demo.oci.{dead}.tmp"), dest.with_name(f".demo.oci-old.{dead}.tmp")]
+    for folder in left:
+        (folder / "blobs").mkdir(parents=True)
+    dest.with_name(f".demo.oci.tar.{dead}.tmp").write_bytes(b"half")
+    live = dest.with_name(f".demo.oci.{dead + 1}.tmp")
+    live.mkdir()
+    fd = os.open(live, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        image(root, dest)
+        image(root, dest)  # a second run replaces the first's layout
+    finally:
+        os.close(fd)
+    assert sorted(p.name for p in dest.parent.iterdir()) == sorted(["demo.oci", "demo.oci.tar", live.name])

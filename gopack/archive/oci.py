@@ -21,6 +21,7 @@ JSON documents are written with sorted keys: the digests are reproducible.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
 import json
@@ -142,10 +143,17 @@ def write_image(
     ``python``: the paths of the Python tree's layer (the rest is the application's);
     ``segment``: those paths' tar entries, compressed once."""
     top = bundle_path(spec.name)
+    tar_dest = dest.with_name(dest.name + ".tar")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    archive.remove_abandoned(dest)
+    archive.remove_abandoned(tar_dest)
+    archive.remove_abandoned(dest.with_name(dest.name + "-old"))
     work = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     shutil.rmtree(work, ignore_errors=True)
     (work / "blobs" / "sha256").mkdir(parents=True)
+    held = os.open(work, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
+        fcntl.flock(held, fcntl.LOCK_EX)  # until it is renamed: a later run's remove_abandoned leaves it alone
         layers = list(_copy_base(base, work)) if base is not None else []
         if runtime is not None:
             entries = runtime_entries(runtime)
@@ -193,12 +201,13 @@ def write_image(
                 "Layers": [f"blobs/sha256/{la.descriptor.hex}" for la in layers],
             }
         ]
-        tar_dest = dest.with_name(dest.name + ".tar")
         _write_tar(work, tar_dest, docker)
         _replace_folder(work, dest)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
+    finally:
+        os.close(held)
     return Image(
         layout=dest,
         archive=tar_dest,
@@ -356,6 +365,7 @@ def _write_tar(work: Path, dest: Path, docker: list[dict[str, Any]]) -> None:
     manifest = json.dumps(docker, sort_keys=True, separators=(",", ":")).encode()
     try:
         with tmp.open("wb") as raw, tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            fcntl.flock(raw.fileno(), fcntl.LOCK_EX)  # held while it is written: see remove_abandoned
             items = [(rel.as_posix(), work / rel) for rel in archive.walk(work)]
             for name, full in sorted([*items, ("manifest.json", None)], key=lambda i: i[0]):
                 info = tarfile.TarInfo(name)
@@ -378,7 +388,7 @@ def _write_tar(work: Path, dest: Path, docker: list[dict[str, Any]]) -> None:
 
 def _replace_folder(work: Path, dest: Path) -> None:
     """``work`` renamed to ``dest``; a folder already there is moved aside first, then removed."""
-    old = dest.with_name(f".{dest.name}.{os.getpid()}.old")
+    old = dest.with_name(f".{dest.name}-old.{os.getpid()}.tmp")  # see write_image's remove_abandoned
     if dest.exists() or dest.is_symlink():
         if not dest.is_dir() or dest.is_symlink():
             raise BuildError(

@@ -190,11 +190,11 @@ def write_segment(root: Path, subtree: str, top: str, dest: Path, *, fmt: str, l
     return tar.offset
 
 
-def _remove_abandoned(dest: Path) -> None:
-    """Remove the temporary files a killed writer of ``dest`` left beside it: those whose
-    writer (the pid in the name) is gone and that no process holds locked (a live writer
-    holds its own until it renames it; the lock covers a pid reused or seen from another
-    machine)."""
+def remove_abandoned(dest: Path) -> None:
+    """Remove the temporary files (or folders: an image layout) a killed writer of ``dest``
+    left beside it: those whose writer (the pid in the name) is gone and that no process
+    holds locked (a live writer holds its own until it renames it; the lock covers a pid
+    reused or seen from another machine)."""
     for stale in dest.parent.glob(f".{glob.escape(dest.name)}.*.tmp"):
         pid = stale.name[len(dest.name) + 2 : -len(".tmp")]
         if not pid.isdigit() or _alive(int(pid)):
@@ -208,7 +208,10 @@ def _remove_abandoned(dest: Path) -> None:
         except BlockingIOError:
             continue  # being written
         else:
-            stale.unlink(missing_ok=True)
+            if stat.S_ISDIR(os.fstat(fd).st_mode):
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
         finally:
             os.close(fd)
 
@@ -231,12 +234,12 @@ def write(root: Path, top: str, dest: Path, *, fmt: str, level: int, links: Mapp
     a ``segment`` (tar formats), what it holds is copied from it, not read from ``root``.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
-    _remove_abandoned(dest)
+    remove_abandoned(dest)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     mtime = epoch()
     try:
         with tmp.open("wb") as raw:
-            fcntl.flock(raw.fileno(), fcntl.LOCK_EX)  # held while it is written: see _remove_abandoned
+            fcntl.flock(raw.fileno(), fcntl.LOCK_EX)  # held while it is written: see remove_abandoned
             if fmt == "zip":
                 _write_zip(root, top, raw, level=level, mtime=mtime)
             else:
