@@ -15,13 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import EXAMPLES
 
+from gopack import pipeline
 from gopack.archive import oci, oci_base, oci_push
 from gopack.archive import write as archive
 from gopack.errors import UsageError
 from gopack.platform.base import RuntimeBase, RuntimeFile
 from gopack.platform.linux import runtime
 from gopack.platform.target import make as make_target
+from gopack.recipe import model as recipe
 
 
 def fake_bundle(where: Path, *, program: bytes = b"\x7fELF program") -> Path:
@@ -277,3 +280,12 @@ def test_what_a_killed_writer_left_is_removed_and_a_live_ones_is_not(tmp_path: P
     finally:
         os.close(fd)
     assert sorted(p.name for p in dest.parent.iterdir()) == sorted(["demo.oci", "demo.oci.tar", live.name])
+
+
+def test_base_without_an_image_and_a_gzip_level_over_9_are_refused_before_any_work(tmp_path: Path) -> None:
+    hello = recipe.load(EXAMPLES / "hello" / "recipe.yaml")
+    with pytest.raises(UsageError, match="output format is tar.gz"):
+        pipeline.bundle(hello, output_dir=tmp_path, fmt="tar.gz", base=str(tmp_path))
+    with pytest.raises(UsageError, match="level 12 is out of range"):
+        pipeline.bundle(hello, output_dir=tmp_path, fmt="oci", level=12)
+    assert list(tmp_path.iterdir()) == []
