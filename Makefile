@@ -18,12 +18,16 @@ setup: $(STAMP) go-modules go-tools debian-packages
 # From Debian's packages, for the target tests: debootstrap makes Debian 11 roots (amd64 and
 # arm64); qemu-user runs the arm64 root's interpreter while building, qemu-user-static the
 # bundle in a root holding nothing else; binutils-aarch64-linux-gnu strips arm64 files; the
-# arm64 cross glibc is what `gopack verify` runs an arm64 bundle with by default.
+# arm64 cross glibc is what `gopack verify` runs an arm64 bundle with by default. The OCI image
+# tests (tests/test_integration_oci.py) read the layout with skopeo, run it with podman on runc
+# and push it to Debian's docker-registry on 127.0.0.1. shellcheck checks the workflows' scripts.
 DEBIAN_NEEDS := /usr/bin/shellcheck /usr/sbin/debootstrap /usr/bin/qemu-aarch64 /usr/bin/qemu-aarch64-static \
 	/usr/bin/aarch64-linux-gnu-strip /usr/aarch64-linux-gnu/lib/libc.so.6 \
-	/usr/aarch64-linux-gnu/lib/libgcc_s.so.1 /usr/aarch64-linux-gnu/lib/libstdc++.so.6
+	/usr/aarch64-linux-gnu/lib/libgcc_s.so.1 /usr/aarch64-linux-gnu/lib/libstdc++.so.6 \
+	/usr/bin/skopeo /usr/bin/podman /usr/sbin/runc /usr/bin/docker-registry
 DEBIAN_PACKAGES := shellcheck debootstrap qemu-user qemu-user-static binutils-aarch64-linux-gnu \
-	libc6-arm64-cross libgcc-s1-arm64-cross libstdc++6-arm64-cross
+	libc6-arm64-cross libgcc-s1-arm64-cross libstdc++6-arm64-cross \
+	skopeo podman runc docker-registry
 debian-packages:
 	@for f in $(DEBIAN_NEEDS); do test -e $$f || missing=1; done; \
 		test -z "$$missing" || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_PACKAGES))

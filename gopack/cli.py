@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gopack import __version__, _proc, cache, pipeline, plan
-from gopack.archive import contents
+from gopack.archive import contents, oci, oci_push
 from gopack.archive import write as archive
 from gopack.errors import GopackError, UsageError
 from gopack.platform.target import ARCH_NAMES, ARCH_OF_MACHINE
@@ -143,9 +143,25 @@ def _parser() -> argparse.ArgumentParser:
         help="the machine the bundle runs on: x86_64 (amd64) or aarch64 (arm64); another than this one needs --sysroot "
         "of that machine and qemu-user (overrides target.arch)",
     )
-    bundle.add_argument("--format", choices=archive.FORMATS, help="archive format (overrides output.format; default tar.gz)")
+    bundle.add_argument(
+        "--format",
+        choices=(*archive.FORMATS, oci.FORMAT),
+        help="archive format, or oci for an OCI image layout and its .tar (overrides output.format; default tar.gz)",
+    )
+    bundle.add_argument(
+        "--base",
+        metavar="IMAGE_LAYOUT",
+        help="with --format oci: put the image on this OCI image layout (DIR or DIR:TAG, e.g. from skopeo copy) "
+        "instead of gopack's runtime base",
+    )
     bundle.add_argument("--level", type=int, metavar="N", help="compression level (gzip/zip 1-9, zstd 1-19)")
     bundle.set_defaults(func=_bundle)
+
+    push = sub.add_parser("push", parents=[common], help="copy an image `bundle --format oci` wrote to a registry (with skopeo)")
+    push.add_argument("image", type=Path, metavar="IMAGE_LAYOUT", help="the .oci folder")
+    push.add_argument("destination", metavar="HOST/REPO[:TAG]", help="where to (the tag defaults to the image's version)")
+    push.add_argument("--insecure", action="store_true", help="the registry speaks plain HTTP or has an unverified certificate")
+    push.set_defaults(func=_push)
 
     caches = sub.add_parser("cache", parents=[common], help="list or prune cached Python trees")
     cache_sub = caches.add_subparsers(dest="cache_command", required=True, metavar="ACTION")
@@ -201,12 +217,39 @@ def _bundle(args: argparse.Namespace) -> int:
     if args.level is not None and not 1 <= args.level <= 19:
         raise UsageError(f"--level {args.level} is out of range", hint="gzip and zip take 1-9, zstd 1-19")
     result = pipeline.bundle(
-        the_recipe, output_dir=args.output_dir, target=target, fmt=args.format, level=args.level, progress=_progress(args)
+        the_recipe,
+        output_dir=args.output_dir,
+        target=target,
+        fmt=args.format,
+        level=args.level,
+        base=args.base,
+        progress=_progress(args),
     )
     if args.json:
         _emit(result.report())
+    elif result.image is not None:
+        image = result.image
+        log.info("wrote the image layout %s and %s (%.1f MB), tag %s", image.layout, image.archive, result.size / 1e6, image.tag)
+        for layer in image.layers:
+            log.info("  %s  %9.1f MB  %s", layer.descriptor.digest[:19], layer.descriptor.size / 1e6, layer.created_by)
+        log.info(
+            "push it with: gopack push %s HOST/REPO (or skopeo copy oci:%s:%s docker://HOST/REPO:%s)",
+            image.layout,
+            image.layout,
+            image.tag,
+            image.tag.rpartition(":")[2],
+        )
     else:
         log.info("wrote %s (%.1f MB)", result.archive, result.size / 1e6)
+    return 0
+
+
+def _push(args: argparse.Namespace) -> int:
+    pushed = oci_push.push(args.image, args.destination, tls_verify=not args.insecure)
+    if args.json:
+        _emit({"schema_version": 1, "source": pushed.source, "destination": pushed.destination, "digest": pushed.digest})
+    else:
+        log.info("pushed %s to %s (%s)", args.image, pushed.destination, pushed.digest)
     return 0
 
 

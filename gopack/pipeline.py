@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from gopack import _proc, cache, manifest, plan
+from gopack.archive import oci, oci_base
 from gopack.archive import write as archive
-from gopack.errors import GopackError
+from gopack.errors import GopackError, UsageError
 from gopack.go import build as gobuild
 from gopack.go import cgoflags
 from gopack.platform import platforms
@@ -48,6 +49,8 @@ class Bundle:
     manifest: dict[str, Any]
     stages: dict[str, float] = field(default_factory=dict)
     cached_python: bool = False
+    #: With output.format oci: the layout (``archive``), its tar, digests and layers.
+    image: oci.Image | None = None
 
     def report(self) -> dict[str, Any]:
         """The versioned document ``gopack bundle --json`` prints."""
@@ -63,6 +66,7 @@ class Bundle:
             "vendored": len(self.manifest["vendored"]),
             "python_tree_cached": self.cached_python,
             "stages": {name: round(seconds, 3) for name, seconds in self.stages.items()},
+            **({"image": self.image.report()} if self.image is not None else {}),
         }
 
 
@@ -89,13 +93,15 @@ def bundle(
     target: plan.TargetOptions | None = None,
     fmt: str | None = None,
     level: int | None = None,
+    base: str | None = None,
     progress: Callable[[str, float | None], None] = lambda s, t: None,
 ) -> Bundle:
-    """Build the archive ``recipe`` describes. An interrupt that comes once the archive is in
+    """Build the archive ``recipe`` describes (with format oci, an image; ``base``: the OCI
+    image layout it goes on, else its own runtime base). An interrupt that comes once the archive is in
     place (its staging folders are still being removed) carries the archive's path: see :func:`landed`."""
     done: list[Path] = []
     try:
-        return _bundle(recipe, output_dir=output_dir, target=target, fmt=fmt, level=level, progress=progress, landed=done)
+        return _bundle(recipe, output_dir=output_dir, target=target, fmt=fmt, level=level, base=base, progress=progress, landed=done)
     except KeyboardInterrupt as exc:
         if done:
             exc.args = (*exc.args, _Landed(archive=done[0]))
@@ -119,15 +125,22 @@ def _bundle(
     target: plan.TargetOptions | None,
     fmt: str | None,
     level: int | None,
+    base: str | None,
     progress: Callable[[str, float | None], None],
     landed: list[Path],
 ) -> Bundle:
     stage = _Stages(progress)
     fmt = fmt or recipe.output.format
-    level = level or recipe.output.level or archive.DEFAULT_LEVELS[fmt]
+    image = fmt == oci.FORMAT
+    level = level or recipe.output.level or (oci.DEFAULT_LEVEL if image else archive.DEFAULT_LEVELS[fmt])
+    if image and level > 9:
+        raise UsageError(f"compression level {level} is out of range for an image's gzip layers", hint="use 1-9")
+    if base is not None and not image:
+        raise UsageError(f"--base {base} puts an image on a base, but the output format is {fmt}", hint="add --format oci")
     cache_dir = cache.directory()
     with stage("plan"):
         the_plan = plan.make(recipe, cache_dir=cache_dir, options=target or plan.TargetOptions())
+        base_image = oci_base.read(base, goarch=the_plan.target.goarch) if base is not None else None
     interpreter, the_target = the_plan.interpreter, the_plan.target
     platform = platforms.of(the_target)
     top = f"{recipe.name}-{recipe.version}"
@@ -143,7 +156,13 @@ def _bundle(
             background.enter_context(cache.using(pytree.key(recipe, interpreter, the_target), cache_dir))
             go_build = functools.partial(_go_build, the_plan, tree_made, root, work, cache_dir, stage)
             go = background.enter_context(_proc.in_background(go_build, name="go"))
-            want = None if fmt == "zip" else pytree.Segment(top=top, fmt=fmt, level=level)
+            want = (
+                pytree.Segment(top=oci.bundle_path(recipe.name), fmt="tar.gz", level=level)
+                if image
+                else None
+                if fmt == "zip"
+                else pytree.Segment(top=top, fmt=fmt, level=level)
+            )
             with stage("python"):
                 tree = _python_tree(the_plan, root, tree_made, cache_dir, want)
             # The tree's part of the archive (made with a new tree, else now) compresses while the
@@ -161,18 +180,64 @@ def _bundle(
             dest = (output_dir or recipe.output.dir) / f"{top}-{interpreter.tag}-{floor.tag}.{fmt}"
             with stage("manifest"):
                 files = archive.manifest_files(root, known={f["path"]: f for f in tree.meta["files"]})
-                links = _links(files, tree, fmt)
+                links = _links(files, tree, "tar.gz" if image else fmt)
                 document = manifest.document(
                     the_plan, tree, binary=binary, binary_rel=binary_rel, go_inputs=go_inputs, program=program, floor=floor,
                     platform=platform, files=files, links=links,
                 )  # fmt: skip
                 written = archive.write_manifest(root, document, files)
-            with stage("archive"):
-                size = archive.write(
-                    root, top, dest, fmt=fmt, level=level, links=links, segment=None if segment is None else segment.result()
-                )
-                landed.append(dest)
-    return Bundle(archive=dest, size=size, manifest=written, stages=stage.times, cached_python=tree.cached)
+            made = None
+            if image:
+                with stage("image"):
+                    made = _image(the_plan, root, dest, document, binary_rel, tree, links, level, segment, base_image)
+                    size = made.archive.stat().st_size
+            else:
+                with stage("archive"):
+                    size = archive.write(
+                        root, top, dest, fmt=fmt, level=level, links=links, segment=None if segment is None else segment.result()
+                    )
+            landed.append(dest)
+    return Bundle(archive=dest, size=size, manifest=written, stages=stage.times, cached_python=tree.cached, image=made)
+
+
+def _image(
+    the_plan: plan.Plan,
+    root: Path,
+    dest: Path,
+    document: dict[str, Any],
+    program: str,
+    tree: pytree.PythonTree,
+    links: dict[str, str],
+    level: int,
+    segment: Future[archive.Segment] | None,
+    base: oci_base.Base | None,
+) -> oci.Image:
+    """The OCI image of the staged bundle: on ``base``, else on the runtime base its host libraries make."""
+    recipe, target = the_plan.recipe, the_plan.target
+    runtime = (
+        None
+        if base is not None
+        else platforms.of(target).runtime_base(root, program=program, host_libraries=document["host_libraries"], target=target)
+    )
+    spec = oci.ImageSpec(
+        name=recipe.name,
+        version=recipe.version,
+        goarch=target.goarch,
+        program=program,
+        created=archive.epoch(),
+        env=runtime.env if runtime is not None else (),
+    )
+    return oci.write_image(
+        root,
+        dest,
+        spec=spec,
+        python=tree.names,
+        links=links,
+        level=level,
+        segment=None if segment is None else segment.result(),
+        runtime=runtime,
+        base=base,
+    )
 
 
 def _sweep(cache_dir: Path) -> None:

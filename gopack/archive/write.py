@@ -21,6 +21,8 @@ from __future__ import annotations
 import errno
 import fcntl
 import glob
+import hashlib
+import io
 import json
 import os
 import shutil
@@ -28,7 +30,7 @@ import stat
 import tarfile
 import time
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,7 +38,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, final
 
 import zstandard
-from zlib_ng import zlib_ng
+from zlib_ng import gzip_ng, zlib_ng
 
 from gopack._fs import sha256_file
 from gopack.errors import BuildError, UsageError
@@ -188,11 +190,11 @@ def write_segment(root: Path, subtree: str, top: str, dest: Path, *, fmt: str, l
     return tar.offset
 
 
-def _remove_abandoned(dest: Path) -> None:
-    """Remove the temporary files a killed writer of ``dest`` left beside it: those whose
-    writer (the pid in the name) is gone and that no process holds locked (a live writer
-    holds its own until it renames it; the lock covers a pid reused or seen from another
-    machine)."""
+def remove_abandoned(dest: Path) -> None:
+    """Remove the temporary files (or folders: an image layout) a killed writer of ``dest``
+    left beside it: those whose writer (the pid in the name) is gone and that no process
+    holds locked (a live writer holds its own until it renames it; the lock covers a pid
+    reused or seen from another machine)."""
     for stale in dest.parent.glob(f".{glob.escape(dest.name)}.*.tmp"):
         pid = stale.name[len(dest.name) + 2 : -len(".tmp")]
         if not pid.isdigit() or _alive(int(pid)):
@@ -206,7 +208,10 @@ def _remove_abandoned(dest: Path) -> None:
         except BlockingIOError:
             continue  # being written
         else:
-            stale.unlink(missing_ok=True)
+            if stat.S_ISDIR(os.fstat(fd).st_mode):
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
         finally:
             os.close(fd)
 
@@ -229,36 +234,114 @@ def write(root: Path, top: str, dest: Path, *, fmt: str, level: int, links: Mapp
     a ``segment`` (tar formats), what it holds is copied from it, not read from ``root``.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
-    _remove_abandoned(dest)
+    remove_abandoned(dest)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     mtime = epoch()
     try:
         with tmp.open("wb") as raw:
-            fcntl.flock(raw.fileno(), fcntl.LOCK_EX)  # held while it is written: see _remove_abandoned
+            fcntl.flock(raw.fileno(), fcntl.LOCK_EX)  # held while it is written: see remove_abandoned
             if fmt == "zip":
                 _write_zip(root, top, raw, level=level, mtime=mtime)
             else:
                 entries = [rel for rel in walk(root) if segment is None or rel.as_posix() not in segment.names]
-                before = [rel for rel in entries if segment is None or rel.as_posix() < segment.subtree]
-                with _compressor(raw, fmt, level) as stream:
-                    tar = _TarWriter(stream)
-                    tar.add(_info(top, tarfile.DIRTYPE, 0o755, mtime))
-                    for rel in before:
-                        _add(tar, root, rel, top, mtime, links)
-                offset = tar.offset
-                if segment is not None:
-                    _append(segment.path, raw)
-                    offset += segment.tar_bytes
-                with _compressor(raw, fmt, level) as stream:
-                    tar = _TarWriter(stream, offset=offset)
-                    for rel in entries[len(before) :]:
-                        _add(tar, root, rel, top, mtime, links)
-                    tar.close()
+                _write_tar(raw, root, top, entries, fmt=fmt, level=level, links=links, segment=segment, mtime=mtime)
         os.replace(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return dest.stat().st_size
+
+
+def _write_tar(
+    raw: BinaryIO,
+    root: Path,
+    top: str,
+    entries: Sequence[Path],
+    *,
+    fmt: str,
+    level: int,
+    links: Mapping[str, str],
+    segment: Segment | None,
+    mtime: int,
+) -> None:
+    """``entries`` of ``root`` (sorted, relative) as ``top/...`` after ``top``'s own folders
+    (each of its components), with ``segment``'s bytes in their place; a whole tar archive."""
+    before = [rel for rel in entries if segment is None or rel.as_posix() < segment.subtree]
+    parts = top.split("/")
+    with _compressor(raw, fmt, level) as stream:
+        tar = _TarWriter(stream)
+        for i in range(1, len(parts) + 1):
+            tar.add(_info("/".join(parts[:i]), tarfile.DIRTYPE, 0o755, mtime))
+        for rel in before:
+            _add(tar, root, rel, top, mtime, links)
+    offset = tar.offset
+    if segment is not None:
+        _append(segment.path, raw)
+        offset += segment.tar_bytes
+    with _compressor(raw, fmt, level) as stream:
+        tar = _TarWriter(stream, offset=offset)
+        for rel in entries[len(before) :]:
+            _add(tar, root, rel, top, mtime, links)
+        tar.close()
+
+
+def write_layer(
+    root: Path, top: str, dest: Path, *, entries: Sequence[Path], level: int, links: Mapping[str, str], segment: Segment | None = None
+) -> None:
+    """An image layer: ``entries`` of ``root`` (sorted, relative; with ``segment``, what it holds
+    is copied from it) as ``top/...``, a whole gzip tar archive written to ``dest``."""
+    with dest.open("wb") as raw:
+        _write_tar(raw, root, top, entries, fmt="tar.gz", level=level, links=links, segment=segment, mtime=epoch())
+
+
+@dataclass(frozen=True, kw_only=True)
+class LayerEntry:
+    """One entry of an image layer that is not a bundle's: a folder, a file (copied from
+    ``source``, or holding ``data``) or a symbolic link to ``link``."""
+
+    path: str  # inside the image, without the leading "/"
+    kind: str  # "dir", "file" or "symlink"
+    mode: int = 0o755
+    owner: int = 0  # uid and gid
+    source: Path | None = None
+    data: bytes | None = None
+    link: str | None = None
+
+
+_KINDS = {"dir": tarfile.DIRTYPE, "file": tarfile.REGTYPE, "symlink": tarfile.SYMTYPE}
+
+
+def write_entries(dest: Path, entries: Sequence[LayerEntry], *, level: int) -> None:
+    """An image layer holding ``entries``, sorted by path: a whole gzip tar archive written to ``dest``."""
+    mtime = epoch()
+    with dest.open("wb") as raw, _compressor(raw, "tar.gz", level) as stream:
+        tar = _TarWriter(stream)
+        for entry in sorted(entries, key=lambda e: e.path):
+            info = _info(entry.path, _KINDS[entry.kind], entry.mode, mtime)
+            info.uid = info.gid = entry.owner
+            if entry.kind == "symlink":
+                info.linkname = entry.link or ""
+                tar.add(info)
+            elif entry.kind == "dir":
+                tar.add(info)
+            elif entry.source is not None:
+                info.size = entry.source.stat().st_size
+                with entry.source.open("rb") as f:
+                    tar.add(info, f)
+            else:
+                data = entry.data or b""
+                info.size = len(data)
+                tar.add(info, io.BytesIO(data))
+        tar.close()
+
+
+def gunzip_sha256(path: Path) -> str:
+    """The sha256 of what the gzip file at ``path`` (one member or several) holds: a layer's diff_id."""
+    digest = hashlib.sha256()
+    with gzip_ng.open(path, "rb") as f:  # type: ignore[no-untyped-call]  # zlib-ng ships no annotations for it
+        while block := f.read(_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _append(path: Path, out: BinaryIO) -> None:

@@ -62,6 +62,27 @@ class Linkage:
     summary: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class RuntimeFile:
+    """One file an image's runtime base takes from the target's root (or the host)."""
+
+    path: str  # inside the image, without the leading "/"
+    source: Path  # the host path it is copied from
+    why: str
+    link: str | None = None  # a symbolic link's target instead of a file
+
+
+@dataclass(frozen=True, kw_only=True)
+class RuntimeBase:
+    """What a bundle needs from the system it runs on, as files for an image's lowest layer."""
+
+    files: tuple[RuntimeFile, ...]
+    #: Variables the image sets so that the bundle finds them (SSL_CERT_FILE).
+    env: tuple[tuple[str, str], ...]
+    #: The record the layer carries of where each file came from (and which package owns it).
+    record: Mapping[str, Any]
+
+
 class Platform(Protocol):
     name: str  # "linux"
     #: How the tags of its archives start: manylinux_2_34_x86_64, linux_x86_64.
@@ -90,6 +111,12 @@ class Platform(Protocol):
 
     def machine_of(self, head: bytes) -> str | None:
         """The machine a file's first bytes name, if it is this platform's binary format."""
+        ...
+
+    def runtime_base(self, root: Path, *, program: str, host_libraries: Sequence[str], target: Target) -> RuntimeBase:
+        """The files the bundle staged at ``root`` needs from its host (``host_libraries``, the
+        loader of ``program``, CA certificates and time zones where its code uses them), taken
+        from the target's root or the host: an image's runtime base."""
         ...
 
     def linkage(self, root: Path, *, accepted: frozenset[tuple[str, str]]) -> Linkage:

@@ -2,7 +2,7 @@
 
 ``analysis`` reads (lddtree, symbol versions, the manylinux policy), ``strip``
 and ``patch`` edit, ``relocate`` vendors and rewrites RUNPATHs and sets the
-floor; ``platform`` puts them behind :class:`gopack.platform.base.Platform`.
+floor; ``runtime`` gathers what an image's runtime base holds; ``platform`` puts them behind :class:`gopack.platform.base.Platform`.
 
 May import: :mod:`gopack.platform.target` and :mod:`gopack.platform.base`, the helpers.
 """

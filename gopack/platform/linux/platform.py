@@ -7,11 +7,12 @@ module only puts them behind the interface the stages use.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gopack.platform.base import Linkage, Requirements
-from gopack.platform.linux import analysis, relocate
+from gopack.platform.base import Linkage, Requirements, RuntimeBase
+from gopack.platform.linux import analysis, relocate, runtime
 from gopack.platform.linux import strip as stripping
 from gopack.platform.linux.analysis import Floor
 from gopack.platform.linux.patch import LIBDIR
@@ -40,6 +41,9 @@ class LinuxPlatform:
 
     def machine_of(self, head: bytes) -> str | None:
         return analysis.header_machine(head)
+
+    def runtime_base(self, root: Path, *, program: str, host_libraries: Sequence[str], target: Target) -> RuntimeBase:
+        return runtime.runtime_base(root, program=program, host_libraries=host_libraries, target=target)
 
     def linkage(self, root: Path, *, accepted: frozenset[tuple[str, str]]) -> Linkage:
         found = analysis.analyse(root, executable_rpath=[root / LIBDIR])
