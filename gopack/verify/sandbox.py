@@ -12,12 +12,15 @@ verify``'s smoke runs). On top of hiding Python it gives the command:
 - new mount, network, PID, IPC and UTS namespaces (``unshare``): no network
   but the namespace's own loopback, brought up with iproute2's ``ip`` where it
   is installed (127.0.0.1 there reaches only the sandbox: a program that serves
-  and queries itself works, the host's listeners do not); the command is PID 1
-  of its namespace, so when
-  it ends, or is killed at the timeout, every process it started dies too;
+  and queries itself works, the host's listeners do not); PID 1 of the
+  namespace is the root shell that set it up and waits for the command, so when
+  the command ends, is killed at the timeout, or verify dies however it dies
+  (parent-death signals, from verify's thread to ``unshare`` to PID 1), every
+  process it started dies too;
 - every mount of the host read-only (in its own mount table only), or, in the
   glibc-only root, no host at all; a private tmpfs on /tmp (HOME is /tmp/home)
-  and /dev/shm; the bundle mounted read-only;
+  and /dev/shm; a devpts instance of its own (a few pseudo-terminals, none of
+  the host's); the bundle mounted read-only;
 - a uid and gid of its own (a random one no account uses, so that
   RLIMIT_NPROC counts its processes alone), no supplementary groups, no
   capabilities and ``no_new_privs`` (setuid programs give nothing);
@@ -93,8 +96,13 @@ def pythons_on_host() -> tuple[list[str], list[str]]:
     return dirs, sorted(f for f in real if not any(f.startswith(d + "/") for d in dirs))
 
 
-#: The namespaces a confined run gets; unshare makes them, then forks the command as PID 1.
+#: The namespaces a confined run gets; unshare makes them, then forks PID 1, which it kills if it dies.
 _NAMESPACES = ("--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--kill-child")
+#: The unshare that starts a confined run dies with the verify thread that started it, however
+#: verify dies (SIGKILL, a closed terminal): a session of its own, it would otherwise wait on.
+_DIES_WITH_VERIFY = ("setpriv", "--pdeathsig", "KILL", "--")
+#: The most pseudo-terminals a confined run may open (in its own devpts instance).
+MAX_PTYS = 16
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -245,7 +253,7 @@ def run_confined(
             path = "/bin"
         else:
             s = shlex.quote(stage)
-            script += ["mount -n -t proc -o nosuid,nodev,noexec proc /proc", *_hide_python()]
+            script += ["mount -n -t proc -o nosuid,nodev,noexec proc /proc", *_hide_python(), *_private_ptys()]
             script += [f"mount -n -t tmpfs -o {tmp_options} gopack-shm /dev/shm", f"mount -n -t tmpfs -o {tmp_options} gopack-tmp {s}"]
             for source, inside in binds.items():
                 if PRIVATE_TMP not in inside.parents:
@@ -257,10 +265,13 @@ def run_confined(
             enter = ["unshare", f"--wd={cwd}"]
             path = SAFE_PATH
         script += [f"mkdir -m 700 {shlex.quote(home)}", f"chown {uid}:{uid} {shlex.quote(home)}"]
+        # Not exec'd: this shell stays PID 1, as root, with the parent-death signal unshare's
+        # --kill-child gave it (the command's change of uid would clear it). When the command
+        # ends, or verify dies however it dies, PID 1 ends and the kernel kills the namespace.
         script += [
             " ".join(
                 [
-                    "exec prlimit",
+                    "prlimit",
                     f"--nproc={limits.processes}",
                     f"--as={limits.address_space}",
                     f"--fsize={limits.file_size}",
@@ -275,7 +286,8 @@ def run_confined(
         ]
         clean_env = {"PATH": path, "HOME": str(PRIVATE_HOME), "TMPDIR": str(PRIVATE_TMP), **(env or {})}
         try:
-            result = _run(["unshare", *_NAMESPACES, "/bin/sh", "-c", "\n".join(script), "gopack-sandbox", *argv], clean_env, limits.timeout)
+            command = [*_DIES_WITH_VERIFY, "unshare", *_NAMESPACES, "/bin/sh", "-c", "\n".join(script), "gopack-sandbox", *argv]
+            result = _run(command, clean_env, limits.timeout)
         finally:
             if cgroup is not None:
                 _remove_cgroup(cgroup)
@@ -339,6 +351,13 @@ def _remove_cgroup(path: Path) -> None:
             return
         except OSError:
             time.sleep(0.02)
+
+
+def _private_ptys() -> list[str]:
+    """A devpts instance of the run's own on /dev/pts (and /dev/ptmx), holding at most
+    :data:`MAX_PTYS`: the host's, even read-only, would hand out the host's terminals."""
+    pts = f"mount -n -t devpts -o newinstance,ptmxmode=0666,mode=0600,max={MAX_PTYS},nosuid,noexec gopack-pts /dev/pts"
+    return [f"if [ -d /dev/pts ]; then {pts}; fi", "if [ -e /dev/ptmx ]; then mount -n --bind /dev/pts/ptmx /dev/ptmx; fi"]
 
 
 def _bind_read_only(source: Path, target: str) -> list[str]:

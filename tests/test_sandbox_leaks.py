@@ -1,0 +1,151 @@
+"""Issue 26: what a smoke program could still reach or leave behind through ``gopack verify``'s
+sandbox, each tried by a real bundle's program in real sandboxes.
+
+- it dies with verify, however verify dies (SIGKILL, SIGHUP), and within verify's own
+  time limit whatever the manifest asks for;
+- it gets pseudo-terminals of its own only, a few, never the host's.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+from hostile import Bundle
+from test_hostile_archives import Canaries, canaries, confined, failures, leftovers  # noqa: F401  # canaries: a fixture
+
+from gopack.verify import sandbox
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox needs root")
+
+
+def compiled(tmp_path: Path, name: str, source: str) -> bytes:
+    """A small C program, built with the host's gcc (it runs in the glibc-only root too)."""
+    (tmp_path / f"{name}.c").write_text(source)
+    subprocess.run(["gcc", "-O2", "-o", str(tmp_path / name), str(tmp_path / f"{name}.c")], check=True)
+    return (tmp_path / name).read_bytes()
+
+
+PAUSE = (
+    "#include <stdio.h>\n#include <unistd.h>\n"
+    'int main(int argc, char **argv) { printf("STARTED %s\\n", argv[1]); fflush(stdout); for (;;) pause(); }\n'
+)
+
+
+def sleeper(tmp_path: Path, marker: str, *, timeout: float = 86400) -> Path:
+    """A bundle whose smoke program waits forever, with ``marker`` on its command line."""
+    bundle = Bundle("sleeper-1.0").file("bin/app", compiled(tmp_path, "pause", PAUSE), executable=True)
+    bundle.smoke = {"command": ["bin/app", marker], "expect": ["never printed"], "timeout": timeout}
+    return bundle.tar(tmp_path / "sleeper-1.0.tar.gz")
+
+
+def uids(pids: list[str]) -> set[str]:
+    found = set()
+    for pid in pids:
+        try:
+            found.update(re.findall(r"^Uid:\t(\d+)\t", Path(f"/proc/{pid}/status").read_text(), re.MULTILINE))
+        except OSError:
+            pass  # gone meanwhile
+    return found - {"0"}
+
+
+def smoke_cgroups(uid: str) -> list[Path]:
+    """The memory cgroups of the smoke run by ``uid`` that still exist (verify names them after it)."""
+    return [p for root in (Path("/sys/fs/cgroup/memory"), Path("/sys/fs/cgroup")) for p in root.rglob(f"gopack-smoke-{uid}")]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGHUP])
+def test_the_smoke_program_dies_with_verify(signum: signal.Signals, canaries: Canaries, tmp_path: Path) -> None:  # noqa: F811
+    marker = f"gopack-sleeper-{uuid.uuid4().hex}"
+    archive = sleeper(tmp_path, marker)
+    env = {**os.environ, "TMPDIR": str(canaries.tmpdir)}
+    verify = subprocess.Popen(
+        [sys.executable, "-m", "gopack", "verify", str(archive)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not leftovers(marker) and time.monotonic() < deadline and verify.poll() is None:
+        time.sleep(0.05)
+    assert leftovers(marker), verify.communicate()
+    time.sleep(0.3)  # well inside the run: the sandbox is set up, the program waits
+    (uid,) = uids(leftovers(marker))
+    verify.send_signal(signum)
+    _, stderr = verify.communicate(timeout=30)
+    deadline = time.monotonic() + 5
+    while leftovers(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert leftovers(marker) == [], f"still running {time.monotonic() - deadline + 5:.1f} s after {signum.name}"
+    if signum == signal.SIGHUP:  # a signal verify sees: it cleans up as for SIGTERM
+        assert verify.returncode == 128 + signal.SIGHUP, stderr
+        assert "Traceback" not in stderr, stderr
+        assert list(canaries.tmpdir.iterdir()) == []
+        assert smoke_cgroups(uid) == []
+
+
+def test_the_command_line_caps_the_manifests_timeout(canaries: Canaries, tmp_path: Path) -> None:  # noqa: F811
+    marker = f"gopack-sleeper-{uuid.uuid4().hex}"
+    archive = sleeper(tmp_path, marker)  # the manifest asks for a day
+    env = {**os.environ, "TMPDIR": str(canaries.tmpdir)}
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "gopack", "verify", "--timeout", "2", str(archive)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert time.monotonic() - started < 60
+    assert result.returncode == 5, result.stderr
+    assert result.stderr.count("timed out after 2 s") == 3, result.stderr
+    assert leftovers(marker) == []
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan"])
+def test_a_timeout_that_leaves_no_time_is_a_usage_error(value: str, canaries: Canaries, tmp_path: Path) -> None:  # noqa: F811
+    archive = sleeper(tmp_path, "unused")
+    result = subprocess.run(
+        [sys.executable, "-m", "gopack", "verify", "--timeout", value, str(archive)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 6, result.stderr
+    assert "Traceback" not in result.stderr and "--timeout" in result.stderr
+
+
+PTYS = (
+    "#define _XOPEN_SOURCE 600\n#include <fcntl.h>\n#include <stdio.h>\n#include <stdlib.h>\n"
+    "int main(void) {\n"
+    "  int n = 0;\n"
+    "  while (n < 64 && posix_openpt(O_RDWR | O_NOCTTY) >= 0) n++;\n"
+    '  printf("PTYS %d\\n", n); puts("OK"); return 0;\n}\n'
+)
+
+
+def host_ptys() -> int:
+    return len([p for p in os.listdir("/dev/pts") if p.isdigit()])
+
+
+def test_the_smoke_program_gets_a_few_ptys_of_its_own(canaries: Canaries, tmp_path: Path) -> None:  # noqa: F811
+    bundle = Bundle("ptys-1.0").file("bin/app", compiled(tmp_path, "ptys", PTYS), executable=True)
+    stderr = confined(bundle.tar(tmp_path / "ptys-1.0.tar.gz"), canaries, expect_ok=True)
+    assert failures(stderr) == []
+    opened = [int(n) for n in re.findall(r"PTYS (\d+)", stderr)]
+    assert len(opened) == 3, stderr
+    assert all(n <= sandbox.MAX_PTYS for n in opened), opened  # the glibc-only root has none
+    assert max(opened) == sandbox.MAX_PTYS  # the host view's runs: their own instance, full
