@@ -18,12 +18,13 @@ setup: $(STAMP) go-modules debian-packages
 # From Debian's packages, for the target tests: debootstrap makes Debian 11 roots (amd64 and
 # arm64); qemu-user runs the arm64 root's interpreter while building, qemu-user-static the
 # bundle in a root holding nothing else; binutils-aarch64-linux-gnu strips arm64 files; the
-# arm64 cross glibc is what `gopack verify` runs an arm64 bundle with by default.
-DEBIAN_NEEDS := /usr/sbin/debootstrap /usr/bin/qemu-aarch64 /usr/bin/qemu-aarch64-static \
+# arm64 cross glibc is what `gopack verify` runs an arm64 bundle with by default; keyutils' keyctl
+# puts keys where a smoke program must not reach them (tests/test_sandbox_leaks.py).
+DEBIAN_NEEDS := /usr/bin/keyctl /usr/sbin/debootstrap /usr/bin/qemu-aarch64 /usr/bin/qemu-aarch64-static \
 	/usr/bin/aarch64-linux-gnu-strip /usr/aarch64-linux-gnu/lib/libc.so.6 \
 	/usr/aarch64-linux-gnu/lib/libgcc_s.so.1 /usr/aarch64-linux-gnu/lib/libstdc++.so.6
 DEBIAN_PACKAGES := debootstrap qemu-user qemu-user-static binutils-aarch64-linux-gnu \
-	libc6-arm64-cross libgcc-s1-arm64-cross libstdc++6-arm64-cross
+	libc6-arm64-cross libgcc-s1-arm64-cross libstdc++6-arm64-cross keyutils
 debian-packages:
 	@for f in $(DEBIAN_NEEDS); do test -e $$f || missing=1; done; \
 		test -z "$$missing" || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_PACKAGES))

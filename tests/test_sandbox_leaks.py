@@ -3,13 +3,16 @@ sandbox, each tried by a real bundle's program in real sandboxes.
 
 - it dies with verify, however verify dies (SIGKILL, SIGHUP), and within verify's own
   time limit whatever the manifest asks for;
-- it gets pseudo-terminals of its own only, a few, never the host's.
+- it gets pseudo-terminals of its own only, a few, never the host's;
+- it has a keyring of its own: none of the caller's keys, nothing it adds outlives it.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -149,3 +152,79 @@ def test_the_smoke_program_gets_a_few_ptys_of_its_own(canaries: Canaries, tmp_pa
     assert len(opened) == 3, stderr
     assert all(n <= sandbox.MAX_PTYS for n in opened), opened  # the glibc-only root has none
     assert max(opened) == sandbox.MAX_PTYS  # the host view's runs: their own instance, full
+
+
+KEYS = r"""
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#define SESSION (-3)
+#define USER (-4)
+#define USER_SESSION (-5)
+static long keyctl(long op, long a, long b, long c, long d) { return syscall(SYS_keyctl, op, a, b, c, d); }
+int main(int argc, char **argv) {
+  printf("UID %d\n", getuid());
+  FILE *f = fopen("/proc/keys", "r");
+  char line[512];
+  while (f && fgets(line, sizeof line, f)) printf("KEYS %s", line);
+  for (int i = 1; i <= 2; i++) {
+    long id = keyctl(10 /* SEARCH */, SESSION, (long)"user", (long)argv[i], 0);
+    if (id < 0) { printf("search %s: %s\n", argv[i], strerror(errno)); continue; }
+    char value[256] = {0};
+    if (keyctl(11 /* READ */, id, (long)value, sizeof value - 1, 0) >= 0) printf("READ %s=%s\n", argv[i], value);
+    if (keyctl(2 /* UPDATE */, id, (long)"pwned", 5, 0) == 0) printf("MODIFIED %s\n", argv[i]);
+  }
+  long where[] = {SESSION, USER, USER_SESSION};
+  for (int i = 0; i < 3; i++) {
+    if (syscall(SYS_add_key, "user", argv[3], "planted", 7, where[i]) >= 0) printf("ADDED %ld\n", where[i]);
+    else printf("add_key %ld: %s\n", where[i], strerror(errno));
+  }
+  puts("OK");
+  return 0;
+}
+"""
+
+
+def keyctl(*args: str) -> str:
+    return subprocess.run(["keyctl", *args], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def key_users() -> set[str]:
+    """The uids the kernel keeps keys for (/proc/key-users)."""
+    return {line.split(":")[0].strip() for line in Path("/proc/key-users").read_text().splitlines()}
+
+
+@pytest.mark.skipif(shutil.which("keyctl") is None, reason="keyctl (Debian's keyutils; make setup installs it) is missing")
+def test_the_smoke_program_has_a_keyring_of_its_own(canaries: Canaries, tmp_path: Path) -> None:  # noqa: F811
+    """In verify's session keyring, a key, and a link to root's user keyring holding another
+    (pam_keyinit's session keyrings link it): the program reads, changes and adds nothing."""
+    tag = uuid.uuid4().hex[:12]
+    in_session, in_user, planted = f"gopack-session-{tag}", f"gopack-user-{tag}", f"gopack-planted-{tag}"
+    bundle = Bundle("keys-1.0").file("bin/app", compiled(tmp_path, "keys", KEYS), executable=True)
+    bundle.smoke = {"command": ["bin/app", in_session, in_user, planted], "expect": ["OK"], "timeout": 60}
+    archive = bundle.tar(tmp_path / "keys-1.0.tar.gz")
+    user_key = keyctl("add", "user", in_user, "root's own", "@u")
+    try:
+        script = (
+            f'keyctl add user {in_session} "the caller\'s" @s >/dev/null && keyctl link @u @s && '
+            f"TMPDIR={shlex.quote(str(canaries.tmpdir))} {shlex.quote(sys.executable)} -m gopack verify --show-output {shlex.quote(str(archive))}; "
+            f"echo EXIT $?; keyctl print %user:{in_session}; keyctl search @s user {planted} || echo NO-PLANTED"
+        )
+        before = canaries.snapshot()
+        result = subprocess.run(["keyctl", "session", "-", "sh", "-c", script], cwd=REPO, capture_output=True, text=True, check=False)
+        assert canaries.snapshot() == before
+        assert keyctl("print", user_key) == "root's own"
+    finally:
+        subprocess.run(["keyctl", "unlink", user_key, "@u"], capture_output=True, check=False)
+    out = result.stdout + result.stderr
+    assert "EXIT 0" in out and "Traceback" not in out, out
+    assert out.count("OK") >= 3 and failures(result.stderr) == []
+    assert "READ " not in out and "MODIFIED " not in out and "ADDED " not in out, out
+    assert out.count("Operation not permitted") >= 3 * 5  # two searches, three add_keys, in each run
+    for name in (in_session, in_user):
+        assert not [line for line in out.splitlines() if line.startswith("  | KEYS") and name in line], out
+    assert "the caller's" in result.stdout and "NO-PLANTED" in result.stdout  # the caller's session keyring as it was
+    run_uids = set(re.findall(r"\| UID (\d+)", out))
+    assert len(run_uids) == 3 and not run_uids & key_users()  # no keyring of the runs' uids outlives them

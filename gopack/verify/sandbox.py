@@ -24,6 +24,8 @@ verify``'s smoke runs). On top of hiding Python it gives the command:
 - a uid and gid of its own (a random one no account uses, so that
   RLIMIT_NPROC counts its processes alone), no supplementary groups, no
   capabilities and ``no_new_privs`` (setuid programs give nothing);
+- a new, empty session keyring instead of the caller's, and no keyring
+  syscalls at all (:mod:`gopack.verify.keyring`);
 - limits (``prlimit``): processes and threads, address space per process,
   file size, CPU seconds, no core dumps; and the wall-clock timeout.
 """
@@ -39,6 +41,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -101,6 +104,9 @@ _NAMESPACES = ("--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--kill-
 #: The unshare that starts a confined run dies with the verify thread that started it, however
 #: verify dies (SIGKILL, a closed terminal): a session of its own, it would otherwise wait on.
 _DIES_WITH_VERIFY = ("setpriv", "--pdeathsig", "KILL", "--")
+#: Then it joins a session keyring of its own and loses the keyring syscalls (:mod:`gopack.verify.keyring`),
+#: run by this interpreter before any namespace hides it.
+_OWN_KEYRING = (sys.executable, "-I", "-S", str(Path(__file__).with_name("keyring.py")))
 #: The most pseudo-terminals a confined run may open (in its own devpts instance).
 MAX_PTYS = 16
 
@@ -119,7 +125,7 @@ class Limits:
     def describe(self, memory_cgroup: bool) -> str:
         memory = f"{_size(self.memory)} of memory in all" if memory_cgroup else "no memory cgroup could be made"
         network = "no network but its own loopback" if _IP else "no network (loopback down: iproute2's ip is not installed)"
-        return f"{network}, own uid, at most {self.processes} processes of {_size(self.address_space)} address space each, {memory}, {self.timeout:g} s"
+        return f"{network}, own uid, own empty keyring, at most {self.processes} processes of {_size(self.address_space)} address space each, {memory}, {self.timeout:g} s"
 
 
 #: iproute2's ip, which brings a new network namespace's loopback up (found before PATH is narrowed).
@@ -139,6 +145,7 @@ def can_sandbox() -> str | None:
             return f"{tool} (util-linux) is not installed"
     probe = subprocess.run(
         [
+            *_OWN_KEYRING,
             "unshare",
             *_NAMESPACES,
             "prlimit",
@@ -159,7 +166,8 @@ def can_sandbox() -> str | None:
     )
     if probe.returncode != 0:
         return (
-            f"new mount, network and PID namespaces with a uid of its own cannot be made here: {probe.stderr.strip() or probe.returncode}"
+            "new mount, network and PID namespaces with a uid of its own and no keyrings cannot be made here: "
+            f"{probe.stderr.strip() or probe.returncode}"
         )
     return None
 
@@ -286,7 +294,17 @@ def run_confined(
         ]
         clean_env = {"PATH": path, "HOME": str(PRIVATE_HOME), "TMPDIR": str(PRIVATE_TMP), **(env or {})}
         try:
-            command = [*_DIES_WITH_VERIFY, "unshare", *_NAMESPACES, "/bin/sh", "-c", "\n".join(script), "gopack-sandbox", *argv]
+            command = [
+                *_DIES_WITH_VERIFY,
+                *_OWN_KEYRING,
+                "unshare",
+                *_NAMESPACES,
+                "/bin/sh",
+                "-c",
+                "\n".join(script),
+                "gopack-sandbox",
+                *argv,
+            ]
             result = _run(command, clean_env, limits.timeout)
         finally:
             if cgroup is not None:
