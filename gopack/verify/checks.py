@@ -6,8 +6,10 @@ without trusting it (it may come from anyone, and verify often runs as root).
    top-level folder, a manifest that matches its schema, every entry's name,
    type and size checked against it, the smoke command inside the bundle.
 2. Check every file against the manifest, and that nothing unlisted was added.
-3. Check statically that no ELF search path is absolute and that every
-   DT_NEEDED resolves inside the bundle or to a host library the policy allows.
+3. Check statically that no ELF search path is absolute or leaves the bundle and that
+   every DT_NEEDED resolves inside the bundle or to a host library the policy allows,
+   reading only inside the bundle, bounded, never trusting an ELF file
+   (:mod:`gopack.platform.linux.linkage`).
 4. Run the smoke test stored in the manifest in three places, each confined
    (:func:`gopack.verify.sandbox.run_confined`: no network, host read-only or absent,
    private /tmp and HOME, a uid of its own, limits, the process tree killed at
