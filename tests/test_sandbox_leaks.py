@@ -4,7 +4,8 @@ sandbox, each tried by a real bundle's program in real sandboxes.
 - it dies with verify, however verify dies (SIGKILL, SIGHUP), and within verify's own
   time limit whatever the manifest asks for;
 - it gets pseudo-terminals of its own only, a few, never the host's;
-- it has a keyring of its own: none of the caller's keys, nothing it adds outlives it.
+- it has a keyring of its own: none of the caller's keys, nothing it adds outlives it;
+- no unix socket of the host answers it, wherever it is; its own do.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import re
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -223,3 +225,77 @@ def test_the_smoke_program_has_a_keyring_of_its_own(canaries: Canaries, tmp_path
     assert "the caller's" in result.stdout and "NO-PLANTED" in result.stdout  # the caller's session keyring as it was
     run_uids = set(re.findall(r"\| UID (\d+)", out))
     assert len(run_uids) == 3 and not run_uids & key_users()  # no keyring of the runs' uids outlives them
+
+
+CONNECT = r"""
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+static socklen_t address(struct sockaddr_un *a, const char *path) {
+  memset(a, 0, sizeof *a);
+  a->sun_family = AF_UNIX;
+  strncpy(a->sun_path, path, sizeof a->sun_path - 1);
+  if (path[0] == '@') a->sun_path[0] = 0;  /* abstract */
+  return offsetof(struct sockaddr_un, sun_path) + strlen(path) + (path[0] != '@');
+}
+int main(int argc, char **argv) {
+  for (int i = 1; i < argc; i++) {
+    struct sockaddr_un a;
+    socklen_t n = address(&a, argv[i]);
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (connect(s, (struct sockaddr *)&a, n) == 0) { printf("CONNECTED %s\n", argv[i]); write(s, "pwned", 5); }
+    else printf("connect %s: %s\n", argv[i], strerror(errno));
+    close(s);
+  }
+  /* What multiprocessing and joblib do: a listener of its own under /tmp, and socketpair. */
+  struct sockaddr_un a;
+  socklen_t n = address(&a, "/tmp/own.sock");
+  int l = socket(AF_UNIX, SOCK_STREAM, 0), c = socket(AF_UNIX, SOCK_STREAM, 0), pair[2];
+  if (bind(l, (struct sockaddr *)&a, n) == 0 && listen(l, 1) == 0 && connect(c, (struct sockaddr *)&a, n) == 0 && accept(l, 0, 0) >= 0)
+    puts("OWN OK");
+  else perror("own socket");
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, pair) == 0 && write(pair[0], "x", 1) == 1) puts("PAIR OK");
+  puts("OK");
+  return 0;
+}
+"""
+
+
+def test_no_host_unix_socket_answers(canaries: Canaries, tmp_path: Path) -> None:  # noqa: F811
+    """0666 sockets listening under /run, in the checkout (any folder of the host) and in the
+    abstract namespace: none of the three runs reaches one; the program's own socket works."""
+    tag = uuid.uuid4().hex[:12]
+    paths = [Path("/run") / f"gopack-{tag}.sock", REPO / f".gopack-{tag}.sock"]
+    listeners = []
+    try:
+        for path in paths:
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            listener.bind(str(path))
+            path.chmod(0o666)
+            listeners.append(listener)
+        abstract = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        abstract.bind(f"\0gopack-{tag}")
+        listeners.append(abstract)
+        for listener in listeners:
+            listener.listen(8)
+            listener.setblocking(False)
+        bundle = Bundle("sockets-1.0").file("bin/app", compiled(tmp_path, "connect", CONNECT), executable=True)
+        bundle.smoke = {"command": ["bin/app", *map(str, paths), f"@gopack-{tag}"], "expect": ["OWN OK", "PAIR OK"], "timeout": 60}
+        stderr = confined(bundle.tar(tmp_path / "sockets-1.0.tar.gz"), canaries, expect_ok=True)
+        for listener in listeners:
+            with pytest.raises(BlockingIOError):
+                listener.accept()  # nobody connected, in any of the three runs
+    finally:
+        for listener in listeners:
+            listener.close()
+        for path in paths:
+            path.unlink(missing_ok=True)
+    assert "CONNECTED" not in stderr, stderr
+    for path in paths:  # the glibc-only root has no such path; the host's view has it, and it refuses
+        assert stderr.count(f"connect {path}: No such file or directory") == 1, stderr
+        assert stderr.count(f"connect {path}: Connection refused") == 2, stderr
+    assert stderr.count("OWN OK") == 3 and stderr.count("PAIR OK") == 3

@@ -17,8 +17,9 @@ verify``'s smoke runs). On top of hiding Python it gives the command:
   the command ends, is killed at the timeout, or verify dies however it dies
   (parent-death signals, from verify's thread to ``unshare`` to PID 1), every
   process it started dies too;
-- every mount of the host read-only (in its own mount table only), or, in the
-  glibc-only root, no host at all; a private tmpfs on /tmp (HOME is /tmp/home)
+- every mount of the host read-only (in its own mount table only), seen through
+  overlayfs so that no unix socket of the host answers (:mod:`gopack.verify.host_view`),
+  or, in the glibc-only root, no host at all; a private tmpfs on /tmp (HOME is /tmp/home)
   and /dev/shm; a devpts instance of its own (a few pseudo-terminals, none of
   the host's); the bundle mounted read-only;
 - a uid and gid of its own (a random one no account uses, so that
@@ -53,6 +54,7 @@ from auditwheel.libc import Libc
 
 from gopack.errors import VerifyError
 from gopack.platform.emulation import IN_ROOT, Emulation
+from gopack.verify import host_view
 
 _DIR_GLOBS = (
     "{pyenv}",
@@ -125,7 +127,7 @@ class Limits:
     def describe(self, memory_cgroup: bool) -> str:
         memory = f"{_size(self.memory)} of memory in all" if memory_cgroup else "no memory cgroup could be made"
         network = "no network but its own loopback" if _IP else "no network (loopback down: iproute2's ip is not installed)"
-        return f"{network}, own uid, own empty keyring, at most {self.processes} processes of {_size(self.address_space)} address space each, {memory}, {self.timeout:g} s"
+        return f"{network}, no host unix socket, own uid, own empty keyring, at most {self.processes} processes of {_size(self.address_space)} address space each, {memory}, {self.timeout:g} s"
 
 
 #: iproute2's ip, which brings a new network namespace's loopback up (found before PATH is narrowed).
@@ -197,10 +199,11 @@ def run_without_python(
     return _run(["unshare", "-m", "/bin/sh", "-c", "\n".join(script), "gopack-sandbox", *argv], clean_env, timeout)
 
 
-def _hide_python() -> list[str]:
+def _hide_python(root: str = "") -> list[str]:
+    """Every Python of the host covered, in the host's tree or in ``root``, a view of it."""
     dirs, files = pythons_on_host()
-    script = [f"mount -n -t tmpfs -o ro,size=4k gopack-hidden {shlex.quote(d)}" for d in dirs]
-    return script + [f"mount -n --bind /dev/null {shlex.quote(f)}" for f in files]
+    script = [f"mount -n -t tmpfs -o ro,size=4k gopack-hidden {shlex.quote(root + d)}" for d in dirs]
+    return script + [f"mount -n --bind /dev/null {shlex.quote(root + f)}" for f in files]
 
 
 def run_plain(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str] | None = None, timeout: float = 300) -> Result:
@@ -260,17 +263,24 @@ def run_confined(
             enter = ["unshare", f"--root={glibc_root}", f"--wd={cwd}"]
             path = "/bin"
         else:
-            s = shlex.quote(stage)
-            script += ["mount -n -t proc -o nosuid,nodev,noexec proc /proc", *_hide_python(), *_private_ptys()]
-            script += [f"mount -n -t tmpfs -o {tmp_options} gopack-shm /dev/shm", f"mount -n -t tmpfs -o {tmp_options} gopack-tmp {s}"]
+            # A root of the run's own, in a small tmpfs: the host through overlays (no host
+            # socket answers there, see host_view), then its own /proc, /dev/pts, /dev/shm, /tmp.
+            new_root, empty = f"{stage}/root", f"{stage}/empty"
+            r = shlex.quote(new_root)
+            script += [f"mount -n -t tmpfs -o size=64k,mode=755 gopack-stage {shlex.quote(stage)}", f"mkdir {r} {shlex.quote(empty)}"]
+            script += host_view.without_sockets(new_root, empty, replaced=("/proc", "/dev/pts", "/dev/shm", str(PRIVATE_TMP)))
+            script += [f"mount -n -t proc -o nosuid,nodev,noexec proc {r}/proc", *_hide_python(new_root), *_private_ptys(new_root)]
+            script += [
+                f"mount -n -t tmpfs -o {tmp_options} gopack-shm {r}/dev/shm",
+                f"mount -n -t tmpfs -o {tmp_options} gopack-tmp {r}/tmp",
+            ]
             for source, inside in binds.items():
                 if PRIVATE_TMP not in inside.parents:
                     raise VerifyError(f"internal: {inside} is not under {PRIVATE_TMP}")
-                target = f"{s}/{shlex.quote(str(inside.relative_to(PRIVATE_TMP)))}"
+                target = shlex.quote(f"{new_root}{inside}")
                 script += [f"mkdir -p {target}", *_bind_read_only(source, target)]
-            script += [f"mount -n --move {s} {PRIVATE_TMP}"]
-            home = str(PRIVATE_HOME)
-            enter = ["unshare", f"--wd={cwd}"]
+            home = f"{new_root}{PRIVATE_HOME}"
+            enter = ["unshare", f"--root={new_root}", f"--wd={cwd}"]
             path = SAFE_PATH
         script += [f"mkdir -m 700 {shlex.quote(home)}", f"chown {uid}:{uid} {shlex.quote(home)}"]
         # Not exec'd: this shell stays PID 1, as root, with the parent-death signal unshare's
@@ -321,9 +331,9 @@ def _memory_cgroup(name: str, limit: int) -> Path | None:
             fields, _, tail = line.partition(" - ")
             parts, kind = fields.split(), tail.split()
             if len(kind) >= 3 and kind[0] == "cgroup" and "memory" in kind[2].split(","):
-                mounts["v1"] = (_unescape(parts[4]), parts[3])
+                mounts["v1"] = (host_view.unescape(parts[4]), parts[3])
             elif kind and kind[0] == "cgroup2":
-                mounts.setdefault("v2", (_unescape(parts[4]), parts[3]))
+                mounts.setdefault("v2", (host_view.unescape(parts[4]), parts[3]))
     with open("/proc/self/cgroup", encoding="utf-8") as f:
         lines = [line.rstrip("\n").split(":", 2) for line in f]
     for hierarchy, controllers, path in lines:
@@ -371,11 +381,15 @@ def _remove_cgroup(path: Path) -> None:
             time.sleep(0.02)
 
 
-def _private_ptys() -> list[str]:
-    """A devpts instance of the run's own on /dev/pts (and /dev/ptmx), holding at most
+def _private_ptys(root: str) -> list[str]:
+    """A devpts instance of the run's own on ``root``/dev/pts (and /dev/ptmx), holding at most
     :data:`MAX_PTYS`: the host's, even read-only, would hand out the host's terminals."""
-    pts = f"mount -n -t devpts -o newinstance,ptmxmode=0666,mode=0600,max={MAX_PTYS},nosuid,noexec gopack-pts /dev/pts"
-    return [f"if [ -d /dev/pts ]; then {pts}; fi", "if [ -e /dev/ptmx ]; then mount -n --bind /dev/pts/ptmx /dev/ptmx; fi"]
+    pts, ptmx = shlex.quote(f"{root}/dev/pts"), shlex.quote(f"{root}/dev/ptmx")
+    options = f"newinstance,ptmxmode=0666,mode=0600,max={MAX_PTYS},nosuid,noexec"
+    return [
+        f"if [ -d {pts} ]; then mount -n -t devpts -o {options} gopack-pts {pts}; fi",
+        f"if [ -e {ptmx} ] && [ ! -L {ptmx} ]; then mount -n --bind {pts}/ptmx {ptmx}; fi",
+    ]
 
 
 def _bind_read_only(source: Path, target: str) -> list[str]:
@@ -385,17 +399,12 @@ def _bind_read_only(source: Path, target: str) -> list[str]:
 def _read_only_host() -> list[str]:
     """Every mount of the host made read-only, in the run's own mount table only."""
     with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
-        points = dict.fromkeys(_unescape(line.split()[4]) for line in f if line.strip())
+        points = dict.fromkeys(host_view.unescape(line.split()[4]) for line in f if line.strip())
     script = []
     for point in points:
         quoted = shlex.quote(point)
         script.append(f"mount -n -o remount,bind,ro {quoted} || {{ echo gopack-sandbox: cannot make {quoted} read-only >&2; exit 111; }}")
     return script
-
-
-def _unescape(field: str) -> str:
-    r"""mountinfo writes a space as \040, a tab as \011, a newline as \012, a backslash as \134."""
-    return field.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
 
 
 def _free_id() -> int:
