@@ -272,7 +272,8 @@ class _Bundle:
         while queue:
             rel, dyn, inherited = queue.pop(0)
             origin = os.path.dirname(rel)
-            own = self.search(origin, dyn.rpath, rel, problems) if not dyn.runpath else []
+            own = self.search(origin, dyn.rpath, rel, problems)
+            own = own if not dyn.runpath else []  # ld.so ignores DT_RPATH beside a DT_RUNPATH; its problems stand
             runpath = self.search(origin, dyn.runpath, rel, problems)
             folders = [*own, *inherited, *runpath] if not dyn.runpath else runpath
             for raw in dyn.needed:
