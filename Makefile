@@ -20,12 +20,13 @@ setup: $(STAMP) go-modules go-tools debian-packages
 # bundle in a root holding nothing else; binutils-aarch64-linux-gnu strips arm64 files; the
 # arm64 cross glibc is what `gopack verify` runs an arm64 bundle with by default. The OCI image
 # tests (tests/test_integration_oci.py) read the layout with skopeo, run it with podman on runc
-# and push it to Debian's docker-registry on 127.0.0.1. shellcheck checks the workflows' scripts.
-DEBIAN_NEEDS := /usr/bin/shellcheck /usr/sbin/debootstrap /usr/bin/qemu-aarch64 /usr/bin/qemu-aarch64-static \
+# and push it to Debian's docker-registry on 127.0.0.1. shellcheck checks the workflows' scripts;
+# keyutils' keyctl puts keys where a smoke program must not reach them (tests/test_sandbox_leaks.py).
+DEBIAN_NEEDS := /usr/bin/shellcheck /usr/bin/keyctl /usr/sbin/debootstrap /usr/bin/qemu-aarch64 /usr/bin/qemu-aarch64-static \
 	/usr/bin/aarch64-linux-gnu-strip /usr/aarch64-linux-gnu/lib/libc.so.6 \
 	/usr/aarch64-linux-gnu/lib/libgcc_s.so.1 /usr/aarch64-linux-gnu/lib/libstdc++.so.6 \
 	/usr/bin/skopeo /usr/bin/podman /usr/sbin/runc /usr/bin/docker-registry
-DEBIAN_PACKAGES := shellcheck debootstrap qemu-user qemu-user-static binutils-aarch64-linux-gnu \
+DEBIAN_PACKAGES := shellcheck keyutils debootstrap qemu-user qemu-user-static binutils-aarch64-linux-gnu \
 	libc6-arm64-cross libgcc-s1-arm64-cross libstdc++6-arm64-cross \
 	skopeo podman runc docker-registry
 debian-packages:

@@ -32,13 +32,14 @@ log = logging.getLogger("gopack")
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the program is so that every cleanup runs."""
+    """SIGTERM or SIGHUP, raised where the program is so that every cleanup runs."""
 
 
 class _Interrupts:
-    """The first SIGINT or SIGTERM stops gopack where it is; later ones are ignored, so the
-    cleanups the first one started (staging folders, half-made cache entries) finish
-    instead of being cut short, and no second traceback is printed. SIGKILL still works."""
+    """The first SIGINT, SIGTERM or SIGHUP (the terminal closed) stops gopack where it is; later
+    ones are ignored, so the cleanups the first one started (staging folders, half-made cache
+    entries, a smoke run's sandbox) finish instead of being cut short, and no second traceback
+    is printed. SIGKILL still works."""
 
     received: int | None = None
 
@@ -47,7 +48,7 @@ class _Interrupts:
         if cls.received is not None:
             return
         cls.received = signum
-        raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+        raise KeyboardInterrupt() if signum == signal.SIGINT else Terminated()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     # interrupt must still stop gopack with its cleanups run.
     _Interrupts.received = None
     previous = signal.signal(signal.SIGTERM, _Interrupts.handle), signal.signal(signal.SIGINT, _Interrupts.handle)
+    # SIGHUP unless it is ignored (nohup): then gopack goes on when the terminal closes, as asked.
+    hangup = signal.getsignal(signal.SIGHUP)
+    if hangup is not signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, _Interrupts.handle)
     hook = sys.unraisablehook
     sys.unraisablehook = _quiet_interrupts(hook)
     try:
@@ -67,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             # where Python swallows it, and the command ran to its end.
             what = "after the archive was complete; it stays" if args.command == "bundle" else "as it finished"
             print(f"gopack: interrupted {what}", file=sys.stderr)
-            return 143 if _Interrupts.received == signal.SIGTERM else 130
+            return 128 + _Interrupts.received
         return code
     except GopackError as exc:
         _print_error(exc)
@@ -81,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"gopack: interrupted after the archive was complete; it stays: {landed}", file=sys.stderr)
         else:
             print("gopack: interrupted; no archive was written", file=sys.stderr)
-        return 143 if isinstance(exc, Terminated) else 130
+        return 128 + (_Interrupts.received or signal.SIGINT)
     except Exception:  # noqa: BLE001  # a bug in gopack: say so, with the traceback, and a distinct code
         traceback.print_exc()
         print(f"gopack {__version__}: internal error; please report it with the traceback above", file=sys.stderr)
@@ -89,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous[0])
         signal.signal(signal.SIGINT, previous[1])
+        signal.signal(signal.SIGHUP, hangup)
         sys.unraisablehook = hook
 
 
@@ -181,6 +187,13 @@ def _parser() -> argparse.ArgumentParser:
         "--allow-unsandboxed",
         action="store_true",
         help="where no sandbox can be made (not root, no unshare), run the smoke test on the host as it is",
+    )
+    check.add_argument(
+        "--timeout",
+        type=float,
+        default=verify.DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"the most each smoke run may take (default {verify.DEFAULT_TIMEOUT:g}); the archive's own smoke.timeout only where shorter",
     )
     check.add_argument(
         "--sysroot",
@@ -417,7 +430,10 @@ def _verify(args: argparse.Namespace) -> int:
     if args.sysroot is not None and not args.sysroot.is_dir():
         raise UsageError(f"--sysroot {args.sysroot}: not a directory", hint="give a root file system of the bundle's architecture")
     checks = verify.verify(
-        args.archive, allow_unsandboxed=args.allow_unsandboxed, sysroot=args.sysroot.absolute() if args.sysroot is not None else None
+        args.archive,
+        allow_unsandboxed=args.allow_unsandboxed,
+        sysroot=args.sysroot.absolute() if args.sysroot is not None else None,
+        timeout=args.timeout,
     )
     ok = all(c.ok for c in checks)
     if args.json:

@@ -5,6 +5,10 @@ archive, or (where the damage left the archive whole) with what it holds. Never 
 The archives are tests/data/small (the hello example, pruned hard so that a thousand
 readings stay cheap), built once per session in every format. GOPACK_FUZZ_ARCHIVES
 sets how many damaged copies (default 1,000), GOPACK_FUZZ_SEED the seed (default 17).
+
+Then byte flips inside the bundle's own small ELF files, after extraction: the linkage
+check, which reads them as root before any sandbox, fails naming the file or passes,
+never raises (GOPACK_FUZZ_ELF_FLIPS flips, default 400).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import json
 import os
 import random
 import tarfile
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,14 +27,18 @@ from pathlib import Path
 import pytest
 import zstandard
 from conftest import DATA, cli_state, require_pyenv
+from elftools.elf.elffile import ELFFile
 
 from gopack import cli, pipeline
 from gopack.archive import unpack
 from gopack.errors import GopackError
+from gopack.platform.linux import linkage
+from gopack.platform.linux.platform import LINUX
 from gopack.recipe import model as recipe
 from gopack.verify import checks as verify
 
 COUNT = int(os.environ.get("GOPACK_FUZZ_ARCHIVES", "1000"))
+ELF_FLIPS = int(os.environ.get("GOPACK_FUZZ_ELF_FLIPS", "400"))
 SEED = int(os.environ.get("GOPACK_FUZZ_SEED", "17"))
 FORMATS = ("tar.gz", "tar.zst", "zip")
 USER_ERRORS = (5, 6)  # a failed verification; an archive that cannot be used at all
@@ -303,3 +312,60 @@ def _static_verify(what: str, path: Path, dest: Path) -> list[str]:
     except GopackError as exc:
         return [f"{what}: inspect read it whole but verify's reading refused it: {exc.message[:300]}"]
     return [f"{what}: inspect passed it but {c.name}: {c.detail[:300]}" for c in checks if not c.ok]
+
+
+def test_byte_flipped_elf_files_fail_the_linkage_check_naming_them(originals: dict[str, bytes], tmp_path: Path) -> None:
+    archive = tmp_path / "small-0.1.0-cp37-manylinux_2_17_x86_64.tar.gz"
+    archive.write_bytes(originals["tar.gz"])
+    with unpack.opened(archive) as arc:
+        root = arc.extract(arc.scan(), tmp_path / "x")
+    assert verify.check_linkage(root, LINUX).ok
+    # The interpreter and the smallest extension modules: small enough that a flip lands in
+    # the headers, the dynamic segment or its strings often; nothing else in the bundle loads them.
+    elf = [rel for rel in linkage.elf_files(root) if "/lib-dynload/" in rel or rel.startswith("python/bin/")]
+    victims = sorted(elf, key=lambda rel: (root / rel).stat().st_size)[:4]
+    assert victims and all((root / v).stat().st_size < 256 << 10 for v in victims), victims
+    regions = {root / v: _elf_regions(root / v) for v in victims}
+    rng = random.Random(SEED)
+    outcomes: collections.Counter[str] = collections.Counter()
+    problems: list[str] = []
+    for i in range(ELF_FLIPS):
+        victim = root / victims[i % len(victims)]
+        original = victim.read_bytes()
+        data = bytearray(original)
+        for _ in range(rng.randrange(1, 5)):
+            start, size = rng.choice(regions[victim])
+            data[start + rng.randrange(size)] ^= 1 << rng.randrange(8)
+        victim.chmod(0o644)
+        victim.write_bytes(bytes(data))
+        started = time.monotonic()
+        try:
+            check = verify.check_linkage(root, LINUX)
+        except Exception as exc:  # noqa: BLE001  # what the test is looking for
+            problems.append(f"#{i} {victims[i % len(victims)]}: {type(exc).__name__}: {str(exc)[:200]}")
+            outcomes["raised"] += 1
+            continue
+        finally:
+            victim.write_bytes(original)
+        if time.monotonic() - started > 10:
+            problems.append(f"#{i}: the check took {time.monotonic() - started:.0f} s")
+        if not check.ok and victim.relative_to(root).as_posix() not in check.detail:
+            problems.append(f"#{i}: failed without naming {victim.relative_to(root)}: {check.detail[:300]}")
+        outcomes["passed" if check.ok else "failed naming the file"] += 1
+    print(f"{ELF_FLIPS} flipped ELF files (seed {SEED}, {', '.join(victims)}): {dict(outcomes)}")
+    assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems[:15])
+
+
+def _elf_regions(path: Path) -> list[tuple[int, int]]:
+    """(offset, size) of what the loader reads of a file, as pyelftools finds it in the intact
+    file: the ELF header and program headers, the dynamic segment, its strings; and the whole file."""
+    with path.open("rb") as f:
+        elf = ELFFile(f)
+        regions = [(0, elf.header["e_phoff"] + elf.num_segments() * elf.header["e_phentsize"]), (0, path.stat().st_size)]
+        for segment in elf.iter_segments():
+            if segment["p_type"] == "PT_DYNAMIC":
+                regions.append((segment["p_offset"], segment["p_filesz"]))
+        dynstr = elf.get_section_by_name(".dynstr")
+        if dynstr is not None:
+            regions.append((dynstr["sh_offset"], dynstr["sh_size"]))
+    return [(start, size) for start, size in regions if size > 0]

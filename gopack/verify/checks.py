@@ -6,8 +6,10 @@ without trusting it (it may come from anyone, and verify often runs as root).
    top-level folder, a manifest that matches its schema, every entry's name,
    type and size checked against it, the smoke command inside the bundle.
 2. Check every file against the manifest, and that nothing unlisted was added.
-3. Check statically that no ELF search path is absolute and that every
-   DT_NEEDED resolves inside the bundle or to a host library the policy allows.
+3. Check statically that no ELF search path is absolute or leaves the bundle and that
+   every DT_NEEDED resolves inside the bundle or to a host library the policy allows,
+   reading only inside the bundle, bounded, never trusting an ELF file
+   (:mod:`gopack.platform.linux.linkage`).
 4. Run the smoke test stored in the manifest in three places, each confined
    (:func:`gopack.verify.sandbox.run_confined`: no network, host read-only or absent,
    private /tmp and HOME, a uid of its own, limits, the process tree killed at
@@ -70,9 +72,17 @@ class Check:
     output: str = ""
 
 
-def verify(path: Path, *, allow_unsandboxed: bool = False, sysroot: Path | None = None) -> list[Check]:
+#: The longest a smoke run may take unless the command line says otherwise (``verify --timeout``).
+DEFAULT_TIMEOUT = 600.0
+
+
+def verify(path: Path, *, allow_unsandboxed: bool = False, sysroot: Path | None = None, timeout: float = DEFAULT_TIMEOUT) -> list[Check]:
     """``sysroot``: a root of the bundle's machine, whose glibc its smoke runs take when
-    that machine is not this one (else Debian's cross glibc, see :mod:`gopack.platform.emulation`)."""
+    that machine is not this one (else Debian's cross glibc, see :mod:`gopack.platform.emulation`).
+    ``timeout``: the most seconds each smoke run may take; the manifest's ``smoke.timeout``
+    (which the archive's maker wrote, up to a day) is taken only where it is shorter."""
+    if not timeout > 0:
+        raise UsageError(f"--timeout {timeout:g}: a smoke run needs some time", hint="give a number of seconds above 0, e.g. --timeout 600")
     try:
         readable = path.is_file() and os.access(path, os.R_OK)
     except OSError as exc:
@@ -104,16 +114,22 @@ def verify(path: Path, *, allow_unsandboxed: bool = False, sysroot: Path | None 
         with tempfile.TemporaryDirectory(prefix="gopack-verify-") as tmp:
             work = Path(tmp)
             root = arc.extract(listing, work / "extracted")
-            return _check(root, listing.manifest, work, why_not, emulated, platform)
+            return _check(root, listing.manifest, work, why_not, emulated, platform, timeout)
 
 
 def _check(
-    root: Path, manifest: dict[str, Any], work: Path, why_not: str | None, emulated: Emulation | str | None, platform: Platform
+    root: Path,
+    manifest: dict[str, Any],
+    work: Path,
+    why_not: str | None,
+    emulated: Emulation | str | None,
+    platform: Platform,
+    timeout: float,
 ) -> list[Check]:
     checks = [check_files(root, manifest), check_linkage(root, platform, accepted=_unresolved(manifest))]
     if not all(c.ok for c in checks):
         return checks
-    smoke = manifest["smoke"]
+    smoke = {**manifest["smoke"], "timeout": min(float(manifest["smoke"]["timeout"]), timeout)}
     if isinstance(emulated, str):
         return [*checks, Check(name="smoke", ok=False, detail=f"not run: {emulated}")]
     if why_not is not None:

@@ -12,15 +12,21 @@ verify``'s smoke runs). On top of hiding Python it gives the command:
 - new mount, network, PID, IPC and UTS namespaces (``unshare``): no network
   but the namespace's own loopback, brought up with iproute2's ``ip`` where it
   is installed (127.0.0.1 there reaches only the sandbox: a program that serves
-  and queries itself works, the host's listeners do not); the command is PID 1
-  of its namespace, so when
-  it ends, or is killed at the timeout, every process it started dies too;
-- every mount of the host read-only (in its own mount table only), or, in the
-  glibc-only root, no host at all; a private tmpfs on /tmp (HOME is /tmp/home)
-  and /dev/shm; the bundle mounted read-only;
+  and queries itself works, the host's listeners do not); PID 1 of the
+  namespace is the root shell that set it up and waits for the command, so when
+  the command ends, is killed at the timeout, or verify dies however it dies
+  (parent-death signals, from verify's thread to ``unshare`` to PID 1), every
+  process it started dies too;
+- every mount of the host read-only (in its own mount table only), seen through
+  overlayfs so that no unix socket of the host answers (:mod:`gopack.verify.host_view`),
+  or, in the glibc-only root, no host at all; a private tmpfs on /tmp (HOME is /tmp/home)
+  and /dev/shm; a devpts instance of its own (a few pseudo-terminals, none of
+  the host's); the bundle mounted read-only;
 - a uid and gid of its own (a random one no account uses, so that
   RLIMIT_NPROC counts its processes alone), no supplementary groups, no
   capabilities and ``no_new_privs`` (setuid programs give nothing);
+- a new, empty session keyring instead of the caller's, and no keyring
+  syscalls at all (:mod:`gopack.verify.keyring`);
 - limits (``prlimit``): processes and threads, address space per process,
   file size, CPU seconds, no core dumps; and the wall-clock timeout.
 """
@@ -36,6 +42,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -47,6 +54,7 @@ from auditwheel.libc import Libc
 
 from gopack.errors import VerifyError
 from gopack.platform.emulation import IN_ROOT, Emulation
+from gopack.verify import host_view
 
 _DIR_GLOBS = (
     "{pyenv}",
@@ -93,8 +101,16 @@ def pythons_on_host() -> tuple[list[str], list[str]]:
     return dirs, sorted(f for f in real if not any(f.startswith(d + "/") for d in dirs))
 
 
-#: The namespaces a confined run gets; unshare makes them, then forks the command as PID 1.
+#: The namespaces a confined run gets; unshare makes them, then forks PID 1, which it kills if it dies.
 _NAMESPACES = ("--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--kill-child")
+#: The unshare that starts a confined run dies with the verify thread that started it, however
+#: verify dies (SIGKILL, a closed terminal): a session of its own, it would otherwise wait on.
+_DIES_WITH_VERIFY = ("setpriv", "--pdeathsig", "KILL", "--")
+#: Then it joins a session keyring of its own and loses the keyring syscalls (:mod:`gopack.verify.keyring`),
+#: run by this interpreter before any namespace hides it.
+_OWN_KEYRING = (sys.executable, "-I", "-S", str(Path(__file__).with_name("keyring.py")))
+#: The most pseudo-terminals a confined run may open (in its own devpts instance).
+MAX_PTYS = 16
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,7 +127,7 @@ class Limits:
     def describe(self, memory_cgroup: bool) -> str:
         memory = f"{_size(self.memory)} of memory in all" if memory_cgroup else "no memory cgroup could be made"
         network = "no network but its own loopback" if _IP else "no network (loopback down: iproute2's ip is not installed)"
-        return f"{network}, own uid, at most {self.processes} processes of {_size(self.address_space)} address space each, {memory}, {self.timeout:g} s"
+        return f"{network}, no host unix socket, own uid, own empty keyring, at most {self.processes} processes of {_size(self.address_space)} address space each, {memory}, {self.timeout:g} s"
 
 
 #: iproute2's ip, which brings a new network namespace's loopback up (found before PATH is narrowed).
@@ -131,6 +147,7 @@ def can_sandbox() -> str | None:
             return f"{tool} (util-linux) is not installed"
     probe = subprocess.run(
         [
+            *_OWN_KEYRING,
             "unshare",
             *_NAMESPACES,
             "prlimit",
@@ -151,7 +168,8 @@ def can_sandbox() -> str | None:
     )
     if probe.returncode != 0:
         return (
-            f"new mount, network and PID namespaces with a uid of its own cannot be made here: {probe.stderr.strip() or probe.returncode}"
+            "new mount, network and PID namespaces with a uid of its own and no keyrings cannot be made here: "
+            f"{probe.stderr.strip() or probe.returncode}"
         )
     return None
 
@@ -181,10 +199,11 @@ def run_without_python(
     return _run(["unshare", "-m", "/bin/sh", "-c", "\n".join(script), "gopack-sandbox", *argv], clean_env, timeout)
 
 
-def _hide_python() -> list[str]:
+def _hide_python(root: str = "") -> list[str]:
+    """Every Python of the host covered, in the host's tree or in ``root``, a view of it."""
     dirs, files = pythons_on_host()
-    script = [f"mount -n -t tmpfs -o ro,size=4k gopack-hidden {shlex.quote(d)}" for d in dirs]
-    return script + [f"mount -n --bind /dev/null {shlex.quote(f)}" for f in files]
+    script = [f"mount -n -t tmpfs -o ro,size=4k gopack-hidden {shlex.quote(root + d)}" for d in dirs]
+    return script + [f"mount -n --bind /dev/null {shlex.quote(root + f)}" for f in files]
 
 
 def run_plain(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str] | None = None, timeout: float = 300) -> Result:
@@ -244,23 +263,33 @@ def run_confined(
             enter = ["unshare", f"--root={glibc_root}", f"--wd={cwd}"]
             path = "/bin"
         else:
-            s = shlex.quote(stage)
-            script += ["mount -n -t proc -o nosuid,nodev,noexec proc /proc", *_hide_python()]
-            script += [f"mount -n -t tmpfs -o {tmp_options} gopack-shm /dev/shm", f"mount -n -t tmpfs -o {tmp_options} gopack-tmp {s}"]
+            # A root of the run's own, in a small tmpfs: the host through overlays (no host
+            # socket answers there, see host_view), then its own /proc, /dev/pts, /dev/shm, /tmp.
+            new_root, empty = f"{stage}/root", f"{stage}/empty"
+            r = shlex.quote(new_root)
+            script += [f"mount -n -t tmpfs -o size=64k,mode=755 gopack-stage {shlex.quote(stage)}", f"mkdir {r} {shlex.quote(empty)}"]
+            script += host_view.without_sockets(new_root, empty, replaced=("/proc", "/dev/pts", "/dev/shm", str(PRIVATE_TMP)))
+            script += [f"mount -n -t proc -o nosuid,nodev,noexec proc {r}/proc", *_hide_python(new_root), *_private_ptys(new_root)]
+            script += [
+                f"mount -n -t tmpfs -o {tmp_options} gopack-shm {r}/dev/shm",
+                f"mount -n -t tmpfs -o {tmp_options} gopack-tmp {r}/tmp",
+            ]
             for source, inside in binds.items():
                 if PRIVATE_TMP not in inside.parents:
                     raise VerifyError(f"internal: {inside} is not under {PRIVATE_TMP}")
-                target = f"{s}/{shlex.quote(str(inside.relative_to(PRIVATE_TMP)))}"
+                target = shlex.quote(f"{new_root}{inside}")
                 script += [f"mkdir -p {target}", *_bind_read_only(source, target)]
-            script += [f"mount -n --move {s} {PRIVATE_TMP}"]
-            home = str(PRIVATE_HOME)
-            enter = ["unshare", f"--wd={cwd}"]
+            home = f"{new_root}{PRIVATE_HOME}"
+            enter = ["unshare", f"--root={new_root}", f"--wd={cwd}"]
             path = SAFE_PATH
         script += [f"mkdir -m 700 {shlex.quote(home)}", f"chown {uid}:{uid} {shlex.quote(home)}"]
+        # Not exec'd: this shell stays PID 1, as root, with the parent-death signal unshare's
+        # --kill-child gave it (the command's change of uid would clear it). When the command
+        # ends, or verify dies however it dies, PID 1 ends and the kernel kills the namespace.
         script += [
             " ".join(
                 [
-                    "exec prlimit",
+                    "prlimit",
                     f"--nproc={limits.processes}",
                     f"--as={limits.address_space}",
                     f"--fsize={limits.file_size}",
@@ -275,7 +304,18 @@ def run_confined(
         ]
         clean_env = {"PATH": path, "HOME": str(PRIVATE_HOME), "TMPDIR": str(PRIVATE_TMP), **(env or {})}
         try:
-            result = _run(["unshare", *_NAMESPACES, "/bin/sh", "-c", "\n".join(script), "gopack-sandbox", *argv], clean_env, limits.timeout)
+            command = [
+                *_DIES_WITH_VERIFY,
+                *_OWN_KEYRING,
+                "unshare",
+                *_NAMESPACES,
+                "/bin/sh",
+                "-c",
+                "\n".join(script),
+                "gopack-sandbox",
+                *argv,
+            ]
+            result = _run(command, clean_env, limits.timeout)
         finally:
             if cgroup is not None:
                 _remove_cgroup(cgroup)
@@ -291,9 +331,9 @@ def _memory_cgroup(name: str, limit: int) -> Path | None:
             fields, _, tail = line.partition(" - ")
             parts, kind = fields.split(), tail.split()
             if len(kind) >= 3 and kind[0] == "cgroup" and "memory" in kind[2].split(","):
-                mounts["v1"] = (_unescape(parts[4]), parts[3])
+                mounts["v1"] = (host_view.unescape(parts[4]), parts[3])
             elif kind and kind[0] == "cgroup2":
-                mounts.setdefault("v2", (_unescape(parts[4]), parts[3]))
+                mounts.setdefault("v2", (host_view.unescape(parts[4]), parts[3]))
     with open("/proc/self/cgroup", encoding="utf-8") as f:
         lines = [line.rstrip("\n").split(":", 2) for line in f]
     for hierarchy, controllers, path in lines:
@@ -341,6 +381,17 @@ def _remove_cgroup(path: Path) -> None:
             time.sleep(0.02)
 
 
+def _private_ptys(root: str) -> list[str]:
+    """A devpts instance of the run's own on ``root``/dev/pts (and /dev/ptmx), holding at most
+    :data:`MAX_PTYS`: the host's, even read-only, would hand out the host's terminals."""
+    pts, ptmx = shlex.quote(f"{root}/dev/pts"), shlex.quote(f"{root}/dev/ptmx")
+    options = f"newinstance,ptmxmode=0666,mode=0600,max={MAX_PTYS},nosuid,noexec"
+    return [
+        f"if [ -d {pts} ]; then mount -n -t devpts -o {options} gopack-pts {pts}; fi",
+        f"if [ -e {ptmx} ] && [ ! -L {ptmx} ]; then mount -n --bind {pts}/ptmx {ptmx}; fi",
+    ]
+
+
 def _bind_read_only(source: Path, target: str) -> list[str]:
     return [f"mount -n --bind {shlex.quote(str(source))} {target}", f"mount -n -o remount,ro,bind,nosuid,nodev {target}"]
 
@@ -348,17 +399,12 @@ def _bind_read_only(source: Path, target: str) -> list[str]:
 def _read_only_host() -> list[str]:
     """Every mount of the host made read-only, in the run's own mount table only."""
     with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
-        points = dict.fromkeys(_unescape(line.split()[4]) for line in f if line.strip())
+        points = dict.fromkeys(host_view.unescape(line.split()[4]) for line in f if line.strip())
     script = []
     for point in points:
         quoted = shlex.quote(point)
         script.append(f"mount -n -o remount,bind,ro {quoted} || {{ echo gopack-sandbox: cannot make {quoted} read-only >&2; exit 111; }}")
     return script
-
-
-def _unescape(field: str) -> str:
-    r"""mountinfo writes a space as \040, a tab as \011, a newline as \012, a backslash as \134."""
-    return field.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
 
 
 def _free_id() -> int:

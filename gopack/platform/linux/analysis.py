@@ -55,7 +55,7 @@ HOST_LIBRARIES = frozenset(
         "libstdc++.so.6",
     }
 )
-_LOADER = re.compile(r"^(ld-linux.*|ld64\.so\.[12])$")
+LOADER = re.compile(r"^(ld-linux.*|ld64\.so\.[12])$")
 _SYMBOL_FAMILIES = ("GLIBC", "GLIBCXX", "CXXABI", "GCC")
 #: .gnu.version values pyelftools names (VER_NDX_LOCAL, _GLOBAL, _LORESERVE, _ELIMINATE): never a needed version.
 _RESERVED_VERSION_INDICES = frozenset({0, 1, 0xFF00, 0xFF01})
@@ -329,7 +329,7 @@ def _file_facts(
 ) -> FileFacts:
     absolute = {(info.path, e) for e in info.rpath + info.runpath if not e.startswith(("$ORIGIN", "${ORIGIN}"))}
     host = {s for s in info.needed if s in allowed}
-    if all(s in host or _LOADER.match(s) or (LIBPYTHON_RE.match(s) and _in_bundle_libpython(root, s)) for s in info.needed):
+    if all(s in host or LOADER.match(s) or (LIBPYTHON_RE.match(s) and _in_bundle_libpython(root, s)) for s in info.needed):
         # Needs only what lddtree would leave out or skip (most extension modules): its tree is empty.
         empty: frozenset[tuple[str, str]] = frozenset()
         return FileFacts(
@@ -352,7 +352,7 @@ def _file_facts(
     unresolved: set[tuple[str, str]] = set()
     reaches = set()
     for soname, lib in tree.libraries.items():
-        if _LOADER.match(soname) or (LIBPYTHON_RE.match(soname) and _in_bundle_libpython(root, soname)):
+        if LOADER.match(soname) or (LIBPYTHON_RE.match(soname) and _in_bundle_libpython(root, soname)):
             continue
         needers = {_needer(tree, info.path, p, root) for p in parents.get(soname, {None})}
         if lib.realpath is None:

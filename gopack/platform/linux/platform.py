@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from gopack.platform.base import Linkage, Requirements, RuntimeBase
-from gopack.platform.linux import analysis, relocate, runtime
+from gopack.platform.linux import analysis, linkage, relocate, runtime
 from gopack.platform.linux import strip as stripping
 from gopack.platform.linux.analysis import Floor
 from gopack.platform.linux.patch import LIBDIR
@@ -46,12 +46,10 @@ class LinuxPlatform:
         return runtime.runtime_base(root, program=program, host_libraries=host_libraries, target=target)
 
     def linkage(self, root: Path, *, accepted: frozenset[tuple[str, str]]) -> Linkage:
-        found = analysis.analyse(root, executable_rpath=[root / LIBDIR])
-        problems = [f"{f} searches the absolute path {p}" for f, p in found.absolute_paths]
-        problems += [f"{n} needs {s}, which resolves to nothing inside the bundle" for n, s in found.unresolved if (n, s) not in accepted]
-        problems += [f"{', '.join(e.needed_by)} need {e.soname}, found only on this host at {e.source}" for e in found.externals]
-        summary = f"{len(found.files)} ELF files; outside the bundle they need only {', '.join(found.host_libraries)}"
-        return Linkage(problems=tuple(problems), summary=summary)
+        # An archive nobody vouched for: its own bounded reader, never lddtree (see .linkage).
+        found = linkage.check(root, libdir=LIBDIR, allowed=self.system_libraries, accepted=accepted)
+        summary = f"{found.files} ELF files; outside the bundle they need only {', '.join(sorted(found.host))}"
+        return Linkage(problems=found.problems, summary=summary)
 
 
 class TreeBinaries:
