@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from gopack.archive import manifest
+from gopack.archive.limits import HINT, MAX_ENTRIES, Budget
 from gopack.errors import VerifyError
 
 #: Before the manifest is seen nothing can be checked against it; a gopack archive holds
@@ -31,7 +32,6 @@ MAX_ENTRIES_BEFORE_MANIFEST = 200_000
 SPARE_DIRECTORIES = 1024
 MAX_DEPTH = 64
 _NAME_MAX, _PATH_MAX = 255, 4095
-HINT = "the archive was not made by gopack or was altered; do not run what it holds"
 DIR, FILE, SYMLINK, HARDLINK = "directory", "file", "symlink", "hard link"
 
 
@@ -175,6 +175,7 @@ class Checker:
     listed: dict[str, dict[str, Any]] = field(default_factory=dict)
     sizes: dict[str, int] = field(default_factory=dict)  # regular files: their size
     folders: int = 0
+    budget: Budget | None = None  # the listed sizes are checked against its cap
 
     def add(self, member: Member) -> None:
         if self.top is None:
@@ -188,6 +189,10 @@ class Checker:
             self.entries.append(entry)
             return
         self._place(entry, member.raw_name)
+        if len(self.kinds) >= MAX_ENTRIES:  # the top folder is not in kinds
+            raise Refused(
+                f"{self.where}: more than {MAX_ENTRIES} entries (folders, files and links, named or implied by a path)", hint=HINT
+            )
         if entry.kind == HARDLINK and self.kinds.get(entry.target) != FILE:
             raise Refused(
                 f"{self.where}: unsafe entry refused: hard link {member.raw_name!r} names {entry.target!r}, which is not a regular file earlier in the archive",
@@ -246,6 +251,8 @@ class Checker:
         self.manifest = manifest.parse(data, self.where)
         self.manifest_bytes = data
         self.listed = {f["path"]: f for f in self.manifest["files"]}
+        if self.budget is not None:
+            self.budget.check_listed(sum(int(f.get("size", 0)) for f in self.manifest["files"]), manifest.NAME)
         if len(self.listed) != len(self.manifest["files"]):
             raise Refused(f"{self.where}: {manifest.NAME} lists a path twice in files", hint=HINT)
         for early in self.unchecked:
