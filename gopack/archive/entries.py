@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from gopack._text import shown
 from gopack.archive import manifest
 from gopack.archive.limits import HINT, MAX_ENTRIES, Budget
 from gopack.errors import VerifyError
@@ -295,7 +296,8 @@ class Checker:
         if missing:
             more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
             raise VerifyError(
-                f"{self.where}: {missing[0]}{more}: listed in {manifest.NAME} but not in the archive; it is truncated or damaged", hint=HINT
+                f"{self.where}: {shown(missing[0])}{more}: listed in {manifest.NAME} but not in the archive; it is truncated or damaged",
+                hint=HINT,
             )
         _check_smoke(self.manifest, self.kinds, {e.name: e for e in self.entries}, self.where)
         cap = len(self.manifest_bytes) + sum(self.sizes[n] for n in self.sizes if n != manifest.NAME)
