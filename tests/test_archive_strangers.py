@@ -1,0 +1,109 @@
+"""Issue 26 item 9: a stranger's manifests and folders, as ``verify`` and ``inspect`` read them.
+
+- ``inspect`` and ``verify`` accept and refuse the same manifests: what the schema
+  lets through, inspect can report.
+- ``inspect DIR`` opens nothing outside the folder, follows no link, reads only
+  regular files; the expect strings are bounded; interrupts and a full disk are
+  called what they are.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Canaries
+from hostile import Bundle, error_line, gopack, refused
+
+from gopack.archive import contents, manifest
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox (and a tmpfs) need root")
+
+
+def app(top: str, script: str = "echo OK\n") -> Bundle:
+    return Bundle(top).script("bin/app", script)
+
+
+def with_manifest(bundle: Bundle, dest: Path, edit: Any) -> Path:
+    document = bundle.manifest()
+    edit(document)
+    return bundle.tar(dest, manifest=json.dumps(document).encode())
+
+
+# -- 9: the same manifests for inspect and verify ------------------------------------------------
+
+ODD_MANIFESTS = {
+    "python.version": (("python", "version"), "3.11"),
+    "python.tag": (("python", "tag"), "py3"),
+    "platform": (("platform",), "any"),
+    "glibc.floor": (("glibc", "floor"), "latest"),
+    "go.version": (("go", "version"), "devel"),
+}
+
+
+@pytest.mark.parametrize("command", ["inspect", "verify"])
+@pytest.mark.parametrize("field", sorted(ODD_MANIFESTS))
+def test_inspect_and_verify_refuse_the_same_manifests(field: str, command: str, canaries: Canaries, tmp_path: Path) -> None:
+    keys, value = ODD_MANIFESTS[field]
+
+    def edit(document: dict[str, Any]) -> None:
+        node = document
+        for key in keys[:-1]:
+            node = node[key]
+        node[keys[-1]] = value
+
+    archive = with_manifest(app("odd-1.0"), tmp_path / "odd-1.0.tar.gz", edit)
+    line = error_line(refused(archive, canaries, command=command))
+    assert f"does not match the manifest schema: {field}: {value!r} does not match" in line, line
+
+
+COPIED = ("name", "version", "gopack_version", "python", "binding", "go", "cgo_headers", "platform", "glibc")
+COPIED += ("host_libraries", "packages", "vendored", "sources", "unresolved", "unpruned")
+MAPPED = {("size", "components"): "components", ("savings", "stripped"): "stripped", ("savings", "deduplicated"): "deduplicated"}
+
+
+def stricter(inspect: dict[str, Any], manifest: dict[str, Any], at: str) -> list[str]:
+    """Where the inspect schema refuses what the manifest schema lets through."""
+    found = []
+    for keyword in ("pattern", "minimum", "maximum", "enum", "const", "maxLength", "minLength", "maxItems"):
+        if keyword in inspect and manifest.get(keyword) != inspect[keyword]:
+            found.append(f"{at}: {keyword} {inspect[keyword]!r}, the manifest {manifest.get(keyword)!r}")
+    if not set(inspect.get("required", [])) <= set(manifest.get("required", [])):
+        found.append(f"{at}: requires {sorted(set(inspect['required']) - set(manifest.get('required', [])))}")
+    if inspect.get("additionalProperties") is False and manifest.get("additionalProperties") is not False:
+        found.append(f"{at}: allows no other properties")
+    for key, sub in inspect.get("properties", {}).items():
+        if key in manifest.get("properties", {}):
+            found += stricter(sub, manifest["properties"][key], f"{at}.{key}")
+    for keyword in ("items", "additionalProperties"):
+        if isinstance(inspect.get(keyword), dict) and isinstance(manifest.get(keyword), dict):
+            found += stricter(inspect[keyword], manifest[keyword], f"{at}.{keyword}")
+    return found
+
+
+def test_the_inspect_schema_is_no_stricter_than_the_manifests_on_what_it_copies() -> None:
+    ours, theirs = contents.schema()["properties"], manifest.schema()["properties"]
+    found = [problem for key in COPIED for problem in stricter(ours[key], theirs[key], key)]
+    for (outer, inner), key in MAPPED.items():
+        found += stricter(ours[outer]["properties"][inner], theirs[key], f"{outer}.{inner}")
+    assert found == []
+
+
+def test_expect_strings_are_bounded(canaries: Canaries, tmp_path: Path) -> None:
+    """1,000 strings against 4 MiB of output took 15 s outside any time limit; now at most 64."""
+    bundle = app("many-1.0")
+    bundle.smoke = {"command": ["bin/app"], "expect": [f"string {i}" for i in range(65)], "timeout": 60}
+    archive = bundle.tar(tmp_path / "many-1.0.tar.gz")
+    for command in ("inspect", "verify"):
+        assert "smoke.expect: [" in error_line(refused(archive, canaries, command=command))
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        "name: many\nversion: '1'\ngo: {module: .}\npython: {version: '3.11'}\nsmoke:\n  expect: ["
+        + ", ".join(f"s{i}" for i in range(65))
+        + "]\n"
+    )
+    result = gopack("bundle", str(recipe), tmpdir=tmp_path)
+    assert result.returncode == 2 and "smoke.expect" in result.stderr, result.stderr
