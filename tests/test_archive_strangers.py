@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Canaries
-from hostile import Bundle, error_line, gopack, refused
+from conftest import REPO, Canaries
+from hostile import FAILED, Bundle, error_line, gopack, refused
 
 from gopack.archive import contents, manifest
 
@@ -107,3 +110,61 @@ def test_expect_strings_are_bounded(canaries: Canaries, tmp_path: Path) -> None:
     )
     result = gopack("bundle", str(recipe), tmpdir=tmp_path)
     assert result.returncode == 2 and "smoke.expect" in result.stderr, result.stderr
+
+
+# -- 9: inspect DIR stays inside the folder ------------------------------------------------------
+
+
+def extracted(tmp_path: Path, edit: Any) -> Path:
+    """A bundle folder as tar would leave it, with its manifest changed by ``edit``."""
+    bundle = app("dir-1.0").file("bin/data", b"plain data\n")
+    root = tmp_path / "dir-1.0"
+    (root / "bin").mkdir(parents=True)
+    (root / "bin" / "app").write_text("#!/bin/sh\necho OK\n")
+    (root / "bin" / "data").write_text("plain data\n")
+    document = bundle.manifest()
+    edit(document, root)
+    (root / "gopack.json").write_text(json.dumps(document))
+    return root
+
+
+def listing(*paths: str) -> Any:
+    def edit(document: dict[str, Any], root: Path) -> None:
+        document["files"] += [{"path": p, "size": 1, "sha256": "0" * 64, "mode": 0o755} for p in paths]
+
+    return edit
+
+
+@pytest.mark.parametrize(("path", "why"), [("/bin/ls", "is an absolute path"), ("../../../usr/bin/gcc", "has a '..' part")])
+def test_inspect_dir_refuses_a_manifest_naming_paths_outside(path: str, why: str, tmp_path: Path) -> None:
+    root = extracted(tmp_path, listing(path))
+    result = gopack("inspect", str(root), tmpdir=tmp_path)
+    assert result.returncode == FAILED, result.stderr
+    assert why in error_line(result.stderr)
+
+
+def test_inspect_dir_follows_no_link_and_opens_only_regular_files(tmp_path: Path) -> None:
+    def edit(document: dict[str, Any], root: Path) -> None:
+        os.symlink("/dev/stdin", root / "bin" / "stdin")
+        os.mkfifo(root / "bin" / "fifo")
+        os.symlink("/usr/bin", root / "hostbin")
+        listing("bin/stdin", "bin/fifo", "hostbin/ls")(document, root)
+
+    root = extracted(tmp_path, edit)
+    start = time.monotonic()
+    # stdin a pipe nobody writes to: reading /dev/stdin would wait for ever
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gopack", "inspect", "--json", str(root)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    try:
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert json.loads(out)["elf"]["files"] == 0  # /usr/bin/ls through hostbin/ was not read
+    assert time.monotonic() - start < 30
