@@ -78,7 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt as exc:
         landed = pipeline.landed(exc)
-        if landed is not None:
+        if args.command != "bundle":
+            print(f"gopack: interrupted; {_UNFINISHED.get(args.command, f'{args.command} did not finish')}", file=sys.stderr)
+        elif landed is not None:
             print(f"gopack: interrupted after the archive was complete; it stays: {landed}", file=sys.stderr)
         else:
             print("gopack: interrupted; no archive was written", file=sys.stderr)
@@ -91,6 +93,13 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, previous[0])
         signal.signal(signal.SIGINT, previous[1])
         sys.unraisablehook = hook
+
+
+#: What an interrupt leaves, by command (bundle says whether its archive was written).
+_UNFINISHED = {
+    "verify": "verify did not finish, so the archive was neither passed nor failed; the folder it was extracted to was removed",
+    "inspect": "inspect did not finish; nothing was written",
+}
 
 
 def _quiet_interrupts(hook: Any) -> Any:

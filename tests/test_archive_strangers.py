@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -168,3 +169,64 @@ def test_inspect_dir_follows_no_link_and_opens_only_regular_files(tmp_path: Path
     assert proc.returncode == 0, err
     assert json.loads(out)["elf"]["files"] == 0  # /usr/bin/ls through hostbin/ was not read
     assert time.monotonic() - start < 30
+
+
+# -- messages: a full disk, an interrupt ----------------------------------------------------------
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path: Path) -> Any:
+    place = tmp_path / "small"
+    place.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(place)], check=False).returncode:
+        pytest.skip("needs root to mount a 1 MiB tmpfs")
+    try:
+        yield place
+    finally:
+        subprocess.run(["umount", "-l", str(place)], check=False)
+
+
+@pytest.mark.parametrize("shape", ["one large file", "many small files"])
+def test_a_full_disk_is_called_a_full_disk(shape: str, small_tmpfs: Path, tmp_path: Path) -> None:
+    bundle = app("full-1.0")
+    if shape == "one large file":
+        bundle.file("data/big", os.urandom(2 << 20))
+    else:
+        for i in range(400):  # 400 bytes, but a page of tmpfs each
+            bundle.file(f"data/{i:03d}", b"x")
+    result = gopack("verify", str(bundle.tar(tmp_path / "full-1.0.tar.gz")), tmpdir=small_tmpfs)
+    assert result.returncode == FAILED, result.stderr
+    line = error_line(result.stderr)
+    expected = "extracting it needs" if shape == "one large file" else "the disk is full: cannot write"
+    assert expected in line and str(small_tmpfs) in line, line
+    assert "was not made by gopack or was altered" not in result.stderr
+    assert "set TMPDIR" in result.stderr
+    assert list(small_tmpfs.iterdir()) == []
+
+
+@needs_root
+def test_an_interrupted_verify_says_so(tmp_path: Path) -> None:
+    bundle = app("slow-1.0", "sleep 60\necho OK\n")
+    archive = bundle.tar(tmp_path / "slow-1.0.tar.gz")
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gopack", "verify", str(archive)],
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "TMPDIR": str(tmpdir)},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not list(tmpdir.glob("gopack-verify-*/extracted/slow-1.0/bin/app")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1)  # into the smoke test
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "no archive was written" not in err and "verify did not finish" in err, err
+    assert "Traceback" not in err
+    assert list(tmpdir.iterdir()) == []

@@ -22,6 +22,7 @@ PATH_MAX) gets around.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import os
 import stat
@@ -45,6 +46,7 @@ from gopack.errors import UsageError, VerifyError
 from gopack.platform import platforms
 
 _BLOCK = 1 << 20
+_ROOM_HINT = "free space there, or set TMPDIR to a folder on a disk with more room (this says nothing against the archive)"
 _DAMAGED: tuple[type[BaseException], ...] = (
     OSError,
     EOFError,
@@ -140,6 +142,12 @@ class Archive:
     def extract(self, listing: Listing, dest: Path) -> Path:
         """Create the entries under ``dest`` (a new folder); return the bundle's root."""
         dest.mkdir(parents=True)
+        room = os.statvfs(dest)
+        free = room.f_bavail * room.f_frsize
+        if listing.cap > free:
+            raise VerifyError(
+                f"{self.path}: extracting it needs {listing.cap} bytes in {dest.parent}, where {free} are free", hint=_ROOM_HINT
+            )
         dest_fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
             os.mkdir(listing.top, 0o755, dir_fd=dest_fd)
@@ -158,6 +166,13 @@ class Archive:
                     )
                 try:
                     writer.create(entry, member)
+                except OSError as exc:
+                    if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                        raise VerifyError(f"{self.path}: cannot extract {member.raw_name!r}: {_text(exc)}", hint=HINT) from None
+                    raise VerifyError(
+                        f"{self.path}: the disk is full: cannot write {member.raw_name!r} into {dest} ({exc.strerror})",
+                        hint=_ROOM_HINT,
+                    ) from None
                 except _DAMAGED as exc:
                     raise VerifyError(f"{self.path}: cannot extract {member.raw_name!r}: {_text(exc)}", hint=HINT) from None
             if next(expected, None) is not None:
