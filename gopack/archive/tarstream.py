@@ -32,6 +32,7 @@ from gopack.errors import VerifyError
 BLOCK = 512
 _ZERO = bytes(BLOCK)
 _POSIX_MAGIC = b"ustar\x00"
+_HIGH = bytes(range(128, 256))
 _TYPES = {
     b"0": FILE,
     b"\x00": FILE,
@@ -210,10 +211,14 @@ class TarStream:
         return _Opener(self, self.offset)
 
     def _check_sum(self, block: bytes) -> None:
+        """The sum of the header's bytes, its checksum field as spaces: unsigned, or as some
+        old tars wrote it, of signed bytes (counted only where the unsigned sum is not it)."""
         stored = self._number(block[148:156], "checksum")
         unsigned = sum(block[:148]) + 8 * 32 + sum(block[156:])
-        signed = unsigned - 256 * (sum(b > 127 for b in block[:148]) + sum(b > 127 for b in block[156:]))
-        if stored not in (unsigned, signed):
+        if stored == unsigned:
+            return
+        high = len(block) - 8 - len(block[:148].translate(None, _HIGH)) - len(block[156:].translate(None, _HIGH))
+        if stored != unsigned - 256 * high:
             raise self._damaged("a header whose checksum is wrong")
 
     def _number(self, field: bytes, what: str) -> int:
