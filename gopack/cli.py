@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gopack import __version__, _proc, cache, pipeline, plan
+from gopack._text import shown
 from gopack.archive import contents, oci, oci_push
 from gopack.archive import write as archive
 from gopack.errors import GopackError, UsageError
@@ -82,7 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt as exc:
         landed = pipeline.landed(exc)
-        if landed is not None:
+        if args.command != "bundle":
+            print(f"gopack: interrupted; {_UNFINISHED.get(args.command, f'{args.command} did not finish')}", file=sys.stderr)
+        elif landed is not None:
             print(f"gopack: interrupted after the archive was complete; it stays: {landed}", file=sys.stderr)
         else:
             print("gopack: interrupted; no archive was written", file=sys.stderr)
@@ -96,6 +99,13 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGINT, previous[1])
         signal.signal(signal.SIGHUP, hangup)
         sys.unraisablehook = hook
+
+
+#: What an interrupt leaves, by command (bundle says whether its archive was written).
+_UNFINISHED = {
+    "verify": "verify did not finish, so the archive was neither passed nor failed; the folder it was extracted to was removed",
+    "inspect": "inspect did not finish; nothing was written",
+}
 
 
 def _quiet_interrupts(hook: Any) -> Any:
@@ -422,7 +432,7 @@ def _inspect(args: argparse.Namespace) -> int:
         f"    {v['name']}  <- {v['source']}  (for {', '.join(v['needed_by'][:3])}{' ...' if len(v['needed_by']) > 3 else ''})"
         for v in document["vendored"]
     ]
-    print("\n".join(lines))
+    print("\n".join(shown(line) for line in lines))  # every string in them is the manifest's
     return 0
 
 
@@ -447,9 +457,11 @@ def _verify(args: argparse.Namespace) -> int:
         )
     for check in checks:
         if args.show_output or not check.ok:
-            for line in check.output.splitlines():
+            # The archive's own program wrote it: split at line breaks only, each line marked as
+            # its output; the log's formatter escapes every other control character.
+            for line in check.output.rstrip("\n").split("\n") if check.output else ():
                 log.warning("  | %s", line) if not check.ok else log.info("  | %s", line)
-        (log.info if check.ok else log.error)("%s %s: %s", "ok  " if check.ok else "FAIL", check.name, check.detail)
+        (log.info if check.ok else log.error)("%s %s: %s", "ok  " if check.ok else "FAIL", check.name, shown(check.detail))
     return 0 if ok else 5
 
 
@@ -470,18 +482,29 @@ def _emit(document: dict[str, Any]) -> None:
 
 
 def _print_error(exc: GopackError) -> None:
-    print(f"error: {exc.message}", file=sys.stderr)
+    """The message, its details and the hint, control characters escaped but line breaks
+    (gopack's own messages may have several lines; text quoted from an archive was
+    escaped whole where the message was made)."""
+    print(f"error: {shown(exc.message, output=True)}", file=sys.stderr)
     if exc.details:
-        print("\n".join("  | " + line for line in exc.details.splitlines()), file=sys.stderr)
+        print("\n".join("  | " + shown(line, output=True) for line in exc.details.split("\n")), file=sys.stderr)
     if exc.hint:
-        print(f"hint: {exc.hint}", file=sys.stderr)
+        print(f"hint: {shown(exc.hint, output=True)}", file=sys.stderr)
+
+
+class _Shown(logging.Formatter):
+    """Every log line as :func:`shown` makes it: control characters escaped, line breaks kept
+    (a message that quotes an archive's text as one line escapes its own)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return shown(super().format(record), output=True)
 
 
 def _configure_logging(verbose: bool, quiet: bool) -> None:
     _proc.stream_output = verbose
     level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.INFO
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s" if not verbose else "[%(name)s] %(message)s"))
+    handler.setFormatter(_Shown("%(message)s" if not verbose else "[%(name)s] %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

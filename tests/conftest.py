@@ -9,8 +9,10 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -110,6 +112,34 @@ def open_tar(path: Path) -> Iterator[tarfile.TarFile]:
     else:
         with tarfile.open(path, "r:*") as tar:
             yield tar
+
+
+@dataclass(frozen=True)
+class Canaries:
+    folders: tuple[Path, ...]
+    tmpdir: Path  # verify's TMPDIR
+
+    def snapshot(self) -> dict[str, object]:
+        seen: dict[str, object] = {}
+        for folder in self.folders:
+            for path in sorted(folder.rglob("*")):
+                seen[str(path)] = os.readlink(path) if path.is_symlink() else path.read_bytes() if path.is_file() else "dir"
+        return seen
+
+
+@pytest.fixture
+def canaries(tmp_path: Path) -> Iterator[Canaries]:
+    in_tmp = tmp_path / "canary"
+    in_checkout = REPO / f".canary-{uuid.uuid4().hex[:12]}"  # outside /tmp: the host's own file system
+    try:
+        for folder in (in_tmp, in_checkout):
+            folder.mkdir()
+            (folder / "victim").write_text("original\n")
+        tmpdir = tmp_path / "verify-tmp"
+        tmpdir.mkdir()
+        yield Canaries(folders=(in_tmp, in_checkout), tmpdir=tmpdir)
+    finally:
+        shutil.rmtree(in_checkout, ignore_errors=True)
 
 
 # -- Debian 11 roots (tests/debian_roots.py), for the tests that build for or run in one --

@@ -10,12 +10,17 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import subprocess
+import sys
 import tarfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from conftest import REPO, Canaries
 
 
 @dataclass(frozen=True)
@@ -175,3 +180,98 @@ class _Zeros(io.RawIOBase):
         buffer[:n] = bytes(n)
         self.left -= n
         return n
+
+
+# -- raw tar, header by header: what tarfile itself would never write ---------------------------
+
+
+def tar_header(name: str, *, kind: bytes = tarfile.REGTYPE, size: int = 0, mode: int = 0o644, link: str = "") -> bytes:
+    """One header block with a right checksum (``size`` need not match what follows)."""
+    info = tarfile.TarInfo(name)
+    info.type, info.size, info.mode, info.linkname = kind, size, mode, link
+    return info.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape")
+
+
+def tar_record(kind: bytes, payload: bytes) -> bytes:
+    """An extended header ('x' PAX, 'L' GNU long name, 'K' long link) holding ``payload``."""
+    return tar_header("././@LongLink", kind=kind, size=len(payload)) + payload + bytes(-len(payload) % 512)
+
+
+def pax_records(records: dict[str, str]) -> bytes:
+    """PAX ``LENGTH KEY=VALUE\\n`` records, each length counting its own digits."""
+    out = b""
+    for key, value in records.items():
+        body = f" {key}={value}\n".encode()
+        length = len(body) + 1
+        while len(str(length)) + len(body) != length:
+            length += 1
+        out += str(length).encode() + body
+    return out
+
+
+def tar_members(items: Sequence[Item]) -> bytes:
+    """The tar stream of ``items`` without the end-of-archive marker, to be continued."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        _add_all(tar, items)
+        end = tar.offset
+    return out.getvalue()[:end]
+
+
+def compress(dest: Path, raw: bytes | Iterable[bytes]) -> Path:
+    """``raw`` (one stream, or its parts in order) gzip- or zstd-compressed into ``dest``."""
+    parts = [raw] if isinstance(raw, bytes) else raw
+    if dest.name.endswith(".zst"):
+        import zstandard
+
+        with dest.open("wb") as f, zstandard.ZstdCompressor(level=1).stream_writer(f) as out:
+            for part in parts:
+                out.write(part)
+        return dest
+    import gzip
+
+    with gzip.open(dest, "wb", compresslevel=1) as gz:
+        for part in parts:
+            gz.write(part)
+    return dest
+
+
+def zeros(size: int) -> Iterator[bytes]:
+    """``size`` zero bytes in blocks of at most 1 MiB."""
+    while size:
+        n = min(size, 1 << 20)
+        yield bytes(n)
+        size -= n
+
+
+def sha256_of_zeros(size: int) -> str:
+    digest = hashlib.sha256()
+    for block in zeros(size):
+        digest.update(block)
+    return digest.hexdigest()
+
+
+# -- running gopack on them --------------------------------------------------------------------
+
+FAILED = 5
+
+
+def gopack(*args: str, tmpdir: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TMPDIR": str(tmpdir)}
+    return subprocess.run([sys.executable, "-m", "gopack", *args], capture_output=True, text=True, check=False, env=env, cwd=REPO)
+
+
+def refused(archive: Path, canaries: Canaries, *, command: str = "verify") -> str:
+    """Run ``gopack command archive``; check it fails cleanly and changes nothing; return stderr."""
+    before = canaries.snapshot()
+    result = gopack(command, str(archive), tmpdir=canaries.tmpdir)
+    assert result.returncode == FAILED, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    assert canaries.snapshot() == before
+    assert list(canaries.tmpdir.iterdir()) == []
+    return result.stderr
+
+
+def error_line(stderr: str) -> str:
+    (line,) = [line for line in stderr.splitlines() if line.startswith("error: ")]
+    return line

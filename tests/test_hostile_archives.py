@@ -13,72 +13,18 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
 import tarfile
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import REPO
-from hostile import Bundle, Item
+from conftest import Canaries
+from hostile import FAILED, Bundle, Item, error_line, gopack, refused
 
 from gopack.verify import sandbox
-
-FAILED = 5
-
-
-@dataclass(frozen=True)
-class Canaries:
-    folders: tuple[Path, ...]
-    tmpdir: Path  # verify's TMPDIR
-
-    def snapshot(self) -> dict[str, object]:
-        seen: dict[str, object] = {}
-        for folder in self.folders:
-            for path in sorted(folder.rglob("*")):
-                seen[str(path)] = os.readlink(path) if path.is_symlink() else path.read_bytes() if path.is_file() else "dir"
-        return seen
-
-
-@pytest.fixture
-def canaries(tmp_path: Path) -> Iterator[Canaries]:
-    in_tmp = tmp_path / "canary"
-    in_checkout = REPO / f".canary-{uuid.uuid4().hex[:12]}"  # outside /tmp: the host's own file system
-    try:
-        for folder in (in_tmp, in_checkout):
-            folder.mkdir()
-            (folder / "victim").write_text("original\n")
-        tmpdir = tmp_path / "verify-tmp"
-        tmpdir.mkdir()
-        yield Canaries(folders=(in_tmp, in_checkout), tmpdir=tmpdir)
-    finally:
-        shutil.rmtree(in_checkout, ignore_errors=True)
-
-
-def gopack(*args: str, tmpdir: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TMPDIR": str(tmpdir)}
-    return subprocess.run([sys.executable, "-m", "gopack", *args], capture_output=True, text=True, check=False, env=env, cwd=REPO)
-
-
-def refused(archive: Path, canaries: Canaries, *, command: str = "verify") -> str:
-    """Run ``gopack command archive``; check it fails cleanly and changes nothing; return stderr."""
-    before = canaries.snapshot()
-    result = gopack(command, str(archive), tmpdir=canaries.tmpdir)
-    assert result.returncode == FAILED, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr, result.stderr
-    assert canaries.snapshot() == before
-    assert list(canaries.tmpdir.iterdir()) == []
-    return result.stderr
-
-
-def error_line(stderr: str) -> str:
-    (line,) = [line for line in stderr.splitlines() if line.startswith("error: ")]
-    return line
 
 
 def up_to_tmp_path() -> str:

@@ -18,7 +18,7 @@ from typing import Any
 
 import jsonschema
 
-from gopack.archive import manifest, unpack
+from gopack.archive import folder, manifest, unpack
 from gopack.archive import write as archive
 from gopack.errors import UsageError
 from gopack.platform import platforms
@@ -108,32 +108,47 @@ def load(target: Path) -> tuple[dict[str, Any], int | None, dict[str, str]]:
     """The manifest of an archive or an extracted bundle directory, the archive's size, and
     the machine of each ELF file (by path), as its own header says."""
     if target.is_dir():
-        candidates = [target / archive.MANIFEST, *sorted(target.glob(f"*/{archive.MANIFEST}"))]
-        for candidate in candidates:
-            if candidate.is_file():
-                with candidate.open("rb") as f:
-                    document = manifest.parse(f.read(manifest.MAX_BYTES + 1), str(candidate.parent))
-                return document, None, _machines(candidate.parent, document)
-        raise UsageError(
-            f"{target}: holds no {archive.MANIFEST}; it is not a gopack bundle", hint="pass an archive or the directory it was extracted to"
-        )
+        return _load_folder(target)
     if not target.is_file():
         raise UsageError(f"{target}: no such archive or directory")
     listing = unpack.scan(target)
     return listing.manifest, target.stat().st_size, dict(listing.machines)
 
 
-def _machines(root: Path, document: dict[str, Any]) -> dict[str, str]:
+def _load_folder(target: Path) -> tuple[dict[str, Any], None, dict[str, str]]:
+    """The bundle in ``target`` or in one folder inside it: nothing outside it is opened, no
+    link followed, only regular files read (see :mod:`gopack.archive.folder`)."""
+    try:
+        fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise UsageError(f"{target}: cannot read: {exc.strerror}") from None
+    try:
+        for sub in ["", *folder.bundle_folders(fd)]:
+            root_fd = fd if not sub else os.open(sub, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            try:
+                where = str(target / sub) if sub else str(target)
+                data = folder.read_inside(root_fd, archive.MANIFEST, manifest.MAX_BYTES + 1, where)
+                if data is not None:
+                    document = manifest.parse(data, where)
+                    return document, None, _machines(root_fd, document, where)
+            finally:
+                if root_fd != fd:
+                    os.close(root_fd)
+    finally:
+        os.close(fd)
+    raise UsageError(
+        f"{target}: holds no {archive.MANIFEST}; it is not a gopack bundle", hint="pass an archive or the directory it was extracted to"
+    )
+
+
+def _machines(root_fd: int, document: dict[str, Any], where: str) -> dict[str, str]:
     """The machine of each regular file the manifest lists that is ELF, read from the file."""
     found = {}
     for entry in document.get("files", []):
         if "link" in entry:
             continue
-        try:
-            with (root / entry["path"]).open("rb") as f:
-                machine = platforms.machine_of(f.read(64))
-        except OSError:
-            continue
+        head = folder.read_inside(root_fd, entry["path"], 64, f"{where}: {manifest.NAME}: files")
+        machine = platforms.machine_of(head) if head is not None else None
         if machine is not None:
             found[entry["path"]] = machine
     return found

@@ -16,11 +16,14 @@ name an executable inside the bundle.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from gopack._text import shown
 from gopack.archive import manifest
+from gopack.archive.limits import HINT, MAX_ENTRIES, Budget
 from gopack.errors import VerifyError
 
 #: Before the manifest is seen nothing can be checked against it; a gopack archive holds
@@ -31,8 +34,8 @@ MAX_ENTRIES_BEFORE_MANIFEST = 200_000
 SPARE_DIRECTORIES = 1024
 MAX_DEPTH = 64
 _NAME_MAX, _PATH_MAX = 255, 4095
-HINT = "the archive was not made by gopack or was altered; do not run what it holds"
 DIR, FILE, SYMLINK, HARDLINK = "directory", "file", "symlink", "hard link"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,7 +101,9 @@ def split_name(raw: str, where: str, what: str = "") -> list[str]:
 
 
 def _has_surrogate(text: str) -> bool:
-    return any(0xD800 <= ord(c) <= 0xDFFF for c in text)
+    """Bytes that were not UTF-8, as ``surrogateescape`` decoded them (a regex: a name is
+    checked for each of up to 300,000 entries)."""
+    return _SURROGATE.search(text) is not None
 
 
 def make_entry(member: Member, top: str | None, where: str) -> Entry:
@@ -175,6 +180,7 @@ class Checker:
     listed: dict[str, dict[str, Any]] = field(default_factory=dict)
     sizes: dict[str, int] = field(default_factory=dict)  # regular files: their size
     folders: int = 0
+    budget: Budget | None = None  # the listed sizes are checked against its cap
 
     def add(self, member: Member) -> None:
         if self.top is None:
@@ -188,6 +194,10 @@ class Checker:
             self.entries.append(entry)
             return
         self._place(entry, member.raw_name)
+        if len(self.kinds) >= MAX_ENTRIES:  # the top folder is not in kinds
+            raise Refused(
+                f"{self.where}: more than {MAX_ENTRIES} entries (folders, files and links, named or implied by a path)", hint=HINT
+            )
         if entry.kind == HARDLINK and self.kinds.get(entry.target) != FILE:
             raise Refused(
                 f"{self.where}: unsafe entry refused: hard link {member.raw_name!r} names {entry.target!r}, which is not a regular file earlier in the archive",
@@ -246,6 +256,8 @@ class Checker:
         self.manifest = manifest.parse(data, self.where)
         self.manifest_bytes = data
         self.listed = {f["path"]: f for f in self.manifest["files"]}
+        if self.budget is not None:
+            self.budget.check_listed(sum(int(f.get("size", 0)) for f in self.manifest["files"]), manifest.NAME)
         if len(self.listed) != len(self.manifest["files"]):
             raise Refused(f"{self.where}: {manifest.NAME} lists a path twice in files", hint=HINT)
         for early in self.unchecked:
@@ -288,7 +300,8 @@ class Checker:
         if missing:
             more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
             raise VerifyError(
-                f"{self.where}: {missing[0]}{more}: listed in {manifest.NAME} but not in the archive; it is truncated or damaged", hint=HINT
+                f"{self.where}: {shown(missing[0])}{more}: listed in {manifest.NAME} but not in the archive; it is truncated or damaged",
+                hint=HINT,
             )
         _check_smoke(self.manifest, self.kinds, {e.name: e for e in self.entries}, self.where)
         cap = len(self.manifest_bytes) + sum(self.sizes[n] for n in self.sizes if n != manifest.NAME)

@@ -22,6 +22,7 @@ PATH_MAX) gets around.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import os
 import stat
@@ -36,13 +37,16 @@ from typing import IO, cast
 import zstandard
 from zlib_ng import gzip_ng, zlib_ng
 
-from gopack.archive import manifest
+from gopack.archive import manifest, zipcheck
 from gopack.archive import write as archive
-from gopack.archive.entries import DIR, FILE, HARDLINK, HINT, SYMLINK, Checker, Entry, Listing, Member, Refused, make_entry
+from gopack.archive.entries import DIR, FILE, HARDLINK, SYMLINK, Checker, Entry, Listing, Member, Refused, make_entry
+from gopack.archive.limits import HINT, Budget
+from gopack.archive.tarstream import TarStream
 from gopack.errors import UsageError, VerifyError
 from gopack.platform import platforms
 
 _BLOCK = 1 << 20
+_ROOM_HINT = "free space there, or set TMPDIR to a folder on a disk with more room (this says nothing against the archive)"
 _DAMAGED: tuple[type[BaseException], ...] = (
     OSError,
     EOFError,
@@ -82,13 +86,19 @@ class Archive:
             self.raw: IO[bytes] = path.open("rb")
         except OSError as exc:
             raise UsageError(f"{path}: cannot read: {exc.strerror}", hint="pass the archive gopack bundle wrote") from None
+        self.size = os.fstat(self.raw.fileno()).st_size
         self.zip: zipfile.ZipFile | None = None
         if self.fmt == "zip":
             try:
+                zipcheck.check_directory(self.raw, self.size, str(path))
                 self.zip = zipfile.ZipFile(self.raw)
+                zipcheck.check_apart(self.zip, self.raw, str(path))
             except _DAMAGED as exc:
-                self.raw.close()
+                self.close()
                 raise VerifyError(f"{path}: the archive is damaged or not a zip file: {_text(exc)}", hint=HINT) from None
+            except VerifyError:
+                self.close()
+                raise
 
     def close(self) -> None:
         if self.zip is not None:
@@ -96,7 +106,7 @@ class Archive:
         self.raw.close()
 
     def scan(self) -> Listing:
-        checker = Checker(str(self.path))
+        checker = Checker(str(self.path), budget=Budget(str(self.path), self.size))
         digests: dict[str, str] = {}
         machines: dict[str, str] = {}
         try:
@@ -132,6 +142,12 @@ class Archive:
     def extract(self, listing: Listing, dest: Path) -> Path:
         """Create the entries under ``dest`` (a new folder); return the bundle's root."""
         dest.mkdir(parents=True)
+        room = os.statvfs(dest)
+        free = room.f_bavail * room.f_frsize
+        if listing.cap > free:
+            raise VerifyError(
+                f"{self.path}: extracting it needs {listing.cap} bytes in {dest.parent}, where {free} are free", hint=_ROOM_HINT
+            )
         dest_fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
             os.mkdir(listing.top, 0o755, dir_fd=dest_fd)
@@ -150,6 +166,13 @@ class Archive:
                     )
                 try:
                     writer.create(entry, member)
+                except OSError as exc:
+                    if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                        raise VerifyError(f"{self.path}: cannot extract {member.raw_name!r}: {_text(exc)}", hint=HINT) from None
+                    raise VerifyError(
+                        f"{self.path}: the disk is full: cannot write {member.raw_name!r} into {dest} ({exc.strerror})",
+                        hint=_ROOM_HINT,
+                    ) from None
                 except _DAMAGED as exc:
                     raise VerifyError(f"{self.path}: cannot extract {member.raw_name!r}: {_text(exc)}", hint=HINT) from None
             if next(expected, None) is not None:
@@ -159,14 +182,16 @@ class Archive:
         return dest / listing.top
 
     def _members(self) -> Iterator[Member]:
+        """Every member, in archive order; each reading counts what it unpacks against the caps."""
+        budget = Budget(str(self.path), self.size)
         try:
-            yield from self._zip_members() if self.zip is not None else self._tar_members()
+            yield from self._zip_members(budget) if self.zip is not None else self._tar_members(budget)
         except (Refused, UsageError):
             raise
         except _DAMAGED as exc:
             raise VerifyError(f"{self.path}: the archive is damaged or truncated: {_text(exc)}", hint=HINT) from None
 
-    def _tar_members(self) -> Iterator[Member]:
+    def _tar_members(self, budget: Budget) -> Iterator[Member]:
         self.raw.seek(0)
         stream: IO[bytes]
         if self.fmt == "tar.zst":
@@ -175,23 +200,10 @@ class Archive:
         else:
             # zlib-ng reads gzip 2.8x as fast as zlib; its GzipNGFile is not annotated.
             stream = cast(IO[bytes], gzip_ng.GzipNGFile(fileobj=self.raw, mode="rb"))  # type: ignore[no-untyped-call]
-        with stream, tarfile.open(fileobj=stream, mode="r|") as tar:
-            while (info := tar.next()) is not None:
-                getattr(tar, "members").clear()  # noqa: B009 -- streamed: keep no list of every header (typeshed omits the attribute)
-                kind = DIR if info.isdir() else SYMLINK if info.issym() else HARDLINK if info.islnk() else None
-                if info.type in (tarfile.REGTYPE, tarfile.AREGTYPE) and not info.sparse:
-                    kind = FILE
-                yield Member(
-                    raw_name=info.name,
-                    kind=kind,
-                    type_name=_TAR_TYPES.get(info.type, f"tar type {info.type!r}"),
-                    size=info.size,
-                    mode=info.mode,
-                    link=info.linkname,
-                    read=lambda info=info: _opened(tar.extractfile(info)),  # type: ignore[misc]
-                )
+        with stream:
+            yield from TarStream(stream, str(self.path), budget).members()
 
-    def _zip_members(self) -> Iterator[Member]:
+    def _zip_members(self, budget: Budget) -> Iterator[Member]:
         assert self.zip is not None
         zf = self.zip
         for info in zf.infolist():
@@ -212,23 +224,26 @@ class Archive:
                 size=info.file_size,
                 mode=mode & 0o7777,
                 link="",
-                read=lambda info=info: zf.open(info),  # type: ignore[misc]
+                read=lambda info=info: cast(IO[bytes], _Counted(zf.open(info), budget)),  # type: ignore[misc]
             )
 
 
-_TAR_TYPES = {
-    tarfile.CHRTYPE: "a character device",
-    tarfile.BLKTYPE: "a block device",
-    tarfile.FIFOTYPE: "a fifo",
-    tarfile.CONTTYPE: "a contiguous file",
-    tarfile.GNUTYPE_SPARSE: "a sparse file",
-}
+class _Counted:
+    """A zip member's data, each block counted against the reading's budget as it is read."""
 
+    def __init__(self, f: IO[bytes], budget: Budget) -> None:
+        self.f, self.budget = f, budget
 
-def _opened(f: IO[bytes] | None) -> IO[bytes]:
-    if f is None:
-        raise tarfile.ReadError("an entry has no data to read")
-    return f
+    def read(self, n: int = -1) -> bytes:
+        data = self.f.read(n)
+        self.budget.spend(len(data))
+        return data
+
+    def __enter__(self) -> _Counted:  # noqa: PYI034 -- Self is not in typing before 3.11
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.f.close()
 
 
 def _text(exc: BaseException) -> str:
