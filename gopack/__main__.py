@@ -1,3 +1,3 @@
-from gopack.cli import main
+from gopack.cli import run
 
-raise SystemExit(main())
+run()

@@ -16,7 +16,7 @@ import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from gopack import __version__, _proc, cache, pipeline, plan
 from gopack._text import shown
@@ -52,7 +52,15 @@ class _Interrupts:
         raise KeyboardInterrupt() if signum == signal.SIGINT else Terminated()
 
 
-def main(argv: list[str] | None = None) -> int:
+def run() -> NoReturn:
+    """The ``gopack`` command: :func:`main`'s exit status, which no signal after main decided it changes."""
+    sys.exit(main(restore_signals=False))
+
+
+def main(argv: list[str] | None = None, *, restore_signals: bool = True) -> int:
+    """``restore_signals``: put back the caller's SIGINT, SIGTERM and SIGHUP handlers at the end (for
+    a caller that goes on); else ignore those signals from then on: a second Ctrl-C while the process
+    exits would otherwise kill it by SIGINT after it had chosen its status."""
     parser = _parser()
     args = parser.parse_args(argv)
     _configure_logging(args.verbose, args.quiet)
@@ -95,9 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gopack {__version__}: internal error; please report it with the traceback above", file=sys.stderr)
         return INTERNAL_ERROR
     finally:
-        signal.signal(signal.SIGTERM, previous[0])
-        signal.signal(signal.SIGINT, previous[1])
-        signal.signal(signal.SIGHUP, hangup)
+        signal.signal(signal.SIGTERM, previous[0] if restore_signals else signal.SIG_IGN)
+        signal.signal(signal.SIGINT, previous[1] if restore_signals else signal.SIG_IGN)
+        signal.signal(signal.SIGHUP, hangup if restore_signals else signal.SIG_IGN)
         sys.unraisablehook = hook
 
 

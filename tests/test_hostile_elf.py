@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
-from hostile import Bundle, Item
-from test_hostile_archives import FAILED, Canaries, canaries, gopack  # noqa: F401  # canaries: a fixture
+from conftest import Canaries
+from hostile import FAILED, Bundle, Item
 
 from gopack.platform.linux import linkage
 
@@ -35,7 +35,7 @@ def program(tmp_path: Path, *, needed: str | None = None, rpath: str | None = No
     return out.read_bytes()
 
 
-def linkage_failure(archive: Path, canaries: Canaries) -> str:  # noqa: F811
+def linkage_failure(archive: Path, canaries: Canaries) -> str:
     before = canaries.snapshot()
     started = time.monotonic()
     result = subprocess.run(
@@ -58,13 +58,13 @@ def linkage_failure(archive: Path, canaries: Canaries) -> str:  # noqa: F811
 
 
 @pytest.mark.parametrize("needed", ["/dev/zero", "/dev/tty", "/dev/stdin", "/etc/shadow", "/usr/lib", "../../../../../etc/passwd"])
-def test_a_needed_path_outside_is_named_not_opened(needed: str, canaries: Canaries, tmp_path: Path) -> None:  # noqa: F811
+def test_a_needed_path_outside_is_named_not_opened(needed: str, canaries: Canaries, tmp_path: Path) -> None:
     bundle = Bundle("paths-1.0").file("bin/app", program(tmp_path, needed=needed), executable=True)
     line = linkage_failure(bundle.tar(tmp_path / "paths-1.0.tar.gz"), canaries)
     assert f"bin/app needs '{needed}', a path the loader would open as it is, outside the bundle" in line
 
 
-def test_a_needed_symlink_to_itself_is_unresolved_not_a_loop(canaries: Canaries, tmp_path: Path) -> None:  # noqa: F811
+def test_a_needed_symlink_to_itself_is_unresolved_not_a_loop(canaries: Canaries, tmp_path: Path) -> None:
     bundle = Bundle("loop-1.0").file("bin/app", program(tmp_path, needed="libloop.so"), executable=True)
     bundle.dir("python").dir("python/lib").add(Item("loop-1.0/python/lib/libloop.so", symlink="libloop.so"))
     bundle.add(Item("loop-1.0/python/lib/libtwo.so", symlink="libthree.so")).add(
@@ -82,7 +82,7 @@ def test_a_needed_symlink_to_itself_is_unresolved_not_a_loop(canaries: Canaries,
         ("lib", "searches the path, relative to where it is run, lib"),
     ],
 )
-def test_a_search_path_outside_is_named_not_searched(rpath: str, why: str, canaries: Canaries, tmp_path: Path) -> None:  # noqa: F811
+def test_a_search_path_outside_is_named_not_searched(rpath: str, why: str, canaries: Canaries, tmp_path: Path) -> None:
     bundle = Bundle("rpath-1.0").file("bin/app", program(tmp_path, needed="libz.so.1", rpath=rpath), executable=True)
     line = linkage_failure(bundle.tar(tmp_path / "rpath-1.0.tar.gz"), canaries)
     assert f"bin/app {why}" in line
@@ -97,7 +97,7 @@ def test_a_search_path_outside_is_named_not_searched(rpath: str, why: str, canar
         (4, b"\x07", "ELF class 7"),
     ],
 )
-def test_a_malformed_elf_file_is_a_failed_check_naming_it(offset: int, value: bytes, why: str, canaries: Canaries, tmp_path: Path) -> None:  # noqa: F811
+def test_a_malformed_elf_file_is_a_failed_check_naming_it(offset: int, value: bytes, why: str, canaries: Canaries, tmp_path: Path) -> None:
     data = bytearray(program(tmp_path))
     data[offset : offset + len(value)] = value
     bundle = Bundle("bad-1.0").file("bin/app", bytes(data), executable=True)

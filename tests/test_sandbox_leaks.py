@@ -23,9 +23,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, Canaries
 from hostile import Bundle
-from test_hostile_archives import Canaries, canaries, confined, failures, leftovers  # noqa: F401  # canaries: a fixture
+from test_hostile_archives import confined, failures, leftovers
 
 from gopack.verify import sandbox
 
@@ -68,7 +68,7 @@ def smoke_cgroups(uid: str) -> list[Path]:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGHUP])
-def test_the_smoke_program_dies_with_verify(signum: signal.Signals, canaries: Canaries, tmp_path: Path) -> None:  # noqa: F811
+def test_the_smoke_program_dies_with_verify(signum: signal.Signals, canaries: Canaries, tmp_path: Path) -> None:
     marker = f"gopack-sleeper-{uuid.uuid4().hex}"
     archive = sleeper(tmp_path, marker)
     env = {**os.environ, "TMPDIR": str(canaries.tmpdir)}
@@ -94,7 +94,7 @@ def test_the_smoke_program_dies_with_verify(signum: signal.Signals, canaries: Ca
         assert smoke_cgroups(uid) == []
 
 
-def test_the_command_line_caps_the_manifests_timeout(canaries: Canaries, tmp_path: Path) -> None:  # noqa: F811
+def test_the_command_line_caps_the_manifests_timeout(canaries: Canaries, tmp_path: Path) -> None:
     marker = f"gopack-sleeper-{uuid.uuid4().hex}"
     archive = sleeper(tmp_path, marker)  # the manifest asks for a day
     env = {**os.environ, "TMPDIR": str(canaries.tmpdir)}
@@ -115,7 +115,7 @@ def test_the_command_line_caps_the_manifests_timeout(canaries: Canaries, tmp_pat
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "nan"])
-def test_a_timeout_that_leaves_no_time_is_a_usage_error(value: str, canaries: Canaries, tmp_path: Path) -> None:  # noqa: F811
+def test_a_timeout_that_leaves_no_time_is_a_usage_error(value: str, canaries: Canaries, tmp_path: Path) -> None:
     archive = sleeper(tmp_path, "unused")
     result = subprocess.run(
         [sys.executable, "-m", "gopack", "verify", "--timeout", value, str(archive)],
@@ -141,7 +141,7 @@ def host_ptys() -> int:
     return len([p for p in os.listdir("/dev/pts") if p.isdigit()])
 
 
-def test_the_smoke_program_gets_a_few_ptys_of_its_own(canaries: Canaries, tmp_path: Path) -> None:  # noqa: F811
+def test_the_smoke_program_gets_a_few_ptys_of_its_own(canaries: Canaries, tmp_path: Path) -> None:
     bundle = Bundle("ptys-1.0").file("bin/app", compiled(tmp_path, "ptys", PTYS), executable=True)
     stderr = confined(bundle.tar(tmp_path / "ptys-1.0.tar.gz"), canaries, expect_ok=True)
     assert failures(stderr) == []
@@ -194,7 +194,7 @@ def key_users() -> set[str]:
 
 
 @pytest.mark.skipif(shutil.which("keyctl") is None, reason="keyctl (Debian's keyutils; make setup installs it) is missing")
-def test_the_smoke_program_has_a_keyring_of_its_own(canaries: Canaries, tmp_path: Path) -> None:  # noqa: F811
+def test_the_smoke_program_has_a_keyring_of_its_own(canaries: Canaries, tmp_path: Path) -> None:
     """In verify's session keyring, a key, and a link to root's user keyring holding another
     (pam_keyinit's session keyrings link it): the program reads, changes and adds nothing."""
     tag = uuid.uuid4().hex[:12]
@@ -265,7 +265,7 @@ int main(int argc, char **argv) {
 """
 
 
-def test_no_host_unix_socket_answers(canaries: Canaries, tmp_path: Path) -> None:  # noqa: F811
+def test_no_host_unix_socket_answers(canaries: Canaries, tmp_path: Path) -> None:
     """0666 sockets listening under /run, in the checkout (any folder of the host) and in the
     abstract namespace: none of the three runs reaches one; the program's own socket works."""
     tag = uuid.uuid4().hex[:12]
