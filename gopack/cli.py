@@ -18,10 +18,10 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from gopack import __version__, _proc, cache, pipeline, plan
+from gopack import __version__, _proc, cache, pipeline, plan, sbom
 from gopack.archive import contents
 from gopack.archive import write as archive
-from gopack.errors import GopackError, UsageError
+from gopack.errors import GopackError, UsageError, VerifyError
 from gopack.platform.target import ARCH_NAMES, ARCH_OF_MACHINE
 from gopack.python import conda, sources
 from gopack.recipe import model as recipe
@@ -156,6 +156,7 @@ def _parser() -> argparse.ArgumentParser:
 
     look = sub.add_parser("inspect", parents=[common], help="show what an archive (or an extracted bundle) holds and needs from its host")
     look.add_argument("target", type=Path, metavar="ARCHIVE_OR_DIR")
+    look.add_argument("--sbom", action="store_true", help="print the bundle's SBOM (CycloneDX 1.6 JSON) on stdout, read from inside it")
     look.set_defaults(func=_inspect)
 
     check = sub.add_parser("verify", parents=[common], help="check an archive and run its smoke test with no Python on the machine")
@@ -206,7 +207,7 @@ def _bundle(args: argparse.Namespace) -> int:
     if args.json:
         _emit(result.report())
     else:
-        log.info("wrote %s (%.1f MB)", result.archive, result.size / 1e6)
+        log.info("wrote %s (%.1f MB) and its SBOM %s", result.archive, result.size / 1e6, result.sbom.name)
     return 0
 
 
@@ -309,6 +310,8 @@ def _machines(elf: dict[str, Any]) -> str:
 
 
 def _inspect(args: argparse.Namespace) -> int:
+    if args.sbom:
+        return _print_sbom(args.target)
     document = contents.report(args.target)
     if args.json:
         _emit(document)
@@ -367,6 +370,28 @@ def _inspect(args: argparse.Namespace) -> int:
         for v in document["vendored"]
     ]
     print("\n".join(lines))
+    return 0
+
+
+def _print_sbom(target: Path) -> int:
+    """The SBOM as the archive holds it, once it is known to be JSON with nothing a terminal would act on."""
+    data = contents.bundled_file(target, sbom.NAME, max_bytes=sbom.MAX_BYTES)
+    if data is None:
+        raise VerifyError(
+            f"{target}: its manifest lists no {sbom.NAME}; the bundle carries no SBOM",
+            hint="it was made by a gopack without SBOMs: bundle it again",
+        )
+    try:
+        document = sbom.parse(data)
+    except (ValueError, RecursionError):
+        raise VerifyError(
+            f"{target}: its {sbom.NAME} is not UTF-8 JSON", hint="the archive was altered; do not trust what it holds"
+        ) from None
+    text = data.decode("utf-8")
+    if any(not (c.isprintable() or c in "\n\t\r ") for c in text):
+        text = json.dumps(document, indent=1) + "\n"  # escaped: \u001b, not the character
+    sys.stdout.write(text)
+    sys.stdout.flush()
     return 0
 
 

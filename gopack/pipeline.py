@@ -1,5 +1,5 @@
 """``gopack bundle``: recipe -> plan -> Python tree (cached) -> app -> Go binary
--> relocation of the binary -> manifest -> archive.
+-> relocation of the binary -> SBOM and manifest -> archive (the SBOM beside it).
 
 The Go build needs the interpreter's headers and libpython, not the tree, so it
 runs in a thread beside the Python and app stages (unless its cgo code includes
@@ -9,7 +9,8 @@ there stops it (its process group gets SIGINT) before the staging tree goes.
 Each stage is timed; the report says what was built and how long each stage
 took (the go build's time overlaps the others'). The staging tree lives in a folder of the cache's tmp/ (so the
 cached Python tree can be hard-linked into it), locked while in use and removed afterwards (a later run removes
-what a killed one left: :func:`gopack.cache.sweep`); the only output is the archive, renamed into place at the very end.
+what a killed one left: :func:`gopack.cache.sweep`); the outputs are the archive, renamed into place at the very end,
+then its SBOM beside it.
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gopack import _proc, cache, manifest, plan
+from gopack import _proc, cache, manifest, plan, sbom
 from gopack.archive import write as archive
 from gopack.errors import GopackError
 from gopack.go import build as gobuild
-from gopack.go import cgoflags
+from gopack.go import buildinfo, cgoflags
 from gopack.platform import platforms
-from gopack.python import bytecode
+from gopack.platform.base import Platform
+from gopack.python import bytecode, conda
 from gopack.python import env as pythonenv
 from gopack.python import tree as pytree
 from gopack.recipe.model import Recipe
@@ -46,6 +48,8 @@ class Bundle:
     archive: Path
     size: int
     manifest: dict[str, Any]
+    #: The SBOM beside the archive (the same bytes as the one inside it).
+    sbom: Path
     stages: dict[str, float] = field(default_factory=dict)
     cached_python: bool = False
 
@@ -55,6 +59,7 @@ class Bundle:
             "schema_version": REPORT_SCHEMA_VERSION,
             "archive": str(self.archive),
             "size": self.size,
+            "sbom": str(self.sbom),
             "python": self.manifest["python"],
             "binding": self.manifest["binding"],
             "go": self.manifest["go"],
@@ -162,17 +167,38 @@ def _bundle(
             with stage("manifest"):
                 files = archive.manifest_files(root, known={f["path"]: f for f in tree.meta["files"]})
                 links = _links(files, tree, fmt)
-                document = manifest.document(
-                    the_plan, tree, binary=binary, binary_rel=binary_rel, go_inputs=go_inputs, program=program, floor=floor,
-                    platform=platform, files=files, links=links,
+                describe = functools.partial(
+                    manifest.document, the_plan, tree, binary=binary, binary_rel=binary_rel, go_inputs=go_inputs, program=program,
+                    floor=floor, platform=platform, links=links,
                 )  # fmt: skip
-                written = archive.write_manifest(root, document, files)
+                document = describe(files=files)
+                # The SBOM names the bundle's files by their hashes; the manifest then lists it like any file.
+                bill = sbom.document(
+                    document, files, _sbom_sources(the_plan, tree, root / binary_rel, platform, document), epoch=archive.epoch()
+                )
+                (root / sbom.NAME).write_bytes(bill)
+                files = archive.manifest_files(root, known={f["path"]: f for f in files})
+                written = archive.write_manifest(root, describe(files=files), files)
             with stage("archive"):
                 size = archive.write(
                     root, top, dest, fmt=fmt, level=level, links=links, segment=None if segment is None else segment.result()
                 )
                 landed.append(dest)
-    return Bundle(archive=dest, size=size, manifest=written, stages=stage.times, cached_python=tree.cached)
+                beside = dest.with_name(dest.name + sbom.SUFFIX)
+                archive.write_file(beside, bill)
+    return Bundle(archive=dest, size=size, manifest=written, sbom=beside, stages=stage.times, cached_python=tree.cached)
+
+
+def _sbom_sources(the_plan: plan.Plan, tree: pytree.PythonTree, binary: Path, platform: Platform, document: dict[str, Any]) -> sbom.Sources:
+    """What the SBOM says beyond the manifest: the Go binary's build info, the system package each
+    vendored library was copied from, which distribution owns which file, the conda packages."""
+    return sbom.Sources(
+        build_info=buildinfo.read(the_plan.toolchain.go, binary),
+        origins=platform.origins([v["source"] for v in document["vendored"]], target=the_plan.target),
+        owners=tree.meta["owners"],
+        conda=conda.records(the_plan.interpreter.prefix) if the_plan.recipe.python.conda is not None else (),
+        sysroot=the_plan.target.sysroot,
+    )
 
 
 def _sweep(cache_dir: Path) -> None:

@@ -123,6 +123,25 @@ def load(target: Path) -> tuple[dict[str, Any], int | None, dict[str, str]]:
     return listing.manifest, target.stat().st_size, dict(listing.machines)
 
 
+def bundled_file(target: Path, name: str, *, max_bytes: int) -> bytes | None:
+    """The bytes of the file ``name`` (bundle-relative) that the manifest of an archive, or of an
+    extracted bundle directory, lists; None when it lists no such file. An archive is read through
+    every check of :func:`gopack.archive.unpack.scan` (the bytes match the manifest's sha256)."""
+    if target.is_dir():
+        document, _, _ = load(target)
+        root = target if (target / archive.MANIFEST).is_file() else next(p.parent for p in sorted(target.glob(f"*/{archive.MANIFEST}")))
+        if not any(f["path"] == name and "sha256" in f for f in document["files"]):
+            return None
+        with (root / name).open("rb") as f:
+            data = f.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise UsageError(f"{root / name}: more than the {max_bytes} bytes it may have")
+        return data
+    if not target.is_file():
+        raise UsageError(f"{target}: no such archive or directory")
+    return unpack.scan(target, keep={name: max_bytes}).kept.get(name)
+
+
 def _machines(root: Path, document: dict[str, Any]) -> dict[str, str]:
     """The machine of each regular file the manifest lists that is ELF, read from the file."""
     found = {}

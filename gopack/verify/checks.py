@@ -5,7 +5,9 @@ without trusting it (it may come from anyone, and verify often runs as root).
    directory descriptors, never through a link (:mod:`gopack.archive.unpack`): one
    top-level folder, a manifest that matches its schema, every entry's name,
    type and size checked against it, the smoke command inside the bundle.
-2. Check every file against the manifest, and that nothing unlisted was added.
+2. Check every file against the manifest, and that nothing unlisted was added;
+   the SBOM (``sbom.cdx.json``) is listed, is CycloneDX 1.6, names this bundle and
+   gives every file it names (the Go binary, each vendored library) the manifest's sha256.
 3. Check statically that no ELF search path is absolute and that every
    DT_NEEDED resolves inside the bundle or to a host library the policy allows.
 4. Run the smoke test stored in the manifest in three places, each confined
@@ -35,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from gopack import sbom
 from gopack.archive import unpack
 from gopack.archive import write as archive
 from gopack.errors import UsageError, VerifyError
@@ -106,7 +109,7 @@ def verify(path: Path, *, allow_unsandboxed: bool = False, sysroot: Path | None 
 def _check(
     root: Path, manifest: dict[str, Any], work: Path, why_not: str | None, emulated: Emulation | str | None, platform: Platform
 ) -> list[Check]:
-    checks = [check_files(root, manifest), check_linkage(root, platform, accepted=_unresolved(manifest))]
+    checks = [check_files(root, manifest), check_sbom(root, manifest), check_linkage(root, platform, accepted=_unresolved(manifest))]
     if not all(c.ok for c in checks):
         return checks
     smoke = manifest["smoke"]
@@ -154,6 +157,65 @@ def check_files(root: Path, manifest: dict[str, Any]) -> Check:
             name="files", ok=False, detail="; ".join(problems[:20]) + (f" (and {len(problems) - 20} more)" if len(problems) > 20 else "")
         )
     return Check(name="files", ok=True, detail=f"{len(listed)} files match the manifest")
+
+
+def check_sbom(root: Path, manifest: dict[str, Any]) -> Check:
+    """The SBOM against the manifest (whose files :func:`check_files` checks against the bundle)."""
+    listed = {f["path"]: f for f in manifest["files"]}
+    if sbom.NAME not in listed or "sha256" not in listed[sbom.NAME]:
+        return Check(
+            name="sbom", ok=False, detail=f"the manifest lists no {sbom.NAME}: the bundle carries no SBOM (gopack bundle writes one)"
+        )
+    try:
+        with (root / sbom.NAME).open("rb") as f:
+            data = f.read(sbom.MAX_BYTES + 1)
+    except OSError as exc:
+        return Check(name="sbom", ok=False, detail=f"{sbom.NAME}: cannot read: {exc.strerror}")
+    if len(data) > sbom.MAX_BYTES:
+        return Check(name="sbom", ok=False, detail=f"{sbom.NAME} is larger than the {sbom.MAX_BYTES >> 20} MiB an SBOM may have")
+    try:
+        document = sbom.parse(data)
+    except (ValueError, RecursionError) as exc:
+        return Check(name="sbom", ok=False, detail=f"{sbom.NAME} is not JSON: {_printable(str(exc))[:200]}")
+    problem = sbom.validate(data)
+    if problem is not None:
+        return Check(name="sbom", ok=False, detail=f"{sbom.NAME} is not CycloneDX 1.6: {_printable(problem)[:300]}")
+    problems = []
+    app = (document.get("metadata") or {}).get("component") or {}
+    if (app.get("name"), app.get("version")) != (manifest["name"], manifest["version"]):
+        problems.append(
+            f"it describes {app.get('name')!r} {app.get('version')!r}, the manifest {manifest['name']!r} {manifest['version']!r}"
+        )
+    hashes = sbom.file_hashes(document)
+    for path, digest in sorted(hashes.items()):
+        if path not in listed:
+            problems.append(f"{_printable(path)}: named by the SBOM, not in the manifest")
+        elif digest != listed[path].get("sha256"):
+            problems.append(
+                f"{path}: the SBOM's sha256 {_printable(digest[:12])}... differs from the manifest's {str(listed[path].get('sha256'))[:12]}..."
+            )
+    named = {PurePosixPath(p).name for p in hashes}
+    problems += [f"vendored {v['name']}: not in the SBOM" for v in manifest["vendored"] if v["name"] not in named]
+    if manifest["go"]["binary"] not in hashes:
+        problems.append(f"{manifest['go']['binary']}: the Go program is not in the SBOM")
+    if problems:
+        return Check(
+            name="sbom", ok=False, detail="; ".join(problems[:20]) + (f" (and {len(problems) - 20} more)" if len(problems) > 20 else "")
+        )
+    return Check(
+        name="sbom",
+        ok=True,
+        detail=f"CycloneDX 1.6, {sum(sbom.counts(document).values())} components; the {len(hashes)} files it names match the manifest",
+    )
+
+
+def _printable(text: str) -> str:
+    """Text an archive supplied, one line, with what a terminal would act on escaped.
+
+    >>> _printable("a\x1b[31m b\n c")
+    'a\\x1b[31m b c'
+    """
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in " ".join(text.split()))
 
 
 def _unresolved(manifest: dict[str, Any]) -> frozenset[tuple[str, str]]:

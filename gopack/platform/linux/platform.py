@@ -7,11 +7,12 @@ module only puts them behind the interface the stages use.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gopack.platform.base import Linkage, Requirements
-from gopack.platform.linux import analysis, relocate
+from gopack.platform.base import Linkage, Origin, Requirements
+from gopack.platform.linux import analysis, dpkg, relocate
 from gopack.platform.linux import strip as stripping
 from gopack.platform.linux.analysis import Floor
 from gopack.platform.linux.patch import LIBDIR
@@ -40,6 +41,17 @@ class LinuxPlatform:
 
     def machine_of(self, head: bytes) -> str | None:
         return analysis.header_machine(head)
+
+    def origins(self, files: Sequence[str], *, target: Target) -> dict[str, Origin]:
+        root = target.sysroot or Path("/")
+        inside: dict[str, str] = {}  # the path as the root sees it -> the host path asked about
+        for file in files:
+            for path in (Path(file), target.real(file)):
+                try:
+                    inside.setdefault("/" + path.relative_to(root).as_posix(), file)
+                except ValueError:
+                    continue  # not in the root: nothing of the root's packages
+        return {inside[f]: origin for f, origin in dpkg.origins(inside, root=root).items()}
 
     def linkage(self, root: Path, *, accepted: frozenset[tuple[str, str]]) -> Linkage:
         found = analysis.analyse(root, executable_rpath=[root / LIBDIR])
