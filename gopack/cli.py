@@ -207,7 +207,7 @@ def _bundle(args: argparse.Namespace) -> int:
     if args.json:
         _emit(result.report())
     else:
-        log.info("wrote %s (%.1f MB) and its SBOM %s", result.archive, result.size / 1e6, result.sbom.name)
+        log.info("wrote %s (%.1f MB), its SBOM %s and %s", result.archive, result.size / 1e6, result.sbom.name, result.checksums)
     return 0
 
 

@@ -1,5 +1,6 @@
 """``gopack bundle``: recipe -> plan -> Python tree (cached) -> app -> Go binary
--> relocation of the binary -> SBOM and manifest -> archive (the SBOM beside it).
+-> relocation of the binary -> SBOM and manifest -> archive (the SBOM beside it,
+SHA256SUMS updated).
 
 The Go build needs the interpreter's headers and libpython, not the tree, so it
 runs in a thread beside the Python and app stages (unless its cgo code includes
@@ -10,7 +11,7 @@ Each stage is timed; the report says what was built and how long each stage
 took (the go build's time overlaps the others'). The staging tree lives in a folder of the cache's tmp/ (so the
 cached Python tree can be hard-linked into it), locked while in use and removed afterwards (a later run removes
 what a killed one left: :func:`gopack.cache.sweep`); the outputs are the archive, renamed into place at the very end,
-then its SBOM beside it.
+then its SBOM beside it, then the folder's SHA256SUMS (:mod:`gopack.archive.checksums`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from gopack import _proc, cache, manifest, plan, sbom
+from gopack.archive import checksums
 from gopack.archive import write as archive
 from gopack.errors import GopackError
 from gopack.go import build as gobuild
@@ -48,8 +50,9 @@ class Bundle:
     archive: Path
     size: int
     manifest: dict[str, Any]
-    #: The SBOM beside the archive (the same bytes as the one inside it).
+    #: The SBOM beside the archive (the same bytes as the one inside it), and the folder's checksum file.
     sbom: Path
+    checksums: Path
     stages: dict[str, float] = field(default_factory=dict)
     cached_python: bool = False
 
@@ -60,6 +63,7 @@ class Bundle:
             "archive": str(self.archive),
             "size": self.size,
             "sbom": str(self.sbom),
+            "checksums": str(self.checksums),
             "python": self.manifest["python"],
             "binding": self.manifest["binding"],
             "go": self.manifest["go"],
@@ -186,7 +190,8 @@ def _bundle(
                 landed.append(dest)
                 beside = dest.with_name(dest.name + sbom.SUFFIX)
                 archive.write_file(beside, bill)
-    return Bundle(archive=dest, size=size, manifest=written, sbom=beside, stages=stage.times, cached_python=tree.cached)
+                sums = checksums.update(dest.parent, [dest, beside])
+    return Bundle(archive=dest, size=size, manifest=written, sbom=beside, checksums=sums, stages=stage.times, cached_python=tree.cached)
 
 
 def _sbom_sources(the_plan: plan.Plan, tree: pytree.PythonTree, binary: Path, platform: Platform, document: dict[str, Any]) -> sbom.Sources:

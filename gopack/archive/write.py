@@ -143,7 +143,9 @@ def write_manifest(root: Path, document: Mapping[str, Any], files: list[dict[str
 
 
 def write_file(dest: Path, data: bytes) -> None:
-    """Write ``data`` to ``dest`` under a temporary name beside it, then rename it into place."""
+    """Write ``data`` to ``dest`` under a temporary name beside it, then rename it into place
+    (removing what a killed writer of ``dest`` left)."""
+    _remove_abandoned(dest)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     try:
         tmp.write_bytes(data)
