@@ -210,7 +210,7 @@ def check_sbom(root: Path, manifest: dict[str, Any]) -> Check:
 
 
 def _printable(text: str) -> str:
-    """Text an archive supplied, one line, with what a terminal would act on escaped.
+    r"""Text an archive supplied, one line, with what a terminal would act on escaped.
 
     >>> _printable("a\x1b[31m b\n c")
     'a\\x1b[31m b c'
