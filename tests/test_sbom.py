@@ -284,8 +284,10 @@ def test_verify_refuses_an_sbom_that_disagrees_with_the_manifest(tmp_path: Path)
     assert not checks.check_sbom(tmp_path, {**bundle, "name": "impostor"}).ok
     (tmp_path / sbom.NAME).write_bytes(data.replace(b'"type": "library"', b'"type": "gadget"'))
     assert "not CycloneDX 1.6" in checks.check_sbom(tmp_path, bundle).detail
+    # A bundle from before SBOMs (or made by hand) has none to check; one present but unlisted is check_files' to refuse.
     unlisted = checks.check_sbom(tmp_path, {**bundle, "files": files()})
-    assert not unlisted.ok and "lists no sbom.cdx.json" in unlisted.detail
+    assert unlisted.ok and "lists no sbom.cdx.json" in unlisted.detail
+    assert "sbom.cdx.json: present but not in the manifest" in checks.check_files(tmp_path, {**bundle, "files": []}).detail
 
 
 def test_concurrent_updates_lose_no_line(tmp_path: Path) -> None:
