@@ -143,6 +143,13 @@ def _parser() -> argparse.ArgumentParser:
         help="the machine the bundle runs on: x86_64 (amd64) or aarch64 (arm64); another than this one needs --sysroot "
         "of that machine and qemu-user (overrides target.arch)",
     )
+    bundle.add_argument(
+        "--target",
+        action="append",
+        dest="targets",
+        metavar="NAME",
+        help="build this one of the recipe's targets (again for more; default: all of them)",
+    )
     bundle.add_argument("--format", choices=archive.FORMATS, help="archive format (overrides output.format; default tar.gz)")
     bundle.add_argument("--level", type=int, metavar="N", help="compression level (gzip/zip 1-9, zstd 1-19)")
     bundle.set_defaults(func=_bundle)
@@ -193,14 +200,22 @@ def _bundle(args: argparse.Namespace) -> int:
             f"--sysroot {args.sysroot}: not a directory",
             hint="give the root file system of the target distribution (debootstrap, docker export)",
         )
+    if args.level is not None and not 1 <= args.level <= 19:
+        raise UsageError(f"--level {args.level} is out of range", hint="gzip and zip take 1-9, zstd 1-19")
+    if the_recipe.targets or args.targets:
+        given = [f for f, v in (("--sysroot", args.sysroot), ("--target-glibc", args.target_glibc), ("--max-glibc", args.max_glibc), ("--target-arch", args.target_arch)) if v is not None]  # fmt: skip
+        if given and the_recipe.targets:
+            raise UsageError(
+                f"{', '.join(given)}: {args.recipe} lists targets, each with its own",
+                hint="change the targets in the recipe, or pick some of them with --target NAME",
+            )
+        return _bundle_targets(args, the_recipe)
     target = plan.TargetOptions(
         sysroot=args.sysroot.absolute() if args.sysroot is not None else None,
         glibc=args.target_glibc or args.max_glibc,
         glibc_flag="--target-glibc" if args.target_glibc is not None else "--max-glibc",
         arch=args.target_arch,
     )
-    if args.level is not None and not 1 <= args.level <= 19:
-        raise UsageError(f"--level {args.level} is out of range", hint="gzip and zip take 1-9, zstd 1-19")
     result = pipeline.bundle(
         the_recipe, output_dir=args.output_dir, target=target, fmt=args.format, level=args.level, progress=_progress(args)
     )
@@ -209,6 +224,57 @@ def _bundle(args: argparse.Namespace) -> int:
     else:
         log.info("wrote %s (%.1f MB), its SBOM %s and %s", result.archive, result.size / 1e6, result.sbom.name, result.checksums)
     return 0
+
+
+def _bundle_targets(args: argparse.Namespace, the_recipe: recipe.Recipe) -> int:
+    """The recipe's targets (or those --target picks) in one run; one table at the end, every
+    target's result in it, the first failure's exit code."""
+    results = pipeline.bundle_targets(
+        the_recipe, args.targets or (), output_dir=args.output_dir, fmt=args.format, level=args.level, progress=_progress(args)
+    )
+    failed = [r.error for r in results if r.error is not None]
+    if args.json:
+        _emit(
+            {
+                "schema_version": 1,
+                "targets": [
+                    {"name": r.name, "ok": r.error is None, "seconds": round(r.seconds, 3)}
+                    | ({"report": r.bundle.report()} if r.bundle is not None else {})
+                    | ({"error": {"message": r.error.message, "hint": r.error.hint}} if r.error is not None else {})
+                    for r in results
+                ],
+            }
+        )
+    else:
+        for line in target_table(results):
+            log.info("%s", line)
+    for result in results:  # errors go to stderr, with --json too
+        if result.error is not None:
+            print(f"target {result.name}:", file=sys.stderr)
+            _print_error(result.error)
+    return failed[0].exit_code if failed else 0
+
+
+def target_table(results: list[pipeline.TargetResult]) -> list[str]:
+    """One line per target: name, archive, size, floor and tag, time; or why it failed."""
+    rows = [("target", "archive", "size", "floor / tag", "time")]
+    for r in results:
+        if r.bundle is not None:
+            glibc = r.bundle.manifest["glibc"]
+            rows.append(
+                (
+                    r.name,
+                    r.bundle.archive.name,
+                    f"{r.bundle.size / 1e6:.1f} MB",
+                    f"glibc {glibc['floor']} / {r.bundle.manifest['platform']}",
+                    f"{r.seconds:.1f} s",
+                )
+            )
+        else:
+            assert r.error is not None
+            rows.append((r.name, f"FAILED: {r.error.message.splitlines()[0][:100]}", "", "", f"{r.seconds:.1f} s"))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    return ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
 
 
 def _cache_list(args: argparse.Namespace) -> int:

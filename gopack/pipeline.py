@@ -17,10 +17,11 @@ then its SBOM beside it, then the folder's SHA256SUMS (:mod:`gopack.archive.chec
 from __future__ import annotations
 
 import contextlib
+import difflib
 import functools
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from typing import Any
 from gopack import _proc, cache, manifest, plan, sbom
 from gopack.archive import checksums
 from gopack.archive import write as archive
-from gopack.errors import GopackError
+from gopack.errors import GopackError, UsageError
 from gopack.go import build as gobuild
 from gopack.go import buildinfo, cgoflags
 from gopack.platform import platforms
@@ -38,7 +39,7 @@ from gopack.platform.base import Platform
 from gopack.python import bytecode, conda
 from gopack.python import env as pythonenv
 from gopack.python import tree as pytree
-from gopack.recipe.model import Recipe
+from gopack.recipe.model import NamedTarget, Recipe
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,95 @@ def landed(interrupt: KeyboardInterrupt) -> Path | None:
     return next((a.archive for a in interrupt.args if isinstance(a, _Landed)), None)
 
 
+@dataclass(frozen=True, kw_only=True)
+class TargetResult:
+    """One of a recipe's ``targets`` after a run: its bundle, or why it failed."""
+
+    name: str
+    seconds: float
+    bundle: Bundle | None = None
+    error: GopackError | None = None
+
+
+def bundle_targets(
+    recipe: Recipe,
+    names: Sequence[str] = (),
+    *,
+    output_dir: Path | None = None,
+    fmt: str | None = None,
+    level: int | None = None,
+    progress: Callable[[str, float | None], None] = lambda s, t: None,
+) -> list[TargetResult]:
+    """Build the recipe's ``targets`` (those in ``names``, else all), one after another.
+
+    Every target is planned first and the problems of all of them are reported together,
+    before anything is built. A target whose build fails does not stop the others: each
+    result says what became of it. The Go module cache, the Python trees (per target) and
+    the folder's SHA256SUMS are shared as in separate runs."""
+    chosen = pick_targets(recipe, names)
+    variants = [(t.name, recipe.for_target(t)) for t in chosen]
+    cache_dir = cache.directory()
+    plans: dict[str, plan.Plan] = {}
+    problems: list[tuple[str, GopackError]] = []
+    for name, variant in variants:
+        try:
+            with _Stages(_prefixed(progress, name))("plan"):
+                plans[name] = plan.make(variant, cache_dir=cache_dir)
+        except GopackError as exc:
+            problems.append((name, exc))
+    if problems:
+        first = problems[0][1]
+        raise type(first)(
+            f"{len(problems)} of {len(variants)} targets cannot be built ({', '.join(name for name, _ in problems)}); nothing was built",
+            hint="fix each target's problem, or leave it out with --target NAME for the others",
+            details="\n".join(f"{name}: {exc.message}" + (f"\n  hint: {exc.hint}" if exc.hint else "") for name, exc in problems),
+        )
+    results: list[TargetResult] = []
+    taken: dict[Path, str] = {}
+    for name, variant in variants:
+        start = time.monotonic()
+        done: list[Path] = []
+        try:
+            built = _bundle(
+                variant, output_dir=output_dir, target=None, fmt=fmt, level=level, landed=done, premade=plans[name], taken=taken,
+                progress=_prefixed(progress, name),
+            )  # fmt: skip
+        except GopackError as exc:
+            results.append(TargetResult(name=name, seconds=time.monotonic() - start, error=exc))
+            log.error("target %s failed: %s", name, exc.message)
+            continue
+        except KeyboardInterrupt as exc:
+            if done:
+                exc.args = (*exc.args, _Landed(archive=done[0]))
+            raise
+        taken[built.archive] = name
+        results.append(TargetResult(name=name, seconds=time.monotonic() - start, bundle=built))
+    return results
+
+
+def _prefixed(progress: Callable[[str, float | None], None], name: str) -> Callable[[str, float | None], None]:
+    """``progress`` with each stage named after its target: "arm64: python"."""
+    return lambda stage, seconds: progress(f"{name}: {stage}", seconds)
+
+
+def pick_targets(recipe: Recipe, names: Sequence[str]) -> list[NamedTarget]:
+    """The recipe's targets that ``names`` picks (all of them when it names none), in the recipe's order."""
+    if not recipe.targets:
+        raise UsageError(
+            f"--target {' '.join(names)}: {recipe.path} lists no targets",
+            hint="list them under targets: in the recipe, or leave --target out",
+        )
+    known = [t.name for t in recipe.targets]
+    for name in names:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            raise UsageError(
+                f"--target {name}: {recipe.path} has no target of that name",
+                hint=f"did you mean {close[0]!r}?" if close else f"its targets are {', '.join(known)}",
+            )
+    return [t for t in recipe.targets if not names or t.name in names]
+
+
 def _bundle(
     recipe: Recipe,
     *,
@@ -130,13 +220,19 @@ def _bundle(
     level: int | None,
     progress: Callable[[str, float | None], None],
     landed: list[Path],
+    premade: plan.Plan | None = None,
+    taken: Mapping[Path, str] | None = None,
 ) -> Bundle:
+    """``premade``: the plan, made already; ``taken``: archives earlier targets of this run
+    wrote (path -> target), which this one must not overwrite."""
     stage = _Stages(progress)
     fmt = fmt or recipe.output.format
     level = level or recipe.output.level or archive.DEFAULT_LEVELS[fmt]
     cache_dir = cache.directory()
-    with stage("plan"):
-        the_plan = plan.make(recipe, cache_dir=cache_dir, options=target or plan.TargetOptions())
+    the_plan = premade
+    if the_plan is None:
+        with stage("plan"):
+            the_plan = plan.make(recipe, cache_dir=cache_dir, options=target or plan.TargetOptions())
     interpreter, the_target = the_plan.interpreter, the_plan.target
     platform = platforms.of(the_target)
     top = f"{recipe.name}-{recipe.version}"
@@ -168,6 +264,11 @@ def _bundle(
                 program = platform.relocate_program(root, binary_rel, target=the_target)
                 floor = platform.floor({**tree.requirements, **program.requirements}, machine=interpreter.elf_machine, target=the_target)
             dest = (output_dir or recipe.output.dir) / f"{top}-{interpreter.tag}-{floor.tag}.{fmt}"
+            if taken and dest in taken:
+                raise UsageError(
+                    f"{dest.name} is also the archive of the target {taken[dest]!r} of this run: its floor, machine and Python are the same",
+                    hint="give the targets different glibc floors or machines, or drop one of them",
+                )
             with stage("manifest"):
                 files = archive.manifest_files(root, known={f["path"]: f for f in tree.meta["files"]})
                 links = _links(files, tree, fmt)
