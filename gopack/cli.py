@@ -18,11 +18,11 @@ import traceback
 from pathlib import Path
 from typing import Any, NoReturn
 
-from gopack import __version__, _proc, cache, pipeline, plan
+from gopack import __version__, _proc, cache, pipeline, plan, sbom
 from gopack._text import shown
 from gopack.archive import contents, oci, oci_push
 from gopack.archive import write as archive
-from gopack.errors import GopackError, UsageError
+from gopack.errors import GopackError, UsageError, VerifyError
 from gopack.platform.target import ARCH_NAMES, ARCH_OF_MACHINE
 from gopack.python import conda, sources
 from gopack.recipe import model as recipe
@@ -168,6 +168,13 @@ def _parser() -> argparse.ArgumentParser:
         "of that machine and qemu-user (overrides target.arch)",
     )
     bundle.add_argument(
+        "--target",
+        action="append",
+        dest="targets",
+        metavar="NAME",
+        help="build this one of the recipe's targets (again for more; default: all of them)",
+    )
+    bundle.add_argument(
         "--format",
         choices=(*archive.FORMATS, oci.FORMAT),
         help="archive format, or oci for an OCI image layout and its .tar (overrides output.format; default tar.gz)",
@@ -196,6 +203,7 @@ def _parser() -> argparse.ArgumentParser:
 
     look = sub.add_parser("inspect", parents=[common], help="show what an archive (or an extracted bundle) holds and needs from its host")
     look.add_argument("target", type=Path, metavar="ARCHIVE_OR_DIR")
+    look.add_argument("--sbom", action="store_true", help="print the bundle's SBOM (CycloneDX 1.6 JSON) on stdout, read from inside it")
     look.set_defaults(func=_inspect)
 
     check = sub.add_parser("verify", parents=[common], help="check an archive and run its smoke test with no Python on the machine")
@@ -239,14 +247,22 @@ def _bundle(args: argparse.Namespace) -> int:
             f"--sysroot {args.sysroot}: not a directory",
             hint="give the root file system of the target distribution (debootstrap, docker export)",
         )
+    if args.level is not None and not 1 <= args.level <= 19:
+        raise UsageError(f"--level {args.level} is out of range", hint="gzip and zip take 1-9, zstd 1-19")
+    if the_recipe.targets or args.targets:
+        given = [f for f, v in (("--sysroot", args.sysroot), ("--target-glibc", args.target_glibc), ("--max-glibc", args.max_glibc), ("--target-arch", args.target_arch)) if v is not None]  # fmt: skip
+        if given and the_recipe.targets:
+            raise UsageError(
+                f"{', '.join(given)}: {args.recipe} lists targets, each with its own",
+                hint="change the targets in the recipe, or pick some of them with --target NAME",
+            )
+        return _bundle_targets(args, the_recipe)
     target = plan.TargetOptions(
         sysroot=args.sysroot.absolute() if args.sysroot is not None else None,
         glibc=args.target_glibc or args.max_glibc,
         glibc_flag="--target-glibc" if args.target_glibc is not None else "--max-glibc",
         arch=args.target_arch,
     )
-    if args.level is not None and not 1 <= args.level <= 19:
-        raise UsageError(f"--level {args.level} is out of range", hint="gzip and zip take 1-9, zstd 1-19")
     result = pipeline.bundle(
         the_recipe,
         output_dir=args.output_dir,
@@ -271,7 +287,7 @@ def _bundle(args: argparse.Namespace) -> int:
             image.tag.rpartition(":")[2],
         )
     else:
-        log.info("wrote %s (%.1f MB)", result.archive, result.size / 1e6)
+        log.info("wrote %s (%.1f MB), its SBOM %s and %s", result.archive, result.size / 1e6, result.sbom.name, result.checksums)
     return 0
 
 
@@ -282,6 +298,57 @@ def _push(args: argparse.Namespace) -> int:
     else:
         log.info("pushed %s to %s (%s)", args.image, pushed.destination, pushed.digest)
     return 0
+
+
+def _bundle_targets(args: argparse.Namespace, the_recipe: recipe.Recipe) -> int:
+    """The recipe's targets (or those --target picks) in one run; one table at the end, every
+    target's result in it, the first failure's exit code."""
+    results = pipeline.bundle_targets(
+        the_recipe, args.targets or (), output_dir=args.output_dir, fmt=args.format, level=args.level, progress=_progress(args)
+    )
+    failed = [r.error for r in results if r.error is not None]
+    if args.json:
+        _emit(
+            {
+                "schema_version": 1,
+                "targets": [
+                    {"name": r.name, "ok": r.error is None, "seconds": round(r.seconds, 3)}
+                    | ({"report": r.bundle.report()} if r.bundle is not None else {})
+                    | ({"error": {"message": r.error.message, "hint": r.error.hint}} if r.error is not None else {})
+                    for r in results
+                ],
+            }
+        )
+    else:
+        for line in target_table(results):
+            log.info("%s", line)
+    for result in results:  # errors go to stderr, with --json too
+        if result.error is not None:
+            print(f"target {result.name}:", file=sys.stderr)
+            _print_error(result.error)
+    return failed[0].exit_code if failed else 0
+
+
+def target_table(results: list[pipeline.TargetResult]) -> list[str]:
+    """One line per target: name, archive, size, floor and tag, time; or why it failed."""
+    rows = [("target", "archive", "size", "floor / tag", "time")]
+    for r in results:
+        if r.bundle is not None:
+            glibc = r.bundle.manifest["glibc"]
+            rows.append(
+                (
+                    r.name,
+                    r.bundle.archive.name,
+                    f"{r.bundle.size / 1e6:.1f} MB",
+                    f"glibc {glibc['floor']} / {r.bundle.manifest['platform']}",
+                    f"{r.seconds:.1f} s",
+                )
+            )
+        else:
+            assert r.error is not None
+            rows.append((r.name, f"FAILED: {r.error.message.splitlines()[0][:100]}", "", "", f"{r.seconds:.1f} s"))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    return ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
 
 
 def _cache_list(args: argparse.Namespace) -> int:
@@ -383,6 +450,8 @@ def _machines(elf: dict[str, Any]) -> str:
 
 
 def _inspect(args: argparse.Namespace) -> int:
+    if args.sbom:
+        return _print_sbom(args.target)
     document = contents.report(args.target)
     if args.json:
         _emit(document)
@@ -441,6 +510,28 @@ def _inspect(args: argparse.Namespace) -> int:
         for v in document["vendored"]
     ]
     print("\n".join(shown(line) for line in lines))  # every string in them is the manifest's
+    return 0
+
+
+def _print_sbom(target: Path) -> int:
+    """The SBOM as the archive holds it, once it is known to be JSON with nothing a terminal would act on."""
+    data = contents.bundled_file(target, sbom.NAME, max_bytes=sbom.MAX_BYTES)
+    if data is None:
+        raise VerifyError(
+            f"{target}: its manifest lists no {sbom.NAME}; the bundle carries no SBOM",
+            hint="it was made by a gopack without SBOMs: bundle it again",
+        )
+    try:
+        document = sbom.parse(data)
+    except (ValueError, RecursionError):
+        raise VerifyError(
+            f"{target}: its {sbom.NAME} is not UTF-8 JSON", hint="the archive was altered; do not trust what it holds"
+        ) from None
+    text = data.decode("utf-8")
+    if any(not (c.isprintable() or c in "\n\t\r ") for c in text):
+        text = json.dumps(document, indent=1) + "\n"  # escaped: \u001b, not the character
+    sys.stdout.write(text)
+    sys.stdout.flush()
     return 0
 
 

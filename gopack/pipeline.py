@@ -1,5 +1,6 @@
 """``gopack bundle``: recipe -> plan -> Python tree (cached) -> app -> Go binary
--> relocation of the binary -> manifest -> archive.
+-> relocation of the binary -> SBOM and manifest -> archive (the SBOM beside it,
+SHA256SUMS updated).
 
 The Go build needs the interpreter's headers and libpython, not the tree, so it
 runs in a thread beside the Python and app stages (unless its cgo code includes
@@ -9,33 +10,36 @@ there stops it (its process group gets SIGINT) before the staging tree goes.
 Each stage is timed; the report says what was built and how long each stage
 took (the go build's time overlaps the others'). The staging tree lives in a folder of the cache's tmp/ (so the
 cached Python tree can be hard-linked into it), locked while in use and removed afterwards (a later run removes
-what a killed one left: :func:`gopack.cache.sweep`); the only output is the archive, renamed into place at the very end.
+what a killed one left: :func:`gopack.cache.sweep`); the outputs are the archive, renamed into place at the very end,
+then its SBOM beside it, then the folder's SHA256SUMS (:mod:`gopack.archive.checksums`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import difflib
 import functools
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gopack import _proc, cache, manifest, plan
-from gopack.archive import oci, oci_base
+from gopack import _proc, cache, manifest, plan, sbom
+from gopack.archive import checksums, oci, oci_base
 from gopack.archive import write as archive
 from gopack.errors import GopackError, UsageError
 from gopack.go import build as gobuild
-from gopack.go import cgoflags
+from gopack.go import buildinfo, cgoflags
 from gopack.platform import platforms
-from gopack.python import bytecode
+from gopack.platform.base import Platform
+from gopack.python import bytecode, conda
 from gopack.python import env as pythonenv
 from gopack.python import tree as pytree
-from gopack.recipe.model import Recipe
+from gopack.recipe.model import NamedTarget, Recipe
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +51,9 @@ class Bundle:
     archive: Path
     size: int
     manifest: dict[str, Any]
+    #: The SBOM beside the archive (the same bytes as the one inside it), and the folder's checksum file.
+    sbom: Path
+    checksums: Path
     stages: dict[str, float] = field(default_factory=dict)
     cached_python: bool = False
     #: With output.format oci: the layout (``archive``), its tar, digests and layers.
@@ -58,6 +65,8 @@ class Bundle:
             "schema_version": REPORT_SCHEMA_VERSION,
             "archive": str(self.archive),
             "size": self.size,
+            "sbom": str(self.sbom),
+            "checksums": str(self.checksums),
             "python": self.manifest["python"],
             "binding": self.manifest["binding"],
             "go": self.manifest["go"],
@@ -118,6 +127,95 @@ def landed(interrupt: KeyboardInterrupt) -> Path | None:
     return next((a.archive for a in interrupt.args if isinstance(a, _Landed)), None)
 
 
+@dataclass(frozen=True, kw_only=True)
+class TargetResult:
+    """One of a recipe's ``targets`` after a run: its bundle, or why it failed."""
+
+    name: str
+    seconds: float
+    bundle: Bundle | None = None
+    error: GopackError | None = None
+
+
+def bundle_targets(
+    recipe: Recipe,
+    names: Sequence[str] = (),
+    *,
+    output_dir: Path | None = None,
+    fmt: str | None = None,
+    level: int | None = None,
+    progress: Callable[[str, float | None], None] = lambda s, t: None,
+) -> list[TargetResult]:
+    """Build the recipe's ``targets`` (those in ``names``, else all), one after another.
+
+    Every target is planned first and the problems of all of them are reported together,
+    before anything is built. A target whose build fails does not stop the others: each
+    result says what became of it. The Go module cache, the Python trees (per target) and
+    the folder's SHA256SUMS are shared as in separate runs."""
+    chosen = pick_targets(recipe, names)
+    variants = [(t.name, recipe.for_target(t)) for t in chosen]
+    cache_dir = cache.directory()
+    plans: dict[str, plan.Plan] = {}
+    problems: list[tuple[str, GopackError]] = []
+    for name, variant in variants:
+        try:
+            with _Stages(_prefixed(progress, name))("plan"):
+                plans[name] = plan.make(variant, cache_dir=cache_dir)
+        except GopackError as exc:
+            problems.append((name, exc))
+    if problems:
+        first = problems[0][1]
+        raise type(first)(
+            f"{len(problems)} of {len(variants)} targets cannot be built ({', '.join(name for name, _ in problems)}); nothing was built",
+            hint="fix each target's problem, or leave it out with --target NAME for the others",
+            details="\n".join(f"{name}: {exc.message}" + (f"\n  hint: {exc.hint}" if exc.hint else "") for name, exc in problems),
+        )
+    results: list[TargetResult] = []
+    taken: dict[Path, str] = {}
+    for name, variant in variants:
+        start = time.monotonic()
+        done: list[Path] = []
+        try:
+            built = _bundle(
+                variant, output_dir=output_dir, target=None, fmt=fmt, level=level, base=None, landed=done, premade=plans[name], taken=taken,
+                progress=_prefixed(progress, name),
+            )  # fmt: skip
+        except GopackError as exc:
+            results.append(TargetResult(name=name, seconds=time.monotonic() - start, error=exc))
+            log.error("target %s failed: %s", name, exc.message)
+            continue
+        except KeyboardInterrupt as exc:
+            if done:
+                exc.args = (*exc.args, _Landed(archive=done[0]))
+            raise
+        taken[built.archive] = name
+        results.append(TargetResult(name=name, seconds=time.monotonic() - start, bundle=built))
+    return results
+
+
+def _prefixed(progress: Callable[[str, float | None], None], name: str) -> Callable[[str, float | None], None]:
+    """``progress`` with each stage named after its target: "arm64: python"."""
+    return lambda stage, seconds: progress(f"{name}: {stage}", seconds)
+
+
+def pick_targets(recipe: Recipe, names: Sequence[str]) -> list[NamedTarget]:
+    """The recipe's targets that ``names`` picks (all of them when it names none), in the recipe's order."""
+    if not recipe.targets:
+        raise UsageError(
+            f"--target {' '.join(names)}: {recipe.path} lists no targets",
+            hint="list them under targets: in the recipe, or leave --target out",
+        )
+    known = [t.name for t in recipe.targets]
+    for name in names:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            raise UsageError(
+                f"--target {name}: {recipe.path} has no target of that name",
+                hint=f"did you mean {close[0]!r}?" if close else f"its targets are {', '.join(known)}",
+            )
+    return [t for t in recipe.targets if not names or t.name in names]
+
+
 def _bundle(
     recipe: Recipe,
     *,
@@ -128,19 +226,19 @@ def _bundle(
     base: str | None,
     progress: Callable[[str, float | None], None],
     landed: list[Path],
+    premade: plan.Plan | None = None,
+    taken: Mapping[Path, str] | None = None,
 ) -> Bundle:
+    """``premade``: the plan, made already; ``taken``: archives earlier targets of this run
+    wrote (path -> target), which this one must not overwrite."""
     stage = _Stages(progress)
-    fmt = fmt or recipe.output.format
-    image = fmt == oci.FORMAT
-    level = level or recipe.output.level or (oci.DEFAULT_LEVEL if image else archive.DEFAULT_LEVELS[fmt])
-    if image and level > 9:
-        raise UsageError(f"compression level {level} is out of range for an image's gzip layers", hint="use 1-9")
-    if base is not None and not image:
-        raise UsageError(f"--base {base} puts an image on a base, but the output format is {fmt}", hint="add --format oci")
+    out = _Output.of(recipe, fmt=fmt, level=level, base=base)
     cache_dir = cache.directory()
-    with stage("plan"):
-        the_plan = plan.make(recipe, cache_dir=cache_dir, options=target or plan.TargetOptions())
-        base_image = oci_base.read(base, goarch=the_plan.target.goarch) if base is not None else None
+    the_plan = premade
+    if the_plan is None:
+        with stage("plan"):
+            the_plan = plan.make(recipe, cache_dir=cache_dir, options=target or plan.TargetOptions())
+    base_image = oci_base.read(base, goarch=the_plan.target.goarch) if base is not None else None
     interpreter, the_target = the_plan.interpreter, the_plan.target
     platform = platforms.of(the_target)
     top = f"{recipe.name}-{recipe.version}"
@@ -156,13 +254,7 @@ def _bundle(
             background.enter_context(cache.using(pytree.key(recipe, interpreter, the_target), cache_dir))
             go_build = functools.partial(_go_build, the_plan, tree_made, root, work, cache_dir, stage)
             go = background.enter_context(_proc.in_background(go_build, name="go"))
-            want = (
-                pytree.Segment(top=oci.bundle_path(recipe.name), fmt="tar.gz", level=level)
-                if image
-                else None
-                if fmt == "zip"
-                else pytree.Segment(top=top, fmt=fmt, level=level)
-            )
+            want = out.segment(recipe, top)
             with stage("python"):
                 tree = _python_tree(the_plan, root, tree_made, cache_dir, want)
             # The tree's part of the archive (made with a new tree, else now) compresses while the
@@ -177,27 +269,89 @@ def _bundle(
                 binary_rel = binary.path.relative_to(root).as_posix()
                 program = platform.relocate_program(root, binary_rel, target=the_target)
                 floor = platform.floor({**tree.requirements, **program.requirements}, machine=interpreter.elf_machine, target=the_target)
-            dest = (output_dir or recipe.output.dir) / f"{top}-{interpreter.tag}-{floor.tag}.{fmt}"
+            dest = (output_dir or recipe.output.dir) / f"{top}-{interpreter.tag}-{floor.tag}.{out.fmt}"
+            if taken and dest in taken:
+                raise UsageError(
+                    f"{dest.name} is also the archive of the target {taken[dest]!r} of this run: its floor, machine and Python are the same",
+                    hint="give the targets different glibc floors or machines, or drop one of them",
+                )
             with stage("manifest"):
                 files = archive.manifest_files(root, known={f["path"]: f for f in tree.meta["files"]})
-                links = _links(files, tree, "tar.gz" if image else fmt)
-                document = manifest.document(
-                    the_plan, tree, binary=binary, binary_rel=binary_rel, go_inputs=go_inputs, program=program, floor=floor,
-                    platform=platform, files=files, links=links,
+                links = _links(files, tree, out.tar_format)
+                describe = functools.partial(
+                    manifest.document, the_plan, tree, binary=binary, binary_rel=binary_rel, go_inputs=go_inputs, program=program,
+                    floor=floor, platform=platform, links=links,
                 )  # fmt: skip
-                written = archive.write_manifest(root, document, files)
-            made = None
-            if image:
-                with stage("image"):
-                    made = _image(the_plan, root, dest, document, binary_rel, tree, links, level, segment, base_image)
-                    size = made.archive.stat().st_size
-            else:
-                with stage("archive"):
-                    size = archive.write(
-                        root, top, dest, fmt=fmt, level=level, links=links, segment=None if segment is None else segment.result()
-                    )
-            landed.append(dest)
-    return Bundle(archive=dest, size=size, manifest=written, stages=stage.times, cached_python=tree.cached, image=made)
+                written, bill = _with_sbom(the_plan, tree, root, binary_rel, platform, files, describe)
+            with stage("image" if out.image else "archive"):
+                image = (
+                    _image(the_plan, root, dest, written, binary_rel, tree, links, out.level, segment, base_image) if out.image else None
+                )
+                shipped = image.archive if image is not None else dest
+                if image is None:
+                    segmented = None if segment is None else segment.result()
+                    archive.write(root, top, dest, fmt=out.fmt, level=out.level, links=links, segment=segmented)
+                landed.append(dest)
+                beside = dest.with_name(dest.name + sbom.SUFFIX)
+                archive.write_file(beside, bill)
+                sums = checksums.update(dest.parent, [shipped, beside])
+    return Bundle(
+        archive=dest, size=shipped.stat().st_size, manifest=written, sbom=beside, checksums=sums, stages=stage.times,
+        cached_python=tree.cached, image=image,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Output:
+    """What a run writes: an archive of a format and level, or an OCI image (gzip layers)."""
+
+    fmt: str
+    level: int
+
+    @property
+    def image(self) -> bool:
+        return self.fmt == oci.FORMAT
+
+    @property
+    def tar_format(self) -> str:
+        """The tar format of the output's data (an image's layers are gzip tars)."""
+        return "tar.gz" if self.image else self.fmt
+
+    @staticmethod
+    def of(recipe: Recipe, *, fmt: str | None, level: int | None, base: str | None) -> _Output:
+        """The command line's format and level, else the recipe's, else the defaults; checked before any work."""
+        fmt = fmt or recipe.output.format
+        image = fmt == oci.FORMAT
+        level = level or recipe.output.level or (oci.DEFAULT_LEVEL if image else archive.DEFAULT_LEVELS[fmt])
+        if image and level > 9:
+            raise UsageError(f"compression level {level} is out of range for an image's gzip layers", hint="use 1-9")
+        if base is not None and not image:
+            raise UsageError(f"--base {base} puts an image on a base, but the output format is {fmt}", hint="add --format oci")
+        return _Output(fmt=fmt, level=level)
+
+    def segment(self, recipe: Recipe, top: str) -> pytree.Segment | None:
+        """The Python tree's part of the output, compressed once and cached (not for zip)."""
+        if self.fmt == "zip":
+            return None
+        return pytree.Segment(top=oci.bundle_path(recipe.name) if self.image else top, fmt=self.tar_format, level=self.level)
+
+
+def _with_sbom(
+    the_plan: plan.Plan,
+    tree: pytree.PythonTree,
+    root: Path,
+    binary_rel: str,
+    platform: Platform,
+    files: list[dict[str, Any]],
+    describe: Callable[..., dict[str, Any]],
+) -> tuple[dict[str, Any], bytes]:
+    """Write the SBOM into the bundle, then the manifest that lists it like any file: the SBOM
+    names the bundle's files by their hashes. The manifest as written, and the SBOM's bytes."""
+    document = describe(files=files)
+    bill = sbom.document(document, files, _sbom_sources(the_plan, tree, root / binary_rel, platform, document), epoch=archive.epoch())
+    (root / sbom.NAME).write_bytes(bill)
+    files = archive.manifest_files(root, known={f["path"]: f for f in files})
+    return archive.write_manifest(root, describe(files=files), files), bill
 
 
 def _image(
@@ -237,6 +391,18 @@ def _image(
         segment=None if segment is None else segment.result(),
         runtime=runtime,
         base=base,
+    )
+
+
+def _sbom_sources(the_plan: plan.Plan, tree: pytree.PythonTree, binary: Path, platform: Platform, document: dict[str, Any]) -> sbom.Sources:
+    """What the SBOM says beyond the manifest: the Go binary's build info, the system package each
+    vendored library was copied from, which distribution owns which file, the conda packages."""
+    return sbom.Sources(
+        build_info=buildinfo.read(the_plan.toolchain.go, binary),
+        origins=platform.origins([v["source"] for v in document["vendored"]], target=the_plan.target),
+        owners=tree.meta["owners"],
+        conda=conda.records(the_plan.interpreter.prefix) if the_plan.recipe.python.conda is not None else (),
+        sysroot=the_plan.target.sysroot,
     )
 
 

@@ -25,8 +25,11 @@ import pytest
 from conftest import DATA, EXAMPLES, REPO, require_pyenv
 from conftest import gopack_cli as gopack
 
+from gopack.archive import checksums
+
 pytestmark = pytest.mark.integration
 HELLO = EXAMPLES / "hello" / "recipe.yaml"
+LOCK = checksums.LOCK
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, Path]:
     where = tmp_path_factory.mktemp("reference")
     built = gopack("bundle", str(HELLO), "-o", str(where / "out"), "-q", cache=where / "cache")
     assert built.returncode == 0, built.stderr
-    (archive,) = (where / "out").iterdir()
+    (archive,) = (where / "out").glob("*.tar.gz")
     return archive.read_bytes(), where / "cache"
 
 
@@ -139,11 +142,16 @@ def test_interrupted_anywhere(point: Point, reference: tuple[bytes, Path], tmp_p
         shutil.copytree(reference_cache, cache, symlinks=True)
     code, err = interrupt(point, out, cache)
     assert "Traceback" not in err, err
-    found = sorted(out.iterdir()) if out.is_dir() else []
-    archives = [p for p in found if not p.name.startswith(".")]
+    # Beside the archive: its SBOM, SHA256SUMS and the lock runs take to update it (kept, empty).
+    found = sorted(p for p in out.iterdir() if p.name != LOCK) if out.is_dir() else []
+    archives = [p for p in found if p.name.endswith((".tar.gz", ".tar.zst", ".zip"))]
     # A writer killed by SIGKILL cannot remove its temporary file; the next run does (below).
-    assert KILL in point.signals or archives == found, found
-    assert all(p.name.endswith((".tar.gz", ".tar.zst", ".zip")) for p in archives), archives
+    assert KILL in point.signals or not [p for p in found if p.name.startswith(".")], found
+    assert {p.name for p in found if not p.name.startswith(".")} <= {
+        *(a.name for a in archives),
+        *(a.name + ".cdx.json" for a in archives),
+        "SHA256SUMS",
+    }
     if code == 0:  # it finished before the signal landed
         assert len(archives) == 1 and archives[0].read_bytes() == want
     elif code in (130, 143):
@@ -161,8 +169,11 @@ def test_interrupted_anywhere(point: Point, reference: tuple[bytes, Path], tmp_p
     # what a killed writer left there (a .tmp no process holds).
     again = gopack("bundle", str(HELLO), "-o", str(out), "-q", cache=cache)
     assert again.returncode == 0, again.stderr
-    (rebuilt,) = out.iterdir()
+    (rebuilt,) = out.glob("*.tar.gz")
     assert rebuilt.read_bytes() == want, "the next run's archive differs from an uninterrupted build's"
+    assert sorted(p.name for p in out.iterdir()) == sorted([LOCK, "SHA256SUMS", rebuilt.name, rebuilt.name + ".cdx.json"])
+    checked = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=out, capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
     assert leftovers(cache) == []
 
 
@@ -175,7 +186,7 @@ def test_four_concurrent_bundles_of_two_recipes_with_prune_beside(tmp_path: Path
     for name, path in recipes.items():
         built = gopack("bundle", str(path), "-o", str(tmp_path / f"solo-{name}"), "-q", cache=tmp_path / f"solo-cache-{name}")
         assert built.returncode == 0, built.stderr
-        solo[name] = next((tmp_path / f"solo-{name}").iterdir()).read_bytes()
+        solo[name] = next((tmp_path / f"solo-{name}").glob("*.tar.gz")).read_bytes()
 
     cache = tmp_path / "shared"
     env = {**os.environ, "GOPACK_CACHE_DIR": str(cache)}
@@ -201,12 +212,12 @@ def test_four_concurrent_bundles_of_two_recipes_with_prune_beside(tmp_path: Path
     assert prunes >= 2
     for key in builds:
         name = key.rstrip("0123456789")
-        assert next((tmp_path / f"out-{key}").iterdir()).read_bytes() == solo[name], key
+        assert next((tmp_path / f"out-{key}").glob("*.tar.gz")).read_bytes() == solo[name], key
     # Whatever prune left in the cache is whole: a warm build takes it and gives the same bytes.
     for name, path in recipes.items():
         again = gopack("bundle", str(path), "-o", str(tmp_path / f"warm-{name}"), "--json", cache=cache)
         assert again.returncode == 0, again.stderr
-        assert next((tmp_path / f"warm-{name}").iterdir()).read_bytes() == solo[name]
+        assert next((tmp_path / f"warm-{name}").glob("*.tar.gz")).read_bytes() == solo[name]
     assert leftovers(cache) == []
     entries = json.loads(gopack("cache", "list", "--json", cache=cache).stdout)["entries"]
     assert len(entries) == 2, entries

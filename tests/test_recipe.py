@@ -317,7 +317,7 @@ def test_unknown_key_with_no_close_match_lists_known_keys(project: Path) -> None
     path = write_recipe(project, MINIMAL + "zzzzzz: 1\n")
     err = load_error(path)
     message = assert_problem(err, path, 7, "zzzzzz: unknown key")
-    assert "known keys here: go, inputs_root, max_glibc, name, output, prune, python, smoke, target, version" in message
+    assert "known keys here: go, inputs_root, max_glibc, name, output, prune, python, smoke, target, targets, version" in message
 
 
 # -- wrong types and values ------------------------------------------------------------------

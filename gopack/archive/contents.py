@@ -7,10 +7,11 @@ or the app. Sizes are bytes on disk before compression.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from functools import cache
 from importlib import metadata, resources
 from pathlib import Path, PurePosixPath
@@ -115,9 +116,11 @@ def load(target: Path) -> tuple[dict[str, Any], int | None, dict[str, str]]:
     return listing.manifest, target.stat().st_size, dict(listing.machines)
 
 
-def _load_folder(target: Path) -> tuple[dict[str, Any], None, dict[str, str]]:
-    """The bundle in ``target`` or in one folder inside it: nothing outside it is opened, no
-    link followed, only regular files read (see :mod:`gopack.archive.folder`)."""
+@contextlib.contextmanager
+def _bundle_folder(target: Path) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """The bundle in ``target`` or in one folder inside it, opened: its folder's descriptor, its
+    name for messages, and its manifest. Nothing outside it is opened, no link followed, only
+    regular files read (see :mod:`gopack.archive.folder`)."""
     try:
         fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as exc:
@@ -129,8 +132,8 @@ def _load_folder(target: Path) -> tuple[dict[str, Any], None, dict[str, str]]:
                 where = str(target / sub) if sub else str(target)
                 data = folder.read_inside(root_fd, archive.MANIFEST, manifest.MAX_BYTES + 1, where)
                 if data is not None:
-                    document = manifest.parse(data, where)
-                    return document, None, _machines(root_fd, document, where)
+                    yield root_fd, where, manifest.parse(data, where)
+                    return
             finally:
                 if root_fd != fd:
                     os.close(root_fd)
@@ -139,6 +142,29 @@ def _load_folder(target: Path) -> tuple[dict[str, Any], None, dict[str, str]]:
     raise UsageError(
         f"{target}: holds no {archive.MANIFEST}; it is not a gopack bundle", hint="pass an archive or the directory it was extracted to"
     )
+
+
+def _load_folder(target: Path) -> tuple[dict[str, Any], None, dict[str, str]]:
+    with _bundle_folder(target) as (root_fd, where, document):
+        return document, None, _machines(root_fd, document, where)
+
+
+def bundled_file(target: Path, name: str, *, max_bytes: int) -> bytes | None:
+    """The bytes of the file ``name`` (bundle-relative) that the manifest of an archive, or of an
+    extracted bundle directory, lists; None when it lists no such file. An archive is read through
+    every check of :func:`gopack.archive.unpack.scan` (the bytes match the manifest's sha256); a
+    directory through :mod:`gopack.archive.folder`, inside the bundle only."""
+    if target.is_dir():
+        with _bundle_folder(target) as (root_fd, where, document):
+            if not any(f["path"] == name and "sha256" in f for f in document["files"]):
+                return None
+            data = folder.read_inside(root_fd, name, max_bytes + 1, f"{where}: {manifest.NAME}: files")
+        if data is not None and len(data) > max_bytes:
+            raise UsageError(f"{where}/{name}: more than the {max_bytes} bytes it may have")
+        return data
+    if not target.is_file():
+        raise UsageError(f"{target}: no such archive or directory")
+    return unpack.scan(target, keep={name: max_bytes}).kept.get(name)
 
 
 def _machines(root_fd: int, document: dict[str, Any], where: str) -> dict[str, str]:

@@ -58,6 +58,8 @@ class Listing:
     cap: int  # the most bytes extraction may write: the listed sizes and the manifest
     #: Each ELF file's machine (EM_X86_64, EM_AARCH64, ...), read from its own header by the scan.
     machines: Mapping[str, str] = field(default_factory=dict)
+    #: The bytes of the files the scan was asked to keep (``scan(keep=...)``), checked against the manifest's sha256.
+    kept: Mapping[str, bytes] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)

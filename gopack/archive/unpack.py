@@ -29,7 +29,7 @@ import stat
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, cast
@@ -61,10 +61,11 @@ _DAMAGED: tuple[type[BaseException], ...] = (
 )
 
 
-def scan(path: Path) -> Listing:
-    """The first pass alone (``gopack inspect``): every check, nothing written."""
+def scan(path: Path, *, keep: Mapping[str, int] | None = None) -> Listing:
+    """The first pass alone (``gopack inspect``): every check, nothing written. ``keep``: files
+    (bundle-relative) whose bytes the listing keeps, each with the most it may hold."""
     with opened(path) as arc:
-        return arc.scan()
+        return arc.scan(keep=keep)
 
 
 @contextmanager
@@ -105,10 +106,12 @@ class Archive:
             self.zip.close()
         self.raw.close()
 
-    def scan(self) -> Listing:
+    def scan(self, *, keep: Mapping[str, int] | None = None) -> Listing:
         checker = Checker(str(self.path), budget=Budget(str(self.path), self.size))
         digests: dict[str, str] = {}
         machines: dict[str, str] = {}
+        kept: dict[str, bytes] = {}
+        keep = keep or {}
         try:
             for member in self._members():
                 checker.add(member)
@@ -117,12 +120,22 @@ class Archive:
                     # Every file is read to its end (a zip's CRC is checked only then) and hashed:
                     # a flip that a zstd frame without a checksum passes on is caught here too.
                     digest = hashlib.sha256()
+                    wanted = entry.name in keep
+                    if wanted and entry.size > keep[entry.name]:
+                        raise VerifyError(
+                            f"{self.path}: {entry.name} is {entry.size} bytes, more than the {keep[entry.name]} it may have", hint=HINT
+                        )
+                    data = bytearray()
                     with member.read() as f:
                         head = block = f.read(_BLOCK)
                         while block:
                             digest.update(block)
+                            if wanted and len(data) + len(block) <= keep[entry.name]:
+                                data += block
                             block = f.read(_BLOCK)
                     digests[entry.name] = digest.hexdigest()
+                    if wanted:
+                        kept[entry.name] = bytes(data)
                     machine = platforms.machine_of(head)
                     if machine is not None:
                         machines[entry.name] = machine
@@ -137,7 +150,7 @@ class Archive:
                 f"{self.path}: {wrong[0]}{more}: content differs from the manifest ({manifest.NAME}); the archive is damaged or was altered",
                 hint=HINT,
             )
-        return dataclasses.replace(listing, machines=machines)
+        return dataclasses.replace(listing, machines=machines, kept=kept)
 
     def extract(self, listing: Listing, dest: Path) -> Path:
         """Create the entries under ``dest`` (a new folder); return the bundle's root."""

@@ -144,6 +144,19 @@ def write_manifest(root: Path, document: Mapping[str, Any], files: list[dict[str
     return manifest
 
 
+def write_file(dest: Path, data: bytes) -> None:
+    """Write ``data`` to ``dest`` under a temporary name beside it, then rename it into place
+    (removing what a killed writer of ``dest`` left)."""
+    remove_abandoned(dest)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 FORMATS = ("tar.gz", "tar.zst", "zip")
 DEFAULT_LEVELS = {"tar.gz": 6, "tar.zst": 3, "zip": 6}
 _NO_KERNEL_COPY = frozenset({errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL, errno.EBADF})

@@ -54,6 +54,18 @@ class TreeBinaries(Protocol):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Origin:
+    """The system package a file was copied from, as the target's package manager records it."""
+
+    manager: str  # the package URL type: "deb"
+    namespace: str  # the distribution: "debian", "ubuntu"
+    name: str  # "libbz2-1.0"
+    version: str  # "1.0.8-5+b1"
+    arch: str  # "amd64"
+    distro: str = ""  # "debian-12"
+
+
+@dataclass(frozen=True, kw_only=True)
 class Linkage:
     """``verify``'s static answer to "would the loader load every file of this bundle"."""
 
@@ -117,6 +129,11 @@ class Platform(Protocol):
         """The files the bundle staged at ``root`` needs from its host (``host_libraries``, the
         loader of ``program``, CA certificates and time zones where its code uses them), taken
         from the target's root or the host: an image's runtime base."""
+        ...
+
+    def origins(self, files: Sequence[str], *, target: Target) -> Mapping[str, Origin]:
+        """Host file -> the system package that installed it, for those of ``files`` (host paths:
+        in the target's root when it has one) its package manager knows."""
         ...
 
     def linkage(self, root: Path, *, accepted: frozenset[tuple[str, str]]) -> Linkage:

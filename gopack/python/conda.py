@@ -337,17 +337,52 @@ def _files(tree: Path) -> Iterator[Path]:
 # -- what is in it ---------------------------------------------------------------------------
 
 
-def packages(prefix: Path) -> list[Package]:
-    """conda packages from ``conda-meta/``; the caller adds pip's from site-packages."""
+@dataclass(frozen=True, kw_only=True)
+class Record:
+    """What ``conda-meta/`` says of one installed conda package (for the SBOM's package URLs)."""
+
+    name: str
+    version: str
+    license: str
+    build: str = ""
+    subdir: str = ""
+    #: The channel's name (``conda-forge``), or its URL when it has no name (a local channel).
+    channel: str = ""
+    sha256: str = ""
+    md5: str = ""
+
+
+def records(prefix: Path) -> list[Record]:
+    """The conda packages installed in ``prefix``, from ``conda-meta/``."""
     found = []
-    for record in sorted((prefix / "conda-meta").glob("*.json")):
+    for path in sorted((prefix / "conda-meta").glob("*.json")):
         try:
-            data: Mapping[str, Any] = json.loads(record.read_text("utf-8"))
+            data: Mapping[str, Any] = json.loads(path.read_text("utf-8"))
         except (OSError, ValueError):
             continue
         if "name" in data and "version" in data:
-            found.append(Package(name=str(data["name"]), version=str(data["version"]), license=str(data.get("license") or "UNKNOWN")))
+            text = {k: str(data.get(k) or "") for k in ("build", "subdir", "channel", "sha256", "md5")}
+            channel = text["channel"].rstrip("/")
+            if channel.startswith("https://conda.anaconda.org/"):
+                channel = channel.removeprefix("https://conda.anaconda.org/").removesuffix(f"/{text['subdir']}")
+            found.append(
+                Record(
+                    name=str(data["name"]),
+                    version=str(data["version"]),
+                    license=str(data.get("license") or "UNKNOWN"),
+                    build=text["build"],
+                    subdir=text["subdir"],
+                    channel=channel,
+                    sha256=text["sha256"],
+                    md5=text["md5"],
+                )
+            )
     return found
+
+
+def packages(prefix: Path) -> list[Package]:
+    """conda packages from ``conda-meta/``; the caller adds pip's from site-packages."""
+    return [Package(name=r.name, version=r.version, license=r.license) for r in records(prefix)]
 
 
 def state(prefix: Path) -> str:

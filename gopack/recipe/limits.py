@@ -130,7 +130,13 @@ def value_problems(data: Mapping[str, Any]) -> list[tuple[FieldPath, str]]:
         if isinstance(key, str) and not _ENV_NAME.fullmatch(key):
             problems.append((("go", "env", key), f"go.env: {short(key)} cannot be an environment variable's name (it holds '=')"))
     py = data.get("python") or {}
-    for at in (*_PATHS, *(("python", "code", i) for i in range(len(py.get("code") or ())))):
+    targets = data.get("targets")
+    count = len(targets) if isinstance(targets, list) else 0
+    for at in (
+        *_PATHS,
+        *(("python", "code", i) for i in range(len(py.get("code") or ()))),
+        *(("targets", i, "sysroot") for i in range(count)),
+    ):
         value = value_at(data, at)
         if not isinstance(value, str) or any(a == at for a, _ in problems):
             continue

@@ -10,6 +10,7 @@ reported at once.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import os
@@ -110,6 +111,15 @@ class TargetSpec:
 
 
 @dataclass(frozen=True, kw_only=True)
+class NamedTarget:
+    """One of the recipe's ``targets``: a target section with a name."""
+
+    name: str
+    spec: TargetSpec
+    index: int  # its place in the list, for messages: targets[1].glibc
+
+
+@dataclass(frozen=True, kw_only=True)
 class Recipe:
     path: Path
     name: str
@@ -122,6 +132,8 @@ class Recipe:
     target: TargetSpec = TargetSpec()
     #: The older name of target.glibc.
     max_glibc: str | None = None
+    #: Several targets for one run (each a target section with a name); empty: the one ``target``.
+    targets: tuple[NamedTarget, ...] = ()
     #: dotted key -> line in the recipe file, for later stages' messages.
     lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
 
@@ -129,6 +141,14 @@ class Recipe:
         """``file:line: key`` for messages about a recipe field."""
         line = self.lines.get(key)
         return f"{self.path}:{line}: {key}" if line else f"{self.path}: {key}"
+
+    def for_target(self, named: NamedTarget) -> Recipe:
+        """The recipe with one of its ``targets`` as its target section: what a run builds for it.
+        Messages about ``target.glibc`` then point at that entry's line."""
+        prefix = f"targets[{named.index}]."
+        lines = {k: v for k, v in self.lines.items() if not k.startswith(("target.", "targets"))}
+        lines.update({"target." + k[len(prefix) :]: v for k, v in self.lines.items() if k.startswith(prefix)})
+        return dataclasses.replace(self, target=named.spec, targets=(), lines=lines)
 
 
 @cache
@@ -346,6 +366,7 @@ def _file_problems(base: Path, data: dict[str, Any], keys: Mapping[FieldPath, in
             problems.append((_line(keys, at), f"{_dotted(at)}: {target} holds no {' or '.join(markers)}"))
 
     problems += _source_problems(data, keys)
+    problems += _targets_problems(data, keys)
     go = data.get("go", {})
     need(("go", "module"), go.get("module", "."), kind="directory", markers=("go.mod",))
     py = data.get("python", {})
@@ -355,6 +376,10 @@ def _file_problems(base: Path, data: dict[str, Any], keys: Mapping[FieldPath, in
     sysroot = data.get("target", {}).get("sysroot")
     if sysroot is not None:
         need(("target", "sysroot"), sysroot, kind="directory")
+    for i, entry in enumerate(data.get("targets", ())):
+        if "sysroot" in entry:
+            need(("targets", i, "sysroot"), entry["sysroot"], kind="directory")
+    sysroot = sysroot or next((t["sysroot"] for t in data.get("targets", ()) if "sysroot" in t), None)
     # With a sysroot an absolute python.interpreter names a file of the root: the plan looks there.
     if "interpreter" in py and not (sysroot is not None and os.path.isabs(py["interpreter"])):
         need(("python", "interpreter"), py["interpreter"], kind="file")
@@ -375,6 +400,25 @@ def _file_problems(base: Path, data: dict[str, Any], keys: Mapping[FieldPath, in
                     f"python.requirements[{i}]: {limits.short(text)} is not a valid requirement: {limits.clip(first)}",
                 )
             )
+    return problems
+
+
+def _targets_problems(data: dict[str, Any], keys: Mapping[FieldPath, int]) -> list[tuple[int, str]]:
+    """``targets`` replaces ``target`` (and ``max_glibc``); its names are unique."""
+    if "targets" not in data:
+        return []
+    problems = [
+        (_line(keys, (key,)), f"{key}: cannot be combined with targets; move it into each entry of targets")
+        for key in ("target", "max_glibc")
+        if key in data
+    ]
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(data["targets"]):
+        if entry["name"] in seen:
+            problems.append(
+                (_line(keys, ("targets", i, "name")), f"targets[{i}].name: {entry['name']!r} is also targets[{seen[entry['name']]}]'s name")
+            )
+        seen.setdefault(entry["name"], i)
     return problems
 
 
@@ -461,6 +505,18 @@ def _build(path: Path, data: dict[str, Any], keys: Mapping[FieldPath, int]) -> R
             arch=data.get("target", {}).get("arch"),
         ),
         max_glibc=data.get("max_glibc"),
+        targets=tuple(
+            NamedTarget(
+                name=entry["name"],
+                index=i,
+                spec=TargetSpec(
+                    sysroot=(base / entry["sysroot"]).resolve() if "sysroot" in entry else None,
+                    glibc=entry.get("glibc"),
+                    arch=entry.get("arch"),
+                ),
+            )
+            for i, entry in enumerate(data.get("targets", ()))
+        ),
         lines={_dotted(k): v for k, v in keys.items() if k},
     )
 

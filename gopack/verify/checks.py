@@ -5,7 +5,10 @@ without trusting it (it may come from anyone, and verify often runs as root).
    directory descriptors, never through a link (:mod:`gopack.archive.unpack`): one
    top-level folder, a manifest that matches its schema, every entry's name,
    type and size checked against it, the smoke command inside the bundle.
-2. Check every file against the manifest, and that nothing unlisted was added.
+2. Check every file against the manifest, and that nothing unlisted was added;
+   the SBOM (``sbom.cdx.json``), where the manifest lists one (every bundle gopack makes),
+   is CycloneDX 1.6, names this bundle and gives every file it names (the Go binary,
+   each vendored library) the manifest's sha256.
 3. Check statically that no ELF search path is absolute or leaves the bundle and that
    every DT_NEEDED resolves inside the bundle or to a host library the policy allows,
    reading only inside the bundle, bounded, never trusting an ELF file
@@ -37,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from gopack import sbom
 from gopack.archive import unpack
 from gopack.archive import write as archive
 from gopack.errors import UsageError, VerifyError
@@ -126,7 +130,7 @@ def _check(
     platform: Platform,
     timeout: float,
 ) -> list[Check]:
-    checks = [check_files(root, manifest), check_linkage(root, platform, accepted=_unresolved(manifest))]
+    checks = [check_files(root, manifest), check_sbom(root, manifest), check_linkage(root, platform, accepted=_unresolved(manifest))]
     if not all(c.ok for c in checks):
         return checks
     smoke = {**manifest["smoke"], "timeout": min(float(manifest["smoke"]["timeout"]), timeout)}
@@ -174,6 +178,67 @@ def check_files(root: Path, manifest: dict[str, Any]) -> Check:
             name="files", ok=False, detail="; ".join(problems[:20]) + (f" (and {len(problems) - 20} more)" if len(problems) > 20 else "")
         )
     return Check(name="files", ok=True, detail=f"{len(listed)} files match the manifest")
+
+
+def check_sbom(root: Path, manifest: dict[str, Any]) -> Check:
+    """The SBOM against the manifest (whose files :func:`check_files` checks against the bundle)."""
+    listed = {f["path"]: f for f in manifest["files"]}
+    if sbom.NAME not in listed:
+        # Made by a gopack before SBOMs, or by hand: nothing to check (a sbom.cdx.json the manifest
+        # does not list is an unlisted file, which check_files refuses).
+        return Check(name="sbom", ok=True, detail=f"none: the manifest lists no {sbom.NAME} (bundles made by gopack bundle carry one)")
+    if "sha256" not in listed[sbom.NAME]:
+        return Check(name="sbom", ok=False, detail=f"the manifest lists {sbom.NAME} as a link, not a file")
+    try:
+        with (root / sbom.NAME).open("rb") as f:
+            data = f.read(sbom.MAX_BYTES + 1)
+    except OSError as exc:
+        return Check(name="sbom", ok=False, detail=f"{sbom.NAME}: cannot read: {exc.strerror}")
+    if len(data) > sbom.MAX_BYTES:
+        return Check(name="sbom", ok=False, detail=f"{sbom.NAME} is larger than the {sbom.MAX_BYTES >> 20} MiB an SBOM may have")
+    try:
+        document = sbom.parse(data)
+    except (ValueError, RecursionError) as exc:
+        return Check(name="sbom", ok=False, detail=f"{sbom.NAME} is not JSON: {_printable(str(exc))[:200]}")
+    problem = sbom.validate(data)
+    if problem is not None:
+        return Check(name="sbom", ok=False, detail=f"{sbom.NAME} is not CycloneDX 1.6: {_printable(problem)[:300]}")
+    problems = []
+    app = (document.get("metadata") or {}).get("component") or {}
+    if (app.get("name"), app.get("version")) != (manifest["name"], manifest["version"]):
+        problems.append(
+            f"it describes {app.get('name')!r} {app.get('version')!r}, the manifest {manifest['name']!r} {manifest['version']!r}"
+        )
+    hashes = sbom.file_hashes(document)
+    for path, digest in sorted(hashes.items()):
+        if path not in listed:
+            problems.append(f"{_printable(path)}: named by the SBOM, not in the manifest")
+        elif digest != listed[path].get("sha256"):
+            problems.append(
+                f"{path}: the SBOM's sha256 {_printable(digest[:12])}... differs from the manifest's {str(listed[path].get('sha256'))[:12]}..."
+            )
+    named = {PurePosixPath(p).name for p in hashes}
+    problems += [f"vendored {v['name']}: not in the SBOM" for v in manifest["vendored"] if v["name"] not in named]
+    if manifest["go"]["binary"] not in hashes:
+        problems.append(f"{manifest['go']['binary']}: the Go program is not in the SBOM")
+    if problems:
+        return Check(
+            name="sbom", ok=False, detail="; ".join(problems[:20]) + (f" (and {len(problems) - 20} more)" if len(problems) > 20 else "")
+        )
+    return Check(
+        name="sbom",
+        ok=True,
+        detail=f"CycloneDX 1.6, {sum(sbom.counts(document).values())} components; the {len(hashes)} files it names match the manifest",
+    )
+
+
+def _printable(text: str) -> str:
+    r"""Text an archive supplied, one line, with what a terminal would act on escaped.
+
+    >>> _printable("a\x1b[31m b\n c")
+    'a\\x1b[31m b c'
+    """
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in " ".join(text.split()))
 
 
 def _unresolved(manifest: dict[str, Any]) -> frozenset[tuple[str, str]]:

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gopack.platform.base import Linkage, Requirements, RuntimeBase
-from gopack.platform.linux import analysis, linkage, relocate, runtime
+from gopack.platform.base import Linkage, Origin, Requirements, RuntimeBase
+from gopack.platform.linux import analysis, dpkg, linkage, relocate, runtime
 from gopack.platform.linux import strip as stripping
 from gopack.platform.linux.analysis import Floor
 from gopack.platform.linux.patch import LIBDIR
@@ -44,6 +44,17 @@ class LinuxPlatform:
 
     def runtime_base(self, root: Path, *, program: str, host_libraries: Sequence[str], target: Target) -> RuntimeBase:
         return runtime.runtime_base(root, program=program, host_libraries=host_libraries, target=target)
+
+    def origins(self, files: Sequence[str], *, target: Target) -> dict[str, Origin]:
+        root = target.sysroot or Path("/")
+        inside: dict[str, str] = {}  # the path as the root sees it -> the host path asked about
+        for file in files:
+            for path in (Path(file), target.real(file)):
+                try:
+                    inside.setdefault("/" + path.relative_to(root).as_posix(), file)
+                except ValueError:
+                    continue  # not in the root: nothing of the root's packages
+        return {inside[f]: origin for f, origin in dpkg.origins(inside, root=root).items()}
 
     def linkage(self, root: Path, *, accepted: frozenset[tuple[str, str]]) -> Linkage:
         # An archive nobody vouched for: its own bounded reader, never lddtree (see .linkage).

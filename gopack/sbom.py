@@ -1,0 +1,361 @@
+"""The bundle's software bill of materials: CycloneDX 1.6 JSON, made with cyclonedx-python-lib.
+
+Written at the bundle's root (:data:`NAME`, listed in ``gopack.json`` like any file)
+and beside the archive (``<archive name>.cdx.json``), the same bytes. It says, in the
+form scanners and auditors read:
+
+- the application (the recipe's name and version), with the platform tag, the glibc
+  floor and the target as properties;
+- the Go main module and every module compiled into the binary (its build info,
+  :mod:`gopack.go.buildinfo`), ``pkg:golang/...``, and the Go toolchain whose
+  standard library it holds (``pkg:golang/stdlib@1.26.8``, as scanners name it);
+- CPython (``pkg:generic/cpython@3.7.16``, or the conda package);
+- every Python distribution (``pkg:pypi/...``, or ``pkg:conda/...``), its licence;
+- every vendored native library: its soname, the sha256 of the file in the bundle, the
+  host file it was copied from and, where the package manager knows that file, the
+  system package (``pkg:deb/debian/zlib1g@1:1.2.13.dfsg-1?arch=amd64``);
+- which of them needs which vendored library (the manifest's ``needed_by``).
+
+A component that is one file of the bundle names it (property ``gopack:file``) and
+carries its sha256: ``gopack verify`` checks those against the manifest.
+
+Same inputs, same bytes: the time is the archive's (``SOURCE_DATE_EPOCH``), the serial
+number a UUID derived from the rest of the document.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import cache
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from cyclonedx.contrib.license.factories import LicenseFactory
+from cyclonedx.model import HashAlgorithm, HashType, Property
+from cyclonedx.model.bom import Bom, BomMetaData
+from cyclonedx.model.component import Component, ComponentType
+from cyclonedx.model.license import DisjunctiveLicense, LicenseExpression
+from cyclonedx.output.json import JsonV1Dot6
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
+from packageurl import PackageURL
+from packaging.utils import canonicalize_name
+
+from gopack import __version__
+from gopack.go.buildinfo import BuildInfo, Module
+from gopack.platform.base import Origin
+from gopack.python.conda import Record
+
+NAME = "sbom.cdx.json"
+SUFFIX = ".cdx.json"
+#: What an SBOM read from a stranger's archive may weigh (a few hundred components are some 200 kB).
+MAX_BYTES = 16 << 20
+#: The property naming the bundle file a component is, and the one saying what kind of part it is.
+FILE, KIND = "gopack:file", "gopack:kind"
+#: Its serial number is uuid5 of this namespace and the document's sha256.
+_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://gopack.dev/sbom")
+_NO_LICENCE = frozenset({"", "UNKNOWN", "see its licence file"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sources:
+    """What the SBOM says that the manifest does not: read from the binary and the build machine."""
+
+    build_info: BuildInfo
+    #: Vendored library's host file -> the system package it came from (where known).
+    origins: Mapping[str, Origin]
+    #: Bundle-relative path -> the Python distribution whose RECORD lists it.
+    owners: Mapping[str, str]
+    #: The conda packages of a conda recipe's environment (empty otherwise).
+    conda: Sequence[Record] = ()
+    sysroot: Path | None = None
+
+
+def document(manifest: Mapping[str, Any], files: Sequence[Mapping[str, Any]], sources: Sources, *, epoch: int) -> bytes:
+    """The SBOM of a bundle whose manifest (without its file list) is ``manifest`` and whose
+    files (each with its sha256) are ``files``."""
+    sha = {str(f["path"]): str(f["sha256"]) for f in files if "sha256" in f}
+    app = Component(
+        type=ComponentType.APPLICATION,
+        name=manifest["name"],
+        version=manifest["version"],
+        bom_ref="application",
+        purl=PackageURL(type="generic", name=manifest["name"], version=manifest["version"]),
+        properties=_properties({KIND: "application"}),
+    )
+    bom = Bom(
+        metadata=BomMetaData(
+            component=app,
+            timestamp=datetime.fromtimestamp(epoch, tz=timezone.utc),
+            properties=_properties(_target(manifest, sources)),
+        )
+    )
+    bom.metadata.tools.components.add(Component(type=ComponentType.APPLICATION, name="gopack", version=__version__, bom_ref="tool:gopack"))
+
+    binary = manifest["go"]["binary"]
+    program = _go_module(sources.build_info.main, main=True, file=binary, sha256=sha.get(binary))
+    stdlib = _go_stdlib(sources.build_info.go_version)
+    modules = [_go_module(m) for m in sources.build_info.deps]
+    conda: dict[str, Record] = {canonicalize_name(r.name): r for r in sources.conda}
+    python = _cpython(manifest["python"], conda.get("python"))
+    distributions: dict[str, Component] = {
+        canonicalize_name(p["name"]): _distribution(p, conda.get(canonicalize_name(p["name"])))
+        for p in manifest["packages"]
+        if not (conda and canonicalize_name(p["name"]) == "python")
+    }
+    native = {v["name"]: _native(v, _bundled(v["name"], sha), sha, sources.origins.get(v["source"])) for v in manifest["vendored"]}
+    for component in [program, stdlib, *modules, python, *distributions.values(), *native.values()]:
+        bom.components.add(component)
+
+    # Who needs what: the manifest records, for each vendored library, the files (or the other
+    # vendored libraries, by soname) that need it.
+    needs: dict[Component, set[Component]] = {c: set() for c in [app, program, python, *distributions.values(), *native.values()]}
+    needs[app] |= {program, python, *distributions.values()}
+    needs[program] |= {stdlib, *modules}
+    by_soname: dict[str, list[Component]] = {}
+    for vendored in manifest["vendored"]:
+        by_soname.setdefault(vendored["soname"], []).append(native[vendored["name"]])
+    for vendored in manifest["vendored"]:
+        for user in vendored["needed_by"]:
+            for needer in _needers(
+                user, binary=binary, program=program, by_soname=by_soname, owners=sources.owners, dists=distributions, python=python
+            ):
+                if needer is not native[vendored["name"]]:
+                    needs[needer].add(native[vendored["name"]])
+    for component, wanted in needs.items():
+        bom.register_dependency(component, sorted(wanted, key=lambda c: str(c.bom_ref)))
+    for component in [stdlib, *modules]:
+        bom.register_dependency(component, [])
+
+    bom.serial_number = uuid.UUID(int=0)
+    draft = JsonV1Dot6(bom).output_as_string(indent=1)
+    bom.serial_number = uuid.uuid5(_NAMESPACE, hashlib.sha256(draft.encode()).hexdigest())
+    return (JsonV1Dot6(bom).output_as_string(indent=1) + "\n").encode()
+
+
+def _target(manifest: Mapping[str, Any], sources: Sources) -> dict[str, str]:
+    go = manifest["go"]
+    return {
+        "gopack:platform": manifest["platform"],
+        "gopack:glibc.floor": manifest["glibc"]["floor"] or "",
+        "gopack:target.goos": go["goos"],
+        "gopack:target.goarch": go["goarch"],
+        "gopack:target.sysroot": str(sources.sysroot or ""),
+        "gopack:target.linked_for": go.get("linked_for") or "",
+        "gopack:python.tag": manifest["python"]["tag"],
+        "gopack:python.abi": manifest["python"]["abi"],
+        "gopack:installer": manifest["installer"],
+    }
+
+
+def _properties(values: Mapping[str, str]) -> list[Property]:
+    return [Property(name=k, value=v) for k, v in values.items() if v]
+
+
+def _hashes(sha256: str | None) -> list[HashType]:
+    return [HashType(alg=HashAlgorithm.SHA_256, content=sha256)] if sha256 else []
+
+
+def _go_module(module: Module, *, main: bool = False, file: str | None = None, sha256: str | None = None) -> Component:
+    built = module.replaced_by or module
+    versioned = built.version not in ("", "(devel)") and not built.path.startswith((".", "/"))
+    properties = {KIND: "go main module" if main else "go module", "gopack:go.sum": built.sum}
+    if module.replaced_by is not None:
+        properties["gopack:go.replaces"] = f"{module.path} {module.version}".strip()
+    if file is not None:
+        properties[FILE] = file
+    return Component(
+        type=ComponentType.APPLICATION if main else ComponentType.LIBRARY,
+        name=built.path,
+        version=built.version or None,
+        bom_ref=f"golang:{built.path}@{built.version}",
+        purl=_golang(built.path, built.version if versioned else None) if not built.path.startswith((".", "/")) else None,
+        hashes=_hashes(sha256),
+        properties=_properties(properties),
+    )
+
+
+def _golang(path: str, version: str | None) -> PackageURL:
+    """``pkg:golang/github.com/DataDog/go-python3@v0.0.0-...``: the last element is the name."""
+    namespace, _, name = path.rpartition("/")
+    return PackageURL(type="golang", namespace=namespace or None, name=name, version=version)
+
+
+def _go_stdlib(go_version: str) -> Component:
+    version = go_version.removeprefix("go")
+    return Component(
+        type=ComponentType.LIBRARY,
+        name="stdlib",
+        version=version,
+        description=f"the Go toolchain {go_version} and the standard library it compiled into the program",
+        bom_ref=f"golang:stdlib@{version}",
+        purl=PackageURL(type="golang", name="stdlib", version=version),
+        properties=_properties({KIND: "go toolchain"}),
+    )
+
+
+def _cpython(python: Mapping[str, Any], conda: Record | None) -> Component:
+    properties = {KIND: "cpython", "gopack:libpython": python["libpython"], "gopack:executable": python["executable"]}
+    if conda is not None:
+        return Component(
+            type=ComponentType.LIBRARY,
+            name="python",
+            version=conda.version,
+            description="CPython, from the conda environment",
+            bom_ref="cpython",
+            purl=_conda_purl(conda),
+            hashes=_hashes(conda.sha256),
+            licenses=_licences(conda.license),
+            properties=_properties(properties),
+        )
+    return Component(
+        type=ComponentType.LIBRARY,
+        name="cpython",
+        version=python["version"],
+        description="CPython: the interpreter, libpython and the standard library",
+        bom_ref="cpython",
+        purl=PackageURL(type="generic", name="cpython", version=python["version"]),
+        licenses=_licences("PSF-2.0"),
+        properties=_properties(properties),
+    )
+
+
+def _conda_purl(record: Record) -> PackageURL:
+    qualifiers = {k: v for k, v in (("build", record.build), ("channel", record.channel), ("subdir", record.subdir)) if v}
+    return PackageURL(type="conda", name=record.name, version=record.version, qualifiers=qualifiers or None)
+
+
+def _distribution(package: Mapping[str, Any], conda: Record | None) -> Component:
+    name = canonicalize_name(package["name"])
+    purl = _conda_purl(conda) if conda is not None else PackageURL(type="pypi", name=name, version=package["version"])
+    return Component(
+        type=ComponentType.LIBRARY,
+        name=package["name"],
+        version=package["version"],
+        bom_ref=purl.to_string(),
+        purl=purl,
+        hashes=_hashes(conda.sha256 if conda is not None else None),
+        licenses=_licences(package["license"]),
+        properties=_properties({KIND: "conda package" if conda is not None else "python distribution"}),
+    )
+
+
+def _licences(text: str) -> list[LicenseExpression | DisjunctiveLicense]:
+    """An SPDX id or expression where the text is one, else the licence by the name the metadata gives."""
+    return [] if text.strip() in _NO_LICENCE else [_licence_factory().make_from_string(text.strip())]
+
+
+@cache
+def _licence_factory() -> LicenseFactory:
+    return LicenseFactory()
+
+
+def _bundled(name: str, sha: Mapping[str, str]) -> str:
+    """Where a vendored library (by its file name) sits in the bundle: ``python/lib/<name>``, or
+    the first file of that name elsewhere."""
+    if f"python/lib/{name}" in sha:
+        return f"python/lib/{name}"
+    return next((p for p in sorted(sha) if PurePosixPath(p).name == name), f"python/lib/{name}")
+
+
+def _native(vendored: Mapping[str, Any], path: str, sha: Mapping[str, str], origin: Origin | None) -> Component:
+    properties = {
+        KIND: "native library",
+        FILE: path,
+        "gopack:soname": vendored["soname"],
+        "gopack:source": vendored["source"],
+        "gopack:source.sha256": vendored["sha256"],
+    }
+    purl = None
+    if origin is not None:
+        qualifiers = {"arch": origin.arch, **({"distro": origin.distro} if origin.distro else {})}
+        purl = PackageURL(type=origin.manager, namespace=origin.namespace, name=origin.name, version=origin.version, qualifiers=qualifiers)
+        properties["gopack:package"] = f"{origin.name} {origin.version} ({origin.namespace})"
+    return Component(
+        type=ComponentType.LIBRARY,
+        name=vendored["soname"],
+        version=origin.version if origin is not None else None,
+        description=f"copied from {vendored['source']}" + (f", of the {origin.namespace} package {origin.name}" if origin else ""),
+        bom_ref=f"native:{path}",
+        purl=purl,
+        hashes=_hashes(sha.get(path)),
+        properties=_properties(properties),
+    )
+
+
+def _needers(
+    user: str,
+    *,
+    binary: str,
+    program: Component,
+    by_soname: Mapping[str, list[Component]],
+    owners: Mapping[str, str],
+    dists: Mapping[str, Component],
+    python: Component,
+) -> Iterable[Component]:
+    """The components a file of ``needed_by`` belongs to: the Go program, another vendored library
+    (by soname), the distribution that installed it, or CPython (the rest of python/)."""
+    if user == binary:
+        return [program]
+    if "/" not in user:
+        return by_soname.get(user, [])
+    owner = owners.get(user)
+    if owner is not None and canonicalize_name(owner) in dists:
+        return [dists[canonicalize_name(owner)]]
+    if user.startswith("python/"):
+        return [python]
+    return []
+
+
+def validate(data: bytes) -> str | None:
+    """Why ``data`` is not a CycloneDX 1.6 JSON document, or None when it is."""
+    problem = _validator().validate_str(data.decode("utf-8", "replace"))
+    return None if problem is None else str(problem)
+
+
+@cache
+def _validator() -> JsonStrictValidator:
+    return JsonStrictValidator(SchemaVersion.V1_6)
+
+
+def file_hashes(sbom: Mapping[str, Any]) -> dict[str, str]:
+    """Bundle file -> the sha256 the SBOM gives it, for each component that is one file."""
+    found = {}
+    for component in _all(sbom):
+        properties = {p.get("name"): p.get("value") for p in component.get("properties", ()) if isinstance(p, dict)}
+        path = properties.get(FILE)
+        digests = [h.get("content") for h in component.get("hashes", ()) if isinstance(h, dict) and h.get("alg") == "SHA-256"]
+        if isinstance(path, str):
+            found[path] = str(digests[0]) if digests else ""
+    return found
+
+
+def _all(sbom: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    metadata = sbom.get("metadata") or {}
+    top = [metadata["component"]] if isinstance(metadata.get("component"), dict) else []
+    found: list[Mapping[str, Any]] = []
+    todo = top + [c for c in sbom.get("components", ()) if isinstance(c, dict)]
+    while todo:
+        component = todo.pop()
+        found.append(component)
+        todo += [c for c in component.get("components", ()) if isinstance(c, dict)]
+    return found
+
+
+def counts(sbom: Mapping[str, Any]) -> dict[str, int]:
+    """How many components of each kind (``gopack:kind``) the SBOM lists."""
+    kinds: dict[str, int] = {}
+    for component in _all(sbom):
+        kind = next((p.get("value") for p in component.get("properties", ()) if p.get("name") == KIND), "other")
+        kinds[str(kind)] = kinds.get(str(kind), 0) + 1
+    return dict(sorted(kinds.items()))
+
+
+def parse(data: bytes) -> dict[str, Any]:
+    """An SBOM's JSON; ValueError when it is not."""
+    return dict(json.loads(data.decode("utf-8")))
