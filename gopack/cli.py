@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gopack import __version__, _proc, cache, pipeline, plan
-from gopack.archive import contents
-from gopack.archive import write as archive
+from gopack.archive import contents, exe
 from gopack.errors import GopackError, UsageError
 from gopack.platform.target import ARCH_NAMES, ARCH_OF_MACHINE
 from gopack.python import conda, sources
@@ -143,7 +142,11 @@ def _parser() -> argparse.ArgumentParser:
         help="the machine the bundle runs on: x86_64 (amd64) or aarch64 (arm64); another than this one needs --sysroot "
         "of that machine and qemu-user (overrides target.arch)",
     )
-    bundle.add_argument("--format", choices=archive.FORMATS, help="archive format (overrides output.format; default tar.gz)")
+    bundle.add_argument(
+        "--format",
+        choices=exe.OUTPUT_FORMATS,
+        help="archive format, or exe: one executable that extracts itself on first run (overrides output.format; default tar.gz)",
+    )
     bundle.add_argument("--level", type=int, metavar="N", help="compression level (gzip/zip 1-9, zstd 1-19)")
     bundle.set_defaults(func=_bundle)
 
@@ -329,8 +332,14 @@ def _inspect(args: argparse.Namespace) -> int:
         f"  elf        {_machines(document['elf'])}",
         f"  from host  {', '.join(document['host_libraries'])}",
         f"  size       {document['size']['total'] / 1e6:.1f} MB in {document['size']['files']} files"
-        + (f", archive {document['archive_size'] / 1e6:.1f} MB" if document["archive_size"] else ""),
+        + (f", archive {document['archive_size'] / 1e6:.1f} MB" if document["archive_size"] and "executable" not in document else ""),
     ]
+    if "executable" in document:
+        one = document["executable"]
+        lines.append(
+            f"  executable {document['archive_size'] / 1e6:.1f} MB: launcher {one['launcher_size'] / 1e6:.1f} MB, "
+            f"archive {one['payload_size'] / 1e6:.1f} MB; runs {one['program']}"
+        )
     lines += [f"    {size / 1e6:9.1f} MB  {name}" for name, size in document["size"]["components"].items()]
     savings = document["savings"]
     blanked = savings["stripped"].get("blanked") or {"files": 0}

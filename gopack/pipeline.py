@@ -26,10 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from gopack import _proc, cache, manifest, plan
+from gopack.archive import exe
 from gopack.archive import write as archive
 from gopack.errors import GopackError
 from gopack.go import build as gobuild
 from gopack.go import cgoflags
+from gopack.go import launcher as golauncher
 from gopack.platform import platforms
 from gopack.python import bytecode
 from gopack.python import env as pythonenv
@@ -123,12 +125,18 @@ def _bundle(
     landed: list[Path],
 ) -> Bundle:
     stage = _Stages(progress)
-    fmt = fmt or recipe.output.format
+    output = fmt or recipe.output.format
+    # An executable holds the tar.gz an archive would be, after its launcher (gopack.archive.exe).
+    fmt = exe.PAYLOAD_FORMAT if output == exe.FORMAT else output
     level = level or recipe.output.level or archive.DEFAULT_LEVELS[fmt]
     cache_dir = cache.directory()
     with stage("plan"):
         the_plan = plan.make(recipe, cache_dir=cache_dir, options=target or plan.TargetOptions())
     interpreter, the_target = the_plan.interpreter, the_plan.target
+    launcher = None
+    if output == exe.FORMAT:
+        with stage("launcher"):  # built once, then from the cache; before any work, as it may fail
+            launcher = golauncher.build(the_plan.toolchain, goarch=the_target.goarch, cache_dir=cache_dir)
     platform = platforms.of(the_target)
     top = f"{recipe.name}-{recipe.version}"
     _sweep(cache_dir)
@@ -158,7 +166,8 @@ def _bundle(
                 binary_rel = binary.path.relative_to(root).as_posix()
                 program = platform.relocate_program(root, binary_rel, target=the_target)
                 floor = platform.floor({**tree.requirements, **program.requirements}, machine=interpreter.elf_machine, target=the_target)
-            dest = (output_dir or recipe.output.dir) / f"{top}-{interpreter.tag}-{floor.tag}.{fmt}"
+            name = f"{top}-{interpreter.tag}-{floor.tag}"
+            dest = (output_dir or recipe.output.dir) / (name if launcher is not None else f"{name}.{fmt}")
             with stage("manifest"):
                 files = archive.manifest_files(root, known={f["path"]: f for f in tree.meta["files"]})
                 links = _links(files, tree, fmt)
@@ -169,8 +178,16 @@ def _bundle(
                 written = archive.write_manifest(root, document, files)
             with stage("archive"):
                 size = archive.write(
-                    root, top, dest, fmt=fmt, level=level, links=links, segment=None if segment is None else segment.result()
+                    root,
+                    top,
+                    dest if launcher is None else work / f"{name}.{fmt}",
+                    fmt=fmt,
+                    level=level,
+                    links=links,
+                    segment=None if segment is None else segment.result(),
                 )
+                if launcher is not None:
+                    size = exe.write(launcher, work / f"{name}.{fmt}", dest, top=top, program=binary_rel, manifest=root / archive.MANIFEST)
                 landed.append(dest)
     return Bundle(archive=dest, size=size, manifest=written, stages=stage.times, cached_python=tree.cached)
 
