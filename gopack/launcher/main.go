@@ -104,14 +104,14 @@ func run(b bundle) {
 // ensure returns a complete, checked folder holding the bundle, extracting it if needed.
 func ensure(b bundle) string {
 	full := os.Getenv("GOPACK_EXE_CHECK") == "full"
-	bases, explicit := candidates()
+	places, explicit := candidates()
 	// A complete folder in any candidate place: checked without a lock (it is never changed in place).
-	for _, base := range bases {
+	for _, base := range bases(places) {
 		if dir, ok := trusted(b, base, full); ok {
 			return dir
 		}
 	}
-	base, why := choose(bases, explicit)
+	base, why := choose(places, explicit)
 	if base == "" {
 		fail("no folder to extract %s into (%s); set GOPACK_EXTRACT_DIR to a folder you can write and execute files in", b.t.top, why)
 	}

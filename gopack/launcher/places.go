@@ -12,44 +12,59 @@ import (
 	"syscall"
 )
 
-// candidates: where an extracted folder may be, in the order they are tried. With
-// GOPACK_EXTRACT_DIR set, that folder alone (explicit).
-func candidates() (bases []string, explicit bool) {
+// place is a folder extracted bundles go in: base. Made if need be, but not its root when
+// it has one ($HOME, the parent of GOPACK_EXTRACT_DIR, a temporary folder); a folder in a shared temporary folder
+// (shared) must be this user's own and closed to others.
+type place struct {
+	base, root string
+	shared     bool
+}
+
+// candidates: the places tried, in order. With GOPACK_EXTRACT_DIR set, that folder alone
+// (explicit).
+func candidates() (places []place, explicit bool) {
 	if dir := os.Getenv("GOPACK_EXTRACT_DIR"); dir != "" {
 		abs, err := filepath.Abs(dir)
 		if err != nil {
 			fail("GOPACK_EXTRACT_DIR=%s: %v", dir, err)
 		}
-		return []string{abs}, true
+		return []place{{base: abs, root: filepath.Dir(abs)}}, true
 	}
 	if dir := os.Getenv("XDG_CACHE_HOME"); filepath.IsAbs(dir) {
-		bases = append(bases, filepath.Join(dir, "gopack"))
+		places = append(places, place{base: filepath.Join(dir, "gopack")}) // made if need be, as XDG says
 	}
 	if dir := os.Getenv("HOME"); filepath.IsAbs(dir) {
-		bases = append(bases, filepath.Join(dir, userCache, "gopack"))
+		places = append(places, place{base: filepath.Join(dir, userCache, "gopack"), root: dir})
 	}
-	// Shared temporary folders: a folder of this user's own in each.
 	own := "gopack-" + strconv.Itoa(os.Getuid())
 	seen := map[string]bool{}
 	for _, tmp := range []string{os.Getenv("TMPDIR"), "/tmp", "/var/tmp"} {
 		if filepath.IsAbs(tmp) && !seen[filepath.Clean(tmp)] {
 			seen[filepath.Clean(tmp)] = true
-			bases = append(bases, filepath.Join(tmp, own))
+			places = append(places, place{base: filepath.Join(tmp, own), root: tmp, shared: true})
 		}
 	}
-	return bases, false
+	return places, false
 }
 
-// choose: the first candidate this user can write in and execute files from, or why none.
-func choose(bases []string, explicit bool) (string, string) {
+func bases(places []place) []string {
+	out := make([]string, len(places))
+	for i, p := range places {
+		out[i] = p.base
+	}
+	return out
+}
+
+// choose: the first place this user can write in and execute files from, or why none is.
+func choose(places []place, explicit bool) (string, string) {
 	var why []string
-	for _, base := range bases {
-		err := usable(base, !explicit && strings.HasPrefix(filepath.Base(base), "gopack-"))
+	for _, p := range places {
+		err := usable(p)
 		if err == nil {
-			return base, ""
+			return p.base, ""
 		}
-		say("cannot use %s: %v", base, err)
-		why = append(why, fmt.Sprintf("%s: %v", base, err))
+		say("cannot use %s: %v", p.base, err)
+		why = append(why, fmt.Sprintf("%s: %v", p.base, err))
 	}
 	if explicit {
 		return "", "GOPACK_EXTRACT_DIR " + strings.Join(why, "")
@@ -57,14 +72,16 @@ func choose(bases []string, explicit bool) (string, string) {
 	return "", strings.Join(why, "; ")
 }
 
-// usable makes base if need be and checks that files can be written there and run from there.
-// A folder in a shared temporary folder must be this user's own and closed to others.
-func usable(base string, shared bool) error {
-	if shared {
-		if err := os.Mkdir(base, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+// usable makes p's folder if need be and checks that files can be written there and run from there.
+func usable(p place) error {
+	if info, err := os.Stat(p.root); p.root != "" && (err != nil || !info.IsDir()) {
+		return fmt.Errorf("%s does not exist", p.root)
+	}
+	if p.shared {
+		if err := os.Mkdir(p.base, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 			return simple(err)
 		}
-		info, err := os.Lstat(base)
+		info, err := os.Lstat(p.base)
 		if err != nil {
 			return simple(err)
 		}
@@ -72,16 +89,16 @@ func usable(base string, shared bool) error {
 		if !info.IsDir() || !ok || int(st.Uid) != os.Getuid() || info.Mode().Perm()&0o022 != 0 {
 			return errors.New("not a folder of this user's own")
 		}
-	} else if err := os.MkdirAll(base, 0o755); err != nil {
+	} else if err := os.MkdirAll(p.base, 0o755); err != nil {
 		return simple(err)
 	}
-	probe, err := os.CreateTemp(base, ".probe-*")
+	probe, err := os.CreateTemp(p.base, ".probe-*")
 	if err != nil {
 		return simple(err)
 	}
 	probe.Close()
 	os.Remove(probe.Name())
-	if noExec(base) {
+	if noExec(p.base) {
 		return errors.New("mounted noexec")
 	}
 	return nil
@@ -136,9 +153,9 @@ func flock(f *os.File, wait bool) error {
 // list prints every folder a gopack executable extracted in the candidate places; this
 // executable's is marked with *.
 func list(b bundle) {
-	bases, _ := candidates()
+	places, _ := candidates()
 	count := 0
-	for _, base := range bases {
+	for _, base := range bases(places) {
 		markers, _ := filepath.Glob(filepath.Join(base, "*.complete"))
 		folders, _ := filepath.Glob(filepath.Join(base, "*-????????????????"))
 		names := map[string]bool{}
@@ -169,7 +186,7 @@ func list(b bundle) {
 		}
 	}
 	if count == 0 {
-		fmt.Printf("nothing extracted (looked in %s)\n", strings.Join(bases, ", "))
+		fmt.Printf("nothing extracted (looked in %s)\n", strings.Join(bases(places), ", "))
 	}
 }
 
@@ -189,8 +206,8 @@ func treeSize(dir string) int64 {
 // verify re-hashes this executable's folder against its manifest; a damaged one is removed,
 // so that the next run extracts it afresh.
 func verify(b bundle) int {
-	bases, _ := candidates()
-	for _, base := range bases {
+	places, _ := candidates()
+	for _, base := range bases(places) {
 		dir := b.folder(base)
 		if _, err := os.Lstat(b.marker(base)); err != nil {
 			continue
@@ -212,15 +229,15 @@ func verify(b bundle) int {
 		fmt.Printf("damaged %s: %v; removed, the next run extracts it afresh\n", dir, err)
 		return 1
 	}
-	fmt.Printf("not extracted yet (looked in %s)\n", strings.Join(bases, ", "))
+	fmt.Printf("not extracted yet (looked in %s)\n", strings.Join(bases(places), ", "))
 	return 1
 }
 
 // clean removes this executable's folder, its marker and lock, and what killed runs left.
 func clean(b bundle) {
-	bases, _ := candidates()
+	places, _ := candidates()
 	removed := 0
-	for _, base := range bases {
+	for _, base := range bases(places) {
 		if _, err := os.Lstat(b.lock(base)); err != nil {
 			continue
 		}
