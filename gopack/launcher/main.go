@@ -143,11 +143,15 @@ func trusted(b bundle, base string, full bool) (string, bool) {
 }
 
 func extractUnderLock(b bundle, base string, full bool) string {
+	waited := time.Now()
 	unlock, err := lockFile(b.lock(base))
 	if err != nil {
 		fail("cannot lock %s: %v; set GOPACK_EXTRACT_DIR to a folder you can write in", b.lock(base), err)
 	}
 	defer unlock()
+	if wait := time.Since(waited); wait > 50*time.Millisecond {
+		say("waited %.2f s for another run holding %s", wait.Seconds(), b.lock(base))
+	}
 	// Another run may have finished it while this one waited for the lock.
 	if dir, ok := trusted(b, base, full); ok {
 		return dir
