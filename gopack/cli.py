@@ -157,12 +157,16 @@ def _parser() -> argparse.ArgumentParser:
     pruning.add_argument("--older-than", type=float, metavar="DAYS", help="only entries older than this many days (default: all)")
     pruning.set_defaults(func=_cache_prune)
 
-    look = sub.add_parser("inspect", parents=[common], help="show what an archive (or an extracted bundle) holds and needs from its host")
+    look = sub.add_parser(
+        "inspect", parents=[common], help="show what an archive (an executable, or an extracted bundle) holds and needs from its host"
+    )
     look.add_argument("target", type=Path, metavar="ARCHIVE_OR_DIR")
     look.set_defaults(func=_inspect)
 
-    check = sub.add_parser("verify", parents=[common], help="check an archive and run its smoke test with no Python on the machine")
-    check.add_argument("archive", type=Path, metavar="ARCHIVE")
+    check = sub.add_parser(
+        "verify", parents=[common], help="check an archive (or one executable) and run its smoke test with no Python on the machine"
+    )
+    check.add_argument("archive", type=Path, metavar="ARCHIVE_OR_EXE")
     check.add_argument("--show-output", action="store_true", help="print the smoke test's output")
     check.add_argument(
         "--allow-unsandboxed",

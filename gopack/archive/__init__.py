@@ -4,7 +4,8 @@
 compression, a cached segment for the Python tree) and the manifest's file list;
 ``entries`` holds the rules every entry of an archive must pass, ``unpack``
 reads and extracts by them with bounded cost; ``manifest`` parses a manifest
-against its schema; ``contents`` is what ``gopack inspect`` reports.
+against its schema; ``contents`` is what ``gopack inspect`` reports; ``exe`` puts
+a launcher, an archive and a trailer into one executable and finds the archive in it again.
 
 May import: :mod:`gopack.platform` (which binary format a file is),
 :mod:`gopack.errors` and the helpers; nothing that builds.
