@@ -150,7 +150,7 @@ def test_first_run_extracts_later_runs_find_it_even_read_only_moved_and_renamed(
     first = run(app, "one", env=env)
     assert first.returncode == 0 and first.stdout == "OK one\n", first.stderr
     assert extracted(first.stderr) == 1
-    (folder,) = [p for p in (cache / "gopack").iterdir() if p.is_dir()]
+    (folder,) = [p for p in (cache / "gopack-exe").iterdir() if p.is_dir()]
     assert folder.name.startswith("app-1.0-") and (folder.parent / f"{folder.name}.complete").is_file()
     assert (folder / "bin" / "app").is_file() and os.readlink(folder / "python" / "link.txt") == "data.txt"
     assert (folder / "python" / "data.txt").stat().st_ino == (folder / "python" / "same.txt").stat().st_ino  # the hard link
@@ -178,7 +178,7 @@ def test_a_killed_extraction_leaves_nothing_a_later_run_trusts(launcher: Path, t
     big = small_bundle(unique=tmp_path.name).file("python/zeros", bytes(300 << 20))
     program = make(big, launcher, tmp_path / "big")
     cache = tmp_path / "cache"
-    base = cache / "gopack"
+    base = cache / "gopack-exe"
     proc = subprocess.Popen([program], env={"PATH": PATH, "XDG_CACHE_HOME": str(cache)}, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while not any(name.endswith(".tmp") for name in folders(base)):
@@ -202,7 +202,7 @@ def test_a_killed_extraction_leaves_nothing_a_later_run_trusts(launcher: Path, t
 def test_a_damaged_folder_is_found_on_a_warm_start_and_extracted_afresh(damage: str, app: Path, tmp_path: Path) -> None:
     env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
     assert run(app, env=env).returncode == 0
-    base = tmp_path / "cache" / "gopack"
+    base = tmp_path / "cache" / "gopack-exe"
     (folder,) = [p for p in base.iterdir() if p.is_dir()]
     data = folder / "python" / "data.txt"
     if damage == "removed file":
@@ -229,7 +229,7 @@ def test_a_same_size_change_is_found_by_the_full_check_and_by_verify(app: Path, 
     passes it; GOPACK_EXE_CHECK=full (every file's sha256) and GOPACK_EXE=verify find it."""
     env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
     assert run(app, env=env).returncode == 0
-    (folder,) = [p for p in (tmp_path / "cache" / "gopack").iterdir() if p.is_dir()]
+    (folder,) = [p for p in (tmp_path / "cache" / "gopack-exe").iterdir() if p.is_dir()]
     script = folder / "bin" / "app"
     script.write_text(script.read_text().replace("OK", "KO"))
     assert run(app, env=env).stdout == "KO \n"  # by size only: not seen
@@ -248,14 +248,14 @@ def test_list_verify_clean_and_extract_manage_what_was_extracted(app: Path, tmp_
     assert run(app, env={**env, "GOPACK_EXE": "verify"}).returncode == 1
     made = run(app, env={**env, "GOPACK_EXE": "extract"})
     folder = Path(made.stdout.strip())
-    assert made.returncode == 0 and folder.parent == tmp_path / "cache" / "gopack" and (folder / "bin" / "app").is_file()
+    assert made.returncode == 0 and folder.parent == tmp_path / "cache" / "gopack-exe" and (folder / "bin" / "app").is_file()
     listed = run(app, env={**env, "GOPACK_EXE": "list"})
     assert listed.stdout.startswith("* ") and str(folder) in listed.stdout and "complete" in listed.stdout
     checked = run(app, env={**env, "GOPACK_EXE": "verify"})
     assert checked.returncode == 0 and checked.stdout == f"ok {folder}: 4 files match the manifest (sha256)\n"
     cleaned = run(app, env={**env, "GOPACK_EXE": "clean"})
     assert cleaned.stdout == f"removed {folder}\n"
-    assert folders(tmp_path / "cache" / "gopack") == []
+    assert folders(tmp_path / "cache" / "gopack-exe") == []
     wrong = run(app, "--help", env={**env, "GOPACK_EXE": "help"})
     assert wrong.returncode == LAUNCHER_FAILED and wrong.stdout == ""
     assert wrong.stderr.startswith("gopack-exe: GOPACK_EXE=help: unknown; use list, verify, clean or extract")
@@ -290,9 +290,9 @@ def test_xdg_cache_home_comes_first_then_home(app: Path, tmp_path: Path) -> None
     home, xdg = tmp_path / "home", tmp_path / "xdg"
     home.mkdir()
     first = run(app, env={"HOME": str(home), "XDG_CACHE_HOME": str(xdg)})
-    assert first.returncode == 0 and f"to {xdg}/gopack/app-1.0-" in first.stderr
+    assert first.returncode == 0 and f"to {xdg}/gopack-exe/app-1.0-" in first.stderr
     second = run(app, env={"HOME": str(home)})
-    assert second.returncode == 0 and f"to {home}/.cache/gopack/app-1.0-" in second.stderr
+    assert second.returncode == 0 and f"to {home}/.cache/gopack-exe/app-1.0-" in second.stderr
 
 
 @needs_root
@@ -307,11 +307,11 @@ def test_home_unset_or_read_only_and_tmp_noexec_fall_back_to_var_tmp(app: Path, 
     ]
     read_only_home = in_namespace(setup, app, {"HOME": home})
     assert read_only_home.returncode == 0 and read_only_home.stdout == "OK \n", read_only_home.stderr
-    assert f"cannot use {home}/.cache/gopack: read-only file system" in read_only_home.stderr
-    assert "cannot use /tmp/gopack-0: mounted noexec" in read_only_home.stderr
-    assert "extracted 4 files to /var/tmp/gopack-0/app-1.0-" in read_only_home.stderr
+    assert f"cannot use {home}/.cache/gopack-exe: read-only file system" in read_only_home.stderr
+    assert "cannot use /tmp/gopack-exe-0: mounted noexec" in read_only_home.stderr
+    assert "extracted 4 files to /var/tmp/gopack-exe-0/app-1.0-" in read_only_home.stderr
     no_home = in_namespace(setup, app, {})
-    assert no_home.returncode == 0 and "to /var/tmp/gopack-0/app-1.0-" in no_home.stderr
+    assert no_home.returncode == 0 and "to /var/tmp/gopack-exe-0/app-1.0-" in no_home.stderr
 
 
 @needs_root
@@ -324,7 +324,7 @@ def test_nowhere_to_extract_is_said_in_one_line_naming_the_variable(app: Path, t
     assert result.returncode == LAUNCHER_FAILED and result.stdout == ""
     (line,) = [line for line in result.stderr.splitlines() if not line.startswith("gopack-exe: cannot use")]
     assert line.startswith(
-        "gopack-exe: no folder to extract app-1.0 into (/tmp/gopack-0: mounted noexec; /var/tmp/gopack-0: mounted noexec)"
+        "gopack-exe: no folder to extract app-1.0 into (/tmp/gopack-exe-0: mounted noexec; /var/tmp/gopack-exe-0: mounted noexec)"
     )
     assert line.endswith("set GOPACK_EXTRACT_DIR to a folder you can write and execute files in")
     explicit = in_namespace([*setup, "mkdir /tmp/mine"], app, {"GOPACK_EXTRACT_DIR": "/tmp/mine"})
@@ -336,11 +336,11 @@ def test_nowhere_to_extract_is_said_in_one_line_naming_the_variable(app: Path, t
 
 @needs_root
 def test_a_shared_tmp_folder_another_user_made_is_not_used(app: Path, tmp_path: Path) -> None:
-    setup = [*TMPFS_TMP, "mkdir -m 700 /tmp/gopack-0", "chown 12345 /tmp/gopack-0"]
+    setup = [*TMPFS_TMP, "mkdir -m 700 /tmp/gopack-exe-0", "chown 12345 /tmp/gopack-exe-0"]
     result = in_namespace(setup, app, {})
     assert result.returncode == 0, result.stderr
-    assert "cannot use /tmp/gopack-0: not a folder of this user's own" in result.stderr
-    assert "to /var/tmp/gopack-0/app-1.0-" in result.stderr
+    assert "cannot use /tmp/gopack-exe-0: not a folder of this user's own" in result.stderr
+    assert "to /var/tmp/gopack-exe-0/app-1.0-" in result.stderr
 
 
 # -- real bundles ------------------------------------------------------------------------------
@@ -382,7 +382,7 @@ def test_inspect_and_verify_accept_the_hello_executable(hello_exe: Path, cache_d
 def test_hello_runs_from_its_folder_whose_python_it_finds(hello_exe: Path, tmp_path: Path) -> None:
     result = run(hello_exe, env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
     assert result.returncode == 0, result.stderr
-    (folder,) = [p for p in (tmp_path / "cache" / "gopack").iterdir() if p.is_dir()]
+    (folder,) = [p for p in (tmp_path / "cache" / "gopack-exe").iterdir() if p.is_dir()]
     assert f"from '{folder}/app/hello.pyc'" in result.stdout  # /proc/self/exe led the program to its folder
     assert "[FUNC] res = xwjhaha" in result.stdout
 
@@ -443,7 +443,7 @@ def test_sklearn_concurrent_first_runs_and_a_tampered_cache(sklearn_exe: Path, t
     assert [p.returncode for p in procs] == [0, 0], outputs
     assert all(all(e in out for e in EXPECT) for out in outputs), outputs
     assert sum(extracted(out) for out in outputs) == 1 and sum(found(out) for out in outputs) == 1
-    (folder,) = [p for p in (cache / "gopack").iterdir() if p.is_dir()]
+    (folder,) = [p for p in (cache / "gopack-exe").iterdir() if p.is_dir()]
     model = folder / "app" / "model.pyc"
     model.write_bytes(model.read_bytes() + b"\0")  # tampered: one byte more
     result = run(sklearn_exe, env={"XDG_CACHE_HOME": str(cache), "HOME": str(tmp_path)}, timeout=600)
@@ -459,4 +459,4 @@ def test_the_bundle_is_not_trusted_when_the_payload_is_damaged(app: Path, tmp_pa
     result = run(app, env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
     assert result.returncode == LAUNCHER_FAILED and result.stdout == ""
     assert "damaged" in result.stderr
-    assert [n for n in folders(tmp_path / "cache" / "gopack") if not n.endswith(".lock")] == []
+    assert [n for n in folders(tmp_path / "cache" / "gopack-exe") if not n.endswith(".lock")] == []

@@ -31,12 +31,12 @@ func candidates() (places []place, explicit bool) {
 		return []place{{base: abs, root: filepath.Dir(abs)}}, true
 	}
 	if dir := os.Getenv("XDG_CACHE_HOME"); filepath.IsAbs(dir) {
-		places = append(places, place{base: filepath.Join(dir, "gopack")}) // made if need be, as XDG says
+		places = append(places, place{base: filepath.Join(dir, "gopack-exe")}) // made if need be, as XDG says
 	}
 	if dir := os.Getenv("HOME"); filepath.IsAbs(dir) {
-		places = append(places, place{base: filepath.Join(dir, userCache, "gopack"), root: dir})
+		places = append(places, place{base: filepath.Join(dir, userCache, "gopack-exe"), root: dir})
 	}
-	own := "gopack-" + strconv.Itoa(os.Getuid())
+	own := "gopack-exe-" + strconv.Itoa(os.Getuid())
 	seen := map[string]bool{}
 	for _, tmp := range []string{os.Getenv("TMPDIR"), "/tmp", "/var/tmp"} {
 		if filepath.IsAbs(tmp) && !seen[filepath.Clean(tmp)] {
