@@ -458,5 +458,13 @@ def test_the_bundle_is_not_trusted_when_the_payload_is_damaged(app: Path, tmp_pa
     app.write_bytes(bytes(data))
     result = run(app, env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
     assert result.returncode == LAUNCHER_FAILED and result.stdout == ""
-    assert "damaged" in result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"gopack-exe: cannot extract {app}: ") and line.endswith("; the executable is damaged: copy it again")
     assert [n for n in folders(tmp_path / "cache" / "gopack-exe") if not n.endswith(".lock")] == []
+    app.write_bytes(bytes(data[:-100]))  # cut short: no trailer
+    cut = run(app, env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
+    assert cut.returncode == LAUNCHER_FAILED
+    assert (
+        cut.stderr
+        == f"gopack-exe: {app}: no gopack bundle at its end (the file was cut short or is not a gopack executable); copy the executable again\n"
+    )

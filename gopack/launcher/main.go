@@ -18,6 +18,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,9 +45,10 @@ func fail(format string, args ...any) {
 
 // bundle is this executable's bundle: its file, its trailer, and the names of its folder.
 type bundle struct {
-	self *os.File
-	t    trailer
-	name string // <top>-<first 16 hex digits of the manifest's sha256>
+	self  *os.File
+	where string // its path, for messages
+	t     trailer
+	name  string // <top>-<first 16 hex digits of the manifest's sha256>
 }
 
 func (b bundle) folder(base string) string { return filepath.Join(base, b.name) }
@@ -56,17 +58,21 @@ func (b bundle) lock(base string) string   { return filepath.Join(base, b.name+"
 func main() {
 	self, err := openSelf()
 	if err != nil {
-		fail("cannot read its own file: %v", err)
+		fail("cannot read its own file: %v; run it from a path this user can read", err)
 	}
 	info, err := self.Stat()
 	if err != nil {
-		fail("cannot read its own file: %v", err)
+		fail("cannot read its own file: %v; run it from a path this user can read", err)
+	}
+	where, err := os.Executable() // for messages: the file's path (self is /proc/self/exe on Linux)
+	if err != nil {
+		where = os.Args[0]
 	}
 	t, err := readTrailer(self, info.Size())
 	if err != nil {
-		fail("%s: %v", self.Name(), err)
+		fail("%s: %v; copy the executable again", where, err)
 	}
-	b := bundle{self: self, t: t, name: t.top + "-" + t.digest()[:16]}
+	b := bundle{self: self, where: where, t: t, name: t.top + "-" + t.digest()[:16]}
 	switch action := os.Getenv("GOPACK_EXE"); action {
 	case "":
 		run(b)
@@ -160,10 +166,10 @@ func extractUnderLock(b bundle, base string, full bool) string {
 	dir := b.folder(base)
 	// Not trusted: the marker goes first, so that no later run trusts what is left if this one dies.
 	if err := os.Remove(b.marker(base)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		fail("cannot remove %s: %v", b.marker(base), err)
+		fail("cannot remove %s: %v; remove it by hand, or set GOPACK_EXTRACT_DIR to another folder", b.marker(base), err)
 	}
 	if err := discard(b, base, dir); err != nil {
-		fail("cannot remove the damaged %s: %v", dir, err)
+		fail("cannot remove the damaged %s: %v; remove it by hand, or set GOPACK_EXTRACT_DIR to another folder", dir, err)
 	}
 	start := time.Now()
 	tmp := filepath.Join(base, fmt.Sprintf(".%s.%d.tmp", b.name, os.Getpid()))
@@ -192,7 +198,12 @@ func extractUnderLock(b bundle, base string, full bool) string {
 	}
 	if err != nil {
 		os.RemoveAll(tmp)
-		fail("cannot extract %s into %s: %v", b.self.Name(), base, err)
+		var pathErr *fs.PathError
+		var linkErr *os.LinkError
+		if errors.As(err, &pathErr) || errors.As(err, &linkErr) {
+			fail("cannot extract %s into %s: %v; set GOPACK_EXTRACT_DIR to a folder with room that you can write in", b.where, base, err)
+		}
+		fail("cannot extract %s: %v; the executable is damaged: copy it again", b.where, err)
 	}
 	say("extracted %d files to %s in %.2f s", n, dir, time.Since(start).Seconds())
 	return dir
