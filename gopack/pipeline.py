@@ -10,6 +10,8 @@ Each stage is timed; the report says what was built and how long each stage
 took (the go build's time overlaps the others'). The staging tree lives in a folder of the cache's tmp/ (so the
 cached Python tree can be hard-linked into it), locked while in use and removed afterwards (a later run removes
 what a killed one left: :func:`gopack.cache.sweep`); the only output is the archive, renamed into place at the very end.
+With ``output.format: exe`` that output is one executable instead: the launcher (built first, :mod:`gopack.go.launcher`),
+the tar.gz archive written in the staging folder, and a trailer (:mod:`gopack.archive.exe`).
 """
 
 from __future__ import annotations
