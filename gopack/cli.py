@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 
 from gopack import __version__, _proc, cache, pipeline, plan, sbom
 from gopack._text import shown
-from gopack.archive import contents, oci, oci_push
+from gopack.archive import contents, exe, oci, oci_push
 from gopack.archive import write as archive
 from gopack.errors import GopackError, UsageError, VerifyError
 from gopack.platform.target import ARCH_NAMES, ARCH_OF_MACHINE
@@ -176,8 +176,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     bundle.add_argument(
         "--format",
-        choices=(*archive.FORMATS, oci.FORMAT),
-        help="archive format, or oci for an OCI image layout and its .tar (overrides output.format; default tar.gz)",
+        choices=(*archive.FORMATS, oci.FORMAT, exe.FORMAT),
+        help="archive format; oci: an OCI image layout and its .tar; exe: one executable that extracts itself on first run "
+        "(overrides output.format; default tar.gz)",
     )
     bundle.add_argument(
         "--base",
@@ -201,13 +202,17 @@ def _parser() -> argparse.ArgumentParser:
     pruning.add_argument("--older-than", type=float, metavar="DAYS", help="only entries older than this many days (default: all)")
     pruning.set_defaults(func=_cache_prune)
 
-    look = sub.add_parser("inspect", parents=[common], help="show what an archive (or an extracted bundle) holds and needs from its host")
+    look = sub.add_parser(
+        "inspect", parents=[common], help="show what an archive (an executable, or an extracted bundle) holds and needs from its host"
+    )
     look.add_argument("target", type=Path, metavar="ARCHIVE_OR_DIR")
     look.add_argument("--sbom", action="store_true", help="print the bundle's SBOM (CycloneDX 1.6 JSON) on stdout, read from inside it")
     look.set_defaults(func=_inspect)
 
-    check = sub.add_parser("verify", parents=[common], help="check an archive and run its smoke test with no Python on the machine")
-    check.add_argument("archive", type=Path, metavar="ARCHIVE")
+    check = sub.add_parser(
+        "verify", parents=[common], help="check an archive (or one executable) and run its smoke test with no Python on the machine"
+    )
+    check.add_argument("archive", type=Path, metavar="ARCHIVE_OR_EXE")
     check.add_argument("--show-output", action="store_true", help="print the smoke test's output")
     check.add_argument(
         "--allow-unsandboxed",
@@ -472,8 +477,14 @@ def _inspect(args: argparse.Namespace) -> int:
         f"  elf        {_machines(document['elf'])}",
         f"  from host  {', '.join(document['host_libraries'])}",
         f"  size       {document['size']['total'] / 1e6:.1f} MB in {document['size']['files']} files"
-        + (f", archive {document['archive_size'] / 1e6:.1f} MB" if document["archive_size"] else ""),
+        + (f", archive {document['archive_size'] / 1e6:.1f} MB" if document["archive_size"] and "executable" not in document else ""),
     ]
+    if "executable" in document:
+        one = document["executable"]
+        lines.append(
+            f"  executable {document['archive_size'] / 1e6:.1f} MB: launcher {one['launcher_size'] / 1e6:.1f} MB, "
+            f"archive {one['payload_size'] / 1e6:.1f} MB; runs {one['program']}"
+        )
     lines += [f"    {size / 1e6:9.1f} MB  {name}" for name, size in document["size"]["components"].items()]
     savings = document["savings"]
     blanked = savings["stripped"].get("blanked") or {"files": 0}

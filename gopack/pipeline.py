@@ -12,11 +12,15 @@ took (the go build's time overlaps the others'). The staging tree lives in a fol
 cached Python tree can be hard-linked into it), locked while in use and removed afterwards (a later run removes
 what a killed one left: :func:`gopack.cache.sweep`); the outputs are the archive, renamed into place at the very end,
 then its SBOM beside it, then the folder's SHA256SUMS (:mod:`gopack.archive.checksums`).
+With ``output.format: exe`` the archive is one executable instead: the launcher (built first,
+:mod:`gopack.go.launcher`), the tar.gz archive written in the staging folder, and a trailer
+(:mod:`gopack.archive.exe`); with ``oci`` an image (:mod:`gopack.archive.oci`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import difflib
 import functools
 import logging
@@ -29,11 +33,12 @@ from pathlib import Path
 from typing import Any
 
 from gopack import _proc, cache, manifest, plan, sbom
-from gopack.archive import checksums, oci, oci_base
+from gopack.archive import checksums, exe, oci, oci_base
 from gopack.archive import write as archive
 from gopack.errors import GopackError, UsageError
 from gopack.go import build as gobuild
 from gopack.go import buildinfo, cgoflags
+from gopack.go import launcher as golauncher
 from gopack.platform import platforms
 from gopack.platform.base import Platform
 from gopack.python import bytecode, conda
@@ -240,6 +245,10 @@ def _bundle(
             the_plan = plan.make(recipe, cache_dir=cache_dir, options=target or plan.TargetOptions())
     base_image = oci_base.read(base, goarch=the_plan.target.goarch) if base is not None else None
     interpreter, the_target = the_plan.interpreter, the_plan.target
+    launcher = None
+    if out.executable:
+        with stage("launcher"):  # built once, then from the cache; before any work, as it may fail
+            launcher = golauncher.build(the_plan.toolchain, goarch=the_target.goarch, cache_dir=cache_dir)
     platform = platforms.of(the_target)
     top = f"{recipe.name}-{recipe.version}"
     _sweep(cache_dir)
@@ -269,12 +278,7 @@ def _bundle(
                 binary_rel = binary.path.relative_to(root).as_posix()
                 program = platform.relocate_program(root, binary_rel, target=the_target)
                 floor = platform.floor({**tree.requirements, **program.requirements}, machine=interpreter.elf_machine, target=the_target)
-            dest = (output_dir or recipe.output.dir) / f"{top}-{interpreter.tag}-{floor.tag}.{out.fmt}"
-            if taken and dest in taken:
-                raise UsageError(
-                    f"{dest.name} is also the archive of the target {taken[dest]!r} of this run: its floor, machine and Python are the same",
-                    hint="give the targets different glibc floors or machines, or drop one of them",
-                )
+            dest = out.destination(output_dir or recipe.output.dir, f"{top}-{interpreter.tag}-{floor.tag}", taken=taken or {})
             with stage("manifest"):
                 files = archive.manifest_files(root, known={f["path"]: f for f in tree.meta["files"]})
                 links = _links(files, tree, out.tar_format)
@@ -284,13 +288,8 @@ def _bundle(
                 )  # fmt: skip
                 written, bill = _with_sbom(the_plan, tree, root, binary_rel, platform, files, describe)
             with stage("image" if out.image else "archive"):
-                image = (
-                    _image(the_plan, root, dest, written, binary_rel, tree, links, out.level, segment, base_image) if out.image else None
-                )
-                shipped = image.archive if image is not None else dest
-                if image is None:
-                    segmented = None if segment is None else segment.result()
-                    archive.write(root, top, dest, fmt=out.fmt, level=out.level, links=links, segment=segmented)
+                segmented = None if segment is None else segment.result()
+                shipped, image = _ship(out, the_plan, root, work, top, dest, written, tree, links, segmented, base_image, launcher)
                 landed.append(dest)
                 beside = dest.with_name(dest.name + sbom.SUFFIX)
                 archive.write_file(beside, bill)
@@ -303,9 +302,10 @@ def _bundle(
 
 @dataclass(frozen=True, kw_only=True)
 class _Output:
-    """What a run writes: an archive of a format and level, or an OCI image (gzip layers)."""
+    """What a run writes: an archive of a format and level, one executable (a launcher, then the
+    tar.gz archive), or an OCI image (gzip layers)."""
 
-    fmt: str
+    fmt: str  # as asked: tar.gz, tar.zst, zip, oci or exe
     level: int
 
     @property
@@ -313,27 +313,65 @@ class _Output:
         return self.fmt == oci.FORMAT
 
     @property
+    def executable(self) -> bool:
+        return self.fmt == exe.FORMAT
+
+    @property
     def tar_format(self) -> str:
-        """The tar format of the output's data (an image's layers are gzip tars)."""
-        return "tar.gz" if self.image else self.fmt
+        """The format of the output's data: an image's layers are gzip tars, an executable holds a tar.gz."""
+        return "tar.gz" if self.image else exe.PAYLOAD_FORMAT if self.executable else self.fmt
 
     @staticmethod
     def of(recipe: Recipe, *, fmt: str | None, level: int | None, base: str | None) -> _Output:
         """The command line's format and level, else the recipe's, else the defaults; checked before any work."""
-        fmt = fmt or recipe.output.format
-        image = fmt == oci.FORMAT
-        level = level or recipe.output.level or (oci.DEFAULT_LEVEL if image else archive.DEFAULT_LEVELS[fmt])
-        if image and level > 9:
+        out = _Output(fmt=fmt or recipe.output.format, level=0)
+        level = level or recipe.output.level or (oci.DEFAULT_LEVEL if out.image else archive.DEFAULT_LEVELS[out.tar_format])
+        if out.image and level > 9:
             raise UsageError(f"compression level {level} is out of range for an image's gzip layers", hint="use 1-9")
-        if base is not None and not image:
-            raise UsageError(f"--base {base} puts an image on a base, but the output format is {fmt}", hint="add --format oci")
-        return _Output(fmt=fmt, level=level)
+        if base is not None and not out.image:
+            raise UsageError(f"--base {base} puts an image on a base, but the output format is {out.fmt}", hint="add --format oci")
+        return dataclasses.replace(out, level=level)
 
     def segment(self, recipe: Recipe, top: str) -> pytree.Segment | None:
         """The Python tree's part of the output, compressed once and cached (not for zip)."""
         if self.fmt == "zip":
             return None
         return pytree.Segment(top=oci.bundle_path(recipe.name) if self.image else top, fmt=self.tar_format, level=self.level)
+
+    def destination(self, folder: Path, name: str, *, taken: Mapping[Path, str]) -> Path:
+        """Where the output goes (an executable has no suffix); not where an earlier target of this run wrote."""
+        dest = folder / (name if self.executable else f"{name}.{self.fmt}")
+        if dest in taken:
+            raise UsageError(
+                f"{dest.name} is also the archive of the target {taken[dest]!r} of this run: its floor, machine and Python are the same",
+                hint="give the targets different glibc floors or machines, or drop one of them",
+            )
+        return dest
+
+
+def _ship(
+    out: _Output,
+    the_plan: plan.Plan,
+    root: Path,
+    work: Path,
+    top: str,
+    dest: Path,
+    written: dict[str, Any],
+    tree: pytree.PythonTree,
+    links: dict[str, str],
+    segment: archive.Segment | None,
+    base: oci_base.Base | None,
+    launcher: Path | None,
+) -> tuple[Path, oci.Image | None]:
+    """Write the staged bundle at ``root`` as ``out`` says: the file published (an image's tar), and the image."""
+    if out.image:
+        image = _image(the_plan, root, dest, written, written["go"]["binary"], tree, links, out.level, segment, base)
+        return image.archive, image
+    payload = work / f"{dest.name}.{out.tar_format}" if launcher is not None else dest
+    archive.write(root, top, payload, fmt=out.tar_format, level=out.level, links=links, segment=segment)
+    if launcher is not None:
+        exe.write(launcher, payload, dest, top=top, program=written["go"]["binary"], manifest=root / archive.MANIFEST)
+    return dest, None
 
 
 def _with_sbom(
@@ -363,7 +401,7 @@ def _image(
     tree: pytree.PythonTree,
     links: dict[str, str],
     level: int,
-    segment: Future[archive.Segment] | None,
+    segment: archive.Segment | None,
     base: oci_base.Base | None,
 ) -> oci.Image:
     """The OCI image of the staged bundle: on ``base``, else on the runtime base its host libraries make."""
@@ -388,7 +426,7 @@ def _image(
         python=tree.names,
         links=links,
         level=level,
-        segment=None if segment is None else segment.result(),
+        segment=segment,
         runtime=runtime,
         base=base,
     )

@@ -19,7 +19,7 @@ from typing import Any
 
 import jsonschema
 
-from gopack.archive import folder, manifest, unpack
+from gopack.archive import exe, folder, manifest, unpack
 from gopack.archive import write as archive
 from gopack.errors import UsageError
 from gopack.platform import platforms
@@ -106,7 +106,7 @@ def _source_of(path: str) -> str:
 
 
 def load(target: Path) -> tuple[dict[str, Any], int | None, dict[str, str]]:
-    """The manifest of an archive or an extracted bundle directory, the archive's size, and
+    """The manifest of an archive, an executable or an extracted bundle directory, the file's size, and
     the machine of each ELF file (by path), as its own header says."""
     if target.is_dir():
         return _load_folder(target)
@@ -167,6 +167,17 @@ def bundled_file(target: Path, name: str, *, max_bytes: int) -> bytes | None:
     return unpack.scan(target, keep={name: max_bytes}).kept.get(name)
 
 
+def executable(target: Path) -> dict[str, Any] | None:
+    """What an executable holds besides its bundle (inspect's ``executable``); None for anything else."""
+    if not target.is_file():
+        return None
+    with target.open("rb") as f:
+        trailer = exe.read_trailer(f, str(target))
+    if trailer is None:
+        return None
+    return {"launcher_size": trailer.offset, "payload_size": trailer.size, "program": f"{trailer.top}/{trailer.program}"}
+
+
 def _machines(root_fd: int, document: dict[str, Any], where: str) -> dict[str, str]:
     """The machine of each regular file the manifest lists that is ELF, read from the file."""
     found = {}
@@ -212,6 +223,9 @@ def report(target: Path) -> dict[str, Any]:
             "deduplicated": manifest["deduplicated"],
         },
     }
+    one_file = executable(target)
+    if one_file is not None:
+        document["executable"] = one_file
     for optional in ("sources", "unresolved", "unpruned"):  # manifests of older gopack versions lack them
         if optional in manifest:
             document[optional] = manifest[optional]

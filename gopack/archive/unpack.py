@@ -14,6 +14,10 @@ Two passes over the same open file:
    manifest's total is refused before it is written. An entry that differs
    from what the first pass saw stops the extraction.
 
+A gopack executable (``output.format: exe``) is read the same way: its payload, the
+tar.gz after the launcher, is what both passes see (:class:`gopack.archive.exe.Section`);
+its trailer's digests of the payload and the manifest are checked by the scan.
+
 Neither :mod:`tarfile`'s extraction filters nor ``os.path.realpath`` is used:
 both are what the CVE-2025-4517 class of attacks (symlink chains longer than
 PATH_MAX) gets around.
@@ -24,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import hashlib
+import io
 import os
 import stat
 import tarfile
@@ -37,7 +42,7 @@ from typing import IO, cast
 import zstandard
 from zlib_ng import gzip_ng, zlib_ng
 
-from gopack.archive import manifest, zipcheck
+from gopack.archive import exe, manifest, zipcheck
 from gopack.archive import write as archive
 from gopack.archive.entries import DIR, FILE, HARDLINK, SYMLINK, Checker, Entry, Listing, Member, Refused, make_entry
 from gopack.archive.limits import HINT, Budget
@@ -82,12 +87,23 @@ class Archive:
     """One archive file, opened once for both passes."""
 
     def __init__(self, path: Path) -> None:
-        self.path, self.fmt = path, archive.archive_format(path)
+        self.path = path
         try:
-            self.raw: IO[bytes] = path.open("rb")
+            self.file: IO[bytes] = path.open("rb")
         except OSError as exc:
             raise UsageError(f"{path}: cannot read: {exc.strerror}", hint="pass the archive gopack bundle wrote") from None
-        self.size = os.fstat(self.raw.fileno()).st_size
+        try:
+            #: The executable's trailer; None for an archive.
+            self.trailer = exe.read_trailer(self.file, str(path))
+            self.fmt = exe.PAYLOAD_FORMAT if self.trailer is not None else archive.archive_format(path)
+        except BaseException:
+            self.file.close()
+            raise
+        self.raw: IO[bytes] = self.file
+        if self.trailer is not None:
+            self.raw = io.BufferedReader(exe.Section(self.file, self.trailer.offset, self.trailer.size), _BLOCK)
+        #: What the caps measure against: the archive's bytes (an executable's embedded one).
+        self.size = self.trailer.size if self.trailer is not None else os.fstat(self.file.fileno()).st_size
         self.zip: zipfile.ZipFile | None = None
         if self.fmt == "zip":
             try:
@@ -104,7 +120,7 @@ class Archive:
     def close(self) -> None:
         if self.zip is not None:
             self.zip.close()
-        self.raw.close()
+        self.file.close()
 
     def scan(self, *, keep: Mapping[str, int] | None = None) -> Listing:
         checker = Checker(str(self.path), budget=Budget(str(self.path), self.size))
@@ -142,6 +158,8 @@ class Archive:
         except _DAMAGED as exc:  # raised while reading an entry's data
             raise VerifyError(f"{self.path}: the archive is damaged or truncated: {_text(exc)}", hint=HINT) from None
         listing = checker.finish()
+        if self.trailer is not None:
+            self._check_trailer(self.trailer, listing)
         listed = {f["path"]: f for f in listing.manifest["files"]}
         wrong = sorted(name for name, digest in digests.items() if listed[name].get("sha256") != digest)
         if wrong:
@@ -151,6 +169,18 @@ class Archive:
                 hint=HINT,
             )
         return dataclasses.replace(listing, machines=machines, kept=kept)
+
+    def _check_trailer(self, trailer: exe.Trailer, listing: Listing) -> None:
+        """The executable's trailer names this payload and this manifest, and the program in it."""
+        problem = None
+        if hashlib.sha256(listing.manifest_bytes).hexdigest() != trailer.manifest_sha256:
+            problem = f"its {manifest.NAME} is not the one its trailer names"
+        elif exe.payload_digest(self.file, trailer) != trailer.payload_sha256:
+            problem = "its payload does not match the sha256 its trailer records"
+        elif trailer.top != listing.top or trailer.program != listing.manifest["go"]["binary"]:
+            problem = f"its trailer runs {trailer.top}/{trailer.program}, not the bundle's program {listing.top}/{listing.manifest['go']['binary']}"
+        if problem is not None:
+            raise VerifyError(f"{self.path}: {problem}; the executable is damaged or was altered", hint=HINT)
 
     def extract(self, listing: Listing, dest: Path) -> Path:
         """Create the entries under ``dest`` (a new folder); return the bundle's root."""

@@ -537,4 +537,7 @@ def archive_format(path: Path) -> str:
     for fmt in FORMATS:
         if path.name.endswith("." + fmt):
             return fmt
-    raise UsageError(f"{path}: not a gopack archive name (expected .tar.gz, .tar.zst or .zip)")
+    raise UsageError(
+        f"{path}: not a gopack archive name (expected .tar.gz, .tar.zst or .zip) and no executable's trailer at its end",
+        hint="pass what gopack bundle wrote; an executable cut short has lost its trailer: copy it again",
+    )

@@ -6,7 +6,8 @@ Pythons it compiles against; ``includes`` reads what the cgo code includes and
 links; ``headers`` matches those includes to the headers the tree kept;
 ``cgoflags`` resolves the recipe's go values into the build's flags; ``build``
 runs ``go build`` with the home-finding file added; ``buildinfo`` reads back which
-modules the binary holds (for the SBOM); ``errors`` shortens Go's.
+modules the binary holds (for the SBOM); ``errors`` shortens Go's; ``launcher``
+builds the one-file executable's launcher (``gopack/launcher``, static Go).
 
 May import: :mod:`gopack.python` (the interpreter, the tree), :mod:`gopack.platform`,
 :mod:`gopack.recipe` and the helpers below them; never the plan (the build reads

@@ -1,0 +1,3 @@
+module gopack.invalid/launcher
+
+go 1.21
