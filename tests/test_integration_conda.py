@@ -28,7 +28,7 @@ from gopack.python import conda
 pytestmark = pytest.mark.integration
 
 SKLEARN = EXAMPLES / "sklearn"
-ALL_CHECKS = {"files": True, "linkage": True, "glibc-only root": True, "no python, decoys": True, "moved, read-only": True}
+ALL_CHECKS = {"files": True, "sbom": True, "linkage": True, "glibc-only root": True, "no python, decoys": True, "moved, read-only": True}
 
 
 def write_recipe(directory: Path, conda_block: str, *, code: bool = True, go_module: Path = SKLEARN, extra: str = "") -> Path:

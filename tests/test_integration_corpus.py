@@ -26,6 +26,7 @@ from packaging.utils import canonicalize_name
 from gopack.archive import contents
 from gopack.pipeline import Bundle
 from gopack.platform.linux import analysis
+from gopack.verify import checks as verify
 from gopack.verify import sandbox
 
 pytestmark = pytest.mark.integration
@@ -120,3 +121,12 @@ def test_what_default_settings_kept_and_why_is_in_the_manifest_and_inspect(build
     ).stdout
     assert "sources    kept beside the bytecode for" in text and "opencv-python-headless (" in text
     assert "unstripped 1 files" in text and "tbbpool" in text and "astropy/tests/runner.py" in text
+
+
+def test_the_corpus_bundle_passes_verify(corpus: tuple[str, Bundle]) -> None:
+    """Every check verify makes of a stranger's archive (the bounded linkage reader, the SBOM, the
+    three confined runs with their keyring, overlays and ptys of their own) holds for the corpus."""
+    _, bundle = corpus
+    found = verify.verify(bundle.archive)
+    assert [c.name for c in found if not c.ok] == [], "\n".join(f"{c.name}: {c.detail}\n{c.output[-3000:]}" for c in found if not c.ok)
+    assert [c.name for c in found] == ["files", "sbom", "linkage", "glibc-only root", "no python, decoys", "moved, read-only"]

@@ -122,7 +122,7 @@ def test_verify_runs_the_smoke_test_under_qemu_in_all_three_sandboxes(
     result = gopack("verify", "--json", *extra, str(cross_bundle), cache=cache_dir)
     assert result.returncode == 0, result.stdout + result.stderr
     checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
-    assert set(checks) == {"files", "linkage", "glibc-only root", "no python, decoys", "moved, read-only"}, checks
+    assert set(checks) == {"files", "sbom", "linkage", "glibc-only root", "no python, decoys", "moved, read-only"}, checks
     assert all(c["ok"] for c in checks.values()), checks
     prefix = str(arm64_bare) if glibc_from == "sysroot" else "/usr/aarch64-linux-gnu"
     assert f"under qemu-aarch64-static with aarch64's glibc from {prefix}" in checks["moved, read-only"]["detail"]

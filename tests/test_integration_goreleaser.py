@@ -2,9 +2,9 @@
 
 The program of tests/data/oldlinux, in a git repository of its own with the example's
 .goreleaser.yaml and gopack-go, released with ``goreleaser release --snapshot --clean``
-against the Debian 11 root: the release holds gopack's archive and SBOM, GoReleaser's
-checksum file lists them, and its .deb installs with dpkg into a clean Debian 11 root
-(no Python there) and runs from /usr/bin.
+against the Debian 11 root: the release holds gopack's archive and its SBOM, GoReleaser's
+checksum file lists them with the packages, and its .deb installs with dpkg into a clean
+Debian 11 root (no Python there) and runs from /usr/bin.
 """
 
 from __future__ import annotations
@@ -70,8 +70,8 @@ def test_goreleaser_snapshot_release_of_a_gopack_bundle(
     listed = dict(reversed(line.split(None, 1)) for line in (dist / "checksums.txt").read_text().splitlines())
     assert listed[archive.name] == _sha256(archive)
     assert listed[deb.name] == _sha256(deb)
-    for sbom in (dist / "gopack").glob("*.cdx.json"):
-        assert listed[sbom.name] == _sha256(sbom)
+    (sbom,) = (dist / "gopack").glob("*.cdx.json")
+    assert sbom.name == archive.name + ".cdx.json" and listed[sbom.name] == _sha256(sbom)
 
     # Installed by dpkg into a clean Debian 11 (glibc 2.31, no Python), run from /usr/bin.
     root = tmp_path / "debian11"

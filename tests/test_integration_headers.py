@@ -30,7 +30,14 @@ def verified(archive: Path, cache: Path) -> str:
     result = gopack("verify", "--json", "--show-output", str(archive), cache=cache)
     assert result.returncode == 0, result.stderr
     checks = {c["name"]: c["ok"] for c in json.loads(result.stdout)["checks"]}
-    assert checks == {"files": True, "linkage": True, "glibc-only root": True, "no python, decoys": True, "moved, read-only": True}
+    assert checks == {
+        "files": True,
+        "sbom": True,
+        "linkage": True,
+        "glibc-only root": True,
+        "no python, decoys": True,
+        "moved, read-only": True,
+    }
     return result.stderr
 
 

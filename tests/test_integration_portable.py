@@ -102,7 +102,14 @@ def test_verify_passes_the_sklearn_bundle_in_all_three_places(sklearn: Bundle) -
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     names = {c["name"]: c["ok"] for c in report["checks"]}
-    assert names == {"files": True, "linkage": True, "glibc-only root": True, "no python, decoys": True, "moved, read-only": True}
+    assert names == {
+        "files": True,
+        "sbom": True,
+        "linkage": True,
+        "glibc-only root": True,
+        "no python, decoys": True,
+        "moved, read-only": True,
+    }
     assert "[CV]" in result.stderr and "[PREDICT]" in result.stderr
 
 
