@@ -275,3 +275,15 @@ def refused(archive: Path, canaries: Canaries, *, command: str = "verify") -> st
 def error_line(stderr: str) -> str:
     (line,) = [line for line in stderr.splitlines() if line.startswith("error: ")]
     return line
+
+
+def app(top: str, script: str = "echo OK\n") -> Bundle:
+    """A bundle whose program is the shell ``script``."""
+    return Bundle(top).script("bin/app", script)
+
+
+def with_manifest(bundle: Bundle, dest: Path, edit: Any) -> Path:
+    """``bundle`` as a tar at ``dest`` whose manifest ``edit`` changed in place."""
+    document = bundle.manifest()
+    edit(document)
+    return bundle.tar(dest, manifest=json.dumps(document).encode())

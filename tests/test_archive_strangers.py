@@ -20,21 +20,11 @@ from typing import Any
 
 import pytest
 from conftest import REPO, Canaries
-from hostile import FAILED, Bundle, error_line, gopack, refused
+from hostile import FAILED, app, error_line, gopack, refused, with_manifest
 
 from gopack.archive import contents, manifest
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox (and a tmpfs) need root")
-
-
-def app(top: str, script: str = "echo OK\n") -> Bundle:
-    return Bundle(top).script("bin/app", script)
-
-
-def with_manifest(bundle: Bundle, dest: Path, edit: Any) -> Path:
-    document = bundle.manifest()
-    edit(document)
-    return bundle.tar(dest, manifest=json.dumps(document).encode())
 
 
 # -- 9: the same manifests for inspect and verify ------------------------------------------------

@@ -17,21 +17,11 @@ from typing import Any
 
 import pytest
 from conftest import Canaries
-from hostile import FAILED, Bundle, error_line, gopack, refused
+from hostile import FAILED, app, error_line, gopack, refused, with_manifest
 
 #: What must never reach a terminal raw: C0 controls but line breaks and tabs, DEL, C1, bidi controls.
 RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox needs root")
-
-
-def app(top: str, script: str = "echo OK\n") -> Bundle:
-    return Bundle(top).script("bin/app", script)
-
-
-def with_manifest(bundle: Bundle, dest: Path, edit: Any) -> Path:
-    document = bundle.manifest()
-    edit(document)
-    return bundle.tar(dest, manifest=json.dumps(document).encode())
 
 
 # -- everywhere ------------------------------------------------------------------------
