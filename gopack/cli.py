@@ -18,7 +18,7 @@ import traceback
 from pathlib import Path
 from typing import Any, NoReturn
 
-from gopack import __version__, _proc, cache, pipeline, plan, sbom
+from gopack import __version__, _proc, cache, pipeline, plan, sbom, targets
 from gopack._text import shown
 from gopack.archive import contents, exe, oci, oci_push
 from gopack.archive import write as archive
@@ -308,7 +308,7 @@ def _push(args: argparse.Namespace) -> int:
 def _bundle_targets(args: argparse.Namespace, the_recipe: recipe.Recipe) -> int:
     """The recipe's targets (or those --target picks) in one run; one table at the end, every
     target's result in it, the first failure's exit code."""
-    results = pipeline.bundle_targets(
+    results = targets.bundle_targets(
         the_recipe, args.targets or (), output_dir=args.output_dir, fmt=args.format, level=args.level, progress=_progress(args)
     )
     failed = [r.error for r in results if r.error is not None]
@@ -334,7 +334,7 @@ def _bundle_targets(args: argparse.Namespace, the_recipe: recipe.Recipe) -> int:
     return failed[0].exit_code if failed else 0
 
 
-def target_table(results: list[pipeline.TargetResult]) -> list[str]:
+def target_table(results: list[targets.TargetResult]) -> list[str]:
     """One line per target: name, archive, size, floor and tag, time; or why it failed."""
     rows = [("target", "archive", "size", "floor / tag", "time")]
     for r in results:

@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import difflib
 import functools
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -44,7 +43,7 @@ from gopack.platform.base import Platform
 from gopack.python import bytecode, conda
 from gopack.python import env as pythonenv
 from gopack.python import tree as pytree
-from gopack.recipe.model import NamedTarget, Recipe
+from gopack.recipe.model import Recipe
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +83,7 @@ class Bundle:
         }
 
 
-class _Stages:
+class Stages:
     """Times each stage and tells the progress callback when one starts and ends."""
 
     def __init__(self, progress: Callable[[str, float | None], None]) -> None:
@@ -109,13 +108,20 @@ def bundle(
     level: int | None = None,
     base: str | None = None,
     progress: Callable[[str, float | None], None] = lambda s, t: None,
+    premade: plan.Plan | None = None,
+    taken: Mapping[Path, str] | None = None,
 ) -> Bundle:
     """Build the archive ``recipe`` describes (with format oci, an image; ``base``: the OCI
-    image layout it goes on, else its own runtime base). An interrupt that comes once the archive is in
-    place (its staging folders are still being removed) carries the archive's path: see :func:`landed`."""
+    image layout it goes on, else its own runtime base). ``premade``: the plan, made already;
+    ``taken``: archives other targets of this run wrote (path -> target), not to be overwritten.
+    An interrupt that comes once the archive is in place (its staging folders are still being
+    removed) carries the archive's path: see :func:`landed`."""
     done: list[Path] = []
     try:
-        return _bundle(recipe, output_dir=output_dir, target=target, fmt=fmt, level=level, base=base, progress=progress, landed=done)
+        return _bundle(
+            recipe, output_dir=output_dir, target=target, fmt=fmt, level=level, base=base, progress=progress, landed=done,
+            premade=premade, taken=taken,
+        )  # fmt: skip
     except KeyboardInterrupt as exc:
         if done:
             exc.args = (*exc.args, _Landed(archive=done[0]))
@@ -130,95 +136,6 @@ class _Landed:
 def landed(interrupt: KeyboardInterrupt) -> Path | None:
     """The complete archive a build wrote before ``interrupt`` stopped it, if it got that far."""
     return next((a.archive for a in interrupt.args if isinstance(a, _Landed)), None)
-
-
-@dataclass(frozen=True, kw_only=True)
-class TargetResult:
-    """One of a recipe's ``targets`` after a run: its bundle, or why it failed."""
-
-    name: str
-    seconds: float
-    bundle: Bundle | None = None
-    error: GopackError | None = None
-
-
-def bundle_targets(
-    recipe: Recipe,
-    names: Sequence[str] = (),
-    *,
-    output_dir: Path | None = None,
-    fmt: str | None = None,
-    level: int | None = None,
-    progress: Callable[[str, float | None], None] = lambda s, t: None,
-) -> list[TargetResult]:
-    """Build the recipe's ``targets`` (those in ``names``, else all), one after another.
-
-    Every target is planned first and the problems of all of them are reported together,
-    before anything is built. A target whose build fails does not stop the others: each
-    result says what became of it. The Go module cache, the Python trees (per target) and
-    the folder's SHA256SUMS are shared as in separate runs."""
-    chosen = pick_targets(recipe, names)
-    variants = [(t.name, recipe.for_target(t)) for t in chosen]
-    cache_dir = cache.directory()
-    plans: dict[str, plan.Plan] = {}
-    problems: list[tuple[str, GopackError]] = []
-    for name, variant in variants:
-        try:
-            with _Stages(_prefixed(progress, name))("plan"):
-                plans[name] = plan.make(variant, cache_dir=cache_dir)
-        except GopackError as exc:
-            problems.append((name, exc))
-    if problems:
-        first = problems[0][1]
-        raise type(first)(
-            f"{len(problems)} of {len(variants)} targets cannot be built ({', '.join(name for name, _ in problems)}); nothing was built",
-            hint="fix each target's problem, or leave it out with --target NAME for the others",
-            details="\n".join(f"{name}: {exc.message}" + (f"\n  hint: {exc.hint}" if exc.hint else "") for name, exc in problems),
-        )
-    results: list[TargetResult] = []
-    taken: dict[Path, str] = {}
-    for name, variant in variants:
-        start = time.monotonic()
-        done: list[Path] = []
-        try:
-            built = _bundle(
-                variant, output_dir=output_dir, target=None, fmt=fmt, level=level, base=None, landed=done, premade=plans[name], taken=taken,
-                progress=_prefixed(progress, name),
-            )  # fmt: skip
-        except GopackError as exc:
-            results.append(TargetResult(name=name, seconds=time.monotonic() - start, error=exc))
-            log.error("target %s failed: %s", name, exc.message)
-            continue
-        except KeyboardInterrupt as exc:
-            if done:
-                exc.args = (*exc.args, _Landed(archive=done[0]))
-            raise
-        taken[built.archive] = name
-        results.append(TargetResult(name=name, seconds=time.monotonic() - start, bundle=built))
-    return results
-
-
-def _prefixed(progress: Callable[[str, float | None], None], name: str) -> Callable[[str, float | None], None]:
-    """``progress`` with each stage named after its target: "arm64: python"."""
-    return lambda stage, seconds: progress(f"{name}: {stage}", seconds)
-
-
-def pick_targets(recipe: Recipe, names: Sequence[str]) -> list[NamedTarget]:
-    """The recipe's targets that ``names`` picks (all of them when it names none), in the recipe's order."""
-    if not recipe.targets:
-        raise UsageError(
-            f"--target {' '.join(names)}: {recipe.path} lists no targets",
-            hint="list them under targets: in the recipe, or leave --target out",
-        )
-    known = [t.name for t in recipe.targets]
-    for name in names:
-        if name not in known:
-            close = difflib.get_close_matches(name, known, n=1)
-            raise UsageError(
-                f"--target {name}: {recipe.path} has no target of that name",
-                hint=f"did you mean {close[0]!r}?" if close else f"its targets are {', '.join(known)}",
-            )
-    return [t for t in recipe.targets if not names or t.name in names]
 
 
 def _bundle(
@@ -236,7 +153,7 @@ def _bundle(
 ) -> Bundle:
     """``premade``: the plan, made already; ``taken``: archives earlier targets of this run
     wrote (path -> target), which this one must not overwrite."""
-    stage = _Stages(progress)
+    stage = Stages(progress)
     out = _Output.of(recipe, fmt=fmt, level=level, base=base)
     cache_dir = cache.directory()
     the_plan = premade
@@ -463,7 +380,7 @@ def _go_build(
     root: Path,
     work: Path,
     cache_dir: Path,
-    stage: _Stages,
+    stage: Stages,
     cancel: _proc.Cancel,
 ) -> tuple[gobuild.GoBinary, cgoflags.GoInputs]:
     """The go build, in its own thread: at once, or once the tree is made when it needs the tree."""

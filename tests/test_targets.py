@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import EXAMPLES, gopack_cli
 
-from gopack import cli, pipeline
+from gopack import cli, targets
 from gopack.errors import BuildError, RecipeError, UsageError
 from gopack.recipe import model as recipe
 
@@ -61,13 +61,13 @@ def test_targets_problems_are_refused_with_their_line(tmp_path: Path, targets: s
 
 def test_target_names_are_picked_with_a_did_you_mean(tmp_path: Path) -> None:
     loaded = recipe.load(write(tmp_path, "targets:\n  - name: debian11\n  - name: arm64\n"))
-    assert [t.name for t in pipeline.pick_targets(loaded, ["arm64"])] == ["arm64"]
-    assert [t.name for t in pipeline.pick_targets(loaded, [])] == ["debian11", "arm64"]
+    assert [t.name for t in targets.pick_targets(loaded, ["arm64"])] == ["arm64"]
+    assert [t.name for t in targets.pick_targets(loaded, [])] == ["debian11", "arm64"]
     with pytest.raises(UsageError, match="--target debian12: .* has no target of that name") as caught:
-        pipeline.pick_targets(loaded, ["debian12"])
+        targets.pick_targets(loaded, ["debian12"])
     assert caught.value.hint == "did you mean 'debian11'?"
     with pytest.raises(UsageError, match="lists no targets"):
-        pipeline.pick_targets(recipe.load(HELLO / "recipe.yaml"), ["arm64"])
+        targets.pick_targets(recipe.load(HELLO / "recipe.yaml"), ["arm64"])
 
 
 def test_every_targets_plan_problem_is_reported_together_before_any_work(tmp_path: Path) -> None:
@@ -89,7 +89,7 @@ def test_every_targets_plan_problem_is_reported_together_before_any_work(tmp_pat
 
 
 def test_the_table_says_what_became_of_each_target() -> None:
-    failed = pipeline.TargetResult(name="arm64", seconds=3.25, error=BuildError("go build failed\nmore"))
+    failed = targets.TargetResult(name="arm64", seconds=3.25, error=BuildError("go build failed\nmore"))
     lines = cli.target_table([failed])
     assert lines[0].split() == ["target", "archive", "size", "floor", "/", "tag", "time"]
     assert lines[1].startswith("arm64   FAILED: go build failed") and lines[1].endswith("3.2 s")
