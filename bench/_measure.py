@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from _common import BINARY, GOPACK_PYTHON, MB, BenchError, comparable, fresh_dir, median, run, say
+from _common import GOPACK_PYTHON, MB, BenchError, comparable, fresh_dir, median, run, run_watched, say
+from _stacks import Stack
 
 # --------------------------------------------------------------------------- sizes
 
@@ -31,11 +32,12 @@ def tar_czf(directory: Path, dest: Path) -> int:
     return dest.stat().st_size
 
 
-def measure_sizes(work: Path, archive: Path, bundle: Path, dist: Path) -> dict[str, int]:
+def measure_sizes(work: Path, stack: Stack, archive: Path, bundle: Path, dist: Path) -> dict[str, int]:
+    sizes = work / "sizes" / stack.name
     return {
         "gopack_archive": archive.stat().st_size,
-        "gopack_tar_czf": tar_czf(bundle, work / "sizes" / "gopack.tar.gz"),
-        "pyinstaller_tar_czf": tar_czf(dist, work / "sizes" / "pyinstaller.tar.gz"),
+        "gopack_tar_czf": tar_czf(bundle, sizes / "gopack.tar.gz"),
+        "pyinstaller_tar_czf": tar_czf(dist, sizes / "pyinstaller.tar.gz"),
         "gopack_tree": tree_bytes(bundle),
         "pyinstaller_tree": tree_bytes(dist),
     }
@@ -58,30 +60,39 @@ def check_read_only(folder: Path) -> None:
         raise BenchError(f"could not mount {folder} read-only: a write inside it succeeded")
 
 
-def measure_startup(work: Path, bundle: Path, venv_python: Path, app: Path, runs: int) -> dict[str, Any]:
-    """Interleaved A B A B: the read-only bundle vs python3.7 app.py, after one untimed run of each."""
+def measure_startup(work: Path, stack: Stack, bundle: Path, venv_python: Path, app: Path, runs: int) -> dict[str, Any]:
+    """Interleaved A B A B: the read-only bundle vs python app.py, after one untimed run of each.
+    Each run is timed to its first line of output and to its end."""
     cwd = fresh_dir(work / "run-cwd")
     # Both read-only, the same way (what unshare and mount cost is on both sides): the
     # bundle, and the venv whose bytecode cache is warm.
     venv = venv_python.parent.parent
-    gopack_argv = read_only_argv(bundle, bundle / "bin" / BINARY)
+    gopack_argv = read_only_argv(bundle, bundle / "bin" / stack.binary)
     python_argv = read_only_argv(venv, venv_python, app / "app.py")
     check_read_only(bundle)
     check_read_only(venv)
-    say("startup warm-up (python: bytecode cache; both: page cache)")
-    first_gopack, first_python = run(gopack_argv, cwd=cwd), run(python_argv, cwd=cwd)
-    same = comparable(first_gopack.stdout) == comparable(first_python.stdout)
+    say(f"{stack.name}: startup warm-up (python: bytecode cache; both: page cache)")
+    first_gopack, first_python = run_watched(gopack_argv, cwd=cwd), run_watched(python_argv, cwd=cwd)
+    same = comparable(first_gopack.ran.stdout) == comparable(first_python.ran.stdout)
     times: dict[str, list[float]] = {"gopack": [], "python": []}
+    first: dict[str, list[float]] = {"gopack": [], "python": []}
     for i in range(runs):
-        times["gopack"].append(run(gopack_argv, cwd=cwd).seconds)
-        times["python"].append(run(python_argv, cwd=cwd).seconds)
-        say(f"startup run {i + 1}/{runs}: gopack {times['gopack'][-1]:.2f} s, python {times['python'][-1]:.2f} s")
+        for side, argv in (("gopack", gopack_argv), ("python", python_argv)):
+            watched = run_watched(argv, cwd=cwd)
+            times[side].append(watched.ran.seconds)
+            first[side].append(watched.first_output_seconds)
+        say(
+            f"{stack.name} startup run {i + 1}/{runs}: gopack {first['gopack'][-1]:.2f} s to first output, {times['gopack'][-1]:.2f} s in all; "
+            f"python {first['python'][-1]:.2f} s, {times['python'][-1]:.2f} s"
+        )
     return {
         "runs": times,
         "median": {k: median(v) for k, v in times.items()},
+        "first_output_runs": first,
+        "first_output_median": {k: median(v) for k, v in first.items()},
         "same_output": same,
-        "gopack_output": first_gopack.stdout,
-        "python_output": first_python.stdout,
+        "gopack_output": first_gopack.ran.stdout,
+        "python_output": first_python.ran.stdout,
     }
 
 
