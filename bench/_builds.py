@@ -35,7 +35,8 @@ class GopackBuild:
 def gopack_build(stack: Stack, src: Path, cache: Path, out: Path) -> GopackBuild:
     fresh_dir(out)
     ran = run([GOPACK, "bundle", src / stack.recipe, "-o", out, "--json"], env={"GOPACK_CACHE_DIR": str(cache)})
-    archives = sorted(p for p in out.iterdir() if p.name.startswith(f"{stack.binary}-"))
+    # The archive, not the SBOM (.cdx.json) gopack writes beside it.
+    archives = sorted(p for p in out.iterdir() if p.name.startswith(f"{stack.binary}-") and p.name.endswith(".tar.gz"))
     if len(archives) != 1:
         raise BenchError(f"gopack bundle wrote {[p.name for p in archives]} to {out}, expected one archive")
     return GopackBuild(ran.seconds, ran.cpu_seconds, archives[0], _stages(ran.stdout))

@@ -28,7 +28,7 @@ def ensure_venv(work: Path, stack: Stack, python: Path) -> Path:
     stamp = venv / "bench-pins.txt"
     want = "\n".join([str(python), *stack.pins]) + "\n"
     if stack.requirements is not None:
-        want += stack.requirements.read_text()
+        want += "uv pip install --compile-bytecode\n" + stack.requirements.read_text()
     if not (stamp.exists() and stamp.read_text() == want):
         say(f"creating the Python {stack.python} venv in {venv} ({' '.join(stack.pins)})")
         shutil.rmtree(venv, ignore_errors=True)
@@ -36,7 +36,9 @@ def ensure_venv(work: Path, stack: Stack, python: Path) -> Path:
         if stack.requirements is None:
             run([venv / "bin" / "python", "-m", "pip", "install", "--disable-pip-version-check", *stack.pins])
         else:
-            run([UV, "pip", "install", "--python", venv / "bin" / "python", *stack.pins, "-r", stack.requirements])
+            # --compile-bytecode as pip does: the baseline runs from a read-only venv, where
+            # Python cannot write the .pyc files it would otherwise compile on every start.
+            run([UV, "pip", "install", "--compile-bytecode", "--python", venv / "bin" / "python", *stack.pins, "-r", stack.requirements])
         stamp.write_text(want)
     return venv / "bin" / f"python{stack.python}"
 

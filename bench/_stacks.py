@@ -147,6 +147,24 @@ SKLEARN = Stack(
     compression=True,
 )
 
+# What PyInstaller must be told for the corpus program to pass: the snippets are imported
+# by name at run time (--collect-submodules runs in a subprocess that cannot see them:
+# name each), and five packages need files or modules that its analysis and hooks miss
+# (lightgbm's VERSION.txt, matplotlib's SVG backend, skimage's and statsmodels' data
+# files, xgboost's libxgboost.so).
+CORPUS_PYINSTALLER_ARGS = (
+    *(
+        a
+        for p in sorted((REPO / "tests" / "corpus" / "corpus_snippets").glob("*_.py"))
+        for a in ("--hidden-import", f"corpus_snippets.{p.stem}")
+    ),
+    *("--collect-all", "lightgbm"),
+    *("--hidden-import", "matplotlib.backends.backend_svg"),
+    *("--collect-data", "skimage"),
+    *("--collect-data", "statsmodels"),
+    *("--collect-all", "xgboost"),
+)
+
 CORPUS = Stack(
     name="corpus",
     title="tests/corpus on Python 3.12 (75 distributions, 32 snippets)",
@@ -160,8 +178,7 @@ CORPUS = Stack(
     app_py=CORPUS_APP_PY,
     app_files=("corpus_snippets",),
     app_name="corpus-app",
-    # The snippets are imported by name at run time: PyInstaller must be told to take them.
-    pyinstaller_args=("--collect-submodules", "corpus_snippets"),
+    pyinstaller_args=CORPUS_PYINSTALLER_ARGS,
     startup_label="time to first output (`RUN astropy_`, read-only bundle)",
     rebuild=False,
     size_target="<= 1.0",  # without pruning by imports (issue 25); <= 0.8 with it
