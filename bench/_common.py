@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import re
 import resource
@@ -46,6 +47,34 @@ class Ran:
     cpu_seconds: float = 0.0
 
 
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def adopt_orphans() -> None:
+    """Make this process the reaper of every descendant whose parent exits before it
+    (prctl PR_SET_CHILD_SUBREAPER), so that their CPU time counts as the run's: loky's
+    workers outlive the sklearn program that started them, and would otherwise be
+    reparented to init, their CPU lost from the run's and charged to "other processes"."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise BenchError(f"prctl(PR_SET_CHILD_SUBREAPER) failed: {os.strerror(ctypes.get_errno())}")
+
+
+def reap_orphans(patience: float = 30.0) -> None:
+    """Wait for the descendants a run left behind (see :func:`adopt_orphans`), at most
+    ``patience`` seconds; one still running then is left to finish on its own."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:  # none left
+            return
+        if pid == 0:  # some still running
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.02)
+
+
 def children_cpu() -> float:
     """User + system CPU seconds of every child this process has waited for so far.
     The benchmark runs one process at a time, so the difference around one run is that
@@ -82,6 +111,7 @@ def run(
                 proc.communicate()
                 raise BenchError(f"{shlex.join(args)} did not finish within {timeout} s (killed its process group)") from None
             seconds = time.perf_counter() - start
+            reap_orphans()
             cpu_seconds = children_cpu() - cpu_before
         except FileNotFoundError as exc:
             raise BenchError(f"cannot run {args[0]}: {exc.strerror}") from None
@@ -146,6 +176,7 @@ def run_watched(argv: Sequence[str | os.PathLike[str]], *, cwd: Path, timeout: f
         finally:
             timer.cancel()
         seconds = time.perf_counter() - start
+        reap_orphans()
         cpu_seconds = children_cpu() - cpu_before
         err.seek(0)
         stderr = _text(err.read())

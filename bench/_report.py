@@ -14,7 +14,7 @@ from typing import Any
 
 from _builds import Builds
 from _common import GOPACK, MB, REPO, BenchError, median, run
-from _stacks import Stack
+from _stacks import STACKS, Stack
 
 
 @dataclass
@@ -198,7 +198,8 @@ def stack_markdown(doc: dict[str, Any]) -> list[str]:
             gopack += f" [{len(notes)}]"
         lines.append(f"| {r.metric} | {gopack} | {fmt(r.alternative, r.unit)} ({r.alt_name}) | {ratio} | {r.target or '—'} | {met} |")
     lines += ["", *(f"[{i}] {note}" for i, note in enumerate(notes, 1))] if notes else []
-    return [*lines, *doc.get("remarks", []), ""]
+    stack = STACKS.get(doc.get("stack", ""))
+    return [*lines, *(["", *stack.notes] if stack and stack.notes else []), ""]
 
 
 def _load(values: Sequence[float]) -> str:
@@ -247,7 +248,8 @@ def stack_document(rows: list[Row], **parts: Any) -> dict[str, Any]:
 
 def write_results(docs: dict[str, dict[str, Any]], out_dir: Path) -> str:
     """Merge these stacks' documents into results.json (a stack measured in another run keeps
-    its own section) and write results.md from all of them; return the new sections' text."""
+    its own section) and write results.md from all of them; return the new sections' text.
+    With no documents, results.md is written again from results.json."""
     json_path = out_dir / "results.json"
     stacks: dict[str, Any] = {}
     if json_path.exists():
@@ -255,6 +257,8 @@ def write_results(docs: dict[str, dict[str, Any]], out_dir: Path) -> str:
         if old.get("schema_version") == RESULTS_SCHEMA:
             stacks = old["stacks"]
     stacks.update(docs)
+    for name, doc in stacks.items():
+        doc.setdefault("stack", name)
     header = [
         "# gopack benchmark",
         "",

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from _builds import clear_runs, measure_builds, warm_up_gopack
-from _common import BENCH, BenchError, median, say
+from _common import BENCH, BenchError, adopt_orphans, median, say
 from _load import LoadLog
 from _measure import extract, measure_compression, measure_sizes, measure_startup
 from _pyinstaller import check_pyinstaller_app, ensure_venv, find_python, write_pyapp
@@ -43,6 +43,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--work-dir", type=Path, default=Path("/tmp/gopack-bench"), help="where everything is built (default /tmp/gopack-bench)"
     )
     parser.add_argument("--out-dir", type=Path, default=BENCH, help="where results.md and results.json go (default bench/)")
+    parser.add_argument(
+        "--rewrite-md", action="store_true", help="measure nothing: write results.md again from results.json (in --out-dir)"
+    )
     parser.add_argument(
         "--max-load", type=float, default=1.5, help="refuse the results if the 1-minute load average before a series is above this (1.5)"
     )
@@ -135,6 +138,7 @@ def bench_stack(args: argparse.Namespace, stack: Stack, work: Path, load: LoadLo
 
 def bench(args: argparse.Namespace) -> str:
     check_host()
+    adopt_orphans()
     ensure_packages()
     work = args.work_dir.resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -154,6 +158,9 @@ def bench(args: argparse.Namespace) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.rewrite_md:
+        write_results({}, args.out_dir)
+        return 0
     try:
         print(bench(args), end="")
     except BenchError as exc:
