@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from _common import GOPACK, BenchError, fresh_dir, run, say
+from _load import LoadLog, Series
 from _pyinstaller import pyinstaller_build
 from _stacks import Stack
 
@@ -88,28 +89,40 @@ class Builds:
     pyinstaller_dist: Path | None = None  # the last run's --onedir folder
 
 
-def measure_builds(work: Path, stack: Stack, venv_python: Path, app: Path, runs: int) -> Builds:
+def measure_builds(work: Path, stack: Stack, venv_python: Path, app: Path, runs: int, load: LoadLog, series: Series) -> Builds:
     """Interleaved: gopack cold (empty cache), gopack rebuild (main.go edited; if the stack
-    times it), PyInstaller. Each build writes into folders of its own; none is deleted
-    before the benchmark ends."""
+    times it), PyInstaller; a run during which other processes were busy is measured again.
+    Each build writes into folders of its own; none is deleted before the benchmark ends."""
     builds = Builds()
-    for i in range(runs):
-        here = runs_dir(work) / f"{stack.name}-{i + 1}"
+    attempt = 0
+
+    def one_run() -> tuple[GopackBuild, GopackBuild | None, float, float, Path]:
+        nonlocal attempt
+        attempt += 1
+        here = runs_dir(work) / f"{stack.name}-{attempt}"
         src = fresh_source(stack, here)
-        say(f"{stack.name} build run {i + 1}/{runs}: gopack cold")
+        say(f"{stack.name} build attempt {attempt}: gopack cold")
         settle()
-        builds.cold.append(gopack_build(stack, src, here / "gopack-cache", here / "out-cold"))
-        line = f"cold {builds.cold[-1].seconds:.1f} s ({builds.cold[-1].cpu_seconds:.1f} CPU s)"
+        cold = gopack_build(stack, src, here / "gopack-cache", here / "out-cold")
+        line = f"cold {cold.seconds:.1f} s ({cold.cpu_seconds:.1f} CPU s)"
+        rebuild = None
         if stack.rebuild:
-            touch_go(src, f"{i}-{time.time_ns()}")
-            say(f"{stack.name} build run {i + 1}/{runs}: gopack rebuild")
+            touch_go(src, f"{attempt}-{time.time_ns()}")
+            say(f"{stack.name} build attempt {attempt}: gopack rebuild")
             settle()
-            builds.rebuild.append(gopack_build(stack, src, here / "gopack-cache", here / "out-rebuild"))
-            line += f", rebuild {builds.rebuild[-1].seconds:.1f} s"
-        say(f"{stack.name} build run {i + 1}/{runs}: pyinstaller")
+            rebuild = gopack_build(stack, src, here / "gopack-cache", here / "out-rebuild")
+            line += f", rebuild {rebuild.seconds:.1f} s"
+        say(f"{stack.name} build attempt {attempt}: pyinstaller")
         settle()
-        seconds, cpu, builds.pyinstaller_dist = pyinstaller_build(stack, venv_python, app, here / "pyinstaller")
+        seconds, cpu, dist = pyinstaller_build(stack, venv_python, app, here / "pyinstaller")
+        say(f"  {line}, pyinstaller {seconds:.1f} s ({cpu:.1f} CPU s)")
+        return cold, rebuild, seconds, cpu, dist
+
+    for cold, rebuild, seconds, cpu, dist in load.repeat(series, f"{stack.name} build run", runs, one_run):
+        builds.cold.append(cold)
+        if rebuild is not None:
+            builds.rebuild.append(rebuild)
         builds.pyinstaller.append(seconds)
         builds.pyinstaller_cpu.append(cpu)
-        say(f"  {line}, pyinstaller {seconds:.1f} s ({cpu:.1f} CPU s)")
+        builds.pyinstaller_dist = dist
     return builds

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
-from _common import children_cpu, say
+from _common import BenchError, children_cpu, say
 
 _TICKS = os.sysconf("SC_CLK_TCK")
+T = TypeVar("T")
 
 
 def loadavg() -> tuple[float, float, float]:
@@ -47,6 +50,7 @@ class Series:
     seconds: float = 0.0
     ours_cpu_seconds: float = 0.0  # the benchmark's children
     others_cpu_seconds: float = 0.0  # everything else the machine ran meanwhile (kernel threads included)
+    discarded: list[str] = field(default_factory=list)  # runs measured while others were busy, and why
     _start: tuple[float, float, float] = field(default=(0.0, 0.0, 0.0), repr=False)
 
     @property
@@ -60,12 +64,14 @@ class LoadLog:
 
     The 1-minute load average after a series counts the benchmark's own builds (two busy
     cores give about 2), so it is recorded, not judged; what is judged is the load average
-    before each series and the CPU time that other processes took during it."""
+    before each series and before each timed run, and the CPU time that other processes
+    took during each run (a run where they took too much is measured again)."""
 
-    def __init__(self, max_load: float, max_others_cores: float, patience: float) -> None:
+    def __init__(self, max_load: float, max_others_cores: float, patience: float, retries: int) -> None:
         self.max_load = max_load
         self.max_others_cores = max_others_cores
         self.patience = patience
+        self.retries = retries
         self.series: list[Series] = []
 
     def start(self, name: str) -> Series:
@@ -84,17 +90,36 @@ class LoadLog:
         series.load_after = loadavg()
         say(f"{series.name}: load average after {_fmt(series.load_after)}; other processes took {series.others_cores:.2f} CPUs on average")
 
+    def repeat(self, series: Series, label: str, runs: int, measure: Callable[[], T]) -> list[T]:
+        """``runs`` results of ``measure``, each taken while the machine was quiet: a run during
+        which other processes took more than the threshold is discarded and measured again
+        (at most ``retries`` times in all), after waiting for the load average to fall."""
+        kept: list[T] = []
+        while len(kept) < runs:
+            wait_for_quiet(self.max_load, self.patience)
+            load = loadavg()[0]
+            wall0, busy0, ours0 = time.monotonic(), busy_cpu_seconds(), children_cpu()
+            result = measure()
+            seconds = time.monotonic() - wall0
+            others = max(0.0, busy_cpu_seconds() - busy0 - (children_cpu() - ours0)) / seconds
+            name = f"{label} {len(kept) + 1}/{runs}"
+            if others <= self.max_others_cores and load <= self.max_load:
+                kept.append(result)
+                continue
+            why = f"{name}: load average {load:.2f} before it, other processes took {others:.2f} CPUs during its {seconds:.0f} s"
+            series.discarded.append(why)
+            say(f"discarded {why} (thresholds {self.max_load}, {self.max_others_cores}); measuring it again")
+            if len(series.discarded) > self.retries:
+                raise BenchError(f"the machine stayed busy: {len(series.discarded)} runs of {series.name} discarded, the last {why}")
+        return kept
+
     def busy(self) -> list[str]:
         """Why the machine was too busy for these numbers to stand (empty if it was quiet)."""
         reasons = []
         for s in self.series:
             if s.load_before[0] > self.max_load:
                 reasons.append(f"{s.name}: 1-minute load average {s.load_before[0]:.2f} before it (threshold {self.max_load})")
-            if s.others_cores > self.max_others_cores:
-                reasons.append(
-                    f"{s.name}: other processes took {s.others_cores:.2f} CPUs on average during it "
-                    f"({s.others_cpu_seconds:.0f} CPU s in {s.seconds:.0f} s; threshold {self.max_others_cores})"
-                )
+        # Each timed run inside a series was kept only if others were quiet during it (repeat).
         return reasons
 
     def as_json(self) -> list[dict[str, object]]:
@@ -107,6 +132,7 @@ class LoadLog:
                 "bench_cpu_seconds": round(s.ours_cpu_seconds, 1),
                 "others_cpu_seconds": round(s.others_cpu_seconds, 1),
                 "others_cores": round(s.others_cores, 3),
+                "discarded_runs": s.discarded,
             }
             for s in self.series
         ]

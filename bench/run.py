@@ -53,10 +53,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--max-others",
         type=float,
         default=0.3,
-        help="refuse them if other processes took more than this many CPUs on average during a series (0.3)",
+        help="measure a run again if other processes took more than this many CPUs on average during it (0.3)",
     )
     parser.add_argument(
         "--wait", type=float, default=900, help="seconds to wait before each series for the load to fall below --max-load (900)"
+    )
+    parser.add_argument(
+        "--retries", type=int, default=4, help="runs of a series that may be discarded and measured again before giving up (4)"
     )
     args = parser.parse_args(argv)
     if any(n is not None and n < 1 for n in (args.runs, args.build_runs, args.startup_runs)):
@@ -87,18 +90,18 @@ def bench_stack(args: argparse.Namespace, stack: Stack, work: Path, load: LoadLo
     try:
         warm_up_gopack(work, stack)
         series = load.start(f"{stack.name} builds")
-        builds = measure_builds(work, stack, venv_python, app, n["build_runs"])
+        builds = measure_builds(work, stack, venv_python, app, n["build_runs"], load, series)
         load.stop(series)
         assert builds.pyinstaller_dist is not None
         bundle = extract(builds.cold[-1].archive, work / f"extracted-{stack.name}")
         sizes = measure_sizes(work, stack, builds.cold[-1].archive, bundle, builds.pyinstaller_dist)
         series = load.start(f"{stack.name} startup")
-        startup = measure_startup(work, stack, bundle, venv_python, app, n["startup_runs"])
+        startup = measure_startup(work, stack, bundle, venv_python, app, n["startup_runs"], load, series)
         load.stop(series)
         pyinstaller_check = check_pyinstaller_app(stack, builds.pyinstaller_dist, startup["python_output"])
         if stack.compression:
             series = load.start(f"{stack.name} compression")
-            compression = measure_compression(work, bundle, n["compression_runs"])
+            compression = measure_compression(work, bundle, n["compression_runs"], load, series)
             load.stop(series)
     finally:
         clear_runs(work)
@@ -142,7 +145,7 @@ def bench(args: argparse.Namespace) -> str:
     ensure_packages()
     work = args.work_dir.resolve()
     work.mkdir(parents=True, exist_ok=True)
-    load = LoadLog(args.max_load, args.max_others, args.wait)
+    load = LoadLog(args.max_load, args.max_others, args.wait, args.retries)
     stacks = list(STACKS.values()) if args.stack == "all" else [STACKS[args.stack]]
     docs = {stack.name: bench_stack(args, stack, work, load) for stack in stacks}
     busy = load.busy()
