@@ -159,7 +159,7 @@ def compression_rows(comp: dict[str, Any]) -> list[Row]:
 def fmt(value: float | None, unit: str) -> str:
     if value is None:
         return "n/a"
-    digits = 2 if unit == "s" else 1
+    digits = (3 if value < 0.1 else 2) if unit == "s" else 1
     return f"{value:.{digits}f} {unit}"
 
 
@@ -181,7 +181,7 @@ def stack_markdown(doc: dict[str, Any]) -> list[str]:
         "",
         *(
             f"- {s['series']}: {_load(s['loadavg_before'])} before, {_load(s['loadavg_after'])} after; "
-            f"others {s['others_cores']:.2f} CPUs ({s['others_cpu_seconds']:.0f} CPU s in {s['seconds']:.0f} s)"
+            f"others {s['others_cores']:.2f} CPUs ({s['others_cpu_seconds']:.0f} CPU s in {s['seconds']:.0f} s)" + _discarded(s)
             for s in doc["load"]
         ),
         "",
@@ -200,6 +200,14 @@ def stack_markdown(doc: dict[str, Any]) -> list[str]:
     lines += ["", *(f"[{i}] {note}" for i, note in enumerate(notes, 1))] if notes else []
     stack = STACKS.get(doc.get("stack", ""))
     return [*lines, *(["", *stack.notes] if stack and stack.notes else []), ""]
+
+
+def _discarded(series: dict[str, Any]) -> str:
+    runs = series.get("discarded_runs") or []
+    if not runs:
+        return ""
+    # The series' figure then counts the discarded runs and the waits; each kept run was quiet.
+    return f"; {len(runs)} run(s) discarded for a busy machine and measured again, each kept run quiet: " + "; ".join(runs)
 
 
 def _load(values: Sequence[float]) -> str:
