@@ -9,14 +9,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _common import BINARY, EXAMPLE, GOPACK, BenchError, fresh_dir, run, say
+from _common import GOPACK, BenchError, fresh_dir, run, say
+from _load import LoadLog, Series
 from _pyinstaller import pyinstaller_build
+from _stacks import Stack
 
 
-def fresh_example(dest: Path) -> Path:
-    """A private copy of examples/sklearn (in ``dest``, new) whose main.go the rebuild row can edit."""
-    src = dest / "src-sklearn"
-    shutil.copytree(EXAMPLE, src, ignore=shutil.ignore_patterns("dist", "__pycache__"))
+def fresh_source(stack: Stack, dest: Path) -> Path:
+    """A private copy of the stack's source (in ``dest``, new) whose main.go the rebuild row can edit."""
+    src = dest / f"src-{stack.name}"
+    shutil.copytree(stack.source, src, ignore=shutil.ignore_patterns("dist", "__pycache__"))
     return src
 
 
@@ -26,17 +28,19 @@ def fresh_example(dest: Path) -> Path:
 @dataclass
 class GopackBuild:
     seconds: float
+    cpu_seconds: float
     archive: Path
     stages: dict[str, float]
 
 
-def gopack_build(src: Path, cache: Path, out: Path) -> GopackBuild:
+def gopack_build(stack: Stack, src: Path, cache: Path, out: Path) -> GopackBuild:
     fresh_dir(out)
-    ran = run([GOPACK, "bundle", src / "recipe.yaml", "-o", out, "--json"], env={"GOPACK_CACHE_DIR": str(cache)})
-    archives = sorted(p for p in out.iterdir() if p.name.startswith(f"{BINARY}-"))
+    ran = run([GOPACK, "bundle", src / stack.recipe, "-o", out, "--json"], env={"GOPACK_CACHE_DIR": str(cache)})
+    # The archive, not the SBOM (.cdx.json) gopack writes beside it.
+    archives = sorted(p for p in out.iterdir() if p.name.startswith(f"{stack.binary}-") and p.name.endswith(".tar.gz"))
     if len(archives) != 1:
         raise BenchError(f"gopack bundle wrote {[p.name for p in archives]} to {out}, expected one archive")
-    return GopackBuild(ran.seconds, archives[0], _stages(ran.stdout))
+    return GopackBuild(ran.seconds, ran.cpu_seconds, archives[0], _stages(ran.stdout))
 
 
 def _stages(report: str) -> dict[str, float]:
@@ -69,11 +73,11 @@ def clear_runs(work: Path) -> None:
     shutil.rmtree(runs_dir(work), ignore_errors=True)
 
 
-def warm_up_gopack(work: Path) -> None:
+def warm_up_gopack(work: Path, stack: Stack) -> None:
     """One throwaway build so uv's cache holds the wheels and Go's module cache the modules."""
-    say("warm-up gopack build (fills uv's cache; not timed)")
-    warm_up = runs_dir(work) / "warm-up"
-    gopack_build(fresh_example(warm_up), warm_up / "cache", warm_up / "out")
+    say(f"{stack.name}: warm-up gopack build (fills uv's cache; not timed)")
+    warm_up = runs_dir(work) / f"warm-up-{stack.name}"
+    gopack_build(stack, fresh_source(stack, warm_up), warm_up / "cache", warm_up / "out")
 
 
 @dataclass
@@ -81,26 +85,44 @@ class Builds:
     cold: list[GopackBuild] = field(default_factory=list)
     rebuild: list[GopackBuild] = field(default_factory=list)
     pyinstaller: list[float] = field(default_factory=list)
+    pyinstaller_cpu: list[float] = field(default_factory=list)
     pyinstaller_dist: Path | None = None  # the last run's --onedir folder
 
 
-def measure_builds(work: Path, venv_python: Path, app: Path, runs: int) -> Builds:
-    """Interleaved: gopack cold (empty cache), gopack rebuild (main.go edited), PyInstaller.
+def measure_builds(work: Path, stack: Stack, venv_python: Path, app: Path, runs: int, load: LoadLog, series: Series) -> Builds:
+    """Interleaved: gopack cold (empty cache), gopack rebuild (main.go edited; if the stack
+    times it), PyInstaller; a run during which other processes were busy is measured again.
     Each build writes into folders of its own; none is deleted before the benchmark ends."""
     builds = Builds()
-    for i in range(runs):
-        here = runs_dir(work) / str(i + 1)
-        src = fresh_example(here)
-        say(f"build run {i + 1}/{runs}: gopack cold")
+    attempt = 0
+
+    def one_run() -> tuple[GopackBuild, GopackBuild | None, float, float, Path]:
+        nonlocal attempt
+        attempt += 1
+        here = runs_dir(work) / f"{stack.name}-{attempt}"
+        src = fresh_source(stack, here)
+        say(f"{stack.name} build attempt {attempt}: gopack cold")
         settle()
-        builds.cold.append(gopack_build(src, here / "gopack-cache", here / "out-cold"))
-        touch_go(src, f"{i}-{time.time_ns()}")
-        say(f"build run {i + 1}/{runs}: gopack rebuild")
+        cold = gopack_build(stack, src, here / "gopack-cache", here / "out-cold")
+        line = f"cold {cold.seconds:.1f} s ({cold.cpu_seconds:.1f} CPU s)"
+        rebuild = None
+        if stack.rebuild:
+            touch_go(src, f"{attempt}-{time.time_ns()}")
+            say(f"{stack.name} build attempt {attempt}: gopack rebuild")
+            settle()
+            rebuild = gopack_build(stack, src, here / "gopack-cache", here / "out-rebuild")
+            line += f", rebuild {rebuild.seconds:.1f} s"
+        say(f"{stack.name} build attempt {attempt}: pyinstaller")
         settle()
-        builds.rebuild.append(gopack_build(src, here / "gopack-cache", here / "out-rebuild"))
-        say(f"build run {i + 1}/{runs}: pyinstaller")
-        settle()
-        seconds, builds.pyinstaller_dist = pyinstaller_build(venv_python, app, here / "pyinstaller")
+        seconds, cpu, dist = pyinstaller_build(stack, venv_python, app, here / "pyinstaller")
+        say(f"  {line}, pyinstaller {seconds:.1f} s ({cpu:.1f} CPU s)")
+        return cold, rebuild, seconds, cpu, dist
+
+    for cold, rebuild, seconds, cpu, dist in load.repeat(series, f"{stack.name} build run", runs, one_run):
+        builds.cold.append(cold)
+        if rebuild is not None:
+            builds.rebuild.append(rebuild)
         builds.pyinstaller.append(seconds)
-        say(f"  cold {builds.cold[-1].seconds:.1f} s, rebuild {builds.rebuild[-1].seconds:.1f} s, pyinstaller {seconds:.1f} s")
+        builds.pyinstaller_cpu.append(cpu)
+        builds.pyinstaller_dist = dist
     return builds

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from _common import BINARY, GOPACK_PYTHON, MB, BenchError, comparable, fresh_dir, median, run, say
+from _common import GOPACK_PYTHON, MB, BenchError, Watched, comparable, fresh_dir, median, run, run_watched, say
+from _load import LoadLog, Series
+from _stacks import Stack
 
 # --------------------------------------------------------------------------- sizes
 
@@ -31,11 +33,12 @@ def tar_czf(directory: Path, dest: Path) -> int:
     return dest.stat().st_size
 
 
-def measure_sizes(work: Path, archive: Path, bundle: Path, dist: Path) -> dict[str, int]:
+def measure_sizes(work: Path, stack: Stack, archive: Path, bundle: Path, dist: Path) -> dict[str, int]:
+    sizes = work / "sizes" / stack.name
     return {
         "gopack_archive": archive.stat().st_size,
-        "gopack_tar_czf": tar_czf(bundle, work / "sizes" / "gopack.tar.gz"),
-        "pyinstaller_tar_czf": tar_czf(dist, work / "sizes" / "pyinstaller.tar.gz"),
+        "gopack_tar_czf": tar_czf(bundle, sizes / "gopack.tar.gz"),
+        "pyinstaller_tar_czf": tar_czf(dist, sizes / "pyinstaller.tar.gz"),
         "gopack_tree": tree_bytes(bundle),
         "pyinstaller_tree": tree_bytes(dist),
     }
@@ -58,30 +61,46 @@ def check_read_only(folder: Path) -> None:
         raise BenchError(f"could not mount {folder} read-only: a write inside it succeeded")
 
 
-def measure_startup(work: Path, bundle: Path, venv_python: Path, app: Path, runs: int) -> dict[str, Any]:
-    """Interleaved A B A B: the read-only bundle vs python3.7 app.py, after one untimed run of each."""
+def measure_startup(
+    work: Path, stack: Stack, bundle: Path, venv_python: Path, app: Path, runs: int, load: LoadLog, series: Series
+) -> dict[str, Any]:
+    """Interleaved A B A B: the read-only bundle vs python app.py, after one untimed run of each.
+    Each run is timed to its first line of output and to its end; a pair during which other
+    processes were busy is measured again."""
     cwd = fresh_dir(work / "run-cwd")
     # Both read-only, the same way (what unshare and mount cost is on both sides): the
     # bundle, and the venv whose bytecode cache is warm.
     venv = venv_python.parent.parent
-    gopack_argv = read_only_argv(bundle, bundle / "bin" / BINARY)
+    gopack_argv = read_only_argv(bundle, bundle / "bin" / stack.binary)
     python_argv = read_only_argv(venv, venv_python, app / "app.py")
     check_read_only(bundle)
     check_read_only(venv)
-    say("startup warm-up (python: bytecode cache; both: page cache)")
-    first_gopack, first_python = run(gopack_argv, cwd=cwd), run(python_argv, cwd=cwd)
-    same = comparable(first_gopack.stdout) == comparable(first_python.stdout)
+    say(f"{stack.name}: startup warm-up (python: bytecode cache; both: page cache)")
+    first_gopack, first_python = run_watched(gopack_argv, cwd=cwd), run_watched(python_argv, cwd=cwd)
+    same = comparable(first_gopack.ran.stdout) == comparable(first_python.ran.stdout)
     times: dict[str, list[float]] = {"gopack": [], "python": []}
-    for i in range(runs):
-        times["gopack"].append(run(gopack_argv, cwd=cwd).seconds)
-        times["python"].append(run(python_argv, cwd=cwd).seconds)
-        say(f"startup run {i + 1}/{runs}: gopack {times['gopack'][-1]:.2f} s, python {times['python'][-1]:.2f} s")
+    first: dict[str, list[float]] = {"gopack": [], "python": []}
+
+    def one_pair() -> dict[str, Watched]:
+        pair = {side: run_watched(argv, cwd=cwd) for side, argv in (("gopack", gopack_argv), ("python", python_argv))}
+        say(
+            f"{stack.name} startup: gopack {pair['gopack'].first_output_seconds:.2f} s to first output, {pair['gopack'].ran.seconds:.2f} s in all; "
+            f"python {pair['python'].first_output_seconds:.2f} s, {pair['python'].ran.seconds:.2f} s"
+        )
+        return pair
+
+    for pair in load.repeat(series, f"{stack.name} startup pair", runs, one_pair):
+        for side, watched in pair.items():
+            times[side].append(watched.ran.seconds)
+            first[side].append(watched.first_output_seconds)
     return {
         "runs": times,
         "median": {k: median(v) for k, v in times.items()},
+        "first_output_runs": first,
+        "first_output_median": {k: median(v) for k, v in first.items()},
         "same_output": same,
-        "gopack_output": first_gopack.stdout,
-        "python_output": first_python.stdout,
+        "gopack_output": first_gopack.ran.stdout,
+        "python_output": first_python.ran.stdout,
     }
 
 
@@ -132,7 +151,7 @@ def round_trips(c: Compressor, src: Path) -> bool:
     return check.returncode == 0
 
 
-def measure_compression(work: Path, bundle: Path, runs: int) -> dict[str, Any]:
+def measure_compression(work: Path, bundle: Path, runs: int, load: LoadLog, series: Series) -> dict[str, Any]:
     """One uncompressed tar of the bundle, compressed by each tool in turn (interleaved)."""
     out = fresh_dir(work / "compress")
     src = out / "bundle.tar"
@@ -141,7 +160,9 @@ def measure_compression(work: Path, bundle: Path, runs: int) -> dict[str, Any]:
     chosen = {k: c for k, c in compressors(out, src).items() if missing is None or not k.startswith("gopack")}
     times: dict[str, list[float]] = {k: [] for k in chosen}
     errors: dict[str, str] = {}
-    for i in range(runs):
+
+    def one_round() -> dict[str, float]:
+        took: dict[str, float] = {}
         for key, c in chosen.items():
             if key in errors:
                 continue
@@ -150,8 +171,13 @@ def measure_compression(work: Path, bundle: Path, runs: int) -> dict[str, Any]:
             if ran.returncode != 0:
                 errors[key] = f"exit code {ran.returncode}: {ran.stderr.strip()[-500:]}"
                 continue
-            times[key].append(ran.seconds)
-        say("compression run {}/{}: {}".format(i + 1, runs, ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items() if v)))
+            took[key] = ran.seconds
+        say("compression: {}".format(", ".join(f"{k} {v:.2f} s" for k, v in took.items())))
+        return took
+
+    for took in load.repeat(series, "compression round", runs, one_round):
+        for key, seconds in took.items():
+            times[key].append(seconds)
     results: dict[str, Any] = {}
     for key, c in chosen.items():
         if key in errors:

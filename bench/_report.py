@@ -14,6 +14,7 @@ from typing import Any
 
 from _builds import Builds
 from _common import GOPACK, MB, REPO, BenchError, median, run
+from _stacks import STACKS, Stack
 
 
 @dataclass
@@ -44,7 +45,7 @@ class Row:
         return self.ratio <= float(value) if op == "<=" else self.ratio >= float(value)
 
 
-def size_rows(sizes: dict[str, int], pyinstaller_check: dict[str, Any]) -> list[Row]:
+def size_rows(stack: Stack, sizes: dict[str, int], pyinstaller_check: dict[str, Any]) -> list[Row]:
     note = "" if pyinstaller_check["ok"] else "PyInstaller's app did not print the same output; see results.json"
     return [
         Row(
@@ -53,7 +54,7 @@ def size_rows(sizes: dict[str, int], pyinstaller_check: dict[str, Any]) -> list[
             sizes["gopack_tar_czf"] / MB,
             sizes["pyinstaller_tar_czf"] / MB,
             "PyInstaller --onedir",
-            "<= 0.8",
+            stack.size_target,
             note,
         ),
         Row(
@@ -67,39 +68,64 @@ def size_rows(sizes: dict[str, int], pyinstaller_check: dict[str, Any]) -> list[
     ]
 
 
-def build_rows(builds: Builds) -> list[Row]:
+def build_rows(stack: Stack, builds: Builds) -> list[Row]:
     cold = median([b.seconds for b in builds.cold])
-    return [
+    rows = [
         Row(
-            "cold build (empty gopack cache, warm uv cache)",
+            "cold build, wall (empty gopack cache, warm uv cache)",
             "s",
             cold,
             median(builds.pyinstaller),
             "PyInstaller --onedir --clean",
-            "<= 0.6",
+            stack.cold_wall_target,
         ),
         Row(
-            "rebuild, main.go edited, Python side unchanged",
+            "cold build, CPU seconds (user + system, children included)",
             "s",
-            median([b.seconds for b in builds.rebuild]),
-            cold,
-            "gopack cold build",
-            "<= 0.2",
+            median([b.cpu_seconds for b in builds.cold]),
+            median(builds.pyinstaller_cpu),
+            "PyInstaller --onedir --clean",
+            stack.cold_cpu_target,
         ),
     ]
+    if builds.rebuild:
+        rows.append(
+            Row(
+                "rebuild, main.go edited, Python side unchanged",
+                "s",
+                median([b.seconds for b in builds.rebuild]),
+                cold,
+                "gopack cold build",
+                "<= 0.2",
+            )
+        )
+    return rows
 
 
-def startup_row(startup: dict[str, Any]) -> Row:
+def startup_rows(stack: Stack, startup: dict[str, Any]) -> list[Row]:
     note = "" if startup["same_output"] else "FAILED: the two programs printed different lines"
-    return Row(
-        "time to first prediction (whole run, read-only bundle)",
-        "s",
-        startup["median"]["gopack"],
-        startup["median"]["python"],
-        "python3.7 app.py, read-only venv, warm .pyc",
-        "<= 1.0",
-        note,
-    )
+    baseline = f"python{stack.python} app.py, read-only venv, warm .pyc"
+    if stack.name == "sklearn":  # it prints everything at its end: the whole run is the row
+        return [Row(stack.startup_label, "s", startup["median"]["gopack"], startup["median"]["python"], baseline, "<= 1.0", note)]
+    return [
+        Row(
+            stack.startup_label,
+            "s",
+            startup["first_output_median"]["gopack"],
+            startup["first_output_median"]["python"],
+            baseline,
+            "<= 1.0",
+            note,
+        ),
+        Row(
+            "whole run (every snippet, read-only bundle)",
+            "s",
+            startup["median"]["gopack"],
+            startup["median"]["python"],
+            baseline,
+            "",
+        ),
+    ]
 
 
 def compression_rows(comp: dict[str, Any]) -> list[Row]:
@@ -133,25 +159,37 @@ def compression_rows(comp: dict[str, Any]) -> list[Row]:
 def fmt(value: float | None, unit: str) -> str:
     if value is None:
         return "n/a"
-    digits = 2 if unit == "s" else 1
+    digits = (3 if value < 0.1 else 2) if unit == "s" else 1
     return f"{value:.{digits}f} {unit}"
 
 
-def markdown(rows: list[Row], machine: dict[str, Any], config: dict[str, Any]) -> str:
+def stack_markdown(doc: dict[str, Any]) -> list[str]:
+    """One stack's section: when, what, how quiet the machine was, the table."""
+    machine, config = doc["machine"], doc["config"]
+    counts = [f"{config['build_runs']} build runs", f"{config['startup_runs']} startup runs"]
+    if config.get("compression_runs"):
+        counts.append(f"{config['compression_runs']} compression runs")
     lines = [
-        "# gopack benchmark (examples/sklearn)",
+        f"## {doc['title']}",
         "",
         (
             f"{machine['date']} · gopack {machine['gopack_version']} ({machine['git']}) · {machine['nproc']} CPUs ({machine['cpu']}) · "
-            f"load average {machine['loadavg_at_start'][0]:.1f} at start, {machine.get('loadavg_at_end', [0.0])[0]:.1f} at end · "
-            f"{config['build_runs']} build runs, {config['startup_runs']} startup runs, {config['runs']} compression runs, medians"
+            f"PyInstaller {machine['pyinstaller']} · {', '.join(counts)}, medians"
+        ),
+        "",
+        "Load average (1, 5, 15 min) before and after each series, and the CPUs other processes took during it:",
+        "",
+        *(
+            f"- {s['series']}: {_load(s['loadavg_before'])} before, {_load(s['loadavg_after'])} after; "
+            f"others {s['others_cores']:.2f} CPUs ({s['others_cpu_seconds']:.0f} CPU s in {s['seconds']:.0f} s)" + _discarded(s)
+            for s in doc["load"]
         ),
         "",
         "| metric | gopack | alternative | ratio | target | met? |",
         "|---|---|---|---|---|---|",
     ]
     notes: list[str] = []
-    for r in rows:
+    for r in (Row(**{k: v for k, v in row.items() if k not in ("ratio", "met")}) for row in doc["rows"]):
         met = {True: "yes", False: "**no**", None: "—"}[r.met]
         ratio = "n/a" if r.ratio is None else f"{r.ratio:.2f}"
         gopack = fmt(r.gopack, r.unit)
@@ -160,7 +198,20 @@ def markdown(rows: list[Row], machine: dict[str, Any], config: dict[str, Any]) -
             gopack += f" [{len(notes)}]"
         lines.append(f"| {r.metric} | {gopack} | {fmt(r.alternative, r.unit)} ({r.alt_name}) | {ratio} | {r.target or '—'} | {met} |")
     lines += ["", *(f"[{i}] {note}" for i, note in enumerate(notes, 1))] if notes else []
-    return "\n".join(lines) + "\n"
+    stack = STACKS.get(doc.get("stack", ""))
+    return [*lines, *(["", *stack.notes] if stack and stack.notes else []), ""]
+
+
+def _discarded(series: dict[str, Any]) -> str:
+    runs = series.get("discarded_runs") or []
+    if not runs:
+        return ""
+    # The series' figure then counts the discarded runs and the waits; each kept run was quiet.
+    return f"; {len(runs)} run(s) discarded for a busy machine and measured again, each kept run quiet: " + "; ".join(runs)
+
+
+def _load(values: Sequence[float]) -> str:
+    return "/".join(f"{v:.2f}" for v in values)
 
 
 def tool_version(argv: Sequence[str | Path]) -> str:
@@ -172,13 +223,13 @@ def tool_version(argv: Sequence[str | Path]) -> str:
     return text.splitlines()[0] if text else f"exit code {ran.returncode}"
 
 
-def machine_info(python37: Path, venv_python: Path) -> dict[str, Any]:
+def machine_info(python: Path, venv_python: Path) -> dict[str, Any]:
     cpu = next(
         (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
         platform.machine(),
     )
     mem = next((line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")), "0")
-    dirty = run(["git", "-C", REPO, "status", "--porcelain", "--", "gopack"], check=False).stdout.strip()
+    dirty = run(["git", "-C", REPO, "status", "--porcelain", "--", "gopack", "bench/*.py"], check=False).stdout.strip()
     commit = run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], check=False).stdout.strip()
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -188,10 +239,10 @@ def machine_info(python37: Path, venv_python: Path) -> dict[str, Any]:
         "kernel": platform.release(),
         "loadavg_at_start": os.getloadavg(),
         "gopack_version": re.sub(r"^gopack\s+", "", tool_version([GOPACK, "--version"])),
-        "git": commit + (" + uncommitted changes in gopack/" if dirty else ""),
+        "git": commit + (" + uncommitted changes in gopack/ or bench/" if dirty else ""),
         "go": tool_version(["go", "version"]),
         "go_cache": tool_version(["go", "env", "GOCACHE"]),
-        "python37": f"{python37} ({tool_version([python37, '--version'])})",
+        "python": f"{python} ({tool_version([python, '--version'])})",
         "pyinstaller": tool_version([venv_python.parent / "pyinstaller", "--version"]),
         "pigz": tool_version(["pigz", "--version"]),
         "zstd": tool_version(["zstd", "--version"]),
@@ -199,9 +250,43 @@ def machine_info(python37: Path, venv_python: Path) -> dict[str, Any]:
     }
 
 
-def write_results(rows: list[Row], document: dict[str, Any], out_dir: Path) -> str:
-    text = markdown(rows, document["machine"], document["config"])
-    (out_dir / "results.md").write_text(text)
-    document["rows"] = [{**asdict(r), "ratio": r.ratio, "met": r.met} for r in rows]
-    (out_dir / "results.json").write_text(json.dumps(document, indent=1, default=str) + "\n")
-    return text
+def stack_document(rows: list[Row], **parts: Any) -> dict[str, Any]:
+    return {**parts, "rows": [{**asdict(r), "ratio": r.ratio, "met": r.met} for r in rows]}
+
+
+def write_results(docs: dict[str, dict[str, Any]], out_dir: Path) -> str:
+    """Merge these stacks' documents into results.json (a stack measured in another run keeps
+    its own section) and write results.md from all of them; return the new sections' text.
+    With no documents, results.md is written again from results.json."""
+    json_path = out_dir / "results.json"
+    stacks: dict[str, Any] = {}
+    if json_path.exists():
+        old = json.loads(json_path.read_text())
+        if old.get("schema_version") == RESULTS_SCHEMA:
+            stacks = old["stacks"]
+    stacks.update(docs)
+    for name, doc in stacks.items():
+        doc.setdefault("stack", name)
+    header = [
+        "# gopack benchmark",
+        "",
+        "Written by `bench/run.py` (see README.md); each stack's section says when and on which commit it was measured.",
+        "",
+    ]
+    body = [line for name in sorted(stacks, key=_stack_order) for line in stack_markdown(stacks[name])]
+    _atomic_write(out_dir / "results.md", "\n".join(header + body))
+    _atomic_write(json_path, json.dumps({"schema_version": RESULTS_SCHEMA, "stacks": stacks}, indent=1, default=str) + "\n")
+    return "\n".join(line for name in docs for line in stack_markdown(docs[name]))
+
+
+RESULTS_SCHEMA = 2
+
+
+def _stack_order(name: str) -> tuple[int, str]:
+    return (0 if name == "sklearn" else 1, name)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
