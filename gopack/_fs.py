@@ -7,6 +7,7 @@ import hashlib
 import os
 import shutil
 from pathlib import Path
+from typing import Protocol
 
 
 def link_or_copy(source: str, dest: str) -> None:
@@ -21,8 +22,17 @@ def link_or_copy(source: str, dest: str) -> None:
 
 
 def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
+        return sha256_of(f)
+
+
+class Readable(Protocol):
+    def read(self, size: int, /) -> bytes | None: ...
+
+
+def sha256_of(stream: Readable, block: int = 1 << 20) -> str:
+    """sha256 of what ``stream`` holds from where it stands to its end, read a block at a time."""
+    digest = hashlib.sha256()
+    while data := stream.read(block):
+        digest.update(data)
     return digest.hexdigest()

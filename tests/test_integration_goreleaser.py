@@ -28,9 +28,9 @@ SBIN = "/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def _run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(argv, capture_output=True, text=True, check=False, **kwargs)  # type: ignore[call-overload]
+    result = subprocess.run(argv, capture_output=True, text=True, check=False, **kwargs)
     assert result.returncode == 0, f"{argv[:3]} exited {result.returncode}\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-    return result  # type: ignore[no-any-return]
+    return result
 
 
 def _sha256(path: Path) -> str:

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from gopack._fs import sha256_of
 from gopack.archive.limits import HINT
 from gopack.errors import BuildError, VerifyError
 
@@ -113,11 +114,7 @@ def read_trailer(raw: IO[bytes], where: str) -> Trailer | None:
 
 def payload_digest(raw: IO[bytes], trailer: Trailer) -> str:
     """sha256 of the payload as the file holds it."""
-    digest = hashlib.sha256()
-    section = Section(raw, trailer.offset, trailer.size)
-    while block := section.read(_BLOCK):
-        digest.update(block)
-    return digest.hexdigest()
+    return sha256_of(Section(raw, trailer.offset, trailer.size), _BLOCK)
 
 
 class Section(io.RawIOBase):

@@ -21,7 +21,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import glob
-import hashlib
 import io
 import json
 import os
@@ -40,7 +39,7 @@ from typing import Any, BinaryIO, final
 import zstandard
 from zlib_ng import gzip_ng, zlib_ng
 
-from gopack._fs import sha256_file
+from gopack._fs import sha256_file, sha256_of
 from gopack.errors import BuildError, UsageError
 
 MANIFEST = "gopack.json"
@@ -350,11 +349,8 @@ def write_entries(dest: Path, entries: Sequence[LayerEntry], *, level: int) -> N
 
 def gunzip_sha256(path: Path) -> str:
     """The sha256 of what the gzip file at ``path`` (one member or several) holds: a layer's diff_id."""
-    digest = hashlib.sha256()
     with gzip_ng.open(path, "rb") as f:  # type: ignore[no-untyped-call]  # zlib-ng ships no annotations for it
-        while block := f.read(_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
+        return sha256_of(f, _BLOCK)
 
 
 def _append(path: Path, out: BinaryIO) -> None:
