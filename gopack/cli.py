@@ -509,6 +509,20 @@ def _inspect(args: argparse.Namespace) -> int:
     if document.get("unpruned"):
         lines.append(f"  unpruned   {len(document['unpruned'])} files a rule matched, kept because code that stays imports them")
         lines += [f"    {u['path']}: {u['why']}" for u in document["unpruned"]]
+    left_out = document.get("left_out")
+    if left_out:
+        lines.append(
+            f"  left out   {left_out['bytes'] / 1e6:.1f} MB in {left_out['files']} files nothing the program imports reaches "
+            f"(prune.imports; keep a module with {left_out['key']})"
+        )
+        for package in left_out["packages"]:
+            modules = package["modules"]
+            lines.append(
+                f"    {package['bytes'] / 1e6:9.1f} MB  {package['files']:5d} files  {package['distribution']}: "
+                f"{len(modules)} modules ({', '.join(modules[:4])}{' ...' if len(modules) > 4 else ''})"
+                + (f", {len(package['other'])} other files" if package["other"] else "")
+            )
+            lines += [f"      {o['path']}: {o['why']}" for o in package["other"][:3]]
     unstripped = savings["stripped"].get("restored") or []
     if unstripped:
         lines.append(f"  unstripped {len(unstripped)} files shipped as the wheel had them")

@@ -34,11 +34,13 @@ def document(
     platform: Platform,
     files: Sequence[Mapping[str, Any]],
     links: Mapping[str, str],
+    left_out: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Everything ``gopack.json`` says but its file list (``files``, which
     :func:`gopack.archive.write.write_manifest` appends) and its schema version.
     ``program``: the relocation of the Go binary (``binary_rel``, bundle-relative);
-    ``links``: the files the archive stores as links to an identical one."""
+    ``links``: the files the archive stores as links to an identical one; ``left_out``: what
+    prune.imports removed (:class:`gopack.python.program_imports.Outcome`)."""
     recipe, interpreter, the_target, meta = the_plan.recipe, the_plan.interpreter, the_plan.target, tree.meta
     vendored = [*meta["vendored"], *(v.to_json() for v in program.vendored)]
     sizes = {f["path"]: int(f["size"]) for f in files}
@@ -82,6 +84,7 @@ def document(
         "sources": meta["sources"],
         "unresolved": meta["unresolved"],
         "unpruned": meta["unpruned"],
+        **({"left_out": dict(left_out)} if left_out is not None else {}),
         "components": contents.components(
             list(files),
             binary=binary_rel,

@@ -40,7 +40,7 @@ from gopack.go import buildinfo, cgoflags
 from gopack.go import launcher as golauncher
 from gopack.platform import platforms
 from gopack.platform.base import Platform
-from gopack.python import bytecode, conda
+from gopack.python import bytecode, conda, program_imports
 from gopack.python import env as pythonenv
 from gopack.python import tree as pytree
 from gopack.recipe.model import Recipe
@@ -180,7 +180,8 @@ def _bundle(
             background.enter_context(cache.using(pytree.key(recipe, interpreter, the_target), cache_dir))
             go_build = functools.partial(_go_build, the_plan, tree_made, root, work, cache_dir, stage)
             go = background.enter_context(_proc.in_background(go_build, name="go"))
-            want = out.segment(recipe, top)
+            # prune.imports removes files from the staged tree: its cached segment would not match.
+            want = None if recipe.prune.imports else out.segment(recipe, top)
             with stage("python"):
                 tree = _python_tree(the_plan, root, tree_made, cache_dir, want)
             # The tree's part of the archive (made with a new tree, else now) compresses while the
@@ -189,19 +190,23 @@ def _bundle(
                 None if want is None else background.enter_context(_proc.in_background(lambda cancel: tree.segment(want), name="segment"))
             )
             with stage("app"):
-                _app(the_plan, root, tree)
+                app_index = _app(the_plan, root, tree)
             binary, go_inputs = go.result()
             with stage("relocate"):
                 binary_rel = binary.path.relative_to(root).as_posix()
                 program = platform.relocate_program(root, binary_rel, target=the_target)
                 floor = platform.floor({**tree.requirements, **program.requirements}, machine=interpreter.elf_machine, target=the_target)
+            left_out = None
+            if app_index is not None:
+                with stage("imports"):
+                    left_out = _prune_imports(the_plan, root, work, tree, app_index, platform)
             dest = out.destination(output_dir or recipe.output.dir, f"{top}-{interpreter.tag}-{floor.tag}", taken=taken or {})
             with stage("manifest"):
                 files = archive.manifest_files(root, known={f["path"]: f for f in tree.meta["files"]})
                 links = _links(files, tree, out.tar_format)
                 describe = functools.partial(
                     manifest.document, the_plan, tree, binary=binary, binary_rel=binary_rel, go_inputs=go_inputs, program=program,
-                    floor=floor, platform=platform, links=links,
+                    floor=floor, platform=platform, links=links, left_out=left_out,
                 )  # fmt: skip
                 written, bill = _with_sbom(the_plan, tree, root, binary_rel, platform, files, describe)
             with stage("image" if out.image else "archive"):
@@ -412,10 +417,15 @@ def _python_tree(
     return tree
 
 
-def _app(the_plan: plan.Plan, root: Path, tree: pytree.PythonTree) -> None:
-    """The user's own code, copied and compiled by the bundle's interpreter."""
+def _app(the_plan: plan.Plan, root: Path, tree: pytree.PythonTree) -> dict[str, Any] | None:
+    """The user's own code, copied and compiled by the bundle's interpreter; with prune.imports,
+    what it imports, read before its sources go."""
     interpreter = the_plan.interpreter
     pythonenv.copy_code(the_plan.recipe, root / pythonenv.APP)
+    app_index = None
+    if the_plan.recipe.prune.imports:
+        site_index = program_imports.read_index(tree.imports_index)
+        app_index = {"site": site_index, "app": program_imports.index_app(root / pythonenv.APP, site_index)}
     bytecode.compile_tree(
         root / "python" / "bin" / interpreter.program,
         root / pythonenv.APP,
@@ -425,6 +435,28 @@ def _app(the_plan: plan.Plan, root: Path, tree: pytree.PythonTree) -> None:
         epoch=archive.epoch(),
         target=the_plan.target,
     )
+    return app_index
+
+
+def _prune_imports(
+    the_plan: plan.Plan, root: Path, work: Path, tree: pytree.PythonTree, indexes: dict[str, Any], platform: Platform
+) -> dict[str, Any]:
+    """prune.imports on the staged bundle (:mod:`gopack.python.program_imports`): the manifest's ``left_out``."""
+    recipe = the_plan.recipe
+    outcome = program_imports.prune(
+        root,
+        tree.site_packages,
+        site_index=indexes["site"],
+        app_index=indexes["app"],
+        go=program_imports.go_strings(recipe.go.module),
+        modules=recipe.prune.modules,
+        command=recipe.smoke.command,
+        timeout=recipe.smoke.timeout,
+        scratch=work / "import-trace",
+        platform=platform,
+        owners=tree.meta["owners"],
+    )
+    return outcome.to_json()
 
 
 def _links(files: list[dict[str, Any]], tree: pytree.PythonTree, fmt: str) -> dict[str, str]:

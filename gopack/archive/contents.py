@@ -226,7 +226,7 @@ def report(target: Path) -> dict[str, Any]:
     one_file = executable(target)
     if one_file is not None:
         document["executable"] = one_file
-    for optional in ("sources", "unresolved", "unpruned"):  # manifests of older gopack versions lack them
+    for optional in ("sources", "unresolved", "unpruned", "left_out"):  # manifests of older gopack versions lack them
         if optional in manifest:
             document[optional] = manifest[optional]
     _validator().validate(document)

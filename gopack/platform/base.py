@@ -136,6 +136,11 @@ class Platform(Protocol):
         in the target's root when it has one) its package manager knows."""
         ...
 
+    def needed(self, root: Path, rel: str) -> tuple[str, ...] | None:
+        """The libraries the native file ``root/rel`` names for the loader (ELF's DT_NEEDED), or
+        None for a file that is not one (prune.imports follows them)."""
+        ...
+
     def linkage(self, root: Path, *, accepted: frozenset[tuple[str, str]]) -> Linkage:
         """Every file's needs resolved as the loader would, inside the extracted bundle at ``root``;
         ``accepted``: (file, need) the build recorded as unresolvable."""

@@ -29,7 +29,7 @@ from gopack.archive import write as archive
 from gopack.errors import BuildError
 from gopack.platform import platforms
 from gopack.platform.target import Target
-from gopack.python import bytecode, conda, headers, prune, sources
+from gopack.python import bytecode, conda, headers, import_index, prune, sources
 from gopack.python import env as pythonenv
 from gopack.python.interpreters import Interpreter
 from gopack.recipe import prune_rules
@@ -56,6 +56,11 @@ class PythonTree:
     def headers(self) -> Path:
         """The headers the tree installed, kept at their bundle-relative paths (:mod:`gopack.python.headers`)."""
         return self.entry.path / headers.FOLDER
+
+    @property
+    def imports_index(self) -> Path:
+        """What each module of site-packages may import (made with prune.imports)."""
+        return self.entry.path / import_index.INDEX
 
     @property
     def site_packages(self) -> str:
@@ -151,6 +156,8 @@ def inputs(recipe: Recipe, interpreter: Interpreter, target: Target) -> dict[str
         "requirements_file": _fs.sha256_file(py.requirements_file) if py.requirements_file else None,
         "project": cache.tree_digest(py.project) if py.project else None,
         "prune": [list(drop), list(keep)],
+        # The import index (prune.imports) is read from the sources, which only the making sees.
+        **({"import_index": import_index.VERSION} if recipe.prune.imports else {}),
         "strip": recipe.output.strip,
         "sources": py.sources,
         "epoch": archive.epoch(),
@@ -209,12 +216,14 @@ def make(recipe: Recipe, interpreter: Interpreter, target: Target, root: Path, *
             pythonenv.add_app_path(root, interpreter)
             headers.keep(root, [stdlib / "site-packages", root / "python" / "include"])
             pruner.prune(root)
+            _index_imports(recipe, stdlib / "site-packages", root)
             compiling.add(stdlib, keep=keeping.keep(stdlib / "site-packages"))
             binaries.add()
         else:
             with pythonenv.building_prefix(recipe, interpreter, target, root, pruner, compiling, keep=keeping.keep) as installing:
                 binaries.add(skip=stdlib / "site-packages")  # the interpreter's own files, while the requirements install
             installer = installing.result()
+            _index_imports(recipe, stdlib / "site-packages", root)  # the sources go when the compiling ends
             binaries.add(under=stdlib / "site-packages")
         binaries.relocate()
     # Every file is final now (the bytecode is compiled and its sources gone): the archive
@@ -242,6 +251,12 @@ def make(recipe: Recipe, interpreter: Interpreter, target: Target, root: Path, *
         "requirements": {f: {v: sorted(s) for v, s in versions.items()} for f, versions in relocated.requirements.items()},
         "files": manifest_files,
     }
+
+
+def _index_imports(recipe: Recipe, site_packages: Path, root: Path) -> None:
+    """With prune.imports, what each module of site-packages may import, kept beside the tree."""
+    if recipe.prune.imports:
+        import_index.write(site_packages, root / import_index.INDEX)
 
 
 class _Sources:

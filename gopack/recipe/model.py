@@ -96,6 +96,10 @@ class PruneSpec:
     defaults: bool = True
     drop: tuple[str, ...] = ()
     keep: tuple[str, ...] = ()
+    #: Leave out of site-packages what the program cannot import (gopack.python.reach).
+    imports: bool = False
+    #: Modules (and everything under them) kept by prune.imports whatever the program imports.
+    modules: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -498,7 +502,13 @@ def _build(path: Path, data: dict[str, Any], keys: Mapping[FieldPath, int]) -> R
             level=out.get("level"),
             strip=out.get("strip", True),
         ),
-        prune=PruneSpec(defaults=pruning.get("defaults", True), drop=tuple(pruning.get("drop", ())), keep=tuple(pruning.get("keep", ()))),
+        prune=PruneSpec(
+            defaults=pruning.get("defaults", True),
+            drop=tuple(pruning.get("drop", ())),
+            keep=tuple(pruning.get("keep", ())),
+            imports=pruning.get("imports", False),
+            modules=tuple(pruning.get("modules", ())),
+        ),
         target=TargetSpec(
             sysroot=(base / data["target"]["sysroot"]).resolve() if "sysroot" in data.get("target", {}) else None,
             glibc=data.get("target", {}).get("glibc"),

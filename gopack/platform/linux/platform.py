@@ -56,6 +56,13 @@ class LinuxPlatform:
                     continue  # not in the root: nothing of the root's packages
         return {inside[f]: origin for f, origin in dpkg.origins(inside, root=root).items()}
 
+    def needed(self, root: Path, rel: str) -> tuple[str, ...] | None:
+        try:
+            found = linkage.read_file(root, rel)
+        except linkage.Malformed:
+            return None
+        return None if found is None else tuple(linkage.text(n) for n in found.needed)
+
     def linkage(self, root: Path, *, accepted: frozenset[tuple[str, str]]) -> Linkage:
         # An archive nobody vouched for: its own bounded reader, never lddtree (see .linkage).
         found = linkage.check(root, libdir=LIBDIR, allowed=self.system_libraries, accepted=accepted)
