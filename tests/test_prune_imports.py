@@ -84,7 +84,13 @@ def test_what_goes_and_why(site: Path) -> None:
     files = [p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file()]
     needs = {"pkg/_speedups.cpython-312-x86_64-linux-gnu.so": (), "other/lib_ctypes.so": ()}
     decision = reach.decide(index, kept, files, lambda rel: needs.get(rel))
-    assert set(decision.dropped) == {"pkg/unused/__init__.py", "pkg/unused/thing.txt", "other/__init__.py", "other/lib_ctypes.so", "alone.py"}
+    assert set(decision.dropped) == {
+        "pkg/unused/__init__.py",
+        "pkg/unused/thing.txt",
+        "other/__init__.py",
+        "other/lib_ctypes.so",
+        "alone.py",
+    }
     assert decision.dropped["pkg/unused/thing.txt"] == "data of pkg.unused, no module of which is kept"
     assert decision.left_out == {"pkg.unused", "other", "alone"}
     # The extension that stays keeps what it imports; .pth files and dist-info always stay.

@@ -4,7 +4,9 @@
 ``env`` installs the requirements into a prefix with uv (``conda`` and
 ``_rattler`` for conda environments); ``tree`` makes the cached, pruned,
 stripped, relocated and compiled ``python/`` tree (``prune``, ``imports``,
-``sources``, ``bytecode``, ``headers`` are its steps).
+``sources``, ``bytecode``, ``headers`` are its steps); with ``prune.imports``,
+``import_index`` reads what each module may import while the sources are there,
+and ``reach`` and ``program_imports`` leave out what the program cannot import.
 
 May import: :mod:`gopack.archive`, :mod:`gopack.platform` (through its
 :class:`~gopack.platform.base.Platform` for the native files), :mod:`gopack.recipe`,
