@@ -160,6 +160,12 @@ def _bundle(
     if the_plan is None:
         with stage("plan"):
             the_plan = plan.make(recipe, cache_dir=cache_dir, options=target or plan.TargetOptions())
+    if recipe.prune.imports and the_plan.target.foreign:
+        raise UsageError(
+            f"{recipe.where('prune.imports')}: pruning by imports runs the smoke command at build time, "
+            f"which this machine cannot do for {the_plan.target.machine}",
+            hint="turn prune.imports off for this target, or build on a machine of the target's",
+        )
     base_image = oci_base.read(base, goarch=the_plan.target.goarch) if base is not None else None
     interpreter, the_target = the_plan.interpreter, the_plan.target
     launcher = None

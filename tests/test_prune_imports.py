@@ -47,6 +47,9 @@ def site(tmp_path: Path) -> Path:
             "pkg/unused/thing.txt": "x",
             "pkg/_speedups.cpython-312-x86_64-linux-gnu.so": b"\x7fELF junk\x00PyInit__speedups\x00pkg.sub.a\x00",
             "pkg/mpl-data/style.txt": "kept with pkg",
+            "pkg/zones/__init__.py": "",
+            "pkg/zones/Europe/__init__.py": "\n",
+            "pkg/zones/Europe/Berlin": "TZif",
             "other/__init__.py": "",
             "other/lib_ctypes.so": b"\x7fELF no module here",
             "alone.py": "",
@@ -71,8 +74,9 @@ def test_imports_reach_what_the_roots_import_and_nothing_else(site: Path) -> Non
     roots = reach.Roots(names={"pkg": "the app imports it"}, prefixes={})
     kept = reach.reach(index, roots, {})
     assert set(kept) == {"pkg", "pkg._speedups", "pkg.core", "pkg.sub", "pkg.sub.a", "pkg.sub.b", "pkg.data", "pkg.lazy", "pkg.backends",
-                         "pkg.backends.be_one", "pkg.backends.be_two"}  # fmt: skip
+                         "pkg.backends.be_one", "pkg.backends.be_two", "pkg.zones", "pkg.zones.Europe"}  # fmt: skip
     assert kept["pkg.lazy"] == "pkg.core imports it"
+    assert kept["pkg.zones.Europe"] == "an empty package of pkg.zones: data read by name"  # as zoneinfo opens tzdata's
     # A known package's rule adds what it imports by name; x.* is x and everything under it.
     kept = reach.reach(index, roots, {"pkg.sub": ["pkg.unused.*"]})
     assert "pkg.unused" in kept and "other" in kept and "gopack's import rules" in kept["pkg.unused"]

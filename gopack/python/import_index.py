@@ -133,9 +133,11 @@ def c_strings(data: bytes) -> set[str]:
 def scan(folder: Path, *, beside: Iterable[str] = ()) -> dict[str, Any]:
     """The index of ``folder`` (a site-packages, or the app's code): for every module its file
     (or files: a package's ``__init__.py`` and ``__init__.pyi``), the module names it may
-    import that are modules of ``folder`` or ``beside`` (the app's: site-packages'), and
-    prefixes that name some of them."""
+    import that are modules of ``folder`` or ``beside`` (the app's: site-packages'),
+    prefixes that name some of them, and whether it is an empty package (``empty``: one
+    that holds data for ``importlib.resources``, as tzdata's zone folders do)."""
     found: dict[str, list[str]] = {}
+    empty: set[str] = set()
     names: dict[str, set[str]] = {}
     prefixes: dict[str, set[str]] = {}
     for dirpath, dirnames, filenames in os.walk(folder):
@@ -151,12 +153,14 @@ def scan(folder: Path, *, beside: Iterable[str] = ()) -> dict[str, Any]:
                 data = full.read_bytes()
                 if b"PyInit_" + filename.split(".", 1)[0].encode() not in data:
                     continue  # a library loaded by ctypes or needed by an extension, not a module
-                wanted, built = c_strings(data), set[str]()
+                wanted, built, text = c_strings(data), set[str](), "-"
             else:
                 text = full.read_text("utf-8", errors="replace")
                 wanted = set(statements(text, module, is_package=is_package))
                 constants, built = strings(text)
                 wanted |= constants
+            if filename == "__init__.py" and not text.strip():
+                empty.add(module)
             found.setdefault(module, []).append(rel)
             names.setdefault(module, set()).update(wanted)
             prefixes.setdefault(module, set()).update(built)
@@ -169,6 +173,7 @@ def scan(folder: Path, *, beside: Iterable[str] = ()) -> dict[str, Any]:
                 "files": files,
                 "imports": sorted(n for n in names[module] if n in known and n != module),
                 "prefixes": sorted(p for p in prefixes[module] if _names_some(ordered, p)),
+                **({"empty": True} if module in empty else {}),
             }
             for module, files in sorted(found.items())
         },

@@ -152,6 +152,9 @@ def roots(
         prefixes[name + "."] = f"the recipe's {reach.KEEP_KEY} ({name})"
     for name in traced:
         names.setdefault(name, "the traced smoke run imported it")
+    for name, why in reach.standard_library_imports().items():
+        if name in site_index["modules"]:
+            names.setdefault(name, why)
     return reach.Roots(names=names, prefixes=prefixes)
 
 

@@ -59,8 +59,16 @@ class Decision:
 
 def rules() -> dict[str, list[str]]:
     """module -> what it imports by names built at run time (``x.*``: x and every module under it)."""
-    text = resources.files("gopack.python").joinpath("import_rules.json").read_text("utf-8")
-    return {k: list(v["imports"]) for k, v in json.loads(text)["rules"].items()}
+    return {k: list(v["imports"]) for k, v in _rules_file()["rules"].items()}
+
+
+def standard_library_imports() -> dict[str, str]:
+    """Installed modules the standard library imports by name (which is not read): module -> why."""
+    return {k: str(v) for k, v in _rules_file()["standard_library"].items()}
+
+
+def _rules_file() -> dict[str, Any]:
+    return dict(json.loads(resources.files("gopack.python").joinpath("import_rules.json").read_text("utf-8")))
 
 
 def reach(index: Mapping[str, Any], roots: Roots, known_rules: Mapping[str, list[str]]) -> dict[str, str]:
@@ -98,6 +106,11 @@ def reach(index: Mapping[str, Any], roots: Roots, known_rules: Mapping[str, list
             continue
         kept[name] = why
         entry = modules[name]
+        # Empty packages below a kept one hold data that importlib.resources opens by a name
+        # built at run time (tzdata.zoneinfo.Europe, sklearn.datasets.data): they stay with it.
+        for m in _under(ordered, name + "."):
+            if modules[m].get("empty") and m not in seen and "." not in m[len(name) + 1 :]:
+                reached(m, f"an empty package of {name}: data read by name")
         for imported in entry["imports"]:
             if imported not in seen:
                 reached(imported, f"{name} imports it")
