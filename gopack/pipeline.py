@@ -160,6 +160,11 @@ def _bundle(
     if the_plan is None:
         with stage("plan"):
             the_plan = plan.make(recipe, cache_dir=cache_dir, options=target or plan.TargetOptions())
+    if recipe.prune.imports and the_plan.interpreter.short_version.startswith("2."):
+        raise UsageError(
+            f"{recipe.where('prune.imports')}: pruning by imports needs Python 3 (its trace and its guard are import hooks 2.7 lacks)",
+            hint="turn prune.imports off for a Python 2.7 bundle",
+        )
     if recipe.prune.imports and the_plan.target.foreign:
         raise UsageError(
             f"{recipe.where('prune.imports')}: pruning by imports runs the smoke command at build time, "
