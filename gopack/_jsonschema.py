@@ -16,6 +16,7 @@ jsonschema.
 from __future__ import annotations
 
 import functools
+import importlib
 import importlib.util
 import sys
 
@@ -26,9 +27,7 @@ _IRI_FORMATS = {"iri": "iri", "iri-reference": "iri_reference"}
 def _iri(rule: str, instance: object) -> bool:
     if not isinstance(instance, str):
         return True
-    from rfc3987_syntax import is_valid_syntax
-
-    return bool(is_valid_syntax(rule, instance))
+    return bool(importlib.import_module("rfc3987_syntax").is_valid_syntax(rule, instance))
 
 
 def _import_quickly() -> None:
