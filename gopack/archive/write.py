@@ -158,7 +158,9 @@ def write_file(dest: Path, data: bytes) -> None:
 
 
 FORMATS = ("tar.gz", "tar.zst", "zip")
-DEFAULT_LEVELS = {"tar.gz": 6, "tar.zst": 3, "zip": 6}
+#: gzip at 5, not 6: on the sklearn example's 170 MB tree zlib-ng spends 13% less CPU (1.42 s
+#: against 1.64 s) for an archive 0.2% bigger (50.17 against 50.06 MB); at 4 the archive is 1.7% bigger.
+DEFAULT_LEVELS = {"tar.gz": 5, "tar.zst": 3, "zip": 6}
 _NO_KERNEL_COPY = frozenset({errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL, errno.EBADF})
 _BLOCK = 4 << 20
 
