@@ -1,4 +1,4 @@
-"""gopack's builds: cold, rebuild, and the interleaving with PyInstaller's."""
+"""gopack's builds: cold, the rebuild in a second checkout, a profiled cold build, and the interleaving with PyInstaller's."""
 
 from __future__ import annotations
 
@@ -31,21 +31,26 @@ class GopackBuild:
     cpu_seconds: float
     archive: Path
     stages: dict[str, float]
+    #: With GOPACK_PROFILE: CPU seconds by step, children included (the report's ``cpu``).
+    cpu_steps: dict[str, float] = field(default_factory=dict)
 
 
-def gopack_build(stack: Stack, src: Path, cache: Path, out: Path) -> GopackBuild:
+def gopack_build(stack: Stack, src: Path, cache: Path, out: Path, *, profile: bool = False) -> GopackBuild:
+    """``profile``: with GOPACK_PROFILE, which runs gopack's commands one at a time: its CPU
+    seconds by step are right, its wall time is not the build's."""
     fresh_dir(out)
-    ran = run([GOPACK, "bundle", src / stack.recipe, "-o", out, "--json"], env={"GOPACK_CACHE_DIR": str(cache)})
+    env = {"GOPACK_CACHE_DIR": str(cache), **({"GOPACK_PROFILE": "1"} if profile else {})}
+    ran = run([GOPACK, "bundle", src / stack.recipe, "-o", out, "--json"], env=env)
     # The archive, not the SBOM (.cdx.json) gopack writes beside it.
     archives = sorted(p for p in out.iterdir() if p.name.startswith(f"{stack.binary}-") and p.name.endswith(".tar.gz"))
     if len(archives) != 1:
         raise BenchError(f"gopack bundle wrote {[p.name for p in archives]} to {out}, expected one archive")
-    return GopackBuild(ran.seconds, ran.cpu_seconds, archives[0], _stages(ran.stdout))
+    return GopackBuild(ran.seconds, ran.cpu_seconds, archives[0], _report(ran.stdout, "stages"), _report(ran.stdout, "cpu"))
 
 
-def _stages(report: str) -> dict[str, float]:
+def _report(report: str, key: str) -> dict[str, float]:
     try:
-        return dict(json.loads(report).get("stages", {}))
+        return dict(json.loads(report).get(key, {}))
     except (ValueError, AttributeError):
         return {}
 
@@ -84,19 +89,22 @@ def warm_up_gopack(work: Path, stack: Stack) -> None:
 class Builds:
     cold: list[GopackBuild] = field(default_factory=list)
     rebuild: list[GopackBuild] = field(default_factory=list)
+    profiled: list[GopackBuild] = field(default_factory=list)
     pyinstaller: list[float] = field(default_factory=list)
     pyinstaller_cpu: list[float] = field(default_factory=list)
     pyinstaller_dist: Path | None = None  # the last run's --onedir folder
 
 
 def measure_builds(work: Path, stack: Stack, venv_python: Path, app: Path, runs: int, load: LoadLog, series: Series) -> Builds:
-    """Interleaved: gopack cold (empty cache), gopack rebuild (main.go edited; if the stack
-    times it), PyInstaller; a run during which other processes were busy is measured again.
-    Each build writes into folders of its own; none is deleted before the benchmark ends."""
+    """Interleaved: gopack cold (empty cache); gopack's rebuild in a second checkout at another
+    path with main.go edited and the cache the cold build filled (if the stack times it); a
+    profiled cold build (GOPACK_PROFILE: CPU seconds by step); PyInstaller. A run during which
+    other processes were busy is measured again. Each build writes into folders of its own;
+    none is deleted before the benchmark ends."""
     builds = Builds()
     attempt = 0
 
-    def one_run() -> tuple[GopackBuild, GopackBuild | None, float, float, Path]:
+    def one_run() -> tuple[GopackBuild, GopackBuild | None, GopackBuild, float, float, Path]:
         nonlocal attempt
         attempt += 1
         here = runs_dir(work) / f"{stack.name}-{attempt}"
@@ -107,19 +115,25 @@ def measure_builds(work: Path, stack: Stack, venv_python: Path, app: Path, runs:
         line = f"cold {cold.seconds:.1f} s ({cold.cpu_seconds:.1f} CPU s)"
         rebuild = None
         if stack.rebuild:
-            touch_go(src, f"{attempt}-{time.time_ns()}")
-            say(f"{stack.name} build attempt {attempt}: gopack rebuild")
+            second = fresh_source(stack, here / "second checkout")
+            touch_go(second, f"{attempt}-{time.time_ns()}")
+            say(f"{stack.name} build attempt {attempt}: gopack rebuild in a second checkout")
             settle()
-            rebuild = gopack_build(stack, src, here / "gopack-cache", here / "out-rebuild")
+            rebuild = gopack_build(stack, second, here / "gopack-cache", here / "out-rebuild")
             line += f", rebuild {rebuild.seconds:.1f} s"
+        say(f"{stack.name} build attempt {attempt}: gopack cold, profiled")
+        settle()
+        profiled = gopack_build(stack, src, here / "gopack-cache-profiled", here / "out-profiled", profile=True)
+        line += f", profiled cold {profiled.cpu_seconds:.1f} CPU s"
         say(f"{stack.name} build attempt {attempt}: pyinstaller")
         settle()
         seconds, cpu, dist = pyinstaller_build(stack, venv_python, app, here / "pyinstaller")
         say(f"  {line}, pyinstaller {seconds:.1f} s ({cpu:.1f} CPU s)")
-        return cold, rebuild, seconds, cpu, dist
+        return cold, rebuild, profiled, seconds, cpu, dist
 
-    for cold, rebuild, seconds, cpu, dist in load.repeat(series, f"{stack.name} build run", runs, one_run):
+    for cold, rebuild, profiled, seconds, cpu, dist in load.repeat(series, f"{stack.name} build run", runs, one_run):
         builds.cold.append(cold)
+        builds.profiled.append(profiled)
         if rebuild is not None:
             builds.rebuild.append(rebuild)
         builds.pyinstaller.append(seconds)

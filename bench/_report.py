@@ -91,7 +91,7 @@ def build_rows(stack: Stack, builds: Builds) -> list[Row]:
     if builds.rebuild:
         rows.append(
             Row(
-                "rebuild, main.go edited, Python side unchanged",
+                "rebuild in a second checkout at another path, main.go edited, gopack cache warm",
                 "s",
                 median([b.seconds for b in builds.rebuild]),
                 cold,
@@ -100,6 +100,13 @@ def build_rows(stack: Stack, builds: Builds) -> list[Row]:
             )
         )
     return rows
+
+
+def cpu_steps(builds: Builds) -> dict[str, float]:
+    """The profiled cold builds' CPU seconds by step (GOPACK_PROFILE), medians, largest first."""
+    steps = {name for b in builds.profiled for name in b.cpu_steps}
+    found = {name: median([b.cpu_steps.get(name, 0.0) for b in builds.profiled]) for name in steps}
+    return dict(sorted(found.items(), key=lambda item: -item[1]))
 
 
 def startup_rows(stack: Stack, startup: dict[str, Any]) -> list[Row]:
@@ -198,8 +205,31 @@ def stack_markdown(doc: dict[str, Any]) -> list[str]:
             gopack += f" [{len(notes)}]"
         lines.append(f"| {r.metric} | {gopack} | {fmt(r.alternative, r.unit)} ({r.alt_name}) | {ratio} | {r.target or '—'} | {met} |")
     lines += ["", *(f"[{i}] {note}" for i, note in enumerate(notes, 1))] if notes else []
+    lines += _steps_markdown(doc)
     stack = STACKS.get(doc.get("stack", ""))
     return [*lines, *(["", *stack.notes] if stack and stack.notes else []), ""]
+
+
+def _steps_markdown(doc: dict[str, Any]) -> list[str]:
+    """Where a cold build's CPU seconds go, from the profiled builds (GOPACK_PROFILE)."""
+    builds = doc.get("raw", {}).get("builds", {})
+    steps: dict[str, float] = builds.get("median", {}).get("gopack_cold_cpu_steps") or {}
+    if not steps:
+        return []
+    total = sum(steps.values())
+    profiled = median(builds.get("gopack_profiled_cpu_s") or [total])
+    return [
+        "",
+        (
+            f"gopack's cold build, CPU seconds by step (`GOPACK_PROFILE=1`, a separate cold build in each run, medians; "
+            f"its whole process tree took {profiled:.2f} CPU s). Steps overlap in time; each is charged what it spent, "
+            "children and worker threads included; `start` is the interpreter's start, gopack's imports and the recipe:"
+        ),
+        "",
+        "| step | CPU s | share |",
+        "|---|---|---|",
+        *(f"| {name} | {seconds:.2f} | {100 * seconds / total:.0f}% |" for name, seconds in steps.items() if seconds >= 0.005),
+    ]
 
 
 def _discarded(series: dict[str, Any]) -> str:

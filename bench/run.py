@@ -21,7 +21,7 @@ from _common import BENCH, BenchError, adopt_orphans, median, say
 from _load import LoadLog
 from _measure import extract, measure_compression, measure_sizes, measure_startup
 from _pyinstaller import check_pyinstaller_app, ensure_venv, find_python, write_pyapp
-from _report import Row, build_rows, compression_rows, machine_info, size_rows, stack_document, startup_rows, write_results
+from _report import Row, build_rows, compression_rows, cpu_steps, machine_info, size_rows, stack_document, startup_rows, write_results
 from _setup import check_host, ensure_packages
 from _stacks import STACKS, Stack
 
@@ -121,6 +121,8 @@ def bench_stack(args: argparse.Namespace, stack: Stack, work: Path, load: LoadLo
                 "gopack_cold_s": [b.seconds for b in builds.cold],
                 "gopack_cold_cpu_s": [b.cpu_seconds for b in builds.cold],
                 "gopack_rebuild_s": [b.seconds for b in builds.rebuild],
+                "gopack_profiled_cpu_s": [b.cpu_seconds for b in builds.profiled],
+                "gopack_profiled_cpu_steps": [b.cpu_steps for b in builds.profiled],
                 "pyinstaller_s": builds.pyinstaller,
                 "pyinstaller_cpu_s": builds.pyinstaller_cpu,
                 "gopack_cold_stages": [b.stages for b in builds.cold],
@@ -130,6 +132,7 @@ def bench_stack(args: argparse.Namespace, stack: Stack, work: Path, load: LoadLo
                     "gopack_cold_cpu_s": median([b.cpu_seconds for b in builds.cold]),
                     "pyinstaller_s": median(builds.pyinstaller),
                     "pyinstaller_cpu_s": median(builds.pyinstaller_cpu),
+                    "gopack_cold_cpu_steps": cpu_steps(builds),
                 },
             },
             "startup": startup,

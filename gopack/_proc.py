@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from gopack import _cputime
 from gopack.errors import BuildError, GopackError, ToolchainError
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ def in_background(task: Callable[[Cancel], T], *, name: str) -> Iterator[Future[
     commands ``task`` runs and wait for the thread before going on."""
     cancel = Cancel()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"gopack-{name}") as pool:
-        future = pool.submit(task, cancel)
+        future = pool.submit(_cputime.carried(task), cancel)
         try:
             yield future
         except BaseException:
@@ -133,11 +134,30 @@ def run(
     args = [os.fspath(a) for a in argv]
     log.debug("$ %s", shlex.join(args))
     full_env = None if env is None else {**os.environ, **env}
+    with _cputime.command():
+        return _run(args, what=what, env=full_env, cwd=cwd, error=error, hint=hint, timeout=timeout, ok_codes=ok_codes, input=input,
+                    cancel=cancel, stderr_only=stderr_only)  # fmt: skip
+
+
+def _run(
+    args: list[str],
+    *,
+    what: str,
+    env: Mapping[str, str] | None,
+    cwd: Path | None,
+    error: type[GopackError],
+    hint: str | None,
+    timeout: float | None,
+    ok_codes: tuple[int, ...],
+    input: str | None,
+    cancel: Cancel | None,
+    stderr_only: bool,
+) -> str:
     try:
         proc: subprocess.Popen[str] = subprocess.Popen(
             _dies_with_gopack(args) if cancel is not None else args,
             cwd=cwd,
-            env=full_env,
+            env=env,
             # A command that may be stopped has a process group of its own (and no terminal
             # input, which that group cannot read). It stays in gopack's session, and so in
             # its scheduling autogroup, where a lower priority (bytecode's) takes effect.
@@ -206,7 +226,8 @@ def attempt(argv: Sequence[str | os.PathLike[str]], *, input: str | None = None,
     args = [os.fspath(a) for a in argv]
     log.debug("$ %s", shlex.join(args))
     try:
-        done = subprocess.run(args, input=input, capture_output=True, text=True, errors="replace", timeout=timeout, check=False)
+        with _cputime.command():
+            done = subprocess.run(args, input=input, capture_output=True, text=True, errors="replace", timeout=timeout, check=False)
     except subprocess.TimeoutExpired as exc:
         return Attempt(returncode=None, stdout=_text(exc.stdout), stderr=_text(exc.stderr))
     return Attempt(returncode=done.returncode, stdout=done.stdout, stderr=done.stderr)
@@ -220,6 +241,7 @@ def in_parallel(function: Callable[[T], R], items: Iterable[T]) -> list[R]:
     """``function`` over ``items`` in threads, one per CPU, results in order: for
     functions that wait on commands (strip, patchelf, a load check), not for pure Python."""
     items = list(items)
+    function = _cputime.carried(function)
     if len(items) <= 1:
         return [function(i) for i in items]
     with ThreadPoolExecutor(max_workers=min(len(items), os.cpu_count() or 1)) as pool:

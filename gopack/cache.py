@@ -73,7 +73,8 @@ class Entry:
 
 
 def directory() -> Path:
-    return Path(os.environ.get("GOPACK_CACHE_DIR") or platformdirs.user_cache_dir("gopack"))
+    """Absolute: the go build runs in the module's folder and is handed paths inside the cache."""
+    return Path(os.environ.get("GOPACK_CACHE_DIR") or platformdirs.user_cache_dir("gopack")).absolute()
 
 
 def key(inputs: Mapping[str, Any]) -> str:

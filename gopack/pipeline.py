@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gopack import _proc, cache, manifest, plan, sbom
+from gopack import _cputime, _proc, cache, manifest, plan, sbom
 from gopack.archive import checksums, exe, oci, oci_base
 from gopack.archive import write as archive
 from gopack.errors import GopackError, UsageError
@@ -80,6 +80,8 @@ class Bundle:
             "python_tree_cached": self.cached_python,
             "stages": {name: round(seconds, 3) for name, seconds in self.stages.items()},
             **({"image": self.image.report()} if self.image is not None else {}),
+            # GOPACK_PROFILE: CPU seconds by step, children included, since the process started (gopack._cputime).
+            **({"cpu": _cputime.report()} if _cputime.ENABLED else {}),
         }
 
 
@@ -94,7 +96,8 @@ class Stages:
     def __call__(self, name: str) -> Iterator[None]:
         self.progress(name, None)
         start = time.monotonic()
-        yield
+        with _cputime.step(name):
+            yield
         self.times[name] = time.monotonic() - start
         self.progress(name, self.times[name])
 
@@ -319,7 +322,8 @@ def _with_sbom(
     """Write the SBOM into the bundle, then the manifest that lists it like any file: the SBOM
     names the bundle's files by their hashes. The manifest as written, and the SBOM's bytes."""
     document = describe(files=files)
-    bill = sbom.document(document, files, _sbom_sources(the_plan, tree, root / binary_rel, platform, document), epoch=archive.epoch())
+    with _cputime.step("sbom"):
+        bill = sbom.document(document, files, _sbom_sources(the_plan, tree, root / binary_rel, platform, document), epoch=archive.epoch())
     (root / sbom.NAME).write_bytes(bill)
     files = archive.manifest_files(root, known={f["path"]: f for f in files})
     return archive.write_manifest(root, describe(files=files), files), bill

@@ -173,3 +173,11 @@ def test_staging_removes_its_folder_and_lock_and_survives_a_rename(tmp_path: Pat
     with cache.staging(tmp_path, "y-", what="test") as folder:
         folder.rename(tmp_path / "kept")
     assert (tmp_path / "kept").is_dir() and list((tmp_path / "locks" / "tmp").iterdir()) == []
+
+
+def test_a_relative_cache_dir_is_taken_from_where_gopack_was_started(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The go build runs in the module's folder and is handed paths inside the cache (its -overlay
+    # file): a relative GOPACK_CACHE_DIR made them name nothing there ("go: reading overlay").
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GOPACK_CACHE_DIR", "some/cache")
+    assert cache.directory() == tmp_path / "some" / "cache"

@@ -153,6 +153,26 @@ def test_the_sbom_is_cyclonedx_1_6_and_says_what_is_inside() -> None:
     }
 
 
+def test_importing_gopack_builds_no_iri_parser_yet_the_sbom_check_still_checks_iris() -> None:
+    # In a fresh interpreter, as gopack runs: what matters is what its import loads (gopack._jsonschema).
+    probe = """
+import json, sys
+import gopack.cli
+from gopack import sbom
+loaded = "rfc3987_syntax" in sys.modules
+data = bytes.fromhex(sys.argv[1])
+good = sbom.validate(data)
+bad = sbom.validate(data.replace(b"https://example.com/app", b"https://exa mple.com/<app>"))
+print(json.dumps([loaded, good, bad]))
+"""
+    document = json.loads(sbom.document(manifest(), files(), sources(), epoch=0))
+    document["metadata"]["component"]["externalReferences"] = [{"type": "website", "url": "https://example.com/app"}]
+    out = subprocess.run([sys.executable, "-c", probe, json.dumps(document).encode().hex()], capture_output=True, text=True, check=True)
+    loaded, good, bad = json.loads(out.stdout)
+    assert loaded is False and good is None
+    assert bad is not None and "iri-reference" in bad
+
+
 def test_the_dependency_graph_follows_needed_by() -> None:
     document = json.loads(sbom.document(manifest(), files(), sources(), epoch=0))
     graph = {d["ref"]: set(d.get("dependsOn", ())) for d in document["dependencies"]}

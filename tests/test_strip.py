@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import os
 import shutil
 import subprocess
 import sys
@@ -101,6 +102,28 @@ def test_load_check_survives_a_crash_and_names_the_file(assorted: dict[str, Path
     assert set(failed) == {assorted["crash"], assorted["needs"]}
     assert "killed by SIGSEGV" in failed[assorted["crash"]] and "alone" in failed[assorted["crash"]]
     assert "libmissing.so" in failed[assorted["needs"]]
+
+
+def test_a_short_list_is_checked_in_one_process_a_long_one_spread(assorted: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    # A checking process costs more to start than to load a few more files: a short list is not split.
+    paths = [assorted["fine"].with_name(f"libspread{i}.so") for i in range(6)]
+    for copy in paths:
+        shutil.copy2(assorted["fine"], copy)
+    batches: list[int] = []
+    check = strip._load_batch
+
+    def counted(python: Path, part: list[Path], target: object) -> dict[Path, str]:
+        batches.append(len(part))
+        return check(python, part, None)
+
+    monkeypatch.setattr(strip, "_load_batch", counted)
+    assert strip.load_failures(Path(sys.executable), paths) == {}
+    assert batches == [6]
+    batches.clear()
+    monkeypatch.setattr(strip, "LOAD_PER_PROCESS", 2)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert strip.load_failures(Path(sys.executable), paths) == {}
+    assert sorted(batches) == [3, 3]
 
 
 def test_a_file_whose_original_does_not_load_either_ships_as_the_wheel_had_it(tmp_path: Path, assorted: dict[str, Path]) -> None:

@@ -39,6 +39,7 @@ from typing import Any, BinaryIO, final
 import zstandard
 from zlib_ng import gzip_ng, zlib_ng
 
+from gopack import _cputime
 from gopack._fs import sha256_file, sha256_of
 from gopack.errors import BuildError, UsageError
 
@@ -131,7 +132,7 @@ def manifest_files(root: Path, *, known: Mapping[str, dict[str, Any]] | None = N
 
     # Hashing on a thread per CPU: hashlib lets go of the GIL for all but tiny files.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="gopack-hash") as pool:
-        for i, entry in zip(new, pool.map(made, new.values())):
+        for i, entry in zip(new, pool.map(_cputime.carried(made), new.values())):
             entries[i] = entry
     return [e for e in entries if e is not None]
 
@@ -157,7 +158,9 @@ def write_file(dest: Path, data: bytes) -> None:
 
 
 FORMATS = ("tar.gz", "tar.zst", "zip")
-DEFAULT_LEVELS = {"tar.gz": 6, "tar.zst": 3, "zip": 6}
+#: gzip at 5, not 6: on the sklearn example's 170 MB tree zlib-ng spends 13% less CPU (1.42 s
+#: against 1.64 s) for an archive 0.2% bigger (50.17 against 50.06 MB); at 4 the archive is 1.7% bigger.
+DEFAULT_LEVELS = {"tar.gz": 5, "tar.zst": 3, "zip": 6}
 _NO_KERNEL_COPY = frozenset({errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL, errno.EBADF})
 _BLOCK = 4 << 20
 
@@ -466,7 +469,7 @@ class _GzipMembers:
         self._drain(0)
 
     def _submit(self, block: bytes) -> None:
-        self.pending.append(self.pool.submit(zlib_ng.compress, block, self.level, wbits=31))
+        self.pending.append(self.pool.submit(_cputime.carried(zlib_ng.compress), block, self.level, wbits=31))
         self._drain(2 * self.threads)  # bounded: a few blocks in flight, not the whole archive
 
     def _drain(self, keep: int) -> None:

@@ -27,7 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import final
 
-from gopack import _proc
+from gopack import _cputime, _proc
 from gopack.errors import BuildError
 from gopack.platform import target as targets
 from gopack.platform.target import Target
@@ -93,17 +93,18 @@ class Background:
         chosen = keep or _always(self.keep_sources)
 
         def task(cancel: _proc.Cancel) -> tuple[list[Path], list[str]]:
-            return _compile(
-                self.python,
-                directory,
-                skip=skip,
-                relative_to=self.relative_to,
-                version=self.version,
-                keep=chosen,
-                epoch=self.epoch,
-                cancel=cancel,
-                target=self.target,
-            )
+            with _cputime.step("bytecode"):
+                return _compile(
+                    self.python,
+                    directory,
+                    skip=skip,
+                    relative_to=self.relative_to,
+                    version=self.version,
+                    keep=chosen,
+                    epoch=self.epoch,
+                    cancel=cancel,
+                    target=self.target,
+                )
 
         self.jobs.append((directory, chosen, self.running.enter_context(_proc.in_background(task, name="bytecode"))))
 
@@ -115,7 +116,8 @@ class Background:
         self.running.__exit__(kind, value, traceback)  # waits for the compiling; on an error, stops it first
         if kind is None:
             for directory, keep, compiling in self.jobs:
-                _finish(self.python, directory, *compiling.result(), keep=keep)
+                with _cputime.step("bytecode"):
+                    _finish(self.python, directory, *compiling.result(), keep=keep)
 
 
 def _compile(

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from gopack import _proc
+from gopack import _cputime, _proc
 from gopack.archive import contents
 from gopack.errors import BuildError
 from gopack.platform.target import Target
@@ -70,24 +70,28 @@ def building_prefix(
     site_packages.mkdir(parents=True)
 
     def install(cancel: _proc.Cancel) -> str:
-        return install_requirements(recipe, interpreter, target, site_packages, cancel=cancel)
+        with _cputime.step("install"):
+            return install_requirements(recipe, interpreter, target, site_packages, cancel=cancel)
 
     with _proc.in_background(install, name="install") as installing:
-        copy_stdlib(interpreter, stdlib, pruner, root=root, target=target)
+        with _cputime.step("stdlib copy"):
+            copy_stdlib(interpreter, stdlib, pruner, root=root, target=target)
         if interpreter.site_dir != "site-packages":
             # The interpreter's site module reads another folder (Debian's dist-packages): the same one, by a relative link.
             (stdlib / interpreter.site_dir).symlink_to("site-packages")
         compiling.add(stdlib, skip=site_packages)
-        shutil.copy2(interpreter.libpython, prefix / "lib" / interpreter.soname)
-        ship_interpreter(interpreter, prefix / "bin" / interpreter.program)
+        with _cputime.step("stdlib copy"):
+            shutil.copy2(interpreter.libpython, prefix / "lib" / interpreter.soname)
+            ship_interpreter(interpreter, prefix / "bin" / interpreter.program)
         yield installing
     installing.result()
     # Before pruning drops them: the Go build may include a package's headers.
     headers.keep(root, [site_packages, prefix / "include"])
     add_app_path(root, interpreter)
     # The stdlib was pruned as it was copied (a second pass would take its fresh .pyc files for leftovers).
-    pruner.prune(root, skip=stdlib)
-    pruner.prune(root, under=site_packages)
+    with _cputime.step("prune"):
+        pruner.prune(root, skip=stdlib)
+        pruner.prune(root, under=site_packages)
     compiling.add(site_packages, keep=keep(site_packages))  # which sources stay, now that they are all in place
 
 

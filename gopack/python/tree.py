@@ -22,7 +22,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from gopack import _fs, _proc, cache
+from gopack import _cputime, _fs, _proc, cache
 from gopack._fs import link_or_copy
 from gopack.archive import contents
 from gopack.archive import write as archive
@@ -228,11 +228,13 @@ def make(recipe: Recipe, interpreter: Interpreter, target: Target, root: Path, *
         binaries.relocate()
     # Every file is final now (the bytecode is compiled and its sources gone): the archive
     # segment compresses while the checks, which only read, prove the relocation.
-    manifest_files = [f for f in archive.manifest_files(root) if f["path"].startswith("python/")]  # not the kept headers/
+    with _cputime.step("file hashes"):
+        manifest_files = [f for f in archive.manifest_files(root) if f["path"].startswith("python/")]  # not the kept headers/
 
     def compress(cancel: _proc.Cancel) -> None:
         if segment is not None:
-            cache.derive_new(root, segment.name, lambda folder: segment.write(root, manifest_files, folder))
+            with _cputime.step("compression"):
+                cache.derive_new(root, segment.name, lambda folder: segment.write(root, manifest_files, folder))
 
     with _proc.in_background(compress, name="segment"):
         relocated = binaries.check()

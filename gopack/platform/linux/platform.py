@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from gopack import _cputime
 from gopack.platform.base import Linkage, Origin, Requirements, RuntimeBase
 from gopack.platform.linux import analysis, dpkg, linkage, relocate, runtime
 from gopack.platform.linux import strip as stripping
@@ -85,10 +86,14 @@ class TreeBinaries:
         self.applied: relocate.Applied | None = None
 
     def add(self, *, under: Path | None = None, skip: Path | None = None) -> None:
-        files = analysis.elf_files(self.root, under=under, skip=skip)
-        sizes, kept = stripping.strip(self.root, files, backup=self.backup, tool=self.target.tool("strip")) if self.strip else ({}, {})
-        checked = stripping.check_stripped(self.python, self.root, sizes, kept, target=self.target)
-        self.facts.update(relocate.facts(self.root, files, ld_paths=self.target.ld_paths))
+        with _cputime.step("ELF analysis"):
+            files = analysis.elf_files(self.root, under=under, skip=skip)
+        with _cputime.step("strip"):
+            sizes, kept = stripping.strip(self.root, files, backup=self.backup, tool=self.target.tool("strip")) if self.strip else ({}, {})
+        with _cputime.step("load check"):
+            checked = stripping.check_stripped(self.python, self.root, sizes, kept, target=self.target)
+        with _cputime.step("ELF analysis"):
+            self.facts.update(relocate.facts(self.root, files, ld_paths=self.target.ld_paths))
         self.files = sorted([*self.files, *files], key=lambda f: analysis.walk_order(f.path))
         self.sizes.update(sizes)
         self.checked = stripping.Checked(
@@ -98,15 +103,18 @@ class TreeBinaries:
 
     def relocate(self) -> None:
         """Vendor what the target may lack and rewrite RUNPATHs, over every file added."""
-        self.applied = relocate.apply(
-            self.root, files=self.files, known=self.facts, ld_paths=self.target.ld_paths, where=self.target.libraries_where
-        )
+        with _cputime.step("relocation"):
+            self.applied = relocate.apply(
+                self.root, files=self.files, known=self.facts, ld_paths=self.target.ld_paths, where=self.target.libraries_where
+            )
 
     def check(self) -> Relocated:
         """Prove the relocation, and that every stripped file still loads after the edits (reads only)."""
         assert self.applied is not None, "relocate() comes first"
-        relocated = relocate.check(self.applied)
-        stripping.still_load(self.python, self.root, [p for p in self.sizes if p not in self.checked.restored], target=self.target)
+        with _cputime.step("ELF analysis"):
+            relocated = relocate.check(self.applied)
+        with _cputime.step("load check"):
+            stripping.still_load(self.python, self.root, [p for p in self.sizes if p not in self.checked.restored], target=self.target)
         return relocated
 
     def stripped(self) -> dict[str, Any]:
