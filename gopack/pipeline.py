@@ -413,11 +413,11 @@ def _python_tree(
 
 
 def _app(the_plan: plan.Plan, root: Path, tree: pytree.PythonTree) -> None:
-    """The user's own code, copied and compiled by the bundle's interpreter."""
+    """The user's own code, copied and compiled by the bundle's interpreter (or, where it cannot run, its stand-in)."""
     interpreter = the_plan.interpreter
     pythonenv.copy_code(the_plan.recipe, root / pythonenv.APP)
     bytecode.compile_tree(
-        root / "python" / "bin" / interpreter.program,
+        interpreter.compiler or root / "python" / "bin" / interpreter.program,
         root / pythonenv.APP,
         relative_to=root,
         version=interpreter.short_version,

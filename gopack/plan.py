@@ -20,10 +20,13 @@ from gopack.go.bindings import Binding, GoPackage
 from gopack.go.toolchain import GoToolchain
 from gopack.platform import target as targets
 from gopack.platform.target import GOARCH_MACHINES, Target
-from gopack.python import conda, interpreters
+from gopack.python import conda, home, interpreters
 from gopack.python.interpreters import Interpreter
 from gopack.recipe import placeholders
 from gopack.recipe.model import Recipe
+
+#: A Mach-O machine -> the architecture's name on a Mac, for messages.
+ARCH_OF_MACHO = {machine: ("arm64" if goarch == "arm64" else "x86_64") for goarch, (machine, _) in targets.MACOS_ARCHES.items()}
 
 __all__ = ["GOARCH_MACHINES", "GoToolchain", "Plan", "make"]
 
@@ -49,12 +52,16 @@ class Plan:
 
 @dataclass(frozen=True, kw_only=True)
 class TargetOptions:
-    """The command line's --sysroot, --target-arch and --target-glibc (or --max-glibc), over the recipe's target section."""
+    """The command line's --sysroot, --target-arch, --target-os, --target-macos and --target-glibc (or --max-glibc),
+    over the recipe's target section; --python-home over python.home."""
 
     sysroot: Path | None = None
     glibc: str | None = None
     glibc_flag: str = "--target-glibc"
     arch: str | None = None
+    system: str | None = None
+    macos: str | None = None
+    python_home: Path | None = None
 
 
 def make(recipe: Recipe, *, cache_dir: Path | None = None, options: TargetOptions = TargetOptions()) -> Plan:
@@ -68,12 +75,27 @@ def make(recipe: Recipe, *, cache_dir: Path | None = None, options: TargetOption
             f"{recipe.where(recipe.python.conda.key)}: a conda environment cannot be combined with a sysroot ({target.sysroot}): both supply the Python",
             hint="drop the sysroot (a conda-forge environment starts on glibc 2.17; set target.glibc for the Go program), or drop python.conda",
         )
+    tree = options.python_home or recipe.python.home
     if recipe.python.conda is not None:
         environment = conda.resolve(recipe, cache_dir=cache_dir or cache.directory())
         interpreter = conda_interpreter(recipe, environment)
+    elif tree is not None:
+        interpreter = home_interpreter(recipe, tree, "--python-home" if options.python_home else recipe.where("python.home"), cache_dir)
+    elif target.system == "macos":
+        raise RecipeError(
+            f"{recipe.where('python')}: a macOS bundle ({target.where_system}) needs a macOS interpreter tree, and python.home is not set",
+            hint="set python.home (or --python-home) to a CPython install for the Mac: a folder, or an archive such as JavaCPP's "
+            "org.bytedeco:cpython jar (mvn dependency:get -Dartifact=org.bytedeco:cpython:3.13.5-1.5.12:jar:macosx-arm64)",
+        )
     else:
         interpreter = find_interpreter(recipe, target)
-    check_machine(interpreter, toolchain)
+    check_machine(interpreter, toolchain, target)
+    if interpreter.compiler is not None and recipe.python.project is not None:
+        raise ToolchainError(
+            f"{recipe.where('python.project')}: building a local project needs its interpreter to run pypa/build, "
+            f"and the tree's Python ({interpreter.prefix}) cannot run on this machine",
+            hint="build the project's wheel for the target beforehand and list the wheel file in python.requirements",
+        )
     if target.sysroot is not None and recipe.python.project is not None:
         raise ToolchainError(
             f"{recipe.where('python.project')}: building a local project needs its interpreter to run pypa/build, "
@@ -82,7 +104,9 @@ def make(recipe: Recipe, *, cache_dir: Path | None = None, options: TargetOption
         )
     # Before any work: an interpreter whose own files need a newer glibc cannot make a bundle for the floor.
     targets.check_files(target, [interpreter.libpython, interpreter.executable], what=f"the interpreter {interpreter.executable}")
-    go_env = tuple(sorted({"CGO_ENABLED": "1", **dict(recipe.go.env), "GOARCH": target.goarch}.items()))
+    # GOOS only for another system than Linux: a Linux build's environment stays as it was.
+    goos = {"GOOS": target.goos} if target.goos != "linux" else {}
+    go_env = tuple(sorted({"CGO_ENABLED": "1", **dict(recipe.go.env), "GOARCH": target.goarch, **goos}.items()))
     packages = go_toolchain.list_packages(recipe, toolchain, dict(go_env))
     main_package = next((p for p in packages if p.dir and Path(p.dir).resolve() == go_toolchain.package_dir(recipe)), packages[-1])
     if main_package.name != "main":
@@ -191,7 +215,14 @@ def make_target(recipe: Recipe, toolchain: GoToolchain, options: TargetOptions) 
         (options.sysroot, "--sysroot") if options.sysroot is not None else (spec.sysroot, recipe.where("target.sysroot"))
     )
     goarch, where_arch = target_goarch(recipe, toolchain, options)
-    return targets.make(goarch, sysroot=sysroot, glibc=glibc, where_sysroot=where_sysroot, where_glibc=where_glibc, where_arch=where_arch)
+    system, where_system = (
+        (options.system, "--target-os") if options.system is not None else (spec.os or "linux", recipe.where("target.os"))
+    )
+    macos, where_macos = (options.macos, "--target-macos") if options.macos is not None else (spec.macos, recipe.where("target.macos"))
+    return targets.make(
+        goarch, sysroot=sysroot, glibc=glibc, where_sysroot=where_sysroot, where_glibc=where_glibc, where_arch=where_arch,
+        system=system, where_system=where_system, macos=macos, where_macos=where_macos,
+    )  # fmt: skip
 
 
 def target_goarch(recipe: Recipe, toolchain: GoToolchain, options: TargetOptions) -> tuple[str, str]:
@@ -307,8 +338,31 @@ _CONDA_LIBPYTHON_HINT = (
 )
 
 
-def check_machine(interpreter: Interpreter, toolchain: GoToolchain) -> None:
-    expected = GOARCH_MACHINES.get(toolchain.goarch)
+def home_interpreter(recipe: Recipe, tree: Path, where: str, cache_dir: Path | None) -> Interpreter:
+    """The interpreter of a tree (python.home / --python-home), read from its files; its version must be python.version's."""
+    interpreter = home.interpreter(tree, where=where, cache_dir=cache_dir or cache.directory())
+    version = recipe.python.version
+    if version is not None and interpreter.short_version != version:
+        raise ToolchainError(
+            f"{where}: {tree} holds Python {interpreter.version}, but {recipe.where('python.version')} is {version}",
+            hint="make python.version and the tree agree",
+        )
+    return interpreter
+
+
+def check_machine(interpreter: Interpreter, toolchain: GoToolchain, target: Target | None = None) -> None:
+    """libpython must be built for the machine Go builds for (a Mac's: the Mach-O machine of the target's arch)."""
+    expected = target.machine if target is not None else GOARCH_MACHINES.get(toolchain.goarch)
+    if target is not None and target.system == "macos" and expected != interpreter.elf_machine:
+        mine = ARCH_OF_MACHO.get(interpreter.elf_machine, interpreter.elf_machine)
+        raise ToolchainError(
+            f"{target.where_arch}: the bundle is for macOS {target.arch_name} (GOARCH={toolchain.goarch}), but {interpreter.libpython} "
+            f"is built for {mine} only ({interpreter.elf_machine}): an {target.arch_name} program cannot load an {mine} libpython",
+            hint=f"build for {mine} instead (target.arch: {mine}, or --target-arch {mine})"
+            + (", which Apple silicon Macs run under Rosetta 2" if mine == "x86_64" else "")
+            + f", or take an interpreter built for {target.arch_name} (python.home)"
+            + (": JavaCPP's org.bytedeco:cpython:3.13.5-1.5.12:jar:macosx-arm64, say" if target.goarch == "arm64" else ""),
+        )
     if expected != interpreter.elf_machine:
         raise ToolchainError(
             f"{interpreter.libpython} is built for {interpreter.elf_machine}, but Go builds for GOARCH={toolchain.goarch} ({expected or 'unknown machine'})",

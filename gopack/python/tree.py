@@ -189,9 +189,10 @@ def make(recipe: Recipe, interpreter: Interpreter, target: Target, root: Path, *
     python = root / "python" / "bin" / interpreter.program
     stdlib = root / "python" / "lib" / f"python{interpreter.short_version}"
     # Bytecode compiles beside everything else (.py files and ELF files are apart), by the
-    # interpreter the tree is copied from, which no strip or patchelf edit here touches.
+    # interpreter the tree is copied from, which no strip or patchelf edit here touches (or,
+    # for a tree that cannot run here, a CPython of the same X.Y that can).
     compiling = bytecode.Background(
-        interpreter.executable,
+        interpreter.bytecode_python,
         relative_to=root,
         version=interpreter.short_version,
         keep_sources=recipe.python.sources is True,
