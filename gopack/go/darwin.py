@@ -1,0 +1,278 @@
+"""Go for darwin, linked on Linux by zig cc: what the link needs that no macOS SDK gives here.
+
+zig links Mach-O for ``<arch>-macos.<V>`` and ships libSystem's text stub, but no other
+library or framework of Apple's SDK. Every other library the program links (``-framework
+CoreFoundation`` of runtime/cgo and crypto/x509, ``-lresolv`` of net, a binding's own
+``-framework``) gets a ``.tbd`` text stub made here from what is linked, not from a fixed
+list:
+
+- which: the ``-framework X`` and ``-lX`` flags of every package ``go list -deps`` reports
+  (``#cgo LDFLAGS``) and of the standard library's ``//go:cgo_ldflag`` directives; a ``-lX``
+  found in a folder the flags name (``-L``), libpython's included, is that file, not a stub.
+- the symbols each exports: zig refuses an undefined symbol that no library on the line
+  exports, and binds each one to the library that does (two-level namespace, the
+  library's ordinal). Go's own references name their library (``//go:cgo_import_dynamic
+  CFRelease CFRelease "/System/.../CoreFoundation"``); a symbol C code asks for that no
+  directive names is reported by zig's link and attributed to the one stub library
+  its package links, else the error names it (:func:`undefined_symbols`).
+- the install name: the directive's path where Go names one (``/usr/lib/libresolv.9.dylib``),
+  else ``/System/Library/Frameworks/X.framework/Versions/A/X`` and ``/usr/lib/libX.dylib``
+  (a name of macOS's own dyld cache).
+
+The link line: ``-Wl,-rpath,@executable_path/../python/lib`` (the bundle's libpython,
+``@rpath/libpythonX.Y.dylib``), ``-Wl,-headerpad_max_install_names`` (room for later
+load command edits: without it zig leaves 8 bytes) and, in the C compiler's wrapper,
+each ``-lX`` once: zig writes one LC_LOAD_DYLIB per ``-lpythonX.Y`` on the line, Go
+repeats CGO_LDFLAGS and several packages ask pkg-config for the same Python, and dyld
+refuses an image built with SDK 15.0 or newer (zig stamps 15.5) that loads a library twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import struct
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from macholib import mach_o  # type: ignore[import-untyped]  # no type hints
+from macholib.MachO import MachO  # type: ignore[import-untyped]
+
+from gopack.go.bindings import GoPackage
+from gopack.platform.target import Target
+
+RPATH = "@executable_path/../python/lib"
+#: Libraries zig answers from its own libSystem stub (-lSystem's parts and the names Unix code links).
+_LIBSYSTEM = frozenset({"System", "c", "m", "pthread", "dl", "dbm", "info", "poll", "proc", "rpcsvc", "util"})
+_FRAMEWORKS = "/System/Library/Frameworks"
+#: //go:cgo_ldflag "-framework" and //go:cgo_import_dynamic local remote "library"
+_CGO_LDFLAG = re.compile(r'^//go:cgo_ldflag "(?P<flag>[^"]+)"', re.MULTILINE)
+_IMPORT_DYNAMIC = re.compile(r'^//go:cgo_import_dynamic \S+ (?P<symbol>[^\s"]+) "(?P<library>/[^"]+)"', re.MULTILINE)
+#: zig's "error: undefined symbol: _CFRelease"
+_UNDEFINED = re.compile(r"^error: undefined symbol: (?P<symbol>\S+)$", re.MULTILINE)
+#: zig's arch names in a tbd's targets, by GOARCH.
+_TBD_ARCH = {"amd64": "x86_64", "arm64": "arm64"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class SdkLibrary:
+    """One library of Apple's SDK the program links, as its text stub says."""
+
+    name: str  # "CoreFoundation", "resolv"
+    framework: bool
+    install_name: str
+    symbols: frozenset[str]
+    #: The packages whose flags link it.
+    packages: tuple[str, ...] = ()
+
+    @property
+    def stub(self) -> str:
+        """The stub's path under the stubs folder, where zig looks for -framework NAME or -lNAME."""
+        return f"{self.name}.framework/{self.name}.tbd" if self.framework else f"lib{self.name}.tbd"
+
+
+def linked(packages: Iterable[GoPackage], *, extra_flags: Sequence[str] = (), search: Sequence[Path] = ()) -> tuple[SdkLibrary, ...]:
+    """The SDK libraries ``packages`` link (``go list -deps`` of the program, for darwin) with
+    ``extra_flags`` (CGO_LDFLAGS); a ``-lX`` found in ``search`` or a ``-L`` folder is not one."""
+    wanted: dict[tuple[str, bool], list[str]] = {}
+    symbols: dict[str, set[str]] = {}
+    folders = [*search]
+    for package in packages:
+        flags = list(package.cgo_ldflags)
+        for name in package.go_files if package.standard else ():
+            text = _read(Path(package.dir) / name)
+            flags += _CGO_LDFLAG.findall(text)
+            for match in _IMPORT_DYNAMIC.finditer(text):
+                symbols.setdefault(match.group("library"), set()).add("_" + match.group("symbol"))
+        for key in libraries_of(flags, folders):
+            wanted.setdefault(key, []).append(package.import_path)
+    for key in libraries_of(list(extra_flags), folders):
+        wanted.setdefault(key, []).append("CGO_LDFLAGS")
+    found: list[SdkLibrary] = []
+    for (name, framework), by in sorted(wanted.items()):
+        if not framework and (name in _LIBSYSTEM or any(_library_in(Path(f), name) for f in folders)):
+            continue
+        install = _install_name(name, framework, symbols)
+        found.append(
+            SdkLibrary(
+                name=name, framework=framework, install_name=install, symbols=frozenset(symbols.get(install, ())), packages=tuple(by)
+            )
+        )
+    return tuple(found)
+
+
+def libraries_of(flags: Sequence[str], folders: list[Path]) -> list[tuple[str, bool]]:
+    """(name, is a framework) of each library ``flags`` link; their -L folders are added to ``folders``.
+
+    >>> libraries_of(["-framework", "CoreFoundation", "-lresolv", "-Wl,-framework,Security", "-L/x"], folders := [])
+    [('CoreFoundation', True), ('resolv', False), ('Security', True)]
+    >>> folders
+    [PosixPath('/x')]
+    """
+    found: list[tuple[str, bool]] = []
+    words = iter(flags)
+    for flag in words:
+        if flag == "-framework":
+            name = next(words, "")
+            if name:
+                found.append((name, True))
+        elif flag.startswith("-Wl,-framework,"):
+            found.append((flag.split(",", 2)[2], True))
+        elif flag.startswith("-l") and len(flag) > 2:
+            found.append((flag[2:], False))
+        elif flag.startswith("-L") and len(flag) > 2:
+            folders.append(Path(flag[2:]))
+    return found
+
+
+def _install_name(name: str, framework: bool, symbols: dict[str, set[str]]) -> str:
+    """The path dyld loads the library from: the one Go's directives name, else the SDK's usual one."""
+    if framework:
+        named = [p for p in symbols if p.startswith(f"{_FRAMEWORKS}/{name}.framework/")]
+        return named[0] if named else f"{_FRAMEWORKS}/{name}.framework/Versions/A/{name}"
+    named = [p for p in symbols if re.fullmatch(rf"/usr/lib/lib{re.escape(name)}(\.[\d.]+)?\.dylib", p)]
+    return named[0] if named else f"/usr/lib/lib{name}.dylib"
+
+
+def _library_in(folder: Path, name: str) -> bool:
+    return any((folder / f"lib{name}{suffix}").exists() for suffix in (".dylib", ".tbd", ".a"))
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def stub_text(library: SdkLibrary, *, goarch: str) -> str:
+    """The tapi-tbd v4 text stub of ``library`` for GOARCH's macOS."""
+    target = f"{_TBD_ARCH[goarch]}-macos"
+    symbols = ", ".join(f"'{s}'" for s in sorted(library.symbols))
+    exports = f"exports:\n  - targets:         [ {target} ]\n    symbols:         [ {symbols} ]\n" if library.symbols else ""
+    return (
+        "--- !tapi-tbd\n"
+        "tbd-version:     4\n"
+        f"targets:         [ {target} ]\n"
+        f"install-name:    '{library.install_name}'\n"
+        "current-version: 1\n"
+        f"{exports}"
+        "...\n"
+    )
+
+
+def write_stubs(libraries: Sequence[SdkLibrary], directory: Path, *, goarch: str) -> Path:
+    """The stubs of ``libraries`` in a folder under ``directory`` named by their content (Go's
+    cache hashes CGO_LDFLAGS: the same stubs keep the same flags); the folder."""
+    texts = {lib.stub: stub_text(lib, goarch=goarch) for lib in libraries}
+    key = hashlib.sha256("\0".join(f"{k}\0{v}" for k, v in sorted(texts.items())).encode()).hexdigest()[:16]
+    folder = directory / key
+    for stub, text in texts.items():
+        path = folder / stub
+        if path.is_file():
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part = path.with_name(f".{path.name}.{os.getpid()}")
+        part.write_text(text)
+        os.replace(part, path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def link_flags(stubs: Path) -> tuple[str, ...]:
+    """What CGO_LDFLAGS adds for darwin: the stubs' folder for -framework and -l, the bundle's rpath, header room."""
+    return (f"-F{stubs}", f"-L{stubs}", f"-Wl,-rpath,{RPATH}", "-Wl,-headerpad_max_install_names")
+
+
+def undefined_symbols(zig_output: str) -> list[str]:
+    """The symbols zig's link found no library exporting.
+
+    >>> undefined_symbols("error: undefined symbol: _CFRelease\\n    note: referenced by x.o\\n")
+    ['_CFRelease']
+    """
+    return _UNDEFINED.findall(zig_output)
+
+
+def with_symbols(libraries: Sequence[SdkLibrary], missing: Sequence[str]) -> tuple[SdkLibrary, ...] | None:
+    """``libraries`` with ``missing`` (zig's undefined symbols) added to the one stub library
+    that only a program's own packages link (not the standard library); None when that is not
+    one library, so the link's own error stands."""
+    own = [lib for lib in libraries if any(not p.startswith(("runtime/", "net", "crypto/", "internal/")) for p in lib.packages)]
+    if not missing or len(own) != 1:
+        return None
+    return tuple(
+        SdkLibrary(
+            name=lib.name, framework=lib.framework, install_name=lib.install_name, symbols=lib.symbols | set(missing), packages=lib.packages
+        )
+        if lib is own[0]
+        else lib
+        for lib in libraries
+    )
+
+
+#: The C compiler's wrapper: zig cc with each -lX once (see the module's docstring).
+_WRAPPER = """\
+#!/bin/sh
+# Added by gopack: zig cc for {triple}, each -lNAME passed once (zig writes one
+# LC_LOAD_DYLIB per -l on the line; dyld refuses a library loaded twice).
+seen=' '
+for arg do
+  shift
+  case $arg in
+    -l*) case $seen in *" $arg "*) continue ;; esac; seen="$seen$arg " ;;
+  esac
+  set -- "$@" "$arg"
+done
+exec {zig} {tool} -target {triple} "$@"
+"""
+
+
+def compiler(target: Target, directory: Path) -> dict[str, str]:
+    """CC and CXX for cgo: zig for the target's macOS, through the wrapper, in a folder
+    named by its content (CC is part of Go's cache key)."""
+    assert target.zig is not None and target.zig_triple is not None
+    env = {}
+    for name, tool in (("CC", "cc"), ("CXX", "c++")):
+        text = _WRAPPER.format(triple=target.zig_triple, zig=target.zig, tool=tool)
+        path = directory / hashlib.sha256(text.encode()).hexdigest()[:16] / f"zig-{tool}"
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            part = path.with_name(f".{path.name}.{os.getpid()}")
+            part.write_text(text)
+            part.chmod(0o755)
+            os.replace(part, path)
+        env[name] = str(path)
+    return env
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProgramLinks:
+    """What a built Mach-O program loads: its LC_LOAD_DYLIB names in order, its LC_RPATHs."""
+
+    needed: tuple[str, ...]
+    rpaths: tuple[str, ...]
+
+
+def program_links(path: Path) -> ProgramLinks | None:
+    """``path``'s libraries and rpaths (macholib); None if it is not a thin Mach-O file."""
+    try:
+        macho = MachO(os.fspath(path))
+    except (OSError, ValueError, struct.error):
+        return None
+    if len(macho.headers) != 1:
+        return None
+    needed: list[str] = []
+    rpaths: list[str] = []
+    for load, _, data in macho.headers[0].commands:
+        if load.cmd in (mach_o.LC_LOAD_DYLIB, mach_o.LC_LOAD_WEAK_DYLIB, mach_o.LC_REEXPORT_DYLIB):
+            needed.append(_load_string(data))
+        elif load.cmd == mach_o.LC_RPATH:
+            rpaths.append(_load_string(data))
+    return ProgramLinks(needed=tuple(needed), rpaths=tuple(rpaths))
+
+
+def _load_string(data: bytes) -> str:
+    """A dylib or rpath command's string: macholib gives the bytes after the fixed part, NUL-padded."""
+    return data.split(b"\0", 1)[0].decode("utf-8", "replace")
