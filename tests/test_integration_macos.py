@@ -19,18 +19,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import DATA, EXAMPLES, extract, require_pyenv
-from macos_fixtures import cpython_37_x86_64_jar, cpython_313_arm64_jar
+from conftest import DATA, EXAMPLES, require_pyenv
 
 from gopack import pipeline, plan
 from gopack.pipeline import Bundle
-from gopack.platform import platforms
+from gopack.python import tree as pytree
 from gopack.recipe import model as recipe
 from gopack.verify import checks
 
 pytestmark = pytest.mark.integration
 
-__all__ = ["cpython_37_x86_64_jar", "cpython_313_arm64_jar"]  # fixtures, used by name
 
 _ELF = b"\x7fELF"
 _TAG = re.compile(r"macosx_(\d+)_(\d+)_(x86_64|arm64)")
@@ -71,19 +69,16 @@ def _elf_files(archive: Path) -> list[str]:
         ]  # fmt: skip
 
 
-def _static_checks(archive: Path, where: Path) -> list[checks.Check]:
-    """What ``gopack verify`` checks without running anything: the files against the manifest,
-    the SBOM, and the linkage through the platform the manifest's tag names."""
-    root = extract(archive, where)
-    manifest = json.loads((root / "gopack.json").read_text("utf-8"))
-    platform = platforms.of_tag(manifest["platform"])
-    assert platform is not None and platform.name == "macos", manifest["platform"]
-    accepted = frozenset((u["path"], u["needs"]) for u in manifest.get("unresolved", ()))
-    return [
-        checks.check_files(root, manifest),
-        checks.check_sbom(root, manifest),
-        checks.check_linkage(root, platform, accepted=accepted),
-    ]
+def _load_commands(archive: Path) -> dict[str, bytes]:
+    """Each 64-bit Mach-O file's load commands (the bytes after its header), by name."""
+    found = {}
+    with tarfile.open(archive) as tar:
+        for member in tar.getmembers():
+            f = tar.extractfile(member) if member.isfile() else None
+            head = f.read(32) if f is not None else b""
+            if f is not None and head[:4] == b"\xcf\xfa\xed\xfe":
+                found[member.name] = f.read(int.from_bytes(head[20:24], "little"))
+    return found
 
 
 @pytest.mark.parametrize(
@@ -118,9 +113,55 @@ def test_macos_bundle_holds_no_elf_file_and_the_layout(which: str, request: pyte
     assert any(n.startswith(f"{top}/python/lib/python{short}/site-packages/sklearn/") for n in names)
 
 
-@pytest.mark.parametrize("which", ["sklearn_x86_64", "numpy_sklearn_arm64"])
-def test_macos_bundle_passes_the_static_checks_of_verify(which: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("which", "arch"), [("sklearn_x86_64", "x86_64"), ("numpy_sklearn_arm64", "arm64")])
+def test_macos_bundle_passes_gopack_verify_which_says_the_smoke_test_needs_a_mac(
+    which: str, arch: str, request: pytest.FixtureRequest
+) -> None:
     bundle, _ = request.getfixturevalue(which)
-    results = _static_checks(bundle.archive, tmp_path)
-    assert [c for c in results if not c.ok] == []
-    assert {c.name for c in results} >= {"linkage"}
+    results = {c.name: c for c in checks.verify(bundle.archive)}
+    assert [c for c in results.values() if not c.ok] == []
+    assert list(results) == ["files", "sbom", "linkage", "smoke"]
+    assert f"all {arch}" in results["linkage"].detail and "every page hash matches" in results["linkage"].detail
+    assert results["smoke"].detail.startswith("not run: a macOS bundle's smoke test needs a Mac")
+
+
+def test_homebrew_references_of_the_jar_never_ship(numpy_sklearn_arm64: tuple[Bundle, Bundle]) -> None:
+    """JavaCPP's 3.13 jar links _lzma and _decimal against Homebrew's libraries: with no folder
+    holding them (python.libraries), both modules are left out and listed in the manifest, and no
+    load command in the bundle names a path of a build machine."""
+    bundle, _ = numpy_sklearn_arm64
+    unresolved = {Path(u["path"]).name.split(".")[0]: u["needs"] for u in bundle.manifest["unresolved"]}
+    assert unresolved["_lzma"] == "/opt/homebrew/opt/xz/lib/liblzma.5.dylib"
+    assert unresolved["_decimal"].startswith("/opt/homebrew/opt/mpdecimal/")
+    commands = _load_commands(bundle.archive)
+    assert len(commands) > 100
+    assert [n for n, c in commands.items() if b"/opt/homebrew" in c or b"/usr/local/" in c or b"/Users/" in c] == []
+    assert not any(n.endswith(("_lzma.cpython-313-darwin.so", "_decimal.cpython-313-darwin.so")) for n in commands)
+
+
+def test_a_library_folder_keeps_the_module_homebrew_broke(
+    cpython_313_arm64_jar: Path, macos_site_313_arm64: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """python.libraries naming a Pillow wheel's .dylibs: _lzma stays, with that liblzma vendored
+    beside it and its load command made relative to it."""
+    require_pyenv("3.13")
+    dylibs = macos_site_313_arm64 / "PIL" / ".dylibs"
+    assert (dylibs / "liblzma.5.dylib").is_file()
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "go.mod").write_text("module example.com/app\n\ngo 1.22\n")
+    (tmp_path / "app" / "recipe.yaml").write_text(
+        f'name: lzma\nversion: "1"\ngo:\n  module: .\npython:\n  version: "3.13"\n  home: {cpython_313_arm64_jar}\n  libraries: [{dylibs}]\n'
+        "target:\n  os: macos\n  arch: arm64\n"
+    )
+    monkeypatch.setenv("GOPACK_CACHE_DIR", str(tmp_path / "cache"))
+    the_recipe = recipe.load(tmp_path / "app" / "recipe.yaml")
+    target = plan.make_target(the_recipe, plan.go_toolchain.find_go(the_recipe), plan.TargetOptions())
+    interpreter = plan.home_interpreter(the_recipe, cpython_313_arm64_jar, "python.home", tmp_path / "cache")
+    tree = pytree.get(the_recipe, interpreter, target, cache_dir=tmp_path / "cache")
+    files = {f["path"] for f in tree.meta["files"]}
+    assert "python/lib/python3.13/lib-dynload/_lzma.cpython-313-darwin.so" in files
+    assert [u for u in tree.meta["unresolved"] if "_lzma" in u["path"]] == []
+    vendored = [v for v in tree.meta["vendored"] if "liblzma" in json.dumps(v)]
+    assert len(vendored) == 1, tree.meta["vendored"]
+    module = (tree.entry.python / "lib/python3.13/lib-dynload/_lzma.cpython-313-darwin.so").read_bytes()
+    assert b"/opt/homebrew" not in module[:65536]

@@ -11,15 +11,13 @@ from pathlib import Path
 
 import pytest
 from conftest import EXAMPLES, require_pyenv
-from macos_fixtures import CPYTHON_37_X86_64, CPYTHON_313_ARM64, cpython_37_x86_64_jar, cpython_313_arm64_jar, unpack_jar
+from macos_fixtures import CPYTHON_37_X86_64, CPYTHON_313_ARM64, unpack_jar
 
 from gopack import plan
 from gopack.errors import BuildError, RecipeError, ToolchainError
 from gopack.platform import target as targets
 from gopack.python import env, home
 from gopack.recipe import model as recipe
-
-__all__ = ["cpython_37_x86_64_jar", "cpython_313_arm64_jar"]  # fixtures, used by name
 
 
 def test_a_mac_target_names_its_machine_triple_and_platform() -> None:

@@ -190,12 +190,12 @@ def apply(root: Path, files: Sequence[str], *, libraries: Sequence[Path] = ()) -
         raise BuildError(
             "libraries these files need are neither macOS's own nor in the bundle nor in the folders the recipe names:\n"
             + "\n".join(fatal),
-            hint="name a folder holding them in the recipe (or install a wheel that vendors them), or prune the files that need them",
+            hint="name a folder holding them in python.libraries (or install a wheel that vendors them), or prune the files that need them",
         )
     for rel, needs in dropped:
         log.warning(
             "%s needs %s, which neither macOS, the bundle nor the recipe's folders provide: the module is left out "
-            "(listed in the manifest's unresolved); name a folder holding that library in the recipe to keep it",
+            "(listed in the manifest's unresolved); name a folder holding that library in python.libraries to keep it",
             rel,
             needs,
         )
