@@ -170,11 +170,12 @@ class _Bundle:
                 folder = self.expand(rpath, rp_owner, program)
                 if folder is None:
                     continue
-                tried.append(rpath)
+                if folder not in tried:
+                    tried.append(folder)
                 found = resolve(self.root, posixpath.join(folder, path[len("@rpath/") :]))
                 if found is not None and found in self.images:
                     return found, ""
-            return None, f"searched the rpaths {', '.join(tried) or '(none)'}"
+            return None, f"searched {', '.join(t + '/' if t != '.' else './' for t in tried) or 'no rpath'}"
         inside = self.expand(path, owner, program)
         if inside is None:
             return None, "it names a place outside the bundle"
