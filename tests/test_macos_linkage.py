@@ -71,6 +71,25 @@ def test_a_dangling_rpath_reference_names_the_file_and_the_load_command(small_bu
     ]
 
 
+def test_a_symbol_the_bound_library_does_not_export_is_a_problem(
+    small_bundle: Path, tmp_path: Path, cpython_313_arm64_jar: Path, macos_site_313_arm64: Path
+) -> None:
+    root = copy(small_bundle, tmp_path)
+    for name in ("liblzma.5.dylib", "libXau.6.dylib"):
+        shutil.copyfile(macos_site_313_arm64 / "PIL/.dylibs" / name, root / "python/lib" / name)
+    with zipfile.ZipFile(cpython_313_arm64_jar) as zf:
+        (name,) = [n for n in zf.namelist() if "/lib-dynload/_lzma." in n]
+        data = zf.read(name)
+    module = root / DYNLOAD / name.rsplit("/", 1)[1]
+    homebrew = "/opt/homebrew/opt/xz/lib/liblzma.5.dylib"
+    module.write_bytes(edit.edited(data, Edits(changes={homebrew: "@loader_path/../../liblzma.5.dylib"}), identifier=module.name))
+    assert check(root) == []  # Pillow's liblzma exports every lzma_ symbol _lzma binds
+    module.write_bytes(edit.edited(data, Edits(changes={homebrew: "@loader_path/../../libXau.6.dylib"}), identifier=module.name))
+    (problem,) = check(root)
+    assert problem.startswith(f"{DYNLOAD}/{module.name} binds _lzma_alone_decoder, ")
+    assert problem.endswith(" more from python/lib/libXau.6.dylib, which does not export them")
+
+
 def test_an_absolute_rpath_and_a_library_outside_are_problems(small_bundle: Path, tmp_path: Path) -> None:
     root = copy(small_bundle, tmp_path)
     (module,) = (root / DYNLOAD).glob("_json.*.so")
