@@ -10,7 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from macos_fixtures import CPYTHON_37_X86_64, CPYTHON_313_ARM64, Jar, macos_wheels, unpack_jar
+from macos_fixtures import CPYTHON_37_X86_64, CPYTHON_313_ARM64, Jar, macos_wheels, unpack_jar, zig_program
 
 from gopack.errors import BuildError
 from gopack.platform import platforms
@@ -101,6 +101,23 @@ def test_floor_and_tag_come_from_the_newest_file(arm64: tuple[Path, Relocated]) 
     assert relocated.requirements["python/lib/libpython3.13.dylib"] == {"macOS": frozenset({"14.7"})}
 
 
+def test_with_a_program_the_bundle_passes_verifys_static_check(arm64: tuple[Path, Relocated]) -> None:
+    root, relocated = arm64
+    target = Target(goarch="arm64", system="macos", libc="", ld_paths=())
+    (root / "bin").mkdir()
+    try:
+        zig_program(root / "bin" / "prog", libpython=root / "python/lib/libpython3.13.dylib", arch="aarch64", macos="14.0")
+        signed = (root / "bin/prog").read_bytes()
+        linked = MACOS.relocate_program(root, "bin/prog", target=target)
+        assert (root / "bin/prog").read_bytes() == signed  # zig signed it already: left as it is
+        floor = MACOS.floor({**relocated.requirements, **linked.requirements}, machine="MACHO_ARM64", target=target)
+        checked = MACOS.linkage(root, accepted=frozenset(), tag=floor.tag)
+        assert checked.problems == ()
+        assert "all arm64, signed (every page hash matches), oldest macOS 14.7" in checked.summary
+    finally:
+        shutil.rmtree(root / "bin")
+
+
 def test_a_floor_above_target_macos_names_the_files(arm64: tuple[Path, Relocated]) -> None:
     _, relocated = arm64
     # Target.macos is the recipe's target.macos (the plan's part): a stand-in with the two fields the floor reads.
@@ -135,6 +152,17 @@ def test_x86_64_tree_thins_fat_libraries_signs_every_file_and_vendors_from_a_nam
     )
     target = Target(goarch="amd64", system="macos", libc="", ld_paths=())
     assert MACOS.floor(relocated.requirements, machine="MACHO_X86_64", target=target).tag == "macosx_10_13_x86_64"
+    # The program: unsigned as zig leaves x86_64 output, signed by relocate_program; Go's own 12.0 sets the floor.
+    (root / "bin").mkdir()
+    program = zig_program(root / "bin" / "prog", libpython=root / "python/lib/libpython3.7m.dylib", arch="x86_64", macos="10.13")
+    assert macho.parse(program.read_bytes()).signature is None
+    linked = MACOS.relocate_program(root, "bin/prog", target=target)
+    assert linked.requirements == {"bin/prog": {"macOS": frozenset({"12.0"})}}
+    floor = MACOS.floor({**relocated.requirements, **linked.requirements}, machine="MACHO_X86_64", target=target)
+    assert floor.tag == "macosx_12_0_x86_64"
+    checked = MACOS.linkage(root, accepted=frozenset(), tag=floor.tag)
+    assert checked.problems == ()
+    assert checked.summary.startswith(f"{found.images + 1} Mach-O images, all x86_64, signed (every page hash matches), oldest macOS 10.13")
 
 
 def test_a_library_that_is_nowhere_fails_the_build_naming_it(tmp_path: Path, macos_site_313_arm64: Path) -> None:
