@@ -88,6 +88,11 @@ def test_a_symbol_the_bound_library_does_not_export_is_a_problem(
     (problem,) = check(root)
     assert problem.startswith(f"{DYNLOAD}/{module.name} binds _lzma_alone_decoder, ")
     assert problem.endswith(" more from python/lib/libXau.6.dylib, which does not export them")
+    # libSystem's exports are zig's stub of it: liblzma's symbols are not among them.
+    module.write_bytes(edit.edited(data, Edits(changes={homebrew: "/usr/lib/libSystem.B.dylib"}), identifier=module.name))
+    (problem,) = check(root)
+    assert problem.startswith(f"{DYNLOAD}/{module.name} binds _lzma_alone_decoder, ")
+    assert problem.endswith(" more from /usr/lib/libSystem.B.dylib, which does not export them")
 
 
 def test_an_absolute_rpath_and_a_library_outside_are_problems(small_bundle: Path, tmp_path: Path) -> None:

@@ -17,7 +17,8 @@ outside the bundle must be macOS's own (``/usr/lib/``, ``/System/Library/``).
 
 Every symbol an image binds (two-level namespace: the ordinal names the library) from a
 library of the bundle must be in that library's exports or those of a library it re-exports
-(:mod:`.symbols`); what it binds from macOS's own libraries is not checked here.
+(:mod:`.symbols`); what it binds from libSystem must be in zig's stub of it (other macOS
+libraries and frameworks are not checked).
 
 The images checked as the program loads them: every ``MH_EXECUTE`` (outside ``python/``
 first: the Go program; the tree stage, before there is one, names where it will be and
@@ -258,11 +259,16 @@ class _Bundle:
         """Every symbol an image binds from a library of the bundle is one that library exports."""
         for rel, got in sorted(self.facts.items()):
             missing: dict[str, list[str]] = {}
+            system = symbols.system_exports(got.image.machine)
+            loads = got.image.loads
             for imp in got.imports:
-                lib = self.bound.get(rel, {}).get(imp.ordinal - 1) if imp.ordinal >= 1 else None
-                if lib is None or imp.weak or imp.name in self.exported(lib):
+                if imp.weak or not 1 <= imp.ordinal <= len(loads):
                     continue
-                missing.setdefault(lib, []).append(text(imp.name))
+                lib = self.bound.get(rel, {}).get(imp.ordinal - 1)
+                if lib is not None and imp.name not in self.exported(lib):
+                    missing.setdefault(lib, []).append(text(imp.name))
+                elif loads[imp.ordinal - 1].path == symbols.LIBSYSTEM and system is not None and imp.name not in system:
+                    missing.setdefault(symbols.LIBSYSTEM, []).append(text(imp.name))
             for lib, names in sorted(missing.items()):
                 shown = ", ".join(sorted(set(names))[:5]) + (f" and {len(set(names)) - 5} more" if len(set(names)) > 5 else "")
                 self.found.problems.append(

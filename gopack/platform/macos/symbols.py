@@ -7,14 +7,22 @@ library load command); :func:`imports` reads those pairs from ``LC_DYLD_CHAINED_
 offset is checked against the file's size, each table is read once and at most
 :data:`MAX_TABLE` bytes, a trie's walk visits each node at most once: a malformed table
 raises :class:`Malformed` saying which.
+
+What macOS's libSystem exports is read from zig's ``lib/libc/darwin/libSystem.tbd`` (a text
+stub of the SDK beside the zig gopack links with): :func:`system_exports`.
 """
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass
 
+import yaml
+
+from gopack.errors import ToolchainError
 from gopack.platform.macos.macho import Image, Malformed, Reader
+from gopack.platform.target import find_zig
 
 LC_DYLD_INFO, LC_DYLD_INFO_ONLY = 0x22, 0x80000022
 LC_DYLD_EXPORTS_TRIE, LC_DYLD_CHAINED_FIXUPS = 0x80000033, 0x80000034
@@ -164,3 +172,38 @@ def _trie(data: bytes) -> frozenset[bytes]:
             child, at = _uleb(data, at)
             stack.append((child, prefix + label))
     return frozenset(names)
+
+
+#: A machine -> the tbd target whose symbols it may bind.
+_TBD_TARGETS = {"MACHO_ARM64": "arm64-macos", "MACHO_X86_64": "x86_64-macos"}
+#: The library whose exports zig's stub lists (its re-exported libsystem_* included).
+LIBSYSTEM = "/usr/lib/libSystem.B.dylib"
+
+
+class _TbdLoader(yaml.CSafeLoader):
+    """YAML with TAPI's document tag read as a plain mapping."""
+
+
+_TbdLoader.add_constructor("!tapi-tbd", lambda loader, node: loader.construct_mapping(node, deep=True))  # type: ignore[arg-type]
+
+
+@functools.cache
+def system_exports(machine: str) -> frozenset[bytes] | None:
+    """Every symbol libSystem (and what it re-exports) exports for ``machine`` by zig's stub; None
+    where there is no stub (no zig, or one without its lib/ beside it) or no such target in it."""
+    try:
+        zig = find_zig("checking what macOS's libSystem exports")
+    except ToolchainError:
+        return None
+    stub = zig.parent / "lib" / "libc" / "darwin" / "libSystem.tbd"
+    target = _TBD_TARGETS.get(machine)
+    if target is None or not stub.is_file():
+        return None
+    names: set[bytes] = set()
+    with stub.open(encoding="utf-8") as f:
+        for document in yaml.load_all(f, Loader=_TbdLoader):
+            for entry in [*(document.get("exports") or ()), *(document.get("reexports") or ())]:
+                if target in entry.get("targets", ()):
+                    for key in ("symbols", "weak-symbols", "thread-local-symbols"):
+                        names.update(name.encode() for name in entry.get(key) or ())
+    return frozenset(names) or None
