@@ -6,8 +6,9 @@ macOS CPython jars, through gopack.go.build.
   darwin/arm64 against the 3.13.5 jar, and one using crypto/x509, net's C resolver and a
   CoreFoundation function of its own C code gets every SDK stub it needs;
 - each result loads libpython exactly once (two packages ask pkg-config for it, Go repeats
-  CGO_LDFLAGS), has the rpath, the asked minos, its frameworks at /System/Library/Frameworks
-  and, on arm64, zig's signature;
+  CGO_LDFLAGS: zig alone writes one LC_LOAD_DYLIB per -l), has the rpath, the asked minos,
+  its frameworks at /System/Library/Frameworks and, on arm64, zig's signature; a second
+  link gives the same bytes;
 - an arm64 program against the x86_64-only 3.7 libpython fails with both machines named.
 
 The plan is made here from the same real parts (go list, the binding, the jar's tree): these
@@ -136,7 +137,9 @@ def read_macho(path: Path) -> Loaded:
             with path.open("rb") as f:
                 f.seek(command.dataoff)
                 signature = f.read(4)
-    return Loaded(cputype=mach_o.CPU_TYPE_NAMES.get(header.header.cputype, "?"), dylibs=dylibs, rpaths=rpaths, minos=minos, signature=signature)
+    return Loaded(
+        cputype=mach_o.CPU_TYPE_NAMES.get(header.header.cputype, "?"), dylibs=dylibs, rpaths=rpaths, minos=minos, signature=signature
+    )
 
 
 def check_program(loaded: Loaded, *, goarch: str, libpython: str, minos: str) -> None:
@@ -171,6 +174,9 @@ def test_313_program_links_for_macos_arm64(tmp_path: Path) -> None:
     # runtime/cgo links CoreFoundation on arm64: from gopack's stub, at the framework's real path.
     assert "/System/Library/Frameworks/CoreFoundation.framework/Versions/A/CoreFoundation" in loaded.dylibs
     assert loaded.signature == struct.pack(">I", 0xFADE0CC0)  # zig's ad-hoc signature's SuperBlob
+    # Linked again elsewhere (another work folder, the stubs and the compiler's wrapper reused): the same bytes.
+    again = link(plan, tmp_path / "again")
+    assert again.path.read_bytes() == binary.path.read_bytes()
 
 
 NET_AND_X509 = """\
