@@ -299,3 +299,44 @@ def test_gopack_home_compiles_for_macos(tmp_path: Path) -> None:
         argv += [f"-I{interpreter.include}", "-c", str(source), "-o", str(tmp_path / f"home-{goarch}.o")]
         done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
         assert done.returncode == 0, done.stderr
+
+
+def test_stubs_are_made_for_what_is_linked_only(tmp_path: Path) -> None:
+    """go list -deps for darwin: the program's -framework and -l flags and the standard library's
+    directives give the stubs; zig's own libraries, libpython and a -l found in a -L folder do not."""
+    program = tmp_path / "program"
+    own = tmp_path / "own libs"
+    own.mkdir(parents=True)
+    (own / "libmine.dylib").write_bytes(b"")
+    program.mkdir()
+    (program / "go.mod").write_text("module example.com/flags\n\ngo 1.21\n")
+    (program / "main.go").write_text(
+        'package main\n\n// #cgo LDFLAGS: -framework IOKit -lz -lc++ -lpthread -lmine -lpython3.13\nimport "C"\n\n'
+        'import "crypto/x509"\n\nfunc main() { _, _ = x509.SystemCertPool() }\n'
+    )
+    (program / "recipe.yaml").write_text('name: flags\nversion: "1"\ngo:\n  binary: flags\npython:\n  version: "3.13"\n')
+    recipe = model.load(program / "recipe.yaml")
+    toolchain = dataclasses.replace(go_toolchain.find_go(recipe), goarch="arm64")
+    packages = go_toolchain.list_packages(recipe, toolchain, {"CGO_ENABLED": "1", "GOARCH": "arm64", "GOOS": "darwin"})
+    libpython = tmp_path / "python"
+    libpython.mkdir()
+    (libpython / "libpython3.13.dylib").write_bytes(b"")
+    found = {lib.stub: lib for lib in darwin.linked(packages, extra_flags=[f"-L{own}"], search=[libpython])}
+    assert sorted(found) == [
+        "CoreFoundation.framework/CoreFoundation.tbd",
+        "IOKit.framework/IOKit.tbd",
+        "Security.framework/Security.tbd",
+        "libresolv.tbd",
+        "libz.tbd",
+    ]
+    assert found["libresolv.tbd"].install_name == "/usr/lib/libresolv.9.dylib"
+    assert found["libz.tbd"].install_name == "/usr/lib/libz.dylib"
+    assert found["IOKit.framework/IOKit.tbd"].install_name == "/System/Library/Frameworks/IOKit.framework/Versions/A/IOKit"
+    assert found["IOKit.framework/IOKit.tbd"].by_program and not found["Security.framework/Security.tbd"].by_program
+    assert {"_CFRelease", "_SecTrustEvaluateWithError"} <= found["CoreFoundation.framework/CoreFoundation.tbd"].symbols | found[
+        "Security.framework/Security.tbd"
+    ].symbols
+    text = darwin.stub_text(found["Security.framework/Security.tbd"], goarch="arm64")
+    assert text.startswith("--- !tapi-tbd\ntbd-version:     4\ntargets:         [ arm64-macos ]\n")
+    assert "install-name:    '/System/Library/Frameworks/Security.framework/Versions/A/Security'" in text
+    assert "'_SecTrustEvaluateWithError'" in text

@@ -20,7 +20,8 @@ list:
   (:func:`with_symbols`).
 - the install name: the directive's path where Go names one (``/usr/lib/libresolv.9.dylib``),
   else ``/System/Library/Frameworks/X.framework/Versions/A/X`` and ``/usr/lib/libX.dylib``
-  (a name of macOS's own dyld cache).
+  (the SDK's link name; the SDK's own stub would give the versioned name, ``libz.1.dylib``:
+  that the unversioned one loads from macOS's dyld cache is for a Mac to show).
 
 The link line: ``-Wl,-rpath,@executable_path/../python/lib`` (the bundle's libpython,
 ``@rpath/libpythonX.Y.dylib``), ``-Wl,-headerpad_max_install_names`` (room for later
@@ -48,8 +49,9 @@ from gopack.go.bindings import GoPackage
 from gopack.platform.target import Target
 
 RPATH = "@executable_path/../python/lib"
-#: Libraries zig answers from its own libSystem stub (-lSystem's parts and the names Unix code links).
-_LIBSYSTEM = frozenset({"System", "c", "m", "pthread", "dl", "dbm", "info", "poll", "proc", "rpcsvc", "util"})
+#: Libraries zig answers itself: its libSystem stub (-lSystem's parts, the names Unix code links)
+#: and its own libc++ (-lc++, -lstdc++: linked in, nothing to load).
+_ZIG_ANSWERS = frozenset({"System", "c", "m", "pthread", "dl", "dbm", "info", "poll", "proc", "rpcsvc", "util", "c++", "stdc++"})
 _FRAMEWORKS = "/System/Library/Frameworks"
 #: //go:cgo_ldflag "-framework" and //go:cgo_import_dynamic local remote "library"
 _CGO_LDFLAG = re.compile(r'^//go:cgo_ldflag "(?P<flag>[^"]+)"', re.MULTILINE)
@@ -103,7 +105,7 @@ def linked(packages: Iterable[GoPackage], *, extra_flags: Sequence[str] = (), se
         programs.add(key)
     found: list[SdkLibrary] = []
     for (name, framework), by in sorted(wanted.items()):
-        if not framework and (name in _LIBSYSTEM or any(_library_in(Path(f), name) for f in folders)):
+        if not framework and (name in _ZIG_ANSWERS or any(_library_in(Path(f), name) for f in folders)):
             continue
         install = _install_name(name, framework, symbols)
         found.append(
