@@ -232,6 +232,8 @@ def test_sdk_stubs_follow_what_is_linked(tmp_path: Path) -> None:
     interpreter = jar_interpreter(CPYTHON_313_ARM64, "3.13.5", "", "MACHO_ARM64", tmp_path / "jar")
     plan = darwin_plan(program / "recipe.yaml", interpreter, goarch="arm64", macos=None)
     binary = link(plan, tmp_path)
+    # The program's folder is read, never written (zig would leave -.o there from Go's compiler probe).
+    assert sorted(p.name for p in program.iterdir()) == ["go.mod", "main.go", "recipe.yaml"]
     loaded = read_macho(binary.path)
     check_program(loaded, goarch="arm64", libpython="libpython3.13.dylib", minos="12.0")
     frameworks = "/System/Library/Frameworks"
@@ -261,9 +263,10 @@ def test_arm64_program_against_x86_64_libpython_names_both(tmp_path: Path) -> No
 
 
 def test_wrapper_passes_each_library_once(tmp_path: Path) -> None:
-    """zig cc's wrapper keeps the first of each repeated -lNAME and every other argument as it is."""
+    """zig cc's wrapper keeps the first of each repeated -lNAME and every other argument as it is,
+    and answers Go's -### probe itself (zig would write -.o into the package's folder)."""
     echo = tmp_path / "zig"
-    echo.write_text('#!/bin/sh\nfor a do printf "%s\\n" "$a"; done\n')
+    echo.write_text('#!/bin/sh\n[ "$1" = version ] && echo 0.15.2 && exit\nfor a do printf "%s\\n" "$a"; done\n')
     echo.chmod(0o755)
     target = dataclasses.replace(targets.make_macos("arm64", macos=None), zig=echo)
     cc = darwin.compiler(target, tmp_path / "cc")["CC"]
@@ -281,6 +284,10 @@ def test_wrapper_passes_each_library_once(tmp_path: Path) -> None:
         "-framework",
         "CoreFoundation",
     ]
+    # Go's compiler probe, run in the package's folder: answered, nothing compiled there.
+    probe = subprocess.run([cc, "-###", "-x", "c", "-c", "-"], capture_output=True, text=True, check=True, cwd=tmp_path, input="")
+    assert probe.stdout == "zig cc version 0.15.2 (for aarch64-macos.12.0, through gopack)\n"
+    assert not (tmp_path / "-.o").exists()
 
 
 def test_gopack_home_compiles_for_macos(tmp_path: Path) -> None:

@@ -45,6 +45,8 @@ from pathlib import Path
 from macholib import mach_o  # type: ignore[import-untyped]  # no type hints
 from macholib.MachO import MachO  # type: ignore[import-untyped]
 
+from gopack import _proc
+from gopack.errors import ToolchainError
 from gopack.go.bindings import GoPackage
 from gopack.platform.target import Target
 
@@ -223,7 +225,9 @@ def with_symbols(libraries: Sequence[SdkLibrary], missing: Sequence[str]) -> tup
     return tuple(dataclasses.replace(lib, symbols=lib.symbols | set(missing)) if lib is own[0] else lib for lib in libraries)
 
 
-#: The C compiler's wrapper: zig cc with each -lX once (see the module's docstring).
+#: The C compiler's wrapper: zig cc with each -lX once (see the module's docstring), and
+#: Go's compiler probe (``CC -### -x c -c -``, run in the package's folder) answered with a
+#: version line: zig would ignore -### and write ``-.o`` into the user's tree.
 _WRAPPER = """\
 #!/bin/sh
 # Added by gopack: zig cc for {triple}, each -lNAME passed once (zig writes one
@@ -233,6 +237,7 @@ for arg do
   shift
   case $arg in
     -l*) case $seen in *" $arg "*) continue ;; esac; seen="$seen$arg " ;;
+    '-###') echo 'zig {tool} version {version} (for {triple}, through gopack)'; exit 0 ;;
   esac
   set -- "$@" "$arg"
 done
@@ -244,9 +249,10 @@ def compiler(target: Target, directory: Path) -> dict[str, str]:
     """CC and CXX for cgo: zig for the target's macOS, through the wrapper, in a folder
     named by its content (CC is part of Go's cache key)."""
     assert target.zig is not None and target.zig_triple is not None
+    version = _proc.run([target.zig, "version"], what="zig version", error=ToolchainError).strip()
     env = {}
     for name, tool in (("CC", "cc"), ("CXX", "c++")):
-        text = _WRAPPER.format(triple=target.zig_triple, zig=target.zig, tool=tool)
+        text = _WRAPPER.format(triple=target.zig_triple, zig=target.zig, tool=tool, version=version)
         path = directory / hashlib.sha256(text.encode()).hexdigest()[:16] / f"zig-{tool}"
         if not path.is_file():
             path.parent.mkdir(parents=True, exist_ok=True)
