@@ -365,7 +365,7 @@ def target_table(results: list[targets.TargetResult]) -> list[str]:
                     r.name,
                     r.bundle.archive.name,
                     f"{r.bundle.size / 1e6:.1f} MB",
-                    f"glibc {glibc['floor']} / {r.bundle.manifest['platform']}",
+                    f"{_floor(glibc)} / {r.bundle.manifest['platform']}",
                     f"{r.seconds:.1f} s",
                 )
             )
@@ -465,6 +465,13 @@ def _cache_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _floor(glibc: dict[str, Any]) -> str:
+    """ "glibc 2.31", or for a bundle without one (macOS) the versions it needs: "macOS 14.7"."""
+    if glibc["floor"] is not None:
+        return f"glibc {glibc['floor']}"
+    return ", ".join(f"{k} {v}" for k, v in glibc["symbol_versions"].items()) or "no floor"
+
+
 def _machines(elf: dict[str, Any]) -> str:
     """ "95 files, all EM_AARCH64 (aarch64)", or the count of each machine when they differ."""
     machines: dict[str, int] = elf["machines"]
@@ -491,7 +498,8 @@ def _inspect(args: argparse.Namespace) -> int:
             f"  headers    {h['distribution'] or '(no distribution)'} {h['version']}: {', '.join(h['headers'])} from {h['include']}"
             for h in document["cgo_headers"]
         ),
-        f"  platform   {document['platform']} (glibc {glibc['floor']}; "
+        f"  platform   {document['platform']} ("
+        + (f"glibc {glibc['floor']}; " if glibc["floor"] is not None else "")
         + ", ".join(f"{k} {v}" for k, v in glibc["symbol_versions"].items())
         + ")",
         f"  elf        {_machines(document['elf'])}",

@@ -26,7 +26,7 @@ from gopack.recipe import placeholders
 from gopack.recipe.model import Recipe
 
 #: A Mach-O machine -> the architecture's name on a Mac, for messages.
-ARCH_OF_MACHO = {machine: ("arm64" if goarch == "arm64" else "x86_64") for goarch, (machine, _) in targets.MACOS_ARCHES.items()}
+ARCH_OF_MACHO = {machine: targets.ARCH_OF_MACHINE[machine] for machine, _ in targets.MACOS_ARCHES.values()}
 
 __all__ = ["GOARCH_MACHINES", "GoToolchain", "Plan", "make"]
 

@@ -106,7 +106,11 @@ extern char *crypt(const char *__phrase, const char *__setting);
 #endif
 """
 #: ELF machine -> the architecture's own name, for messages.
-ARCH_OF_MACHINE = {GOARCH_MACHINES[g]: arch for g, (_, _, arch) in _ARCHES.items()}
+ARCH_OF_MACHINE = {
+    **{GOARCH_MACHINES[g]: arch for g, (_, _, arch) in _ARCHES.items()},
+    # A Mac names its machines arm64 and x86_64.
+    **{machine: ("arm64" if g == "arm64" else "x86_64") for g, (machine, _) in MACOS_ARCHES.items()},
+}
 LOW_FLOOR_HINT = (
     "build against a root file system of the target distribution (target.sysroot / --sysroot, e.g. made with debootstrap), "
     "or take the interpreter from conda-forge (python.conda) or python-build-standalone (a Python `uv python install` manages is found by "

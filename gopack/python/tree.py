@@ -156,6 +156,8 @@ def inputs(recipe: Recipe, interpreter: Interpreter, target: Target) -> dict[str
         "epoch": archive.epoch(),
         # The root its libraries are vendored from and the platform its wheels are resolved for.
         "target": target.identity(),
+        # Where missing libraries are looked for by name (their paths: change what they hold, prune the cache).
+        **({"libraries": [str(p) for p in py.libraries]} if py.libraries else {}),
     }
 
 
@@ -203,7 +205,9 @@ def make(recipe: Recipe, interpreter: Interpreter, target: Target, root: Path, *
     # root is made by cache.staging in the cache's tmp/; the originals go beside it, locked the same way.
     originals = cache.staging(root.parent.parent, "strip-originals-", what="originals of stripped files, kept while the load check runs")
     with compiling, originals as backup:
-        binaries = platforms.of(target).tree_binaries(root, python, backup=backup, strip=recipe.output.strip, target=target)
+        binaries = platforms.of(target).tree_binaries(
+            root, python, backup=backup, strip=recipe.output.strip, target=target, libraries=recipe.python.libraries
+        )
         if recipe.python.conda is not None:
             installer = "conda-pack"
             conda.pack(interpreter.prefix, root / "python", where=recipe.where(recipe.python.conda.key))

@@ -68,6 +68,8 @@ class PythonSpec:
     interpreter: Path | None = None
     #: A CPython install for the target, a folder or an archive (.jar, .zip, .tar.*): read, never run.
     home: Path | None = None
+    #: Folders where a library the tree's binaries need but the tree lacks is looked for by name (macOS).
+    libraries: tuple[Path, ...] = ()
     conda: CondaSpec | None = None
     requirements: tuple[str, ...] = ()
     requirements_file: Path | None = None
@@ -391,6 +393,8 @@ def _file_problems(base: Path, data: dict[str, Any], keys: Mapping[FieldPath, in
         need(("python", "interpreter"), py["interpreter"], kind="file")
     if "home" in py:
         need(("python", "home"), py["home"], kind="file or directory")
+    for i, rel in enumerate(py.get("libraries", [])):
+        need(("python", "libraries", i), rel, kind="directory")
     if "interpreter" in py and "home" in py:
         problems.append(
             (
@@ -496,6 +500,7 @@ def _build(path: Path, data: dict[str, Any], keys: Mapping[FieldPath, int]) -> R
             version=py.get("version"),
             interpreter=(base / py["interpreter"]) if "interpreter" in py else None,
             home=(base / py["home"]).resolve() if "home" in py else None,
+            libraries=tuple((base / rel).resolve() for rel in py.get("libraries", ())),
             conda=_conda(base, py["conda"]) if "conda" in py else None,
             requirements=tuple(py.get("requirements", ())),
             requirements_file=(base / py["requirements_file"]).resolve() if "requirements_file" in py else None,
