@@ -29,6 +29,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import sys
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -184,3 +185,19 @@ def macos_site_37_x86_64(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def macos_fat_site_313(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return macos_wheels(tmp_path_factory.mktemp("site-313-fat"), FAT_313, python_platform="aarch64-apple-darwin", python_version="3.13")
+
+
+def zig_program(out: Path, *, libpython: Path, arch: str, macos: str) -> Path:
+    """A small C program calling ``libpython`` (a bundle's python/lib/libpython3.X.dylib), linked
+    for macOS by zig as gopack links Go programs: ``-rpath @executable_path/../python/lib`` and
+    header room; ``arch``: aarch64 or x86_64. Stands in for the Go program where Go is not the point."""
+    source = out.with_suffix(".c")
+    source.write_text("extern int Py_IsInitialized(void);\nint main(void) { return Py_IsInitialized(); }\n")
+    lib = libpython.name.removeprefix("lib").removesuffix(".dylib")
+    cmd = [sys.executable, "-m", "ziglang", "cc", "-target", f"{arch}-macos.{macos}", "-o", str(out), str(source)]
+    cmd += [f"-L{libpython.parent}", f"-l{lib}", "-Wl,-rpath,@executable_path/../python/lib", "-Wl,-headerpad_max_install_names"]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        pytest.fail(f"zig could not link {out.name}:\n{done.stderr}")
+    source.unlink()
+    return out

@@ -7,17 +7,21 @@ CoreFoundation`` of runtime/cgo and crypto/x509, ``-lresolv`` of net, a binding'
 list:
 
 - which: the ``-framework X`` and ``-lX`` flags of every package ``go list -deps`` reports
-  (``#cgo LDFLAGS``) and of the standard library's ``//go:cgo_ldflag`` directives; a ``-lX``
-  found in a folder the flags name (``-L``), libpython's included, is that file, not a stub.
+  (``#cgo LDFLAGS``), of CGO_LDFLAGS and of the standard library's ``//go:cgo_ldflag``
+  directives; a ``-lX`` found in a folder the flags name (``-L``), libpython's included, is
+  that file, not a stub. What pkg-config answers is not read: gopack answers the Python
+  names itself (libpython only); another package's ``.pc`` naming a framework is not seen.
 - the symbols each exports: zig refuses an undefined symbol that no library on the line
   exports, and binds each one to the library that does (two-level namespace, the
   library's ordinal). Go's own references name their library (``//go:cgo_import_dynamic
   CFRelease CFRelease "/System/.../CoreFoundation"``); a symbol C code asks for that no
-  directive names is reported by zig's link and attributed to the one stub library
-  its package links, else the error names it (:func:`undefined_symbols`).
+  directive names is reported by zig's link, given to the one stub library the program's
+  own packages link, and the link run once more; with several, zig's error stands
+  (:func:`with_symbols`).
 - the install name: the directive's path where Go names one (``/usr/lib/libresolv.9.dylib``),
   else ``/System/Library/Frameworks/X.framework/Versions/A/X`` and ``/usr/lib/libX.dylib``
-  (a name of macOS's own dyld cache).
+  (the SDK's link name; the SDK's own stub would give the versioned name, ``libz.1.dylib``:
+  that the unversioned one loads from macOS's dyld cache is for a Mac to show).
 
 The link line: ``-Wl,-rpath,@executable_path/../python/lib`` (the bundle's libpython,
 ``@rpath/libpythonX.Y.dylib``), ``-Wl,-headerpad_max_install_names`` (room for later
@@ -29,6 +33,7 @@ refuses an image built with SDK 15.0 or newer (zig stamps 15.5) that loads a lib
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
@@ -40,12 +45,15 @@ from pathlib import Path
 from macholib import mach_o  # type: ignore[import-untyped]  # no type hints
 from macholib.MachO import MachO  # type: ignore[import-untyped]
 
+from gopack import _proc
+from gopack.errors import ToolchainError
 from gopack.go.bindings import GoPackage
 from gopack.platform.target import Target
 
 RPATH = "@executable_path/../python/lib"
-#: Libraries zig answers from its own libSystem stub (-lSystem's parts and the names Unix code links).
-_LIBSYSTEM = frozenset({"System", "c", "m", "pthread", "dl", "dbm", "info", "poll", "proc", "rpcsvc", "util"})
+#: Libraries zig answers itself: its libSystem stub (-lSystem's parts, the names Unix code links)
+#: and its own libc++ (-lc++, -lstdc++: linked in, nothing to load).
+_ZIG_ANSWERS = frozenset({"System", "c", "m", "pthread", "dl", "dbm", "info", "poll", "proc", "rpcsvc", "util", "c++", "stdc++"})
 _FRAMEWORKS = "/System/Library/Frameworks"
 #: //go:cgo_ldflag "-framework" and //go:cgo_import_dynamic local remote "library"
 _CGO_LDFLAG = re.compile(r'^//go:cgo_ldflag "(?P<flag>[^"]+)"', re.MULTILINE)
@@ -64,8 +72,11 @@ class SdkLibrary:
     framework: bool
     install_name: str
     symbols: frozenset[str]
-    #: The packages whose flags link it.
+    #: The packages whose flags link it ("CGO_LDFLAGS" for the environment's and the recipe's).
     packages: tuple[str, ...] = ()
+    #: Whether a package outside the standard library (or CGO_LDFLAGS) links it: only such code
+    #: can ask for a symbol no directive names.
+    by_program: bool = False
 
     @property
     def stub(self) -> str:
@@ -77,6 +88,7 @@ def linked(packages: Iterable[GoPackage], *, extra_flags: Sequence[str] = (), se
     """The SDK libraries ``packages`` link (``go list -deps`` of the program, for darwin) with
     ``extra_flags`` (CGO_LDFLAGS); a ``-lX`` found in ``search`` or a ``-L`` folder is not one."""
     wanted: dict[tuple[str, bool], list[str]] = {}
+    programs: set[tuple[str, bool]] = set()
     symbols: dict[str, set[str]] = {}
     folders = [*search]
     for package in packages:
@@ -88,16 +100,24 @@ def linked(packages: Iterable[GoPackage], *, extra_flags: Sequence[str] = (), se
                 symbols.setdefault(match.group("library"), set()).add("_" + match.group("symbol"))
         for key in libraries_of(flags, folders):
             wanted.setdefault(key, []).append(package.import_path)
+            if not package.standard:
+                programs.add(key)
     for key in libraries_of(list(extra_flags), folders):
         wanted.setdefault(key, []).append("CGO_LDFLAGS")
+        programs.add(key)
     found: list[SdkLibrary] = []
     for (name, framework), by in sorted(wanted.items()):
-        if not framework and (name in _LIBSYSTEM or any(_library_in(Path(f), name) for f in folders)):
+        if not framework and (name in _ZIG_ANSWERS or any(_library_in(Path(f), name) for f in folders)):
             continue
         install = _install_name(name, framework, symbols)
         found.append(
             SdkLibrary(
-                name=name, framework=framework, install_name=install, symbols=frozenset(symbols.get(install, ())), packages=tuple(by)
+                name=name,
+                framework=framework,
+                install_name=install,
+                symbols=frozenset(symbols.get(install, ())),
+                packages=tuple(by),
+                by_program=(name, framework) in programs,
             )
         )
     return tuple(found)
@@ -197,22 +217,17 @@ def undefined_symbols(zig_output: str) -> list[str]:
 
 def with_symbols(libraries: Sequence[SdkLibrary], missing: Sequence[str]) -> tuple[SdkLibrary, ...] | None:
     """``libraries`` with ``missing`` (zig's undefined symbols) added to the one stub library
-    that only a program's own packages link (not the standard library); None when that is not
-    one library, so the link's own error stands."""
-    own = [lib for lib in libraries if any(not p.startswith(("runtime/", "net", "crypto/", "internal/")) for p in lib.packages)]
+    the program's own packages link (the standard library's symbols are all named by its
+    directives); None when that is not one library, so the link's own error stands."""
+    own = [lib for lib in libraries if lib.by_program]
     if not missing or len(own) != 1:
         return None
-    return tuple(
-        SdkLibrary(
-            name=lib.name, framework=lib.framework, install_name=lib.install_name, symbols=lib.symbols | set(missing), packages=lib.packages
-        )
-        if lib is own[0]
-        else lib
-        for lib in libraries
-    )
+    return tuple(dataclasses.replace(lib, symbols=lib.symbols | set(missing)) if lib is own[0] else lib for lib in libraries)
 
 
-#: The C compiler's wrapper: zig cc with each -lX once (see the module's docstring).
+#: The C compiler's wrapper: zig cc with each -lX once (see the module's docstring), and
+#: Go's compiler probe (``CC -### -x c -c -``, run in the package's folder) answered with a
+#: version line: zig would ignore -### and write ``-.o`` into the user's tree.
 _WRAPPER = """\
 #!/bin/sh
 # Added by gopack: zig cc for {triple}, each -lNAME passed once (zig writes one
@@ -222,6 +237,7 @@ for arg do
   shift
   case $arg in
     -l*) case $seen in *" $arg "*) continue ;; esac; seen="$seen$arg " ;;
+    '-###') echo 'zig {tool} version {version} (for {triple}, through gopack)'; exit 0 ;;
   esac
   set -- "$@" "$arg"
 done
@@ -233,9 +249,10 @@ def compiler(target: Target, directory: Path) -> dict[str, str]:
     """CC and CXX for cgo: zig for the target's macOS, through the wrapper, in a folder
     named by its content (CC is part of Go's cache key)."""
     assert target.zig is not None and target.zig_triple is not None
+    version = _proc.run([target.zig, "version"], what="zig version", error=ToolchainError).strip()
     env = {}
     for name, tool in (("CC", "cc"), ("CXX", "c++")):
-        text = _WRAPPER.format(triple=target.zig_triple, zig=target.zig, tool=tool)
+        text = _WRAPPER.format(triple=target.zig_triple, zig=target.zig, tool=tool, version=version)
         path = directory / hashlib.sha256(text.encode()).hexdigest()[:16] / f"zig-{tool}"
         if not path.is_file():
             path.parent.mkdir(parents=True, exist_ok=True)

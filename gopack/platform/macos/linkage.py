@@ -15,6 +15,11 @@ rpath's ``@loader_path`` relative to the image that owns it. An extension module
 by ``dlopen`` from libpython: its own rpaths, then libpython's, then the program's. Anything
 outside the bundle must be macOS's own (``/usr/lib/``, ``/System/Library/``).
 
+Every symbol an image binds (two-level namespace: the ordinal names the library) from a
+library of the bundle must be in that library's exports or those of a library it re-exports
+(:mod:`.symbols`); what it binds from libSystem must be in zig's stub of it (other macOS
+libraries and frameworks are not checked).
+
 The images checked as the program loads them: every ``MH_EXECUTE`` (outside ``python/``
 first: the Go program; the tree stage, before there is one, names where it will be and
 its rpath), libpython and what it loads, every extension module (``MH_BUNDLE``) as
@@ -31,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gopack.platform.linux.linkage import resolve, text
-from gopack.platform.macos import macho, signature
+from gopack.platform.macos import macho, signature, symbols
 from gopack.platform.macos.macho import Image, Malformed
 
 #: Where macOS's own libraries are: a path under these is the system's, never the bundle's.
@@ -71,10 +76,22 @@ def _open(root: Path, rel: str) -> int:
     return os.open(os.path.join(root, rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
 
 
-def read(root: Path, rel: str, *, signatures: bool = False) -> tuple[Image | None, str | None]:
+@dataclass(frozen=True, kw_only=True)
+class Read:
+    """What the check reads of one image."""
+
+    image: Image
+    signature: str | None  # the problem with its signature (None: it holds, or was not asked)
+    imports: tuple[symbols.Import, ...] = ()
+    exports: frozenset[bytes] = frozenset()
+    symbols: str | None = None  # why its symbol tables could not be read
+
+
+def read(root: Path, rel: str, *, signatures: bool = False, bindings: bool = False) -> Read | None:
     """The image ``root/rel`` (a resolved regular file), None for a file that is not a thin
-    Mach-O image; and the problem with its signature when ``signatures`` (None: it holds).
-    :class:`Malformed` where it cannot be read or is not what dyld reads."""
+    Mach-O image; with the problem with its signature when ``signatures``, and what it binds
+    and exports when ``bindings``. :class:`Malformed` where it cannot be read or is not what
+    dyld reads."""
     try:
         fd = _open(root, rel)
     except OSError as exc:
@@ -82,21 +99,27 @@ def read(root: Path, rel: str, *, signatures: bool = False) -> tuple[Image | Non
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            return None, None
+            return None
 
         def pread(offset: int, size: int) -> bytes:
             return os.pread(fd, size, offset)
 
         kind = macho.kind_of(pread(0, 8))
         if kind is None:
-            return None, None
+            return None
         if kind == "fat":
             held = ", ".join(macho.ARCH_NAMES.get(s.machine, s.machine) for s in macho.slices(pread, st.st_size))
             raise Malformed(f"it is a fat file ({held}); a bundle holds one architecture")
         image = macho.read_image(pread, st.st_size)
         if image.filetype not in _IMAGES:
-            return None, None
-        return image, signature.problem(pread, image) if signatures else None
+            return None
+        bad = signature.problem(pread, image) if signatures else None
+        if not bindings:
+            return Read(image=image, signature=bad)
+        try:
+            return Read(image=image, signature=bad, imports=tuple(symbols.imports(pread, image)), exports=symbols.exports(pread, image))
+        except (Malformed, struct.error) as exc:
+            return Read(image=image, signature=bad, symbols=str(exc))
     except OSError as exc:
         raise Malformed(f"cannot be read: {exc.strerror}") from None
     except struct.error as exc:
@@ -131,16 +154,23 @@ class _Bundle:
     def __init__(self, root: Path, program: Program | None, signatures: bool) -> None:
         self.root, self.signatures = root, signatures
         self.images: dict[str, Image] = {}
+        self.facts: dict[str, Read] = {}
+        #: image -> load command index -> the bundle file it loaded
+        self.bound: dict[str, dict[int, str]] = {}
         self.found = Found()
         for rel in macho_files(root):
             try:
-                image, bad = read(root, rel, signatures=signatures)
+                got = read(root, rel, signatures=signatures, bindings=True)
             except Malformed as exc:
                 self.found.problems.append(f"{text(os.fsencode(rel))} is not a Mach-O file dyld can read: {exc}")
                 continue
-            if image is None:
+            if got is None:
                 continue
+            image, bad = got.image, got.signature
             self.images[rel] = image
+            self.facts[rel] = got
+            if got.symbols is not None:
+                self.found.problems.append(f"{text(os.fsencode(rel))}: its symbol tables cannot be read: {got.symbols}")
             self.found.machines.add(image.machine)
             if image.minos is not None:
                 self.found.minos[rel] = image.minos
@@ -170,11 +200,12 @@ class _Bundle:
                 folder = self.expand(rpath, rp_owner, program)
                 if folder is None:
                     continue
-                tried.append(rpath)
+                if folder not in tried:
+                    tried.append(folder)
                 found = resolve(self.root, posixpath.join(folder, path[len("@rpath/") :]))
                 if found is not None and found in self.images:
                     return found, ""
-            return None, f"searched the rpaths {', '.join(tried) or '(none)'}"
+            return None, f"searched {', '.join(t + '/' if t != '.' else './' for t in tried) or 'no rpath'}"
         inside = self.expand(path, owner, program)
         if inside is None:
             return None, "it names a place outside the bundle"
@@ -202,7 +233,7 @@ class _Bundle:
             done.add(rel)
             image = self.images[rel]
             own = [(rel, r) for r in image.rpaths] + inherited
-            for load in image.loads:
+            for index, load in enumerate(image.loads):
                 if is_system(load.path):
                     self.found.system.add(load.path)
                     continue
@@ -211,7 +242,38 @@ class _Bundle:
                     if not load.weak:
                         self.found.unresolved.append((rel, load.kind, load.path + (f" ({searched})" if searched else "")))
                     continue
+                self.bound.setdefault(rel, {}).setdefault(index, lib)
                 queue.append((lib, own))
+
+    def exported(self, lib: str, depth: int = 0) -> frozenset[bytes]:
+        """What ``lib`` exports, with what the libraries it re-exports export."""
+        names = self.facts[lib].exports
+        if depth < 8:
+            for index, load in enumerate(self.images[lib].loads):
+                again = self.bound.get(lib, {}).get(index)
+                if load.kind == "LC_REEXPORT_DYLIB" and again is not None:
+                    names = names | self.exported(again, depth + 1)
+        return names
+
+    def bindings(self) -> None:
+        """Every symbol an image binds from a library of the bundle is one that library exports."""
+        for rel, got in sorted(self.facts.items()):
+            missing: dict[str, list[str]] = {}
+            system = symbols.system_exports(got.image.machine)
+            loads = got.image.loads
+            for imp in got.imports:
+                if imp.weak or not 1 <= imp.ordinal <= len(loads):
+                    continue
+                lib = self.bound.get(rel, {}).get(imp.ordinal - 1)
+                if lib is not None and imp.name not in self.exported(lib):
+                    missing.setdefault(lib, []).append(text(imp.name))
+                elif loads[imp.ordinal - 1].path == symbols.LIBSYSTEM and system is not None and imp.name not in system:
+                    missing.setdefault(symbols.LIBSYSTEM, []).append(text(imp.name))
+            for lib, names in sorted(missing.items()):
+                shown = ", ".join(sorted(set(names))[:5]) + (f" and {len(set(names)) - 5} more" if len(set(names)) > 5 else "")
+                self.found.problems.append(
+                    f"{text(os.fsencode(rel))} binds {shown} from {text(os.fsencode(lib))}, which does not export them"
+                )
 
 
 def check(root: Path, *, program: Program | None = None, signatures: bool = True) -> Found:
@@ -236,6 +298,7 @@ def check(root: Path, *, program: Program | None = None, signatures: bool = True
             bundle.walk(rel, [], done, program=rel)
     for rel in sorted(set(bundle.images) - done):
         bundle.walk(rel, python_chain, done)
+    bundle.bindings()
     for rel, command, path in bundle.found.unresolved:
         bundle.found.problems.append(f"{text(os.fsencode(rel))}: {command} {text(os.fsencode(path))} resolves to nothing in the bundle")
     if len(bundle.found.machines) > 1:

@@ -172,9 +172,9 @@ def slices(read: Reader, size: int) -> tuple[Slice, ...]:
 def _string(data: bytes, at: int, what: str) -> str:
     if not 0 < at < len(data):
         raise Malformed(f"{what}'s name offset {at} lies outside its {len(data)} bytes")
-    raw, nul, _ = data[at : at + MAX_STRING].partition(b"\0")
-    if not nul and at + len(raw) < len(data):
-        raise Malformed(f"{what}'s name is longer than {MAX_STRING} bytes")
+    raw, nul, _ = data[at : at + MAX_STRING + 1].partition(b"\0")
+    if not nul:
+        raise Malformed(f"{what}'s name is not ended inside the command (or is longer than {MAX_STRING} bytes)")
     return raw.decode("utf-8", errors="surrogateescape")
 
 

@@ -176,7 +176,7 @@ class TreeBinaries:
         self.files = sorted({*self.files, *found})
 
     def relocate(self) -> None:
-        self.applied = relocate.apply(self.root, self.files, libraries=self.libraries)
+        self.applied = relocate.apply(self.root, self.files, machine=self.machine, libraries=self.libraries)
 
     def check(self) -> Relocated:
         assert self.applied is not None, "relocate() comes first"

@@ -26,7 +26,6 @@ import hashlib
 import logging
 import os
 import posixpath
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,8 +143,9 @@ def _find(name: str, folders: Sequence[Path]) -> Path | None:
     return None
 
 
-def apply(root: Path, files: Sequence[str], *, libraries: Sequence[Path] = ()) -> Relocated:
-    """delocate's edits over the Mach-O ``files`` of ``root`` (see the module's doc)."""
+def apply(root: Path, files: Sequence[str], *, machine: str, libraries: Sequence[Path] = ()) -> Relocated:
+    """delocate's edits over the Mach-O ``files`` of ``root`` (see the module's doc); a library
+    vendored from ``libraries`` is thinned to ``machine`` like the tree's own files."""
     images: dict[str, tuple[bytes, Image]] = {}
     for rel in sorted(set(files)):
         try:
@@ -205,9 +205,12 @@ def apply(root: Path, files: Sequence[str], *, libraries: Sequence[Path] = ()) -
     for item in vendored.values():
         dest = root / LIBDIR / item.name
         dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(item.source, dest)
-        data = dest.read_bytes()
-        image = macho.parse(data)
+        try:
+            data = edit.thin(item.source.read_bytes(), machine)
+            image = macho.parse(data)
+        except Malformed as exc:
+            raise BuildError(f"{item.source} (for {', '.join(item.needed_by)}): {exc}") from None
+        dest.write_bytes(data)
         images[f"{LIBDIR}/{item.name}"] = (data, image)
         edits[f"{LIBDIR}/{item.name}"] = Edits(
             id=f"@rpath/{item.name}", delete_rpaths=frozenset(p for p in image.rpaths if _outside(p, f"{LIBDIR}/{item.name}"))
