@@ -160,6 +160,12 @@ def _bundle(
     if the_plan is None:
         with stage("plan"):
             the_plan = plan.make(recipe, cache_dir=cache_dir, options=target or plan.TargetOptions())
+    if the_plan.target.goos != "linux" and (out.image or out.executable):
+        raise UsageError(
+            f"output format {out.fmt}: an OCI image and the one-file executable's launcher are Linux's, but the bundle is for "
+            f"{the_plan.target.goos} ({the_plan.target.where_system})",
+            hint="use --format tar.gz, tar.zst or zip (output.format) for a macOS bundle",
+        )
     base_image = oci_base.read(base, goarch=the_plan.target.goarch) if base is not None else None
     interpreter, the_target = the_plan.interpreter, the_plan.target
     launcher = None

@@ -19,6 +19,7 @@ from gopack.go import toolchain as go_toolchain
 from gopack.go.bindings import Binding, GoPackage
 from gopack.go.toolchain import GoToolchain
 from gopack.platform import target as targets
+from gopack.platform.macos import macho
 from gopack.platform.target import GOARCH_MACHINES, Target
 from gopack.python import conda, home, interpreters
 from gopack.python.interpreters import Interpreter
@@ -90,6 +91,8 @@ def make(recipe: Recipe, *, cache_dir: Path | None = None, options: TargetOption
     else:
         interpreter = find_interpreter(recipe, target)
     check_machine(interpreter, toolchain, target)
+    # Before any work: a tree whose libpython needs a newer macOS than target.macos cannot make the bundle.
+    check_minimum_macos(target, interpreter)
     if interpreter.compiler is not None and recipe.python.project is not None:
         raise ToolchainError(
             f"{recipe.where('python.project')}: building a local project needs its interpreter to run pypa/build, "
@@ -348,6 +351,26 @@ def home_interpreter(recipe: Recipe, tree: Path, where: str, cache_dir: Path | N
             hint="make python.version and the tree agree",
         )
     return interpreter
+
+
+def check_minimum_macos(target: Target, interpreter: Interpreter) -> None:
+    """With target.macos: libpython's own minimum macOS (LC_BUILD_VERSION's minos) must be at most it."""
+    if target.system != "macos" or target.macos is None:
+        return
+    try:
+        minos = macho.parse(interpreter.libpython.read_bytes()).minos
+    except (OSError, macho.Malformed):
+        return  # the tree's relocation reads every file again and names what it cannot
+    if minos is not None and _macos_key(minos) > _macos_key(target.macos):
+        raise ToolchainError(
+            f"{target.where_macos}: the bundle must start on macOS {target.macos}, but {interpreter.libpython.name} of "
+            f"{interpreter.prefix} needs macOS {minos}",
+            hint=f"raise target.macos to {minos}, or take an interpreter built for macOS {target.macos} or older (python.home)",
+        )
+
+
+def _macos_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split(".") if p.isdigit())
 
 
 def check_machine(interpreter: Interpreter, toolchain: GoToolchain, target: Target | None = None) -> None:

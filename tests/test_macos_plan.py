@@ -10,11 +10,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES, require_pyenv
+from conftest import DATA, EXAMPLES, require_pyenv
 from macos_fixtures import CPYTHON_37_X86_64, CPYTHON_313_ARM64, unpack_jar
 
-from gopack import plan
-from gopack.errors import BuildError, RecipeError, ToolchainError
+from gopack import pipeline, plan
+from gopack.errors import BuildError, RecipeError, ToolchainError, UsageError
 from gopack.platform import target as targets
 from gopack.python import env, home
 from gopack.recipe import model as recipe
@@ -160,3 +160,25 @@ def test_uv_installs_macos_wheels_and_refuses_an_sdist_by_name(cpython_313_arm64
         env.install_requirements(sdist, interpreter, target, tmp_path / "site2")
     assert caught.value.message.startswith("docopt: no wheel for aarch64-apple-darwin (Python 3.13.5, macOS 14.0)")
     assert "built on a Mac" in caught.value.message and ".whl" in (caught.value.hint or "")
+
+
+def test_target_macos_below_what_the_trees_libpython_needs_is_refused_before_any_work(cpython_313_arm64_jar: Path, tmp_path: Path) -> None:
+    require_pyenv("3.13")
+    the_recipe = recipe.load(DATA / "macos_sklearn" / "recipe.yaml")
+    options = plan.TargetOptions(macos="14.0", python_home=cpython_313_arm64_jar)
+    with pytest.raises(ToolchainError) as caught:
+        plan.make(the_recipe, cache_dir=tmp_path, options=options)
+    assert caught.value.message.startswith("--target-macos: the bundle must start on macOS 14.0, but libpython3.13.dylib of ")
+    assert caught.value.message.endswith("needs macOS 14.7") and "raise target.macos to 14.7" in (caught.value.hint or "")
+
+
+@pytest.mark.parametrize("fmt", ["exe", "oci"])
+def test_the_linux_only_formats_are_refused_for_a_macos_bundle(fmt: str, cpython_313_arm64_jar: Path, tmp_path: Path) -> None:
+    require_pyenv("3.13")
+    options = plan.TargetOptions(python_home=cpython_313_arm64_jar)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("GOPACK_CACHE_DIR", str(tmp_path / "cache"))
+        with pytest.raises(UsageError, match=f"output format {fmt}: .* Linux's, but the bundle is for darwin") as caught:
+            pipeline.bundle(recipe.load(DATA / "macos_sklearn" / "recipe.yaml"), output_dir=tmp_path, target=options, fmt=fmt)
+    assert "tar.gz" in (caught.value.hint or "")
+    assert list(tmp_path.glob("*.tar.gz")) == [] and not (tmp_path / "cache" / "envs").exists()
