@@ -363,8 +363,7 @@ def check_minimum_macos(target: Target, interpreter: Interpreter) -> None:
         return  # the tree's relocation reads every file again and names what it cannot
     if minos is not None and _macos_key(minos) > _macos_key(target.macos):
         raise ToolchainError(
-            f"{target.where_macos}: the bundle must start on macOS {target.macos}, but {interpreter.libpython.name} of "
-            f"{interpreter.prefix} needs macOS {minos}",
+            f"{target.where_macos}: the bundle must start on macOS {target.macos}, but {interpreter.libpython_where} needs macOS {minos}",
             hint=f"raise target.macos to {minos}, or take an interpreter built for macOS {target.macos} or older (python.home)",
         )
 
@@ -379,7 +378,7 @@ def check_machine(interpreter: Interpreter, toolchain: GoToolchain, target: Targ
     if target is not None and target.system == "macos" and expected != interpreter.elf_machine:
         mine = ARCH_OF_MACHO.get(interpreter.elf_machine, interpreter.elf_machine)
         raise ToolchainError(
-            f"{target.where_arch}: the bundle is for macOS {target.arch_name} (GOARCH={toolchain.goarch}), but {interpreter.libpython} "
+            f"{target.where_arch}: the bundle is for macOS {target.arch_name} (GOARCH={toolchain.goarch}), but {interpreter.libpython_where} "
             f"is built for {mine} only ({interpreter.elf_machine}): an {target.arch_name} program cannot load an {mine} libpython",
             hint=f"build for {mine} instead (target.arch: {mine}, or --target-arch {mine})"
             + (", which Apple silicon Macs run under Rosetta 2" if mine == "x86_64" else "")

@@ -116,7 +116,7 @@ def test_an_arm64_program_with_an_x86_64_libpython_is_refused_in_the_plan(cpytho
     with pytest.raises(ToolchainError) as caught:
         plan.make(the_recipe, cache_dir=tmp_path, options=options)
     text = f"{caught.value.message}\n{caught.value.hint}"
-    assert "--target-arch" in text and "libpython3.7m.dylib" in text
+    assert "--target-arch" in text and f"libpython3.7m.dylib in {cpython_37_x86_64_jar} is built for x86_64 only" in text
     assert "an arm64 program cannot load an x86_64 libpython" in text
     for way_out in ("target.arch: x86_64", "Rosetta 2", "an interpreter built for arm64"):
         assert way_out in text
@@ -168,8 +168,10 @@ def test_target_macos_below_what_the_trees_libpython_needs_is_refused_before_any
     options = plan.TargetOptions(macos="14.0", python_home=cpython_313_arm64_jar)
     with pytest.raises(ToolchainError) as caught:
         plan.make(the_recipe, cache_dir=tmp_path, options=options)
-    assert caught.value.message.startswith("--target-macos: the bundle must start on macOS 14.0, but libpython3.13.dylib of ")
-    assert caught.value.message.endswith("needs macOS 14.7") and "raise target.macos to 14.7" in (caught.value.hint or "")
+    assert caught.value.message == (
+        f"--target-macos: the bundle must start on macOS 14.0, but libpython3.13.dylib in {cpython_313_arm64_jar} needs macOS 14.7"
+    )
+    assert "raise target.macos to 14.7" in (caught.value.hint or "")
 
 
 @pytest.mark.parametrize("fmt", ["exe", "oci"])

@@ -19,6 +19,7 @@ searches): the bytecode format is fixed within a minor version.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import tarfile
@@ -54,7 +55,7 @@ def interpreter(home: Path, *, where: str, cache_dir: Path) -> Interpreter:
     folder = unpacked(home, where=where, cache_dir=cache_dir) if home.is_file() else home
     if not folder.is_dir():
         raise RecipeError(f"{where}: {home} is neither a folder nor a file", hint=_HINT)
-    return read(find_prefix(folder, where=where), where=where)
+    return dataclasses.replace(read(find_prefix(folder, where=where), where=where), tree=home)
 
 
 def unpacked(archive: Path, *, where: str, cache_dir: Path) -> Path:

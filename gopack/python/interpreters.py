@@ -64,6 +64,13 @@ class Interpreter:
     #: A CPython of the same X.Y on this machine that compiles the bundle's bytecode, when this
     #: interpreter cannot run here (a macOS tree, :mod:`gopack.python.home`); None: it compiles its own.
     compiler: Path | None = None
+    #: The folder or archive it was read from (python.home), for messages; None: found and probed.
+    tree: Path | None = None
+
+    @property
+    def libpython_where(self) -> str:
+        """libpython for messages: its path, or its name in the tree it came from."""
+        return f"{self.libpython.name} in {self.tree}" if self.tree is not None else str(self.libpython)
 
     @property
     def short_version(self) -> str:
