@@ -217,3 +217,24 @@ def test_random_damage_to_the_headers_never_raises(small_bundle: Path, tmp_path:
     (tmp_path / "lib" / "libdamaged.dylib").write_bytes(bytes(data))
     found = linkage.check(tmp_path)
     assert all(isinstance(p, str) for p in found.problems)
+    if bytes(data) != module.read_bytes():  # every byte of the first page is signed: a change is a problem
+        assert found.problems or found.images == 0  # (or the file is no Mach-O image any more: data, not loaded)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_random_damage_to_the_symbol_tables_never_raises(small_bundle: Path, tmp_path: Path, data: st.DataObject) -> None:
+    (module,) = (small_bundle / DYNLOAD).glob("_ctypes.*.so")
+    raw = bytearray(module.read_bytes())
+    linkedit = macho.parse(bytes(raw)).segment("__LINKEDIT")
+    assert linkedit is not None
+    for _ in range(data.draw(st.integers(1, 16))):
+        raw[data.draw(st.integers(linkedit.fileoff, len(raw) - 1))] ^= data.draw(st.integers(1, 255))
+    (tmp_path / "lib").mkdir(exist_ok=True)
+    (tmp_path / "lib" / "libdamaged.dylib").write_bytes(bytes(raw))
+    found = linkage.check(tmp_path)
+    assert all(isinstance(p, str) for p in found.problems)
+    signed_up_to = macho.parse(module.read_bytes()).signature
+    assert signed_up_to is not None
+    if raw[: signed_up_to[0]] != module.read_bytes()[: signed_up_to[0]]:  # a signed byte changed
+        assert found.problems and found.images == 1

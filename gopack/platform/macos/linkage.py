@@ -157,6 +157,7 @@ class _Bundle:
         self.facts: dict[str, Read] = {}
         #: image -> load command index -> the bundle file it loaded
         self.bound: dict[str, dict[int, str]] = {}
+        self.exports: dict[str, frozenset[bytes]] = {}  # what each library exports, re-exports included
         self.found = Found()
         for rel in macho_files(root):
             try:
@@ -246,14 +247,16 @@ class _Bundle:
                 queue.append((lib, own))
 
     def exported(self, lib: str, depth: int = 0) -> frozenset[bytes]:
-        """What ``lib`` exports, with what the libraries it re-exports export."""
-        names = self.facts[lib].exports
-        if depth < 8:
-            for index, load in enumerate(self.images[lib].loads):
-                again = self.bound.get(lib, {}).get(index)
-                if load.kind == "LC_REEXPORT_DYLIB" and again is not None:
-                    names = names | self.exported(again, depth + 1)
-        return names
+        """What ``lib`` exports, with what the libraries it re-exports export (at most 8 deep)."""
+        if lib not in self.exports:
+            names = self.facts[lib].exports
+            if depth < 8:
+                for index, load in enumerate(self.images[lib].loads):
+                    again = self.bound.get(lib, {}).get(index)
+                    if load.kind == "LC_REEXPORT_DYLIB" and again is not None:
+                        names = names | self.exported(again, depth + 1)
+            self.exports[lib] = names
+        return self.exports[lib]
 
     def bindings(self) -> None:
         """Every symbol an image binds from a library of the bundle is one that library exports."""
