@@ -90,9 +90,19 @@ def test_a_symbol_the_bound_library_does_not_export_is_a_problem(
     assert problem.endswith(" more from python/lib/libXau.6.dylib, which does not export them")
     # libSystem's exports are zig's stub of it: liblzma's symbols are not among them.
     module.write_bytes(edit.edited(data, Edits(changes={homebrew: "/usr/lib/libSystem.B.dylib"}), identifier=module.name))
-    (problem,) = check(root)
+    twice, problem = check(root)
+    assert twice.endswith("loads /usr/lib/libSystem.B.dylib twice (dyld refuses a duplicated library)")
     assert problem.startswith(f"{DYNLOAD}/{module.name} binds _lzma_alone_decoder, ")
     assert problem.endswith(" more from /usr/lib/libSystem.B.dylib, which does not export them")
+
+
+def test_a_library_loaded_twice_is_a_problem(small_bundle: Path, tmp_path: Path) -> None:
+    root = copy(small_bundle, tmp_path)
+    (module,) = (root / DYNLOAD).glob("_ctypes.*.so")
+    data = module.read_bytes()
+    (ffi,) = [load.path for load in macho.parse(data).loads if "ffi" in load.path]
+    module.write_bytes(edit.edited(data, Edits(changes={ffi: "/usr/lib/libSystem.B.dylib"}), identifier=module.name))
+    assert f"{DYNLOAD}/{module.name} loads /usr/lib/libSystem.B.dylib twice (dyld refuses a duplicated library)" in check(root)
 
 
 def test_an_absolute_rpath_and_a_library_outside_are_problems(small_bundle: Path, tmp_path: Path) -> None:

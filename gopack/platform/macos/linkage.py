@@ -213,7 +213,16 @@ class _Bundle:
         found = resolve(self.root, inside)
         return (found if found in self.images else None), ""
 
-    def rpath_problems(self, rel: str, image: Image) -> None:
+    def command_problems(self, rel: str, image: Image) -> None:
+        """Rpaths that leave the bundle; a library loaded twice or an rpath given twice, which dyld
+        refuses in images built with SDK 15.0 (libraries) or 15.4 (rpaths) and later."""
+        paths = [load.path for load in image.loads]
+        for twice in sorted({p for p in paths if paths.count(p) > 1}):
+            self.found.problems.append(
+                f"{text(os.fsencode(rel))} loads {text(os.fsencode(twice))} twice (dyld refuses a duplicated library)"
+            )
+        for twice in sorted({r for r in image.rpaths if image.rpaths.count(r) > 1}):
+            self.found.problems.append(f"{text(os.fsencode(rel))} has LC_RPATH {text(os.fsencode(twice))} twice (dyld refuses it)")
         for rpath in image.rpaths:
             if not rpath.startswith(("@loader_path", "@executable_path")):
                 self.found.problems.append(f"{text(os.fsencode(rel))} has LC_RPATH {text(os.fsencode(rpath))}, outside the bundle")
@@ -284,7 +293,7 @@ def check(root: Path, *, program: Program | None = None, signatures: bool = True
     bundle holds none yet (the tree stage)."""
     bundle = _Bundle(root, program, signatures)
     for rel, image in bundle.images.items():
-        bundle.rpath_problems(rel, image)
+        bundle.command_problems(rel, image)
     program_chain = [(bundle.program.path, r) for r in bundle.program.rpaths]
     done: set[str] = set()
     if bundle.program.path in bundle.images:
