@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gopack.archive import write as archive
 from gopack.platform import platforms
 from gopack.platform.linux.platform import LINUX
 from gopack.platform.macos import edit, linkage, macho
@@ -165,6 +166,17 @@ def test_verify_reports_the_smoke_test_as_needing_a_mac_from_the_platform(small_
     assert MACOS.smoke_elsewhere() == "not run: a macOS bundle's smoke test needs a Mac (the static checks above are what Linux can prove)"
     assert LINUX.smoke_elsewhere() is None
     assert checks.check_linkage(small_bundle, MACOS, tag="macosx_14_0_arm64").ok
+    # verify's checks after extraction, for a macOS manifest: the static ones, then the one line.
+    manifest = {
+        "files": archive.manifest_files(small_bundle),
+        "platform": "macosx_14_0_arm64",
+        "smoke": {"command": ["bin/program"], "expect": ["ok"], "timeout": 60},
+        "vendored": [],
+        "go": {"binary": "bin/program"},
+    }
+    done = checks._check(small_bundle, manifest, small_bundle, None, None, MACOS, 60.0, MACOS.smoke_elsewhere())
+    assert [(c.name, c.ok) for c in done] == [("files", True), ("sbom", True), ("linkage", True), ("smoke", True)]
+    assert done[-1].detail.startswith("not run: a macOS bundle's smoke test needs a Mac")
 
 
 # Hostile and broken files: each gives a problem line naming it.
