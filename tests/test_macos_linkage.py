@@ -125,6 +125,19 @@ def test_an_absolute_rpath_and_a_library_outside_are_problems(small_bundle: Path
     ) in problems
 
 
+def test_thousands_of_rpaths_and_rpath_loads_are_checked_in_bounded_work(tmp_path: Path) -> None:
+    commands = [struct.pack("<III", macho.LC_RPATH, 32, 12) + f"@loader_path/{i:04d}".encode().ljust(20, b"\0") for i in range(1500)]
+    commands += [
+        struct.pack("<6I", macho.LC_LOAD_DYLIB, 48, 24, 0, 0, 0) + f"@rpath/lib{i:04d}.dylib".encode().ljust(24, b"\0") for i in range(1500)
+    ]
+    body = b"".join(commands)
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "libmany.dylib").write_bytes(_header(len(commands), len(body)) + body)
+    problems = linkage.check(tmp_path, signatures=False).problems
+    assert "lib/libmany.dylib has 1500 LC_RPATHs, more than the 64 checked" in problems
+    assert len(problems) == linkage.MAX_PROBLEMS + 1  # each unresolved load named, the rest counted
+
+
 def test_a_tampered_page_fails_the_signature_check(small_bundle: Path, tmp_path: Path) -> None:
     root = copy(small_bundle, tmp_path)
     lib = root / "python/lib/libpython3.13.dylib"

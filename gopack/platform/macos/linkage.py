@@ -43,6 +43,10 @@ from gopack.platform.macos.macho import Image, Malformed
 SYSTEM_PREFIXES = ("/usr/lib/", "/System/Library/")
 #: How many problems a check keeps (the rest are counted).
 MAX_PROBLEMS = 200
+#: The most LC_RPATHs one image may have (real ones: a handful), and the most rpaths an
+#: @rpath search tries (the image's and its loaders'): a hostile file cannot make the search quadratic.
+MAX_RPATHS = 64
+MAX_CHAIN = 256
 _IMAGES = (macho.MH_EXECUTE, macho.MH_DYLIB, macho.MH_BUNDLE)
 
 
@@ -158,6 +162,7 @@ class _Bundle:
         #: image -> load command index -> the bundle file it loaded
         self.bound: dict[str, dict[int, str]] = {}
         self.exports: dict[str, frozenset[bytes]] = {}  # what each library exports, re-exports included
+        self.resolved: dict[str, str | None] = {}
         self.found = Found()
         for rel in macho_files(root):
             try:
@@ -197,21 +202,27 @@ class _Bundle:
         """(the bundle file ``path`` loads from ``owner``, or None; what was searched)."""
         if path.startswith("@rpath/"):
             tried = []
-            for rp_owner, rpath in chain:
+            for rp_owner, rpath in chain[:MAX_CHAIN]:
                 folder = self.expand(rpath, rp_owner, program)
                 if folder is None:
                     continue
                 if folder not in tried:
                     tried.append(folder)
-                found = resolve(self.root, posixpath.join(folder, path[len("@rpath/") :]))
+                found = self.resolve(posixpath.join(folder, path[len("@rpath/") :]))
                 if found is not None and found in self.images:
                     return found, ""
             return None, f"searched {', '.join(t + '/' if t != '.' else './' for t in tried) or 'no rpath'}"
         inside = self.expand(path, owner, program)
         if inside is None:
             return None, "it names a place outside the bundle"
-        found = resolve(self.root, inside)
+        found = self.resolve(inside)
         return (found if found in self.images else None), ""
+
+    def resolve(self, rel: str) -> str | None:
+        """:func:`resolve` inside the bundle, each path once."""
+        if rel not in self.resolved:
+            self.resolved[rel] = resolve(self.root, rel)
+        return self.resolved[rel]
 
     def command_problems(self, rel: str, image: Image) -> None:
         """Rpaths that leave the bundle; a library loaded twice or an rpath given twice, which dyld
@@ -221,6 +232,8 @@ class _Bundle:
             self.found.problems.append(
                 f"{text(os.fsencode(rel))} loads {text(os.fsencode(twice))} twice (dyld refuses a duplicated library)"
             )
+        if len(image.rpaths) > MAX_RPATHS:
+            self.found.problems.append(f"{text(os.fsencode(rel))} has {len(image.rpaths)} LC_RPATHs, more than the {MAX_RPATHS} checked")
         for twice in sorted({r for r in image.rpaths if image.rpaths.count(r) > 1}):
             self.found.problems.append(f"{text(os.fsencode(rel))} has LC_RPATH {text(os.fsencode(twice))} twice (dyld refuses it)")
         for rpath in image.rpaths:
@@ -242,7 +255,7 @@ class _Bundle:
                 continue
             done.add(rel)
             image = self.images[rel]
-            own = [(rel, r) for r in image.rpaths] + inherited
+            own = [(rel, r) for r in image.rpaths[:MAX_RPATHS]] + inherited
             for index, load in enumerate(image.loads):
                 if is_system(load.path):
                     self.found.system.add(load.path)
