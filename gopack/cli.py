@@ -23,7 +23,6 @@ from gopack._text import shown
 from gopack.archive import contents, exe, oci, oci_push
 from gopack.archive import write as archive
 from gopack.errors import GopackError, UsageError, VerifyError
-from gopack.platform.macos import macho
 from gopack.platform.target import ARCH_NAMES, ARCH_OF_MACHINE
 from gopack.python import conda, sources
 from gopack.recipe import model as recipe
@@ -451,8 +450,7 @@ def _machines(elf: dict[str, Any]) -> str:
     machines: dict[str, int] = elf["machines"]
     if len(machines) == 1:
         (machine,) = machines
-        arch = ARCH_OF_MACHINE.get(machine) or macho.ARCH_NAMES.get(machine, "an architecture gopack does not build for")
-        return f"{elf['files']} files, all {machine} ({arch})"
+        return f"{elf['files']} files, all {machine} ({ARCH_OF_MACHINE.get(machine, 'an architecture gopack does not build for')})"
     return f"{elf['files']} files: " + ", ".join(f"{n} {m}" for m, n in machines.items())
 
 
@@ -473,8 +471,7 @@ def _inspect(args: argparse.Namespace) -> int:
             f"  headers    {h['distribution'] or '(no distribution)'} {h['version']}: {', '.join(h['headers'])} from {h['include']}"
             for h in document["cgo_headers"]
         ),
-        f"  platform   {document['platform']} ("
-        + ("" if glibc["floor"] is None else f"glibc {glibc['floor']}; ")  # a macOS bundle's floor is its minimum macOS
+        f"  platform   {document['platform']} (glibc {glibc['floor']}; "
         + ", ".join(f"{k} {v}" for k, v in glibc["symbol_versions"].items())
         + ")",
         f"  elf        {_machines(document['elf'])}",
