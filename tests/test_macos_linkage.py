@@ -138,6 +138,13 @@ def test_thousands_of_rpaths_and_rpath_loads_are_checked_in_bounded_work(tmp_pat
     assert len(problems) == linkage.MAX_PROBLEMS + 1  # each unresolved load named, the rest counted
 
 
+def test_past_the_names_cap_the_symbol_check_stops_and_says_so(small_bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(linkage, "MAX_NAMES", 100)
+    (problem,) = check(small_bundle)
+    assert problem.startswith("the symbol tables pass 100 names at ")
+    assert problem.endswith(": the rest are not checked")
+
+
 def test_a_tampered_page_fails_the_signature_check(small_bundle: Path, tmp_path: Path) -> None:
     root = copy(small_bundle, tmp_path)
     lib = root / "python/lib/libpython3.13.dylib"

@@ -47,6 +47,9 @@ MAX_PROBLEMS = 200
 #: @rpath search tries (the image's and its loaders'): a hostile file cannot make the search quadratic.
 MAX_RPATHS = 64
 MAX_CHAIN = 256
+#: The most imported and exported names kept for the symbol check over a whole bundle (JavaCPP's
+#: 3.13 with numpy, scipy, scikit-learn and Pillow: about 75 000); past it, the rest is not checked.
+MAX_NAMES = 1_000_000
 _IMAGES = (macho.MH_EXECUTE, macho.MH_DYLIB, macho.MH_BUNDLE)
 
 
@@ -164,15 +167,22 @@ class _Bundle:
         self.exports: dict[str, frozenset[bytes]] = {}  # what each library exports, re-exports included
         self.resolved: dict[str, str | None] = {}
         self.found = Found()
+        budget = MAX_NAMES
         for rel in macho_files(root):
             try:
-                got = read(root, rel, signatures=signatures, bindings=True)
+                got = read(root, rel, signatures=signatures, bindings=budget > 0)
             except Malformed as exc:
                 self.found.problems.append(f"{text(os.fsencode(rel))} is not a Mach-O file dyld can read: {exc}")
                 continue
             if got is None:
                 continue
             image, bad = got.image, got.signature
+            if budget > 0:
+                budget -= len(got.imports) + len(got.exports)
+                if budget <= 0:
+                    self.found.problems.append(
+                        f"the symbol tables pass {MAX_NAMES} names at {text(os.fsencode(rel))}: the rest are not checked"
+                    )
             self.images[rel] = image
             self.facts[rel] = got
             if got.symbols is not None:
