@@ -34,7 +34,7 @@ MAX_NAME = 4096
 _BIND_WEAK_IMPORT = 0x1
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Import:
     ordinal: int  # 1.. a library load command; 0 self, -1 the program, -2 flat lookup, -3 weak lookup
     name: bytes
