@@ -20,6 +20,9 @@ one folder each: the 3.13 arm64 site (numpy, scikit-learn, scipy, Pillow: Pillow
 ``.dylibs`` carries a liblzma), the 3.7 x86_64 site of examples/sklearn, and a universal2
 (fat: x86_64 + arm64) wheel, charset-normalizer, which ships nothing else for 3.13.
 
+``zig_program`` links a small C program against a bundle's libpython for macOS, as gopack links
+Go programs, where a program is needed and Go is not the point.
+
 Nothing here runs a macOS file: everything is read as bytes.
 """
 

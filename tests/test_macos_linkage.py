@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gopack.archive import write as archive
 from gopack.platform import platforms
 from gopack.platform.linux.platform import LINUX
 from gopack.platform.macos import edit, linkage, macho
@@ -90,9 +91,19 @@ def test_a_symbol_the_bound_library_does_not_export_is_a_problem(
     assert problem.endswith(" more from python/lib/libXau.6.dylib, which does not export them")
     # libSystem's exports are zig's stub of it: liblzma's symbols are not among them.
     module.write_bytes(edit.edited(data, Edits(changes={homebrew: "/usr/lib/libSystem.B.dylib"}), identifier=module.name))
-    (problem,) = check(root)
+    twice, problem = check(root)
+    assert twice.endswith("loads /usr/lib/libSystem.B.dylib twice (dyld refuses a duplicated library)")
     assert problem.startswith(f"{DYNLOAD}/{module.name} binds _lzma_alone_decoder, ")
     assert problem.endswith(" more from /usr/lib/libSystem.B.dylib, which does not export them")
+
+
+def test_a_library_loaded_twice_is_a_problem(small_bundle: Path, tmp_path: Path) -> None:
+    root = copy(small_bundle, tmp_path)
+    (module,) = (root / DYNLOAD).glob("_ctypes.*.so")
+    data = module.read_bytes()
+    (ffi,) = [load.path for load in macho.parse(data).loads if "ffi" in load.path]
+    module.write_bytes(edit.edited(data, Edits(changes={ffi: "/usr/lib/libSystem.B.dylib"}), identifier=module.name))
+    assert f"{DYNLOAD}/{module.name} loads /usr/lib/libSystem.B.dylib twice (dyld refuses a duplicated library)" in check(root)
 
 
 def test_an_absolute_rpath_and_a_library_outside_are_problems(small_bundle: Path, tmp_path: Path) -> None:
@@ -112,6 +123,26 @@ def test_an_absolute_rpath_and_a_library_outside_are_problems(small_bundle: Path
         "python/lib/libpython3.13.dylib: LC_LOAD_DYLIB /opt/homebrew/lib/libSystem.dylib (it names a place outside the bundle) "
         "resolves to nothing in the bundle"
     ) in problems
+
+
+def test_thousands_of_rpaths_and_rpath_loads_are_checked_in_bounded_work(tmp_path: Path) -> None:
+    commands = [struct.pack("<III", macho.LC_RPATH, 32, 12) + f"@loader_path/{i:04d}".encode().ljust(20, b"\0") for i in range(1500)]
+    commands += [
+        struct.pack("<6I", macho.LC_LOAD_DYLIB, 48, 24, 0, 0, 0) + f"@rpath/lib{i:04d}.dylib".encode().ljust(24, b"\0") for i in range(1500)
+    ]
+    body = b"".join(commands)
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "libmany.dylib").write_bytes(_header(len(commands), len(body)) + body)
+    problems = linkage.check(tmp_path, signatures=False).problems
+    assert "lib/libmany.dylib has 1500 LC_RPATHs, more than the 64 checked" in problems
+    assert len(problems) == linkage.MAX_PROBLEMS + 1  # each unresolved load named, the rest counted
+
+
+def test_past_the_names_cap_the_symbol_check_stops_and_says_so(small_bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(linkage, "MAX_NAMES", 100)
+    (problem,) = check(small_bundle)
+    assert problem.startswith("the symbol tables pass 100 names at ")
+    assert problem.endswith(": the rest are not checked")
 
 
 def test_a_tampered_page_fails_the_signature_check(small_bundle: Path, tmp_path: Path) -> None:
@@ -155,6 +186,17 @@ def test_verify_reports_the_smoke_test_as_needing_a_mac_from_the_platform(small_
     assert MACOS.smoke_elsewhere() == "not run: a macOS bundle's smoke test needs a Mac (the static checks above are what Linux can prove)"
     assert LINUX.smoke_elsewhere() is None
     assert checks.check_linkage(small_bundle, MACOS, tag="macosx_14_0_arm64").ok
+    # verify's checks after extraction, for a macOS manifest: the static ones, then the one line.
+    manifest = {
+        "files": archive.manifest_files(small_bundle),
+        "platform": "macosx_14_0_arm64",
+        "smoke": {"command": ["bin/program"], "expect": ["ok"], "timeout": 60},
+        "vendored": [],
+        "go": {"binary": "bin/program"},
+    }
+    done = checks._check(small_bundle, manifest, small_bundle, None, None, MACOS, 60.0, MACOS.smoke_elsewhere())
+    assert [(c.name, c.ok) for c in done] == [("files", True), ("sbom", True), ("linkage", True), ("smoke", True)]
+    assert done[-1].detail.startswith("not run: a macOS bundle's smoke test needs a Mac")
 
 
 # Hostile and broken files: each gives a problem line naming it.
@@ -217,3 +259,24 @@ def test_random_damage_to_the_headers_never_raises(small_bundle: Path, tmp_path:
     (tmp_path / "lib" / "libdamaged.dylib").write_bytes(bytes(data))
     found = linkage.check(tmp_path)
     assert all(isinstance(p, str) for p in found.problems)
+    if bytes(data) != module.read_bytes():  # every byte of the first page is signed: a change is a problem
+        assert found.problems or found.images == 0  # (or the file is no Mach-O image any more: data, not loaded)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_random_damage_to_the_symbol_tables_never_raises(small_bundle: Path, tmp_path: Path, data: st.DataObject) -> None:
+    (module,) = (small_bundle / DYNLOAD).glob("_ctypes.*.so")
+    raw = bytearray(module.read_bytes())
+    linkedit = macho.parse(bytes(raw)).segment("__LINKEDIT")
+    assert linkedit is not None
+    for _ in range(data.draw(st.integers(1, 16))):
+        raw[data.draw(st.integers(linkedit.fileoff, len(raw) - 1))] ^= data.draw(st.integers(1, 255))
+    (tmp_path / "lib").mkdir(exist_ok=True)
+    (tmp_path / "lib" / "libdamaged.dylib").write_bytes(bytes(raw))
+    found = linkage.check(tmp_path)
+    assert all(isinstance(p, str) for p in found.problems)
+    signed_up_to = macho.parse(module.read_bytes()).signature
+    assert signed_up_to is not None
+    if raw[: signed_up_to[0]] != module.read_bytes()[: signed_up_to[0]]:  # a signed byte changed
+        assert found.problems and found.images == 1

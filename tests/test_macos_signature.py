@@ -132,3 +132,15 @@ def test_a_fat_file_is_thinned_to_the_asked_slice(cpython_37_x86_64_jar: Path, m
         edit.thin(fat, "MACHO_ARM64")
     assert jar_member(cpython_37_x86_64_jar, "/libpython3.7m.dylib")[:4] == bytes.fromhex("cffaedfe")
     assert CPYTHON_37_X86_64.classifier == "macosx-x86_64" and CPYTHON_313_ARM64.classifier == "macosx-arm64"
+
+
+def test_a_universal2_module_thins_to_either_architecture_with_its_signature_whole(macos_fat_site_313: Path) -> None:
+    modules = sorted((macos_fat_site_313 / "charset_normalizer").glob("*.so"))
+    assert modules
+    for module in modules:
+        fat = module.read_bytes()
+        assert macho.machine_of(fat[:8]) == macho.FAT
+        for machine in ("MACHO_ARM64", "MACHO_X86_64"):
+            thin = edit.thin(fat, machine)
+            assert macho.parse(thin).machine == machine
+            assert problem(thin) is None  # each slice carries its own signature

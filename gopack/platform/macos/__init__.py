@@ -2,7 +2,8 @@
 
 Built from Linux, read and written by Python code (nothing of the target runs here):
 :mod:`.macho` reads Mach-O bounded, :mod:`.signature` signs and checks ad hoc,
-:mod:`.edit` rewrites load commands and thins fat files, :mod:`.relocate` does
+:mod:`.edit` rewrites load commands and thins fat files, :mod:`.symbols` reads what
+an image binds and a library exports, :mod:`.relocate` does
 delocate's job over a tree, :mod:`.linkage` is verify's static "would dyld load this",
 :mod:`.platform` puts them behind :class:`gopack.platform.base.Platform`.
 

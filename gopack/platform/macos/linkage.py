@@ -43,6 +43,13 @@ from gopack.platform.macos.macho import Image, Malformed
 SYSTEM_PREFIXES = ("/usr/lib/", "/System/Library/")
 #: How many problems a check keeps (the rest are counted).
 MAX_PROBLEMS = 200
+#: The most LC_RPATHs one image may have (real ones: a handful), and the most rpaths an
+#: @rpath search tries (the image's and its loaders'): a hostile file cannot make the search quadratic.
+MAX_RPATHS = 64
+MAX_CHAIN = 256
+#: The most imported and exported names kept for the symbol check over a whole bundle (JavaCPP's
+#: 3.13 with numpy, scipy, scikit-learn and Pillow: about 75 000); past it, the rest is not checked.
+MAX_NAMES = 1_000_000
 _IMAGES = (macho.MH_EXECUTE, macho.MH_DYLIB, macho.MH_BUNDLE)
 
 
@@ -157,16 +164,25 @@ class _Bundle:
         self.facts: dict[str, Read] = {}
         #: image -> load command index -> the bundle file it loaded
         self.bound: dict[str, dict[int, str]] = {}
+        self.exports: dict[str, frozenset[bytes]] = {}  # what each library exports, re-exports included
+        self.resolved: dict[str, str | None] = {}
         self.found = Found()
+        budget = MAX_NAMES
         for rel in macho_files(root):
             try:
-                got = read(root, rel, signatures=signatures, bindings=True)
+                got = read(root, rel, signatures=signatures, bindings=budget > 0)
             except Malformed as exc:
                 self.found.problems.append(f"{text(os.fsencode(rel))} is not a Mach-O file dyld can read: {exc}")
                 continue
             if got is None:
                 continue
             image, bad = got.image, got.signature
+            if budget > 0:
+                budget -= len(got.imports) + len(got.exports)
+                if budget <= 0:
+                    self.found.problems.append(
+                        f"the symbol tables pass {MAX_NAMES} names at {text(os.fsencode(rel))}: the rest are not checked"
+                    )
             self.images[rel] = image
             self.facts[rel] = got
             if got.symbols is not None:
@@ -196,23 +212,40 @@ class _Bundle:
         """(the bundle file ``path`` loads from ``owner``, or None; what was searched)."""
         if path.startswith("@rpath/"):
             tried = []
-            for rp_owner, rpath in chain:
+            for rp_owner, rpath in chain[:MAX_CHAIN]:
                 folder = self.expand(rpath, rp_owner, program)
                 if folder is None:
                     continue
                 if folder not in tried:
                     tried.append(folder)
-                found = resolve(self.root, posixpath.join(folder, path[len("@rpath/") :]))
+                found = self.resolve(posixpath.join(folder, path[len("@rpath/") :]))
                 if found is not None and found in self.images:
                     return found, ""
             return None, f"searched {', '.join(t + '/' if t != '.' else './' for t in tried) or 'no rpath'}"
         inside = self.expand(path, owner, program)
         if inside is None:
             return None, "it names a place outside the bundle"
-        found = resolve(self.root, inside)
+        found = self.resolve(inside)
         return (found if found in self.images else None), ""
 
-    def rpath_problems(self, rel: str, image: Image) -> None:
+    def resolve(self, rel: str) -> str | None:
+        """:func:`resolve` inside the bundle, each path once."""
+        if rel not in self.resolved:
+            self.resolved[rel] = resolve(self.root, rel)
+        return self.resolved[rel]
+
+    def command_problems(self, rel: str, image: Image) -> None:
+        """Rpaths that leave the bundle; a library loaded twice or an rpath given twice, which dyld
+        refuses in images built with SDK 15.0 (libraries) or 15.4 (rpaths) and later."""
+        paths = [load.path for load in image.loads]
+        for twice in sorted({p for p in paths if paths.count(p) > 1}):
+            self.found.problems.append(
+                f"{text(os.fsencode(rel))} loads {text(os.fsencode(twice))} twice (dyld refuses a duplicated library)"
+            )
+        if len(image.rpaths) > MAX_RPATHS:
+            self.found.problems.append(f"{text(os.fsencode(rel))} has {len(image.rpaths)} LC_RPATHs, more than the {MAX_RPATHS} checked")
+        for twice in sorted({r for r in image.rpaths if image.rpaths.count(r) > 1}):
+            self.found.problems.append(f"{text(os.fsencode(rel))} has LC_RPATH {text(os.fsencode(twice))} twice (dyld refuses it)")
         for rpath in image.rpaths:
             if not rpath.startswith(("@loader_path", "@executable_path")):
                 self.found.problems.append(f"{text(os.fsencode(rel))} has LC_RPATH {text(os.fsencode(rpath))}, outside the bundle")
@@ -232,7 +265,7 @@ class _Bundle:
                 continue
             done.add(rel)
             image = self.images[rel]
-            own = [(rel, r) for r in image.rpaths] + inherited
+            own = [(rel, r) for r in image.rpaths[:MAX_RPATHS]] + inherited
             for index, load in enumerate(image.loads):
                 if is_system(load.path):
                     self.found.system.add(load.path)
@@ -246,14 +279,16 @@ class _Bundle:
                 queue.append((lib, own))
 
     def exported(self, lib: str, depth: int = 0) -> frozenset[bytes]:
-        """What ``lib`` exports, with what the libraries it re-exports export."""
-        names = self.facts[lib].exports
-        if depth < 8:
-            for index, load in enumerate(self.images[lib].loads):
-                again = self.bound.get(lib, {}).get(index)
-                if load.kind == "LC_REEXPORT_DYLIB" and again is not None:
-                    names = names | self.exported(again, depth + 1)
-        return names
+        """What ``lib`` exports, with what the libraries it re-exports export (at most 8 deep)."""
+        if lib not in self.exports:
+            names = self.facts[lib].exports
+            if depth < 8:
+                for index, load in enumerate(self.images[lib].loads):
+                    again = self.bound.get(lib, {}).get(index)
+                    if load.kind == "LC_REEXPORT_DYLIB" and again is not None:
+                        names = names | self.exported(again, depth + 1)
+            self.exports[lib] = names
+        return self.exports[lib]
 
     def bindings(self) -> None:
         """Every symbol an image binds from a library of the bundle is one that library exports."""
@@ -281,7 +316,7 @@ def check(root: Path, *, program: Program | None = None, signatures: bool = True
     bundle holds none yet (the tree stage)."""
     bundle = _Bundle(root, program, signatures)
     for rel, image in bundle.images.items():
-        bundle.rpath_problems(rel, image)
+        bundle.command_problems(rel, image)
     program_chain = [(bundle.program.path, r) for r in bundle.program.rpaths]
     done: set[str] = set()
     if bundle.program.path in bundle.images:

@@ -28,10 +28,13 @@ LC_DYLD_INFO, LC_DYLD_INFO_ONLY = 0x22, 0x80000022
 LC_DYLD_EXPORTS_TRIE, LC_DYLD_CHAINED_FIXUPS = 0x80000033, 0x80000034
 #: The largest bind, fixups or export table read (real ones: a few MiB for the largest libraries).
 MAX_TABLE = 64 << 20
+#: The most imports one image's chained fixups may name, and the longest symbol name read.
+MAX_IMPORTS = 1 << 20
+MAX_NAME = 4096
 _BIND_WEAK_IMPORT = 0x1
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Import:
     ordinal: int  # 1.. a library load command; 0 self, -1 the program, -2 flat lookup, -3 weak lookup
     name: bytes
@@ -61,9 +64,9 @@ def _uleb(data: bytes, at: int) -> tuple[int, int]:
 
 
 def _cstring(data: bytes, at: int) -> tuple[bytes, int]:
-    end = data.find(b"\0", at)
+    end = data.find(b"\0", at, at + MAX_NAME)
     if end < 0:
-        raise Malformed("a symbol name runs past its table")
+        raise Malformed(f"a symbol name runs past its table or {MAX_NAME} bytes")
     return data[at:end], end + 1
 
 
@@ -93,7 +96,7 @@ def _chained(data: bytes) -> list[Import]:
         return []
     _, _, imports_at, symbols_at, count, fmt, _ = struct.unpack_from("<7I", data)
     size = {1: 4, 2: 8, 3: 16}.get(fmt)
-    if size is None or imports_at + count * size > len(data):
+    if size is None or count > MAX_IMPORTS or imports_at + count * size > len(data):
         raise Malformed(f"its chained fixups name {count} imports of format {fmt}, which do not fit")
     found = []
     for i in range(count):
