@@ -224,7 +224,8 @@ def with_symbols(libraries: Sequence[SdkLibrary], missing: Sequence[str]) -> tup
 
 #: The C compiler's wrapper: zig cc with each -lX once (see the module's docstring), and
 #: Go's compiler probe (``CC -### -x c -c -``, run in the package's folder) answered with a
-#: version line: zig would ignore -### and write ``-.o`` into the user's tree.
+#: version line: for a macOS target zig prints the command and also leaves an empty ``-.o``
+#: there, in the user's tree.
 _WRAPPER = """\
 #!/bin/sh
 # Added by gopack: zig cc for {triple}, each -lNAME passed once (zig writes one
