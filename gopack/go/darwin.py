@@ -37,17 +37,14 @@ import dataclasses
 import hashlib
 import os
 import re
-import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from macholib import mach_o  # type: ignore[import-untyped]  # no type hints
-from macholib.MachO import MachO  # type: ignore[import-untyped]
-
 from gopack import _proc
 from gopack.errors import ToolchainError
 from gopack.go.bindings import GoPackage
+from gopack.platform.macos import macho
 from gopack.platform.target import Target
 
 RPATH = "@executable_path/../python/lib"
@@ -227,7 +224,8 @@ def with_symbols(libraries: Sequence[SdkLibrary], missing: Sequence[str]) -> tup
 
 #: The C compiler's wrapper: zig cc with each -lX once (see the module's docstring), and
 #: Go's compiler probe (``CC -### -x c -c -``, run in the package's folder) answered with a
-#: version line: zig would ignore -### and write ``-.o`` into the user's tree.
+#: version line: for a macOS target zig prints the command and also leaves an empty ``-.o``
+#: there, in the user's tree.
 _WRAPPER = """\
 #!/bin/sh
 # Added by gopack: zig cc for {triple}, each -lNAME passed once (zig writes one
@@ -266,30 +264,19 @@ def compiler(target: Target, directory: Path) -> dict[str, str]:
 
 @dataclass(frozen=True, kw_only=True)
 class ProgramLinks:
-    """What a built Mach-O program loads: its LC_LOAD_DYLIB names in order, its LC_RPATHs."""
+    """What a built Mach-O program loads: its libraries in load-command order, its LC_RPATHs."""
 
     needed: tuple[str, ...]
     rpaths: tuple[str, ...]
 
 
 def program_links(path: Path) -> ProgramLinks | None:
-    """``path``'s libraries and rpaths (macholib); None if it is not a thin Mach-O file."""
+    """``path``'s libraries and rpaths (the macOS platform's reader); None if it is not a thin Mach-O image."""
     try:
-        macho = MachO(os.fspath(path))
-    except (OSError, ValueError, struct.error):
+        data = path.read_bytes()
+        if macho.kind_of(data[:8]) != "thin":
+            return None
+        image = macho.parse(data)
+    except (OSError, macho.Malformed):
         return None
-    if len(macho.headers) != 1:
-        return None
-    needed: list[str] = []
-    rpaths: list[str] = []
-    for load, _, data in macho.headers[0].commands:
-        if load.cmd in (mach_o.LC_LOAD_DYLIB, mach_o.LC_LOAD_WEAK_DYLIB, mach_o.LC_REEXPORT_DYLIB):
-            needed.append(_load_string(data))
-        elif load.cmd == mach_o.LC_RPATH:
-            rpaths.append(_load_string(data))
-    return ProgramLinks(needed=tuple(needed), rpaths=tuple(rpaths))
-
-
-def _load_string(data: bytes) -> str:
-    """A dylib or rpath command's string: macholib gives the bytes after the fixed part, NUL-padded."""
-    return data.split(b"\0", 1)[0].decode("utf-8", "replace")
+    return ProgramLinks(needed=tuple(load.path for load in image.loads), rpaths=image.rpaths)
