@@ -138,7 +138,9 @@ def make(recipe: Recipe, *, cache_dir: Path | None = None, options: TargetOption
             hint=f'set python.version: "{binding.pythons[-1]}" in {recipe.path}, or use {binding.alternatives}',
         )
     cgo = scan_cgo(recipe, toolchain, interpreter, packages, dict(go_env))
-    if recipe.output.strip:  # the strip that reads the target's files (another machine's needs its own binutils)
+    # The strip that reads the target's files (another machine's needs its own binutils); a Mac's
+    # files are not stripped (gopack.platform.macos ships them as built).
+    if recipe.output.strip and target.system == "linux":
         name, package = target.tool("strip")
         _proc.which(name, hint=f"install {package} (apt-get install {package}), or set output.strip: false in {recipe.path}")
     tree_placeholders = [p for _, p in placeholders.in_values(_go_values(recipe)) if p.needs_tree]

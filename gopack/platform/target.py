@@ -219,8 +219,6 @@ class Target:
     def tool(self, name: str) -> tuple[str, str]:
         """The binutils program ``name`` that reads the target's ELF files, and the Debian
         package that has it: the host's own, or the cross one for another machine."""
-        if self.system == "macos":
-            return f"llvm-{name}-14", "llvm-14"
         if not self.foreign:
             return name, "binutils"
         triple = _ARCHES[self.goarch][1]
