@@ -23,7 +23,7 @@ from gopack._text import shown
 from gopack.archive import contents, exe, oci, oci_push
 from gopack.archive import write as archive
 from gopack.errors import GopackError, UsageError, VerifyError
-from gopack.platform.target import ARCH_NAMES, ARCH_OF_MACHINE
+from gopack.platform.target import ARCH_NAMES, ARCH_OF_MACHINE, SYSTEMS
 from gopack.python import conda, sources
 from gopack.recipe import model as recipe
 from gopack.verify import checks as verify
@@ -168,6 +168,23 @@ def _parser() -> argparse.ArgumentParser:
         "of that machine and qemu-user (overrides target.arch)",
     )
     bundle.add_argument(
+        "--target-os",
+        choices=SYSTEMS,
+        metavar="OS",
+        help="the system the bundle runs on: linux (default) or macos, built from here against --python-home (overrides target.os)",
+    )
+    bundle.add_argument(
+        "--target-macos",
+        metavar="MAJOR.MINOR",
+        help="with --target-os macos: the oldest macOS the bundle must start on, e.g. 14.0 (overrides target.macos)",
+    )
+    bundle.add_argument(
+        "--python-home",
+        type=Path,
+        metavar="DIR_OR_ARCHIVE",
+        help="a CPython install for the target, read and never run: a folder or a .jar/.zip/.tar.* archive (overrides python.home)",
+    )
+    bundle.add_argument(
         "--target",
         action="append",
         dest="targets",
@@ -255,7 +272,7 @@ def _bundle(args: argparse.Namespace) -> int:
     if args.level is not None and not 1 <= args.level <= 19:
         raise UsageError(f"--level {args.level} is out of range", hint="gzip and zip take 1-9, zstd 1-19")
     if the_recipe.targets or args.targets:
-        given = [f for f, v in (("--sysroot", args.sysroot), ("--target-glibc", args.target_glibc), ("--max-glibc", args.max_glibc), ("--target-arch", args.target_arch)) if v is not None]  # fmt: skip
+        given = [f for f, v in (("--sysroot", args.sysroot), ("--target-glibc", args.target_glibc), ("--max-glibc", args.max_glibc), ("--target-arch", args.target_arch), ("--target-os", args.target_os), ("--target-macos", args.target_macos)) if v is not None]  # fmt: skip
         if given and the_recipe.targets:
             raise UsageError(
                 f"{', '.join(given)}: {args.recipe} lists targets, each with its own",
@@ -267,6 +284,9 @@ def _bundle(args: argparse.Namespace) -> int:
         glibc=args.target_glibc or args.max_glibc,
         glibc_flag="--target-glibc" if args.target_glibc is not None else "--max-glibc",
         arch=args.target_arch,
+        system=args.target_os,
+        macos=args.target_macos,
+        python_home=args.python_home.absolute() if args.python_home is not None else None,
     )
     result = pipeline.bundle(
         the_recipe,
@@ -345,7 +365,7 @@ def target_table(results: list[targets.TargetResult]) -> list[str]:
                     r.name,
                     r.bundle.archive.name,
                     f"{r.bundle.size / 1e6:.1f} MB",
-                    f"glibc {glibc['floor']} / {r.bundle.manifest['platform']}",
+                    f"{_floor(glibc)} / {r.bundle.manifest['platform']}",
                     f"{r.seconds:.1f} s",
                 )
             )
@@ -445,6 +465,13 @@ def _cache_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _floor(glibc: dict[str, Any]) -> str:
+    """ "glibc 2.31", or for a bundle without one (macOS) the versions it needs: "macOS 14.7"."""
+    if glibc["floor"] is not None:
+        return f"glibc {glibc['floor']}"
+    return ", ".join(f"{k} {v}" for k, v in glibc["symbol_versions"].items()) or "no floor"
+
+
 def _machines(elf: dict[str, Any]) -> str:
     """ "95 files, all EM_AARCH64 (aarch64)", or the count of each machine when they differ."""
     machines: dict[str, int] = elf["machines"]
@@ -471,7 +498,8 @@ def _inspect(args: argparse.Namespace) -> int:
             f"  headers    {h['distribution'] or '(no distribution)'} {h['version']}: {', '.join(h['headers'])} from {h['include']}"
             for h in document["cgo_headers"]
         ),
-        f"  platform   {document['platform']} (glibc {glibc['floor']}; "
+        f"  platform   {document['platform']} ("
+        + (f"glibc {glibc['floor']}; " if glibc["floor"] is not None else "")
         + ", ".join(f"{k} {v}" for k, v in glibc["symbol_versions"].items())
         + ")",
         f"  elf        {_machines(document['elf'])}",

@@ -163,16 +163,11 @@ def _bundle(
     if the_plan is None:
         with stage("plan"):
             the_plan = plan.make(recipe, cache_dir=cache_dir, options=target or plan.TargetOptions())
-    if recipe.prune.imports and the_plan.interpreter.short_version.startswith("2."):
+    if the_plan.target.goos != "linux" and (out.image or out.executable):
         raise UsageError(
-            f"{recipe.where('prune.imports')}: pruning by imports needs Python 3 (its trace and its guard are import hooks 2.7 lacks)",
-            hint="turn prune.imports off for a Python 2.7 bundle",
-        )
-    if recipe.prune.imports and the_plan.target.foreign:
-        raise UsageError(
-            f"{recipe.where('prune.imports')}: pruning by imports runs the smoke command at build time, "
-            f"which this machine cannot do for {the_plan.target.machine}",
-            hint="turn prune.imports off for this target, or build on a machine of the target's",
+            f"output format {out.fmt}: an OCI image and the one-file executable's launcher are Linux's, but the bundle is for "
+            f"{the_plan.target.goos} ({the_plan.target.where_system})",
+            hint="use --format tar.gz, tar.zst or zip (output.format) for a macOS bundle",
         )
     base_image = oci_base.read(base, goarch=the_plan.target.goarch) if base is not None else None
     interpreter, the_target = the_plan.interpreter, the_plan.target
@@ -433,8 +428,8 @@ def _python_tree(
 
 
 def _app(the_plan: plan.Plan, root: Path, tree: pytree.PythonTree) -> dict[str, Any] | None:
-    """The user's own code, copied and compiled by the bundle's interpreter; with prune.imports,
-    what it imports, read before its sources go."""
+    """The user's own code, copied and compiled by the bundle's interpreter (or, where it cannot run,
+    its stand-in); with prune.imports, what it imports, read before its sources go."""
     interpreter = the_plan.interpreter
     pythonenv.copy_code(the_plan.recipe, root / pythonenv.APP)
     app_index = None
@@ -442,7 +437,7 @@ def _app(the_plan: plan.Plan, root: Path, tree: pytree.PythonTree) -> dict[str, 
         site_index = program_imports.read_index(tree.imports_index)
         app_index = {"site": site_index, "app": program_imports.index_app(root / pythonenv.APP, site_index)}
     bytecode.compile_tree(
-        root / "python" / "bin" / interpreter.program,
+        interpreter.compiler or root / "python" / "bin" / interpreter.program,
         root / pythonenv.APP,
         relative_to=root,
         version=interpreter.short_version,

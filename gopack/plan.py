@@ -18,12 +18,17 @@ from gopack.go import bindings, includes
 from gopack.go import toolchain as go_toolchain
 from gopack.go.bindings import Binding, GoPackage
 from gopack.go.toolchain import GoToolchain
+from gopack.platform import platforms
 from gopack.platform import target as targets
+from gopack.platform.macos import macho
 from gopack.platform.target import GOARCH_MACHINES, Target
-from gopack.python import conda, interpreters
+from gopack.python import conda, home, interpreters
 from gopack.python.interpreters import Interpreter
 from gopack.recipe import placeholders
 from gopack.recipe.model import Recipe
+
+#: A Mach-O machine -> the architecture's name on a Mac, for messages.
+ARCH_OF_MACHO = {machine: targets.ARCH_OF_MACHINE[machine] for machine, _ in targets.MACOS_ARCHES.values()}
 
 __all__ = ["GOARCH_MACHINES", "GoToolchain", "Plan", "make"]
 
@@ -49,12 +54,16 @@ class Plan:
 
 @dataclass(frozen=True, kw_only=True)
 class TargetOptions:
-    """The command line's --sysroot, --target-arch and --target-glibc (or --max-glibc), over the recipe's target section."""
+    """The command line's --sysroot, --target-arch, --target-os, --target-macos and --target-glibc (or --max-glibc),
+    over the recipe's target section; --python-home over python.home."""
 
     sysroot: Path | None = None
     glibc: str | None = None
     glibc_flag: str = "--target-glibc"
     arch: str | None = None
+    system: str | None = None
+    macos: str | None = None
+    python_home: Path | None = None
 
 
 def make(recipe: Recipe, *, cache_dir: Path | None = None, options: TargetOptions = TargetOptions()) -> Plan:
@@ -68,12 +77,30 @@ def make(recipe: Recipe, *, cache_dir: Path | None = None, options: TargetOption
             f"{recipe.where(recipe.python.conda.key)}: a conda environment cannot be combined with a sysroot ({target.sysroot}): both supply the Python",
             hint="drop the sysroot (a conda-forge environment starts on glibc 2.17; set target.glibc for the Go program), or drop python.conda",
         )
+    tree = options.python_home or recipe.python.home
     if recipe.python.conda is not None:
         environment = conda.resolve(recipe, cache_dir=cache_dir or cache.directory())
         interpreter = conda_interpreter(recipe, environment)
+    elif tree is not None:
+        interpreter = home_interpreter(recipe, tree, "--python-home" if options.python_home else recipe.where("python.home"), cache_dir)
+    elif target.system == "macos":
+        raise RecipeError(
+            f"{recipe.where('python')}: a macOS bundle ({target.where_system}) needs a macOS interpreter tree, and python.home is not set",
+            hint="set python.home (or --python-home) to a CPython install for the Mac: a folder, or an archive such as JavaCPP's "
+            "org.bytedeco:cpython jar (mvn dependency:get -Dartifact=org.bytedeco:cpython:3.13.5-1.5.12:jar:macosx-arm64)",
+        )
     else:
         interpreter = find_interpreter(recipe, target)
-    check_machine(interpreter, toolchain)
+    check_machine(interpreter, toolchain, target)
+    check_prune_imports(recipe, interpreter, target)
+    # Before any work: a tree whose libpython needs a newer macOS than target.macos cannot make the bundle.
+    check_minimum_macos(target, interpreter)
+    if interpreter.compiler is not None and recipe.python.project is not None:
+        raise ToolchainError(
+            f"{recipe.where('python.project')}: building a local project needs its interpreter to run pypa/build, "
+            f"and the tree's Python ({interpreter.prefix}) cannot run on this machine",
+            hint="build the project's wheel for the target beforehand and list the wheel file in python.requirements",
+        )
     if target.sysroot is not None and recipe.python.project is not None:
         raise ToolchainError(
             f"{recipe.where('python.project')}: building a local project needs its interpreter to run pypa/build, "
@@ -82,7 +109,9 @@ def make(recipe: Recipe, *, cache_dir: Path | None = None, options: TargetOption
         )
     # Before any work: an interpreter whose own files need a newer glibc cannot make a bundle for the floor.
     targets.check_files(target, [interpreter.libpython, interpreter.executable], what=f"the interpreter {interpreter.executable}")
-    go_env = tuple(sorted({"CGO_ENABLED": "1", **dict(recipe.go.env), "GOARCH": target.goarch}.items()))
+    # GOOS only for another system than Linux: a Linux build's environment stays as it was.
+    goos = {"GOOS": target.goos} if target.goos != "linux" else {}
+    go_env = tuple(sorted({"CGO_ENABLED": "1", **dict(recipe.go.env), "GOARCH": target.goarch, **goos}.items()))
     packages = go_toolchain.list_packages(recipe, toolchain, dict(go_env))
     main_package = next((p for p in packages if p.dir and Path(p.dir).resolve() == go_toolchain.package_dir(recipe)), packages[-1])
     if main_package.name != "main":
@@ -111,7 +140,9 @@ def make(recipe: Recipe, *, cache_dir: Path | None = None, options: TargetOption
             hint=f'set python.version: "{binding.pythons[-1]}" in {recipe.path}, or use {binding.alternatives}',
         )
     cgo = scan_cgo(recipe, toolchain, interpreter, packages, dict(go_env))
-    if recipe.output.strip:  # the strip that reads the target's files (another machine's needs its own binutils)
+    # The strip that reads the target's files (another machine's needs its own binutils); a Mac's
+    # files are not stripped (gopack.platform.macos ships them as built).
+    if recipe.output.strip and target.system == "linux":
         name, package = target.tool("strip")
         _proc.which(name, hint=f"install {package} (apt-get install {package}), or set output.strip: false in {recipe.path}")
     tree_placeholders = [p for _, p in placeholders.in_values(_go_values(recipe)) if p.needs_tree]
@@ -191,7 +222,14 @@ def make_target(recipe: Recipe, toolchain: GoToolchain, options: TargetOptions) 
         (options.sysroot, "--sysroot") if options.sysroot is not None else (spec.sysroot, recipe.where("target.sysroot"))
     )
     goarch, where_arch = target_goarch(recipe, toolchain, options)
-    return targets.make(goarch, sysroot=sysroot, glibc=glibc, where_sysroot=where_sysroot, where_glibc=where_glibc, where_arch=where_arch)
+    system, where_system = (
+        (options.system, "--target-os") if options.system is not None else (spec.os or "linux", recipe.where("target.os"))
+    )
+    macos, where_macos = (options.macos, "--target-macos") if options.macos is not None else (spec.macos, recipe.where("target.macos"))
+    return targets.make(
+        goarch, sysroot=sysroot, glibc=glibc, where_sysroot=where_sysroot, where_glibc=where_glibc, where_arch=where_arch,
+        system=system, where_system=where_system, macos=macos, where_macos=where_macos,
+    )  # fmt: skip
 
 
 def target_goarch(recipe: Recipe, toolchain: GoToolchain, options: TargetOptions) -> tuple[str, str]:
@@ -307,8 +345,69 @@ _CONDA_LIBPYTHON_HINT = (
 )
 
 
-def check_machine(interpreter: Interpreter, toolchain: GoToolchain) -> None:
-    expected = GOARCH_MACHINES.get(toolchain.goarch)
+def home_interpreter(recipe: Recipe, tree: Path, where: str, cache_dir: Path | None) -> Interpreter:
+    """The interpreter of a tree (python.home / --python-home), read from its files; its version must be python.version's."""
+    interpreter = home.interpreter(tree, where=where, cache_dir=cache_dir or cache.directory())
+    version = recipe.python.version
+    if version is not None and interpreter.short_version != version:
+        raise ToolchainError(
+            f"{where}: {tree} holds Python {interpreter.version}, but {recipe.where('python.version')} is {version}",
+            hint="make python.version and the tree agree",
+        )
+    return interpreter
+
+
+def check_minimum_macos(target: Target, interpreter: Interpreter) -> None:
+    """With target.macos: libpython's own minimum macOS (LC_BUILD_VERSION's minos) must be at most it."""
+    if target.system != "macos" or target.macos is None:
+        return
+    try:
+        minos = macho.parse(interpreter.libpython.read_bytes()).minos
+    except (OSError, macho.Malformed):
+        return  # the tree's relocation reads every file again and names what it cannot
+    if minos is not None and _macos_key(minos) > _macos_key(target.macos):
+        raise ToolchainError(
+            f"{target.where_macos}: the bundle must start on macOS {target.macos}, but {interpreter.libpython_where} needs macOS {minos}",
+            hint=f"raise target.macos to {minos}, or take an interpreter built for macOS {target.macos} or older (python.home)",
+        )
+
+
+def _macos_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split(".") if p.isdigit())
+
+
+def check_prune_imports(recipe: Recipe, interpreter: Interpreter, target: Target) -> None:
+    """prune.imports traces the smoke command at build time with import hooks: it needs Python 3
+    and a target whose programs this machine runs natively."""
+    if not recipe.prune.imports:
+        return
+    if interpreter.short_version.startswith("2."):
+        raise RecipeError(
+            f"{recipe.where('prune.imports')}: pruning by imports needs Python 3 (its trace and its guard are import hooks 2.7 lacks)",
+            hint=f"turn prune.imports off in {recipe.path} for a Python 2.7 bundle",
+        )
+    elsewhere = platforms.of(target).smoke_elsewhere()
+    if target.foreign or elsewhere is not None:
+        raise RecipeError(
+            f"{recipe.where('prune.imports')}: pruning by imports runs the smoke command at build time, "
+            f"which this machine cannot do for {target.machine}" + (f" ({elsewhere})" if elsewhere else ""),
+            hint=f"turn prune.imports off in {recipe.path} for this target (prune.drop removes files by pattern), or build on a machine of the target's",
+        )
+
+
+def check_machine(interpreter: Interpreter, toolchain: GoToolchain, target: Target | None = None) -> None:
+    """libpython must be built for the machine Go builds for (a Mac's: the Mach-O machine of the target's arch)."""
+    expected = target.machine if target is not None else GOARCH_MACHINES.get(toolchain.goarch)
+    if target is not None and target.system == "macos" and expected != interpreter.elf_machine:
+        mine = ARCH_OF_MACHO.get(interpreter.elf_machine, interpreter.elf_machine)
+        raise ToolchainError(
+            f"{target.where_arch}: the bundle is for macOS {target.arch_name} (GOARCH={toolchain.goarch}), but {interpreter.libpython_where} "
+            f"is built for {mine} only ({interpreter.elf_machine}): an {target.arch_name} program cannot load an {mine} libpython",
+            hint=f"build for {mine} instead (target.arch: {mine}, or --target-arch {mine})"
+            + (", which Apple silicon Macs run under Rosetta 2" if mine == "x86_64" else "")
+            + f", or take an interpreter built for {target.arch_name} (python.home)"
+            + (": JavaCPP's org.bytedeco:cpython:3.13.5-1.5.12:jar:macosx-arm64, say" if target.goarch == "arm64" else ""),
+        )
     if expected != interpreter.elf_machine:
         raise ToolchainError(
             f"{interpreter.libpython} is built for {interpreter.elf_machine}, but Go builds for GOARCH={toolchain.goarch} ({expected or 'unknown machine'})",

@@ -23,6 +23,9 @@ from gopack import _proc, pipeline
 from gopack.pipeline import Bundle
 from gopack.recipe import model as recipe
 
+#: The macOS material (JavaCPP's jars, macOS wheels) as session fixtures any test may ask for.
+pytest_plugins = ("macos_fixtures",)
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 DATA = Path(__file__).resolve().parent / "data"

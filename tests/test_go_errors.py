@@ -5,6 +5,7 @@ github.com/datadog/go-python3 in lowercase."""
 
 from __future__ import annotations
 
+import doctest
 import shutil
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from conftest import EXAMPLES, cli_state, require_pyenv
 
 from gopack import cli
 from gopack.errors import BuildError
+from gopack.go import darwin
 from gopack.go import errors as goerrors
 
 DATADOG = EXAMPLES / "bindings" / "datadog"
@@ -124,3 +126,39 @@ def test_a_bad_goflags_is_blamed_on_go_env(tmp_path: Path, capsys: pytest.Captur
     lines = bundle_fails(recipe, capsys)
     assert lines[1] == "  | go: parsing $GOFLAGS: unknown flag -notaflag"
     assert lines[-1].startswith(f"hint: check go.module, go.package and go.env.GOFLAGS in {recipe}")
+
+
+#: zig's words when a darwin link meets a library of another machine (seen linking GOARCH=arm64
+#: against JavaCPP's x86_64 libpython3.7m; tests/test_darwin_link.py runs the real link).
+ZIG_WRONG_ARCH = """\
+# example.com/demo
+/usr/local/go/pkg/tool/linux_amd64/link: running zig-cc failed: exit status 1
+error: invalid cpu architecture: x86_64
+    note: while parsing /cache/homes/abc/libpython3.7m.dylib
+"""
+
+
+@pytest.mark.parametrize(("goarch", "ours", "theirs"), [("arm64", "arm64", "x86_64"), ("amd64", "x86_64", "arm64")])
+def test_a_library_of_another_mac_names_both_machines(tmp_path: Path, goarch: str, ours: str, theirs: str) -> None:
+    stderr = ZIG_WRONG_ARCH.replace("architecture: x86_64", f"architecture: {theirs}")
+    error = goerrors.rewrite(BuildError("go build failed (exit code 1)", details=stderr), module_dir=tmp_path, goarch=goarch)
+    assert isinstance(error, BuildError)
+    assert error.message == (
+        f"the program is built for {ours} (GOARCH={goarch}), but /cache/homes/abc/libpython3.7m.dylib is for {theirs} only: "
+        "the link cannot mix them"
+    )
+    assert error.hint is not None and f"target.arch: {theirs}" in error.hint and f"an {ours} build of the interpreter" in error.hint
+    assert ("Rosetta 2" in error.hint) == (theirs == "x86_64")
+    assert error.details is not None and "invalid cpu architecture" in error.details
+
+
+def test_a_linux_build_keeps_gos_message(tmp_path: Path) -> None:
+    """The wrong-architecture reading is for a darwin link (goarch given) only."""
+    error = goerrors.rewrite(BuildError("go build failed (exit code 1)", hint="as before", details=ZIG_WRONG_ARCH), module_dir=tmp_path)
+    assert error.message == "go build failed (exit code 1)" and error.hint == "as before"
+
+
+def test_doctests() -> None:
+    for module in (goerrors, darwin):
+        result = doctest.testmod(module, verbose=False, report=False)
+        assert result.attempted > 0 and result.failed == 0, module

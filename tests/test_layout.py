@@ -35,6 +35,7 @@ def test_every_folder_says_what_it_holds_and_may_import() -> None:
         "gopack.go",
         "gopack.platform",
         "gopack.platform.linux",
+        "gopack.platform.macos",
         "gopack.archive",
         "gopack.verify",
     } <= set(folders)

@@ -4,8 +4,9 @@
  * CPython at the bundle: its program name becomes <root>/python/bin/pythonX.Y,
  * the interpreter shipped in the bundle, so CPython's own getpath finds the
  * bundle's stdlib from there and sys.executable is that interpreter (what
- * multiprocessing and joblib relaunch). <root> is found from /proc/self/exe,
- * with symlinks resolved; no path is compiled in. Every variable CPython's path
+ * multiprocessing and joblib relaunch). <root> is found from /proc/self/exe
+ * (macOS: _NSGetExecutablePath, else dladdr of this file's code), with symlinks
+ * resolved; no path is compiled in. Every variable CPython's path
  * search reads from the environment is removed, so that neither the embedded
  * interpreter nor the processes it starts (the bundle's pythonX.Y, which
  * multiprocessing and joblib run) see it, and the user site directory is off.
@@ -35,7 +36,9 @@
  * named only with surrogate escapes: the stdlib is found, but 3.12+ cannot load
  * an extension module from there, a limit of CPython's the python3 executable
  * shares.
- * Python 2 takes the name as bytes and needs none of this.
+ * Python 2 takes the name as bytes and needs none of this. On macOS the
+ * interpreter encodes paths in UTF-8 whatever the locale, so the same steps name
+ * the same bytes there too.
  */
 #include <Python.h>
 #include <langinfo.h>
@@ -44,13 +47,34 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/auxv.h>
 #include <unistd.h>
+#if defined(__APPLE__)
+#include <dlfcn.h>
+#include <mach-o/dyld.h>
+#else
+#include <sys/auxv.h>
+#endif
 
 /* GOPACK_INTERPRETER and GOPACK_BIN_DEPTH are defined by gopack above this line. */
 
+#if defined(__APPLE__)
+/* The program's own path, symlinks resolved: what dyld says it exec'd, else the image
+ * holding this function (the program itself: the file is compiled into main). */
+static int gopack_executable(char *exe) {
+	char named[PATH_MAX];
+	uint32_t size = sizeof named;
+	if (_NSGetExecutablePath(named, &size) == 0 && realpath(named, exe) != NULL) return 1;
+	Dl_info info;
+	if (dladdr((const void *)&gopack_executable, &info) != 0 && info.dli_fname != NULL && realpath(info.dli_fname, exe) != NULL) return 1;
+	return 0;
+}
+#endif
+
 static int gopack_bundle_root(char *out, size_t size) {
 	char exe[PATH_MAX];
+#if defined(__APPLE__)
+	if (!gopack_executable(exe)) return 0;
+#else
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
 	if (n > 0) {
 		exe[n] = '\0';
@@ -59,6 +83,7 @@ static int gopack_bundle_root(char *out, size_t size) {
 		const char *execfn = (const char *)getauxval(AT_EXECFN);
 		if (execfn == NULL || realpath(execfn, exe) == NULL) return 0;
 	}
+#endif
 	/* exe is <root>/bin/<name>: drop the name, then GOPACK_BIN_DEPTH directories. */
 	for (int i = 0; i <= GOPACK_BIN_DEPTH; i++) {
 		char *slash = strrchr(exe, '/');

@@ -5,7 +5,8 @@
 Pythons it compiles against; ``includes`` reads what the cgo code includes and
 links; ``headers`` matches those includes to the headers the tree kept;
 ``cgoflags`` resolves the recipe's go values into the build's flags; ``build``
-runs ``go build`` with the home-finding file added; ``buildinfo`` reads back which
+runs ``go build`` with the home-finding file added (``darwin``: what a macOS link
+needs from zig: the SDK's stubs, the rpath, each library once); ``buildinfo`` reads back which
 modules the binary holds (for the SBOM); ``errors`` shortens Go's; ``launcher``
 builds the one-file executable's launcher (``gopack/launcher``, static Go).
 

@@ -36,6 +36,8 @@ class GoPackage:
     cgo_cppflags: tuple[str, ...] = ()
     cgo_cxxflags: tuple[str, ...] = ()
     cgo_ldflags: tuple[str, ...] = ()
+    #: The package's Go files (a darwin link reads the standard library's //go:cgo_ldflag directives).
+    go_files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -13,6 +13,9 @@
   with ``go build -overlay``; the user's tree is never written to.
 - RPATH ``$ORIGIN/../python/lib`` is set at link time (DT_RPATH, which
   LD_LIBRARY_PATH cannot override); patchelf never touches the Go binary.
+- For macOS (``Target.system``), GOOS=darwin and zig cc for ``Target.zig_triple``,
+  with the SDK stubs, the rpath ``@executable_path/../python/lib``, header room and
+  each library loaded once (:mod:`gopack.go.darwin`); ``-w`` always.
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ from pathlib import Path
 
 from gopack import _proc, cache
 from gopack.errors import BuildError
-from gopack.go import cgoflags
+from gopack.go import cgoflags, darwin, includes
 from gopack.go import errors as goerrors
+from gopack.go import toolchain as go_toolchain
 from gopack.go.cgoflags import GoInputs
 from gopack.go.toolchain import BuildPlan
 from gopack.platform.linux.analysis import elf_info
@@ -48,21 +52,29 @@ def build(plan: BuildPlan, root: Path, work: Path, inputs: GoInputs, *, cancel: 
     """``inputs``: the recipe's go values with placeholders resolved and what the cgo code
     needs of the Python tree (:mod:`gopack.go.cgoflags`)."""
     interpreter = plan.interpreter
+    macos = plan.target.system == "macos"
     pc_dir = work / "pkgconfig"
     write_pkg_config(interpreter, pc_dir, extra_names=plan.binding.pkg_config)
     overlay = write_overlay(plan, work / "overlay")
     out = root / "bin" / plan.recipe.go.binary
     out.parent.mkdir(parents=True, exist_ok=True)
     go_env = {**dict(plan.go_env), **dict(inputs.env)}
-    # The target's C compiler (zig cc for an older glibc or a root) and what it adds to the C flags.
+    # The target's C compiler (zig cc for an older glibc, a root or a Mac) and what it adds to the C flags.
     compiler, target_cflags = plan.target.cgo_env(cache_dir=cache.directory())
+    # Where the program finds libpython: the bundle's python/lib, set at link time.
+    linking: tuple[str, ...] = (f"-Wl,-rpath,{RPATH}", "-Wl,--disable-new-dtags")
+    if macos:
+        compiler = {**compiler, **darwin.compiler(plan.target, cache.directory() / "darwin-cc")}
+        linking = ()
     env = {
         **compiler,
         **go_env,
         "PKG_CONFIG_PATH": os.pathsep.join(p for p in (str(pc_dir), os.environ.get("PKG_CONFIG_PATH", "")) if p),
-        "CGO_LDFLAGS": _flags(go_env, "CGO_LDFLAGS", "", *inputs.link_flags, f"-Wl,-rpath,{RPATH}", "-Wl,--disable-new-dtags"),
+        "CGO_LDFLAGS": _flags(go_env, "CGO_LDFLAGS", "", *inputs.link_flags, *linking),
         "CGO_CFLAGS": _flags(go_env, "CGO_CFLAGS", "-O2 -g", f"-DGOPACK_PYTHON={cgoflags.interpreter_key(interpreter)}", target_cflags),
     }
+    if macos:
+        env["GOOS"] = "darwin"  # the rpath, header room and SDK stubs join CGO_LDFLAGS in _build_darwin
     if inputs.cppflags:
         # The tree's include folders, after the recipe's own; the define keys Go's cache to their contents.
         env["CGO_CPPFLAGS"] = _flags(go_env, "CGO_CPPFLAGS", "", *inputs.cppflags, f"-DGOPACK_HEADERS={inputs.headers_key}")
@@ -70,8 +82,10 @@ def build(plan: BuildPlan, root: Path, work: Path, inputs: GoInputs, *, cancel: 
     argv: list[str | os.PathLike[str]] = [plan.toolchain.go, "build", "-trimpath", "-buildvcs=false", "-overlay", overlay]
     if recipe.go.tags:
         argv.append("-tags=" + ",".join(recipe.go.tags))
-    # -buildid= makes the binary reproducible; -s -w drop the symbol table and DWARF.
-    ldflags = " ".join(p for p in (inputs.ldflags, "-s -w" if recipe.output.strip else "", "-buildid=") if p)
+    # -buildid= makes the binary reproducible; -s -w drop the symbol table and DWARF. For darwin -w
+    # always: with DWARF, Go's link runs dsymutil and strip, which Linux has not for Mach-O.
+    strip = "-s -w" if recipe.output.strip else "-w" if macos else ""
+    ldflags = " ".join(p for p in (inputs.ldflags, strip, "-buildid=") if p)
     argv += [f"-ldflags={ldflags}", *inputs.flags, "-o", out, recipe.go.package]
     hint = f"run with -v to see the compiler's output; the program is in {recipe.go.module}"
     if inputs.unanswered:
@@ -80,20 +94,68 @@ def build(plan: BuildPlan, root: Path, work: Path, inputs: GoInputs, *, cancel: 
             f"{named}: no folder of the compiler, the recipe or the Python tree holds it; if a Python package "
             f"ships it, add that package to python.requirements ({hint})"
         )
-    try:
-        _proc.run(argv, what="go build", env=env, cwd=recipe.go.module, cancel=cancel, stderr_only=True, hint=hint)
-    except BuildError as exc:
-        raise goerrors.rewrite(exc, module_dir=recipe.go.module) from None
-    binary = inspect(out)
-    if interpreter.soname not in binary.needed:
+    if macos:
+        _build_darwin(plan, argv, env, overlay=overlay, cancel=cancel, hint=hint)
+    else:
+        _go_build(plan, argv, env, cancel=cancel, hint=hint)
+    binary = inspect(out, macos=macos)
+    linked = [n for n in binary.needed if Path(n).name == interpreter.soname]
+    if not linked:
         raise BuildError(
             f"the built program does not link {interpreter.soname} (it needs: {', '.join(binary.needed)})",
             hint="a stale Go build cache can do this: run `go clean -cache` and retry",
         )
+    if len(linked) > 1:
+        raise BuildError(
+            f"the built program loads {interpreter.soname} {len(linked)} times, which dyld refuses",
+            hint="report this to gopack with the recipe: its link line names libpython more than once",
+        )
     return binary
 
 
-def inspect(path: Path) -> GoBinary:
+def _go_build(plan: BuildPlan, argv: list[str | os.PathLike[str]], env: dict[str, str], *, cancel: _proc.Cancel | None, hint: str) -> None:
+    try:
+        _proc.run(argv, what="go build", env=env, cwd=plan.recipe.go.module, cancel=cancel, stderr_only=True, hint=hint)
+    except BuildError as exc:
+        raise goerrors.rewrite(exc, module_dir=plan.recipe.go.module) from None
+
+
+def _build_darwin(
+    plan: BuildPlan,
+    argv: list[str | os.PathLike[str]],
+    env: dict[str, str],
+    *,
+    overlay: Path,
+    cancel: _proc.Cancel | None,
+    hint: str,
+) -> None:
+    """go build for darwin: the SDK stubs made from what the program links (``go list -deps``
+    for darwin, the home file included), on the link line; once more if zig finds symbols of
+    the program's own C code that only its one framework can export."""
+    recipe = plan.recipe
+    packages = go_toolchain.list_packages(recipe, plan.toolchain, env, overlay=overlay)
+    extra = includes.split_flags(env["CGO_LDFLAGS"])
+    libraries = darwin.linked(packages, extra_flags=extra, search=[plan.interpreter.libpython.parent])
+    ldflags = env["CGO_LDFLAGS"]
+    for attempt in range(2):
+        stubs = darwin.write_stubs(libraries, cache.directory() / "darwin-stubs", goarch=plan.target.goarch)
+        env["CGO_LDFLAGS"] = " ".join(p for p in (ldflags, *darwin.link_flags(stubs)) if p)
+        try:
+            _proc.run(argv, what="go build", env=env, cwd=recipe.go.module, cancel=cancel, stderr_only=True, hint=hint)
+            return
+        except BuildError as exc:
+            more = darwin.with_symbols(libraries, darwin.undefined_symbols(exc.details or "")) if attempt == 0 else None
+            if more is None:
+                raise goerrors.rewrite(exc, module_dir=recipe.go.module, goarch=plan.target.goarch) from None
+            libraries = more
+
+
+def inspect(path: Path, *, macos: bool = False) -> GoBinary:
+    if macos:
+        links = darwin.program_links(path)
+        if links is None:
+            raise BuildError(f"go build wrote {path}, which is not a Mach-O program", hint="cgo must be on (CGO_ENABLED=1)")
+        return GoBinary(path=path, needed=links.needed, rpath=":".join(links.rpaths))
     info = elf_info(path.parent, path.name)
     if info is None:
         raise BuildError(f"go build wrote {path}, which is not a dynamically linked program", hint="cgo must be on (CGO_ENABLED=1)")

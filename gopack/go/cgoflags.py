@@ -135,12 +135,13 @@ def _in_tree(tree: PythonTree, folder: str) -> str | None:
 
 def _libpython_folder(the_plan: BuildPlan, cache_dir: Path) -> tuple[str, ...]:
     """-L of a folder where each -lpythonX.Y the cgo code asks for finds the interpreter's
-    libpython (3.7's is libpython3.7m: -lpython3.7 gets a link of that name)."""
+    libpython (3.7's is libpython3.7m: -lpython3.7 gets a link of that name; a Mac's is a .dylib)."""
     flags = the_plan.cgo.libpython
     if not flags:
         return ()
     interpreter = the_plan.interpreter
-    names = sorted({f"lib{f.flag[2:]}.so" for f in flags})
+    suffix = ".dylib" if interpreter.libpython.name.endswith(".dylib") else ".so"
+    names = sorted({f"lib{f.flag[2:]}{suffix}" for f in flags})
     if all((interpreter.libpython.parent / n).exists() for n in names):
         return (placeholders.quote(f"-L{interpreter.libpython.parent}"),)
     folder = cache_dir / "link" / interpreter_key(interpreter)

@@ -6,6 +6,10 @@ An import of a known binding under a wrong-case path (``github.com/datadog/go-py
 which GOPATH on a case-insensitive disk accepted) or a binding missing from go.mod
 gets a hint naming the module's real path and the ``go get`` that adds it: Go's
 own suggestion repeats the wrong case, which the module proxy refuses.
+A darwin link that zig refuses because a library is for another machine
+(``invalid cpu architecture: x86_64``: GOARCH=arm64 against the x86_64-only libpython
+of a 3.7 build) says which file, both architectures and the ways out; the plan refuses
+that pairing before any work, this is the net under it.
 """
 
 from __future__ import annotations
@@ -27,6 +31,10 @@ _MISSING = re.compile(
 )
 #: Anything that looks like a module or package path: host.tld/more.
 _PATH = re.compile(r"\b[\w-]+(?:\.[\w-]+)+/[\w./-]*[\w-]")
+#: zig's "error: invalid cpu architecture: x86_64" and the "note: while parsing FILE" after it.
+_WRONG_ARCH = re.compile(r"invalid cpu architecture: (?P<arch>\S+)(?:\s*\n\s*note: while parsing (?P<file>[^\n]+))?")
+#: GOARCH -> the name a Mac gives its machine.
+_MAC_ARCH = {"amd64": "x86_64", "arm64": "arm64"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,9 +43,14 @@ class GoFailure:
     hint: str | None
 
 
-def rewrite(error: GopackError, *, module_dir: Path) -> GopackError:
+def rewrite(error: GopackError, *, module_dir: Path, goarch: str | None = None) -> GopackError:
     """``error`` (a failed go command's, carrying its stderr) with Go's message cut short
-    and gopack's hint where it knows the fix; the same class, so the same exit code."""
+    and gopack's hint where it knows the fix; the same class, so the same exit code.
+    ``goarch``: the GOARCH of a darwin build, whose link may meet a library of another machine."""
+    wrong = wrong_architecture(error.details or "", goarch=goarch) if goarch is not None else None
+    if wrong is not None:
+        message, hint = wrong
+        return type(error)(message, hint=hint, details=shorten(error.details or ""))
     go_mod = module_dir / "go.mod"
     failure = explain(error.details or "", module_dir=module_dir, go_mod=go_mod.read_text("utf-8", "replace") if go_mod.is_file() else "")
     return type(error)(error.message, hint=failure.hint or error.hint, details=failure.details or None)
@@ -116,3 +129,30 @@ def _wrong_case(stderr: str, module_dir: Path) -> str | None:
                 f"(then run {_go_get(module, module_dir)})"
             )
     return None
+
+
+def wrong_architecture(stderr: str, *, goarch: str) -> tuple[str, str] | None:
+    """The message and hint for zig refusing a Mach-O library of another machine, or None.
+
+    >>> message, hint = wrong_architecture(
+    ...     "error: invalid cpu architecture: x86_64\\n    note: while parsing /t/libpython3.7m.dylib\\n", goarch="arm64")
+    >>> message
+    'the program is built for arm64 (GOARCH=arm64), but /t/libpython3.7m.dylib is for x86_64 only: the link cannot mix them'
+    >>> "target.arch: x86_64" in hint and "Rosetta 2" in hint and "arm64 build of the interpreter" in hint
+    True
+    """
+    match = _WRONG_ARCH.search(stderr)
+    if match is None:
+        return None
+    theirs = match.group("arch")
+    ours = _MAC_ARCH.get(goarch, goarch)
+    what = match.group("file") or "a library on the link line"
+    message = f"the program is built for {ours} (GOARCH={goarch}), but {what.strip()} is for {theirs} only: the link cannot mix them"
+    hint = (
+        f"build for {theirs} (target.arch: {theirs} / --target-arch {theirs}); an {theirs} bundle runs on Apple silicon "
+        f"under Rosetta 2 (softwareupdate --install-rosetta)"
+        if theirs == "x86_64"
+        else f"build for {theirs} (target.arch: {theirs} / --target-arch {theirs})"
+    )
+    hint += f"; or take an {ours} build of the interpreter (python.home: a {ours} CPython tree, e.g. a JavaCPP jar for macosx-{ours})"
+    return message, hint

@@ -95,6 +95,7 @@ _LISTS = {
     "cgo_cppflags": "CgoCPPFLAGS",
     "cgo_cxxflags": "CgoCXXFLAGS",
     "cgo_ldflags": "CgoLDFLAGS",
+    "go_files": "GoFiles",
 }
 _LIST_FORMAT = (
     '{"import_path": {{printf "%q" .ImportPath}}, "name": {{printf "%q" .Name}}, "dir": {{printf "%q" .Dir}}, '
@@ -104,9 +105,12 @@ _LIST_FORMAT = (
 )
 
 
-def list_packages(recipe: Recipe, toolchain: GoToolchain, env: dict[str, str]) -> list[GoPackage]:
-    """``go list -deps`` of the program's package: every package, its module and pkg-config names."""
+def list_packages(recipe: Recipe, toolchain: GoToolchain, env: dict[str, str], *, overlay: Path | None = None) -> list[GoPackage]:
+    """``go list -deps`` of the program's package: every package, its module and pkg-config names
+    (``overlay``: with the files gopack adds at build time)."""
     argv: list[str | os.PathLike[str]] = [toolchain.go, "list", "-deps", "-f", _LIST_FORMAT]
+    if overlay is not None:
+        argv += ["-overlay", overlay]
     if recipe.go.tags:
         argv.append("-tags=" + ",".join(recipe.go.tags))
     argv.append(recipe.go.package)

@@ -102,9 +102,13 @@ class Platform(Protocol):
     #: What a smoke run's bare root must hold of the host: the system libraries a bundle may need.
     system_libraries: frozenset[str]
 
-    def tree_binaries(self, root: Path, python: Path, *, backup: Path, strip: bool, target: Target) -> TreeBinaries:
+    def tree_binaries(
+        self, root: Path, python: Path, *, backup: Path, strip: bool, target: Target, libraries: Sequence[Path] = ()
+    ) -> TreeBinaries:
         """The native files of the tree under ``root``, run as ``target`` runs them (``python``
-        is the tree's interpreter, for the load checks; ``backup`` keeps stripped originals)."""
+        is the tree's interpreter, for the load checks; ``backup`` keeps stripped originals;
+        ``libraries``: folders the recipe names where a library the tree lacks may be found,
+        which macOS searches by name and Linux ignores)."""
         ...
 
     def relocate_program(self, root: Path, program: str, *, target: Target) -> Relocation:
@@ -141,7 +145,13 @@ class Platform(Protocol):
         None for a file that is not one (prune.imports follows them)."""
         ...
 
-    def linkage(self, root: Path, *, accepted: frozenset[tuple[str, str]]) -> Linkage:
+    def linkage(self, root: Path, *, accepted: frozenset[tuple[str, str]], tag: str = "") -> Linkage:
         """Every file's needs resolved as the loader would, inside the extracted bundle at ``root``;
-        ``accepted``: (file, need) the build recorded as unresolvable."""
+        ``accepted``: (file, need) the build recorded as unresolvable; ``tag``: the archive's
+        platform tag, whose floor macOS checks every file against (Linux's files carry none)."""
+        ...
+
+    def smoke_elsewhere(self) -> str | None:
+        """Why a bundle of this platform cannot run its smoke test on this machine (verify
+        reports it as not run); None where it runs."""
         ...

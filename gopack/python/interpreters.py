@@ -61,6 +61,16 @@ class Interpreter:
     #: The folder of the stdlib the interpreter's site module adds to sys.path: Debian's
     #: python3.X reads lib/python3.X/dist-packages, not site-packages.
     site_dir: str = "site-packages"
+    #: A CPython of the same X.Y on this machine that compiles the bundle's bytecode, when this
+    #: interpreter cannot run here (a macOS tree, :mod:`gopack.python.home`); None: it compiles its own.
+    compiler: Path | None = None
+    #: The folder or archive it was read from (python.home), for messages; None: found and probed.
+    tree: Path | None = None
+
+    @property
+    def libpython_where(self) -> str:
+        """libpython for messages: its path, or its name in the tree it came from."""
+        return f"{self.libpython.name} in {self.tree}" if self.tree is not None else str(self.libpython)
 
     @property
     def short_version(self) -> str:
@@ -82,8 +92,13 @@ class Interpreter:
 
     @property
     def link_name(self) -> str:
-        """What follows -l to link libpython: python3.7m."""
-        return re.sub(r"^lib(.*)\.so.*$", r"\1", self.libpython.name)
+        """What follows -l to link libpython: python3.7m (from libpython3.7m.so.1.0 or libpython3.7m.dylib)."""
+        return re.sub(r"^lib(.*?)(\.so.*|\.dylib)$", r"\1", self.libpython.name)
+
+    @property
+    def bytecode_python(self) -> Path:
+        """What compiles the bundle's bytecode: the interpreter, or the one of this machine that stands in for it."""
+        return self.compiler or self.executable
 
     @property
     def program(self) -> str:

@@ -163,6 +163,8 @@ def inputs(recipe: Recipe, interpreter: Interpreter, target: Target) -> dict[str
         "epoch": archive.epoch(),
         # The root its libraries are vendored from and the platform its wheels are resolved for.
         "target": target.identity(),
+        # Where missing libraries are looked for by name (their paths: change what they hold, prune the cache).
+        **({"libraries": [str(p) for p in py.libraries]} if py.libraries else {}),
     }
 
 
@@ -196,9 +198,10 @@ def make(recipe: Recipe, interpreter: Interpreter, target: Target, root: Path, *
     python = root / "python" / "bin" / interpreter.program
     stdlib = root / "python" / "lib" / f"python{interpreter.short_version}"
     # Bytecode compiles beside everything else (.py files and ELF files are apart), by the
-    # interpreter the tree is copied from, which no strip or patchelf edit here touches.
+    # interpreter the tree is copied from, which no strip or patchelf edit here touches (or,
+    # for a tree that cannot run here, a CPython of the same X.Y that can).
     compiling = bytecode.Background(
-        interpreter.executable,
+        interpreter.bytecode_python,
         relative_to=root,
         version=interpreter.short_version,
         keep_sources=recipe.python.sources is True,
@@ -209,7 +212,9 @@ def make(recipe: Recipe, interpreter: Interpreter, target: Target, root: Path, *
     # root is made by cache.staging in the cache's tmp/; the originals go beside it, locked the same way.
     originals = cache.staging(root.parent.parent, "strip-originals-", what="originals of stripped files, kept while the load check runs")
     with compiling, originals as backup:
-        binaries = platforms.of(target).tree_binaries(root, python, backup=backup, strip=recipe.output.strip, target=target)
+        binaries = platforms.of(target).tree_binaries(
+            root, python, backup=backup, strip=recipe.output.strip, target=target, libraries=recipe.python.libraries
+        )
         if recipe.python.conda is not None:
             installer = "conda-pack"
             conda.pack(interpreter.prefix, root / "python", where=recipe.where(recipe.python.conda.key))

@@ -66,6 +66,10 @@ class PythonSpec:
     #: None only with conda: the environment decides.
     version: str | None
     interpreter: Path | None = None
+    #: A CPython install for the target, a folder or an archive (.jar, .zip, .tar.*): read, never run.
+    home: Path | None = None
+    #: Folders where a library the tree's binaries need but the tree lacks is looked for by name (macOS).
+    libraries: tuple[Path, ...] = ()
     conda: CondaSpec | None = None
     requirements: tuple[str, ...] = ()
     requirements_file: Path | None = None
@@ -112,6 +116,10 @@ class TargetSpec:
     glibc: str | None = None
     #: The machine the bundle runs on, as written (x86_64, amd64, aarch64, arm64); None: GOARCH's.
     arch: str | None = None
+    #: The system it runs on: "linux" or "macos"; None: linux.
+    os: str | None = None
+    #: With os macos: the oldest macOS it must start on ("14.0").
+    macos: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -387,6 +395,17 @@ def _file_problems(base: Path, data: dict[str, Any], keys: Mapping[FieldPath, in
     # With a sysroot an absolute python.interpreter names a file of the root: the plan looks there.
     if "interpreter" in py and not (sysroot is not None and os.path.isabs(py["interpreter"])):
         need(("python", "interpreter"), py["interpreter"], kind="file")
+    if "home" in py:
+        need(("python", "home"), py["home"], kind="file or directory")
+    for i, rel in enumerate(py.get("libraries", [])):
+        need(("python", "libraries", i), rel, kind="directory")
+    if "interpreter" in py and "home" in py:
+        problems.append(
+            (
+                _line(keys, ("python", "home")),
+                "python.home: cannot be combined with python.interpreter (one interpreter per recipe); keep one of them",
+            )
+        )
     if "requirements_file" in py:
         need(("python", "requirements_file"), py["requirements_file"], kind="file")
     if "project" in py:
@@ -449,7 +468,7 @@ def _source_problems(data: dict[str, Any], keys: Mapping[FieldPath, int]) -> lis
             f"python.{k}: cannot be combined with python.conda (one Python source per recipe); "
             + (
                 "list the packages in the environment (its environment.yml, or its pip: section)"
-                if k != "interpreter"
+                if k not in ("interpreter", "home")
                 else "the environment's own python is used"
             ),
         )
@@ -457,7 +476,7 @@ def _source_problems(data: dict[str, Any], keys: Mapping[FieldPath, int]) -> lis
     ]
 
 
-_PIP_SOURCE_KEYS = ("interpreter", "requirements", "requirements_file", "project")
+_PIP_SOURCE_KEYS = ("interpreter", "home", "requirements", "requirements_file", "project")
 
 
 # -- building the frozen recipe ------------------------------------------------------------
@@ -484,6 +503,8 @@ def _build(path: Path, data: dict[str, Any], keys: Mapping[FieldPath, int]) -> R
         python=PythonSpec(
             version=py.get("version"),
             interpreter=(base / py["interpreter"]) if "interpreter" in py else None,
+            home=(base / py["home"]).resolve() if "home" in py else None,
+            libraries=tuple((base / rel).resolve() for rel in py.get("libraries", ())),
             conda=_conda(base, py["conda"]) if "conda" in py else None,
             requirements=tuple(py.get("requirements", ())),
             requirements_file=(base / py["requirements_file"]).resolve() if "requirements_file" in py else None,
@@ -513,6 +534,8 @@ def _build(path: Path, data: dict[str, Any], keys: Mapping[FieldPath, int]) -> R
             sysroot=(base / data["target"]["sysroot"]).resolve() if "sysroot" in data.get("target", {}) else None,
             glibc=data.get("target", {}).get("glibc"),
             arch=data.get("target", {}).get("arch"),
+            os=data.get("target", {}).get("os"),
+            macos=data.get("target", {}).get("macos"),
         ),
         max_glibc=data.get("max_glibc"),
         targets=tuple(
@@ -523,6 +546,8 @@ def _build(path: Path, data: dict[str, Any], keys: Mapping[FieldPath, int]) -> R
                     sysroot=(base / entry["sysroot"]).resolve() if "sysroot" in entry else None,
                     glibc=entry.get("glibc"),
                     arch=entry.get("arch"),
+                    os=entry.get("os"),
+                    macos=entry.get("macos"),
                 ),
             )
             for i, entry in enumerate(data.get("targets", ()))

@@ -25,6 +25,10 @@ without trusting it (it may come from anyone, and verify often runs as root).
    c. read-only, at a path with spaces and non-ASCII characters.
    a and c name a locale the machine lacks (:data:`LOCALE_ENV`).
 
+A macOS bundle gets 1 to 3 (3 as dyld would load it, signatures and floor included:
+:mod:`gopack.platform.macos.linkage`) and, off a Mac, one line saying its smoke test needs
+a Mac and did not run (the platform says so: :meth:`Platform.smoke_elsewhere`).
+
 A bundle of another machine (aarch64 on x86_64) runs in the same three places
 under qemu-user, with that machine's glibc (:mod:`gopack.platform.emulation`): in a, the
 root holds that glibc and a static qemu instead; in b and c, qemu takes that
@@ -101,14 +105,16 @@ def verify(path: Path, *, allow_unsandboxed: bool = False, sysroot: Path | None 
                 f"{path}: its manifest says it is for the platform {listing.manifest['platform']!r}, which gopack cannot check",
                 hint=f"gopack verifies bundles for {', '.join(platforms.PLATFORMS)}",
             )
-        why_not = sandbox.can_sandbox()
+        # A bundle whose smoke test cannot run here (macOS's on Linux) gets the static checks only.
+        elsewhere = platform.smoke_elsewhere()
+        why_not = sandbox.can_sandbox() if elsewhere is None else None
         if why_not is not None and not allow_unsandboxed:
             raise VerifyError(
                 f"cannot make the sandboxes verify runs the smoke test in: {why_not}",
                 hint="run as root with util-linux's unshare, setpriv and prlimit, or pass --allow-unsandboxed to run the smoke test on this host as it is",
             )
         machine = listing.machines.get(listing.manifest["go"]["binary"])
-        foreign = machine is not None and machine != targets.host_machine()
+        foreign = elsewhere is None and machine is not None and machine != targets.host_machine()
         if sysroot is not None and not foreign:
             raise UsageError(
                 f"--sysroot {sysroot}: the bundle is for {machine}, this machine's own; its smoke test runs with this machine's glibc",
@@ -118,7 +124,7 @@ def verify(path: Path, *, allow_unsandboxed: bool = False, sysroot: Path | None 
         with tempfile.TemporaryDirectory(prefix="gopack-verify-") as tmp:
             work = Path(tmp)
             root = arc.extract(listing, work / "extracted")
-            return _check(root, listing.manifest, work, why_not, emulated, platform, timeout)
+            return _check(root, listing.manifest, work, why_not, emulated, platform, timeout, elsewhere)
 
 
 def _check(
@@ -129,10 +135,17 @@ def _check(
     emulated: Emulation | str | None,
     platform: Platform,
     timeout: float,
+    elsewhere: str | None = None,
 ) -> list[Check]:
-    checks = [check_files(root, manifest), check_sbom(root, manifest), check_linkage(root, platform, accepted=_unresolved(manifest))]
+    checks = [
+        check_files(root, manifest),
+        check_sbom(root, manifest),
+        check_linkage(root, platform, accepted=_unresolved(manifest), tag=manifest["platform"]),
+    ]
     if not all(c.ok for c in checks):
         return checks
+    if elsewhere is not None:
+        return [*checks, Check(name="smoke", ok=True, detail=elsewhere)]
     smoke = {**manifest["smoke"], "timeout": min(float(manifest["smoke"]["timeout"]), timeout)}
     if isinstance(emulated, str):
         return [*checks, Check(name="smoke", ok=False, detail=f"not run: {emulated}")]
@@ -246,8 +259,8 @@ def _unresolved(manifest: dict[str, Any]) -> frozenset[tuple[str, str]]:
     return frozenset((u["path"], u["needs"]) for u in manifest.get("unresolved", ()))
 
 
-def check_linkage(root: Path, platform: Platform, *, accepted: frozenset[tuple[str, str]] = frozenset()) -> Check:
-    found = platform.linkage(root, accepted=accepted)
+def check_linkage(root: Path, platform: Platform, *, accepted: frozenset[tuple[str, str]] = frozenset(), tag: str = "") -> Check:
+    found = platform.linkage(root, accepted=accepted, tag=tag)
     if found.problems:
         return Check(name="linkage", ok=False, detail="; ".join(found.problems[:20]))
     return Check(name="linkage", ok=True, detail=found.summary)

@@ -26,7 +26,10 @@ class LinuxPlatform:
     tag_prefixes: tuple[str, ...] = ("manylinux_", "linux_")
     system_libraries: frozenset[str] = analysis.HOST_LIBRARIES
 
-    def tree_binaries(self, root: Path, python: Path, *, backup: Path, strip: bool, target: Target) -> TreeBinaries:
+    def tree_binaries(
+        self, root: Path, python: Path, *, backup: Path, strip: bool, target: Target, libraries: Sequence[Path] = ()
+    ) -> TreeBinaries:
+        # libraries: ELF's missing libraries come from the target's root, not from folders by name.
         return TreeBinaries(root, python, backup=backup, strip=strip, target=target)
 
     def relocate_program(self, root: Path, program: str, *, target: Target) -> Relocated:
@@ -64,11 +67,14 @@ class LinuxPlatform:
             return None
         return None if found is None else tuple(linkage.text(n) for n in found.needed)
 
-    def linkage(self, root: Path, *, accepted: frozenset[tuple[str, str]]) -> Linkage:
+    def linkage(self, root: Path, *, accepted: frozenset[tuple[str, str]], tag: str = "") -> Linkage:
         # An archive nobody vouched for: its own bounded reader, never lddtree (see .linkage).
         found = linkage.check(root, libdir=LIBDIR, allowed=self.system_libraries, accepted=accepted)
         summary = f"{found.files} ELF files; outside the bundle they need only {', '.join(sorted(found.host))}"
         return Linkage(problems=found.problems, summary=summary)
+
+    def smoke_elsewhere(self) -> str | None:
+        return None  # verify's sandboxes are Linux's; another machine's bundle runs under qemu-user
 
 
 class TreeBinaries:

@@ -1,0 +1,3 @@
+module example.com/macossklearn
+
+go 1.22
