@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from pathlib import Path
 
@@ -211,6 +212,7 @@ def recipe_with_interpreter(tmp_path: Path, interpreter: str | None) -> Path:
     lines = ["name: hello", 'version: "0.1.0"', "go:", "  module: .", "python:", '  version: "3.7"']
     if interpreter is not None:
         lines.append(f"  interpreter: {interpreter}")
+    (tmp_path / "go.mod").write_text("module example.com/a\n\ngo 1.21\n")
     path = tmp_path / "recipe.yaml"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -236,3 +238,32 @@ def test_discovered_non_python_is_listed(tmp_path: Path, monkeypatch: pytest.Mon
     assert err.exit_code == 3
     assert err.message.startswith(f"{path}:6: python.version: no CPython 3.7 with a shared libpython was found; candidates:")
     assert err.message.splitlines()[1:] == [f"  /bin/true: {NOT_PYTHON}"]
+
+
+# -- prune.imports needs a traced run of the smoke command at build time ---------------------
+
+
+def _pruning_recipe(tmp_path: Path) -> recipe.Recipe:
+    (tmp_path / "go.mod").write_text("module example.com/a\n\ngo 1.21\n")
+    path = tmp_path / "recipe.yaml"
+    path.write_text('name: a\nversion: "1"\ngo:\n  module: .\npython:\n  version: "3.11"\nprune:\n  imports: true\n')
+    return recipe.load(path)
+
+
+def test_prune_imports_is_planned_for_a_host_python_3(tmp_path: Path) -> None:
+    assert plan.check_prune_imports(_pruning_recipe(tmp_path), fake_interpreter(), HOST) is None
+
+
+def test_prune_imports_is_refused_in_the_plan_for_python_27(tmp_path: Path) -> None:
+    old = dataclasses.replace(fake_interpreter(), version="2.7.18")
+    with pytest.raises(GopackError) as info:
+        plan.check_prune_imports(_pruning_recipe(tmp_path), old, HOST)
+    assert "recipe.yaml:8: prune.imports" in info.value.message and "Python 3" in info.value.message
+    assert "turn prune.imports off" in (info.value.hint or "")
+
+
+def test_prune_imports_is_refused_in_the_plan_where_the_smoke_test_cannot_run(tmp_path: Path) -> None:
+    mac = make_target("arm64", sysroot=None, glibc=None, system="macos", macos="14.0")
+    with pytest.raises(GopackError) as info:
+        plan.check_prune_imports(_pruning_recipe(tmp_path), fake_interpreter(), mac)
+    assert "runs the smoke command at build time" in info.value.message and "needs a Mac" in info.value.message

@@ -117,6 +117,13 @@ class MacosPlatform:
     def origins(self, files: Sequence[str], *, target: Target) -> dict[str, Origin]:
         return {}
 
+    def needed(self, root: Path, rel: str) -> tuple[str, ...] | None:
+        try:
+            found = linkage.read(root, rel)
+        except macho.Malformed:
+            return None
+        return None if found is None else tuple(load.path for load in found.image.loads)
+
     def linkage(self, root: Path, *, accepted: frozenset[tuple[str, str]], tag: str = "") -> Linkage:
         found = linkage.check(root, signatures=True)
         problems = list(found.problems)
