@@ -6,6 +6,8 @@ import errno
 import hashlib
 import os
 import shutil
+import stat
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -36,3 +38,28 @@ def sha256_of(stream: Readable, block: int = 1 << 20) -> str:
     while data := stream.read(block):
         digest.update(data)
     return digest.hexdigest()
+
+
+#: How a file of an archive nobody vouched for is opened: never through a link, never a device's side effects.
+SAFE_OPEN = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
+
+
+def files_starting(root: Path, size: int, wanted: Callable[[bytes], bool]) -> Iterator[str]:
+    """Root-relative paths, in a stable order, of the regular files under ``root`` whose first
+    ``size`` bytes ``wanted`` accepts (a binary format's magic); unreadable files are passed over."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            full = os.path.join(dirpath, name)
+            try:
+                if not stat.S_ISREG(os.lstat(full).st_mode):
+                    continue
+                fd = os.open(full, SAFE_OPEN)
+                try:
+                    head = os.pread(fd, size, 0)
+                finally:
+                    os.close(fd)
+            except OSError:
+                continue
+            if wanted(head):
+                yield os.path.relpath(full, root)

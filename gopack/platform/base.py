@@ -33,7 +33,7 @@ class Relocation(Protocol):
     """What making files self-contained found and did."""
 
     @property
-    def vendored(self) -> Sequence[Any]: ...  # each has to_json()
+    def vendored(self) -> Sequence[Vendored]: ...
     @property
     def host_libraries(self) -> Sequence[str]: ...
     @property
@@ -51,6 +51,28 @@ class TreeBinaries(Protocol):
     def relocate(self) -> None: ...
     def check(self) -> Relocation: ...
     def stripped(self) -> dict[str, Any]: ...  # the manifest's "stripped" section
+
+
+@dataclass(frozen=True, kw_only=True)
+class Vendored:
+    """A library copied into the bundle (``python/lib``) from the build machine, the target's
+    root or a folder the recipe names, whatever the binary format."""
+
+    soname: str  # what files asked for (an ELF DT_NEEDED, a Mach-O load command's path)
+    name: str  # the file in python/lib (and its new SONAME or install name)
+    source: Path
+    sha256: str
+    needed_by: tuple[str, ...]
+
+    def to_json(self) -> dict[str, object]:
+        """The manifest's record of this library."""
+        return {
+            "name": self.name,
+            "soname": self.soname,
+            "source": str(self.source),
+            "sha256": self.sha256,
+            "needed_by": list(self.needed_by),
+        }
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -33,6 +33,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from gopack.python import imports
+
 INDEX = "imports.json"
 VERSION = 1
 
@@ -86,19 +88,7 @@ def statements(source: str, module: str, *, is_package: bool) -> Iterator[str]:
         except (SyntaxError, ValueError):
             continue
         for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                yield from (a.name for a in node.names)
-            elif isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:
-                    parts = package.split(".") if package else []
-                    if node.level - 1 > len(parts):
-                        continue
-                    anchor = parts[: len(parts) - (node.level - 1)]
-                    base = ".".join([*anchor, base] if base else anchor)
-                if base:
-                    yield base
-                    yield from (f"{base}.{a.name}" for a in node.names if a.name != "*")
+            yield from imports.named_by(node, package)
 
 
 def strings(source: str) -> tuple[set[str], set[str]]:

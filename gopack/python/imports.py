@@ -57,22 +57,32 @@ def imports_at_import_time(source: str, module: str, *, is_package: bool) -> Ite
         return
     package = module if is_package else module.rpartition(".")[0]
     for node in _run_at_import(tree.body):
-        names: list[str] = []
-        if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parts = package.split(".") if package else []
-                if node.level - 1 > len(parts):
-                    continue
-                anchor = parts[: len(parts) - (node.level - 1)]
-                base = ".".join([*anchor, base] if base else anchor)
-            names = [base, *(f"{base}.{a.name}" for a in node.names if a.name != "*")]
-        for name in names:
+        for name in named_by(node, package):
             parts = name.split(".")
             for i in range(1, len(parts) + 1):
                 yield ".".join(parts[:i]), node.lineno
+
+
+def named_by(node: ast.AST, package: str) -> list[str]:
+    """The modules an import statement of a module in ``package`` names: ``import a.b`` a.b;
+    ``from .x import y`` package.x and package.x.y (y may be a submodule); nothing for any other
+    node, or for a relative import that climbs above the top package.
+
+    >>> named_by(ast.parse("from ..b import c, d").body[0], "p.q")
+    ['p.b', 'p.b.c', 'p.b.d']
+    """
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names]
+    if not isinstance(node, ast.ImportFrom):
+        return []
+    base = node.module or ""
+    if node.level:
+        parts = package.split(".") if package else []
+        if node.level - 1 > len(parts):
+            return []
+        anchor = parts[: len(parts) - (node.level - 1)]
+        base = ".".join([*anchor, base] if base else anchor)
+    return [base, *(f"{base}.{a.name}" for a in node.names if a.name != "*")] if base else []
 
 
 def _run_at_import(body: Iterable[ast.stmt]) -> Iterator[ast.stmt]:

@@ -35,6 +35,7 @@ from pathlib import Path
 
 from auditwheel.lddtree import LIBPYTHON_RE
 
+from gopack import _fs
 from gopack.platform.linux.analysis import HOST_LIBRARIES, LOADER
 
 #: Symlinks followed to resolve one name (Linux's own limit).
@@ -185,7 +186,7 @@ def read_file(root: Path, rel: str) -> Dynamic | None:
     """:func:`read_dynamic` of the regular file ``root/rel`` (a resolved path), opened without
     following a link or blocking; :class:`Malformed` also where it cannot be read."""
     try:
-        fd = os.open(os.path.join(root, rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+        fd = os.open(os.path.join(root, rel), _fs.SAFE_OPEN)
     except OSError as exc:
         raise Malformed(f"cannot be opened: {exc.strerror}") from None
     try:
@@ -305,22 +306,7 @@ class _Bundle:
 
 def elf_files(root: Path) -> Iterator[str]:
     """Bundle-relative paths of the regular files under ``root`` that start as ELF files do."""
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for name in sorted(filenames):
-            full = os.path.join(dirpath, name)
-            try:
-                if not stat.S_ISREG(os.lstat(full).st_mode):
-                    continue
-                fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
-                try:
-                    magic = os.pread(fd, 4, 0)
-                finally:
-                    os.close(fd)
-            except OSError:
-                continue
-            if magic == b"\x7fELF":
-                yield os.path.relpath(full, root)
+    return _fs.files_starting(root, 4, lambda magic: magic == b"\x7fELF")
 
 
 def check(

@@ -20,28 +20,10 @@ from pathlib import Path, PurePosixPath
 
 from gopack import _proc
 from gopack._fs import sha256_file
+from gopack.platform.base import Vendored
 from gopack.platform.linux.analysis import Analysis, ElfInfo
 
 LIBDIR = "python/lib"
-
-
-@dataclass(frozen=True, kw_only=True)
-class Vendored:
-    soname: str  # what files asked for
-    name: str  # the file (and new SONAME) in python/lib
-    source: Path
-    sha256: str
-    needed_by: tuple[str, ...]
-
-    def to_json(self) -> dict[str, object]:
-        """The manifest's record of this library."""
-        return {
-            "name": self.name,
-            "soname": self.soname,
-            "source": str(self.source),
-            "sha256": self.sha256,
-            "needed_by": list(self.needed_by),
-        }
 
 
 @dataclass(frozen=True, kw_only=True)

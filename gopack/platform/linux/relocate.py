@@ -16,9 +16,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from gopack.errors import BuildError
+from gopack.platform.base import Vendored
 from gopack.platform.linux import analysis, patch
 from gopack.platform.linux.analysis import ElfInfo, FileFacts, Floor
-from gopack.platform.linux.patch import Vendored
 from gopack.platform.target import LOW_FLOOR_HINT
 
 Requirements = Mapping[str, Mapping[str, frozenset[str]]]

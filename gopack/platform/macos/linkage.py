@@ -35,6 +35,7 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gopack import _fs
 from gopack.platform.linux.linkage import resolve, text
 from gopack.platform.macos import macho, signature, symbols
 from gopack.platform.macos.macho import Image, Malformed
@@ -80,7 +81,7 @@ class Found:
 
 
 def _open(root: Path, rel: str) -> int:
-    return os.open(os.path.join(root, rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    return os.open(os.path.join(root, rel), _fs.SAFE_OPEN)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -137,24 +138,7 @@ def read(root: Path, rel: str, *, signatures: bool = False, bindings: bool = Fal
 
 def macho_files(root: Path) -> list[str]:
     """Bundle-relative paths of the regular files under ``root`` that start as Mach-O files do."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for name in sorted(filenames):
-            full = os.path.join(dirpath, name)
-            try:
-                if not stat.S_ISREG(os.lstat(full).st_mode):
-                    continue
-                fd = _open(root, os.path.relpath(full, root))
-                try:
-                    head = os.pread(fd, 8, 0)
-                finally:
-                    os.close(fd)
-            except OSError:
-                continue
-            if macho.kind_of(head) is not None:
-                found.append(os.path.relpath(full, root))
-    return found
+    return list(_fs.files_starting(root, 8, lambda head: macho.kind_of(head) is not None))
 
 
 class _Bundle:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gopack.errors import BuildError
+from gopack.platform.base import Vendored
 from gopack.platform.macos import edit, linkage, macho, signature
 from gopack.platform.macos.edit import Edits
 from gopack.platform.macos.macho import Image, Malformed
@@ -41,26 +42,6 @@ LIBDIR = "python/lib"
 #: The Go program as the tree stage sees it before it exists: where it will be, and the rpath
 #: it is linked with (gopack.go.build sets the same).
 PROGRAM = linkage.Program(path="bin/program", rpaths=("@executable_path/../python/lib",))
-
-
-@dataclass(frozen=True, kw_only=True)
-class Vendored:
-    """A library copied into the bundle from a folder the recipe names."""
-
-    soname: str  # the path files asked for
-    name: str  # the file in python/lib
-    source: Path
-    sha256: str
-    needed_by: tuple[str, ...]
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "name": self.name,
-            "soname": self.soname,
-            "source": str(self.source),
-            "sha256": self.sha256,
-            "needed_by": list(self.needed_by),
-        }
 
 
 @dataclass(frozen=True, kw_only=True)
