@@ -96,6 +96,22 @@ def tree_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+def files_state(path: Path) -> list[list[object]]:
+    """What a folder gopack searches by name holds, cheaply: every file's relative path, size
+    and modification time (a Homebrew prefix is too big to hash whole on every build)."""
+    found: list[list[object]] = []
+    for dirpath, dirnames, filenames in os.walk(path):
+        dirnames.sort()
+        for name in sorted(filenames):
+            full = Path(dirpath) / name
+            try:
+                st = full.stat()
+            except OSError:
+                continue  # a dangling link: not a file the search would take
+            found.append([full.relative_to(path).as_posix(), st.st_size, st.st_mtime_ns])
+    return found
+
+
 def lookup(the_key: str, cache: Path | None = None) -> Entry | None:
     path = (cache or directory()) / "envs" / the_key
     meta = path / "meta.json"

@@ -181,3 +181,18 @@ def test_a_relative_cache_dir_is_taken_from_where_gopack_was_started(tmp_path: P
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("GOPACK_CACHE_DIR", "some/cache")
     assert cache.directory() == tmp_path / "some" / "cache"
+
+
+def test_a_library_replaced_in_a_searched_folder_changes_its_state(tmp_path: Path) -> None:
+    """python.libraries' folders are in the tree's cache key by what they hold: a library
+    replaced there must not be served from a tree made with the old one."""
+    (tmp_path / "lib").mkdir()
+    lib = tmp_path / "lib" / "liblzma.5.dylib"
+    lib.write_bytes(b"old")
+    before = cache.files_state(tmp_path)
+    assert before == [["lib/liblzma.5.dylib", 3, lib.stat().st_mtime_ns]]
+    lib.write_bytes(b"newer")
+    os.utime(lib, ns=(0, 10**9))
+    assert cache.files_state(tmp_path) == [["lib/liblzma.5.dylib", 5, 10**9]] != before
+    (tmp_path / "dangling.dylib").symlink_to("nowhere")
+    assert [f[0] for f in cache.files_state(tmp_path)] == ["lib/liblzma.5.dylib"]

@@ -163,8 +163,8 @@ def inputs(recipe: Recipe, interpreter: Interpreter, target: Target) -> dict[str
         "epoch": archive.epoch(),
         # The root its libraries are vendored from and the platform its wheels are resolved for.
         "target": target.identity(),
-        # Where missing libraries are looked for by name (their paths: change what they hold, prune the cache).
-        **({"libraries": [str(p) for p in py.libraries]} if py.libraries else {}),
+        # Where missing libraries are looked for by name, and what they hold (a library replaced there makes a new tree).
+        **({"libraries": [[str(p), cache.files_state(p)] for p in py.libraries]} if py.libraries else {}),
     }
 
 
