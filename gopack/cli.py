@@ -493,7 +493,8 @@ def _inspect(args: argparse.Namespace) -> int:
         f"{document['name']} {document['version']}  (gopack {document['gopack_version']})",
         f"  python     {py['version']} ({py['abi']}), {py['libpython']}",
         f"  binding    {document['binding']['name']} {document['binding']['version']}".rstrip(),
-        f"  go         {go['version']} {go['goarch']}, {go['binary']}",
+        f"  go         {go['version']} {go['goarch']}, {go['binary']}"
+        + (f" (linked for {go['linked_for']})" if go.get("linked_for") else ""),
         *(
             f"  headers    {h['distribution'] or '(no distribution)'} {h['version']}: {', '.join(h['headers'])} from {h['include']}"
             for h in document["cgo_headers"]
@@ -502,7 +503,7 @@ def _inspect(args: argparse.Namespace) -> int:
         + (f"glibc {glibc['floor']}; " if glibc["floor"] is not None else "")
         + ", ".join(f"{k} {v}" for k, v in glibc["symbol_versions"].items())
         + ")",
-        f"  elf        {_machines(document['elf'])}",
+        f"  binaries   {_machines(document['elf'])}",
         f"  from host  {', '.join(document['host_libraries'])}",
         f"  size       {document['size']['total'] / 1e6:.1f} MB in {document['size']['files']} files"
         + (f", archive {document['archive_size'] / 1e6:.1f} MB" if document["archive_size"] and "executable" not in document else ""),
