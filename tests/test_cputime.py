@@ -42,7 +42,7 @@ def test_threads_working_for_a_step_count_for_it_and_nothing_counts_twice(profil
     with _cputime.step("background"), _proc.in_background(lambda cancel: _proc.run(BUSY_CHILD, what="busy"), name="t") as done:
         done.result()
     # A thread no step started is "other".
-    stray = threading.Thread(target=spin)
+    stray = threading.Thread(target=spin, args=(3_000_000,))  # well above the clocks' resolution
     stray.start()
     stray.join()
     found = _cputime.report()
