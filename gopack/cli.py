@@ -49,6 +49,7 @@ class _Interrupts:
         if cls.received is not None:
             return
         cls.received = signum
+        _proc.STOP.set()
         raise KeyboardInterrupt() if signum == signal.SIGINT else Terminated()
 
 
@@ -67,6 +68,7 @@ def main(argv: list[str] | None = None, *, restore_signals: bool = True) -> int:
     # SIGINT too: a shell starts background jobs with SIGINT ignored, and an
     # interrupt must still stop gopack with its cleanups run.
     _Interrupts.received = None
+    _proc.STOP.clear()
     previous = signal.signal(signal.SIGTERM, _Interrupts.handle), signal.signal(signal.SIGINT, _Interrupts.handle)
     # SIGHUP unless it is ignored (nohup): then gopack goes on when the terminal closes, as asked.
     hangup = signal.getsignal(signal.SIGHUP)

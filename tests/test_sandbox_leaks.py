@@ -27,6 +27,7 @@ from conftest import REPO, Canaries
 from hostile import Bundle
 from test_hostile_archives import confined, failures, leftovers
 
+from gopack import _proc
 from gopack.verify import sandbox
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox needs root")
@@ -299,3 +300,17 @@ def test_no_host_unix_socket_answers(canaries: Canaries, tmp_path: Path) -> None
         assert stderr.count(f"connect {path}: No such file or directory") == 1, stderr
         assert stderr.count(f"connect {path}: Connection refused") == 2, stderr
     assert stderr.count("OWN OK") == 3 and stderr.count("PAIR OK") == 3
+
+
+def test_a_stop_whose_exception_a_finalizer_swallowed_still_ends_a_smoke_run(tmp_path: Path) -> None:
+    """The signal handler raises where the main thread is; inside a finalizer Python swallows
+    that exception. The stop it recorded must still end a run that would otherwise go on for
+    its whole timeout (CI once saw verify outlive a SIGHUP this way), its processes killed."""
+    marker = f"gopack-stopped-{uuid.uuid4().hex}"
+    _proc.STOP.set()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            sandbox.run_plain(["sh", "-c", 'sleep 600; echo "$0"', marker], cwd=tmp_path, timeout=600)
+    finally:
+        _proc.STOP.clear()
+    assert leftovers(marker) == []

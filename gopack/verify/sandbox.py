@@ -52,6 +52,7 @@ from pathlib import Path, PurePosixPath
 from auditwheel.lddtree import find_lib, ldd, load_ld_paths
 from auditwheel.libc import Libc
 
+from gopack import _proc
 from gopack.errors import VerifyError
 from gopack.platform.emulation import IN_ROOT, Emulation
 from gopack.verify import host_view
@@ -512,11 +513,12 @@ def _run(cmd: Sequence[str], env: Mapping[str, str], timeout: float, *, cwd: Pat
             with selectors.DefaultSelector() as selector:
                 selector.register(proc.stdout, selectors.EVENT_READ)
                 while True:
+                    _proc.check_stop()  # a stop whose exception a finalizer swallowed still ends the run
                     left = deadline - time.monotonic()
                     if left <= 0:
                         timed_out = True
                         break
-                    if not selector.select(left):
+                    if not selector.select(min(left, 0.5)):
                         continue
                     block = os.read(proc.stdout.fileno(), 1 << 16)
                     if not block:  # every process that held the output is gone
