@@ -73,7 +73,9 @@ def test_the_smoke_program_dies_with_verify(signum: signal.Signals, canaries: Ca
     marker = f"gopack-sleeper-{uuid.uuid4().hex}"
     archive = sleeper(tmp_path, marker)
     env = {**os.environ, "TMPDIR": str(canaries.tmpdir)}
-    command = [sys.executable, "-m", "gopack", "verify", str(archive)]
+    # SIGHUP as a terminal would deliver it, even when the tests themselves run under nohup
+    # (which leaves it ignored, and gopack then rightly goes on).
+    command = ["env", "--default-signal=HUP", sys.executable, "-m", "gopack", "verify", str(archive)]
     with subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as verify:
         try:
             deadline = time.monotonic() + 120
