@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -87,3 +90,125 @@ def test_an_error_in_the_block_stops_compiling_and_keeps_the_sources(tmp_path: P
         raise RuntimeError("edit failed")
     assert (src / "a.py").exists() and len(list(src.glob("m*.py"))) == 400
     assert len(list(src.glob("m*.pyc"))) < 400, "the compiling processes should have been stopped"
+
+
+@pytest.mark.parametrize("version", ["3.7", "3.13"])
+def test_the_interpreters_own_stdlib_bytecode_is_reused_where_it_matches(tmp_path: Path, version: str) -> None:
+    """A copied stdlib module whose bytes match the interpreter's own pyc gets that code, renamed to
+    the bundle's path; one that was changed after copying is compiled from what it now says."""
+    home = require_pyenv(version)
+    python = home / "bin" / f"python{version}"
+    stdlib = home / "lib" / f"python{version}"
+    root = tmp_path / "bundle"
+    copied = root / "python" / "lib" / f"python{version}"
+    copied.mkdir(parents=True)
+    for name in ("os.py", "colorsys.py", "this.py"):
+        shutil.copy2(stdlib / name, copied / name)
+    with (copied / "this.py").open("a") as f:
+        f.write("\nEDITED_AFTER_COPYING = True\n")  # its size no longer matches the interpreter's pyc
+
+    def compiled() -> dict[str, bytes]:
+        with bytecode.Background(python, relative_to=root, version=version, keep_sources=False, epoch=315532800) as compiling:
+            compiling.add(copied, origin=stdlib)
+        return {p.name: p.read_bytes() for p in copied.glob("*.pyc")}
+
+    first = compiled()
+    assert sorted(first) == ["colorsys.pyc", "os.pyc", "this.pyc"] and not list(copied.glob("*.py"))
+    probe = r"""
+import importlib.util, json, marshal, sys
+out = {}
+for path in sys.argv[1:]:
+    data = open(path, "rb").read()
+    code = marshal.loads(data[16:])
+    names = [code.co_filename] + [c.co_filename for c in code.co_consts if isinstance(c, type(code))]
+    out[path.rsplit("/", 1)[1]] = {"flags": int.from_bytes(data[4:8], "little"), "files": sorted(set(names)),
+                                   "names": sorted(code.co_names)}
+print(json.dumps(out))
+"""
+    seen = json.loads(
+        subprocess.run(
+            [python, "-S", "-c", probe, *(str(copied / n) for n in sorted(first))], check=True, capture_output=True, text=True
+        ).stdout
+    )
+    prefix = f"python/lib/python{version}"
+    for name in first:
+        assert seen[name]["flags"] == 1, f"{name}: an unchecked-hash pyc, as compiling writes"
+        assert seen[name]["files"] == [f"{prefix}/{name[:-1]}"], f"{name} names {seen[name]['files']}, not its bundle path"
+    assert "EDITED_AFTER_COPYING" in seen["this.pyc"]["names"], "the edited copy must be compiled, not given the stale pyc"
+    # The hash in the header is that of the source that shipped (what an unchecked pyc records).
+    source_hash = subprocess.run(
+        [
+            python,
+            "-S",
+            "-c",
+            "import importlib.util, sys; print(importlib.util.source_hash(open(sys.argv[1], 'rb').read()).hex())",
+            stdlib / "os.py",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    assert first["os.pyc"][8:16].hex() == source_hash
+    # Reused or compiled, the same inputs give the same bytes.
+    for name in ("os.py", "colorsys.py"):
+        (copied / f"{name}c").unlink()
+        shutil.copy2(stdlib / name, copied / name)
+    (copied / "this.pyc").unlink()
+    shutil.copy2(stdlib / "this.py", copied / "this.py")
+    with (copied / "this.py").open("a") as f:
+        f.write("\nEDITED_AFTER_COPYING = True\n")
+    assert compiled() == first
+
+
+def test_only_a_pyc_whose_header_matches_the_copied_source_is_reused(tmp_path: Path) -> None:
+    """The origin's pycs here hold other code than their sources, so what ships shows which was used:
+    a timestamp pyc with the copy's time and size, and a hash pyc with its hash, are reused; a pyc of
+    another size, or of another interpreter's magic number, is not."""
+    python = python37()
+    origin, root = tmp_path / "origin", tmp_path / "bundle"
+    copied = root / "lib"
+    (origin / "__pycache__").mkdir(parents=True)
+    copied.mkdir(parents=True)
+    for name in ("stamped", "hashed", "resized", "foreign"):
+        (origin / f"{name}.py").write_text(f"SOURCE_{name.upper()} = 1\n")
+        shutil.copy2(origin / f"{name}.py", copied / f"{name}.py")
+    make = r"""
+import importlib.util, os, py_compile, sys
+origin = sys.argv[1]
+for name in ("stamped", "hashed", "resized", "foreign"):
+    source = os.path.join(origin, name + ".py")
+    other = os.path.join(origin, name + "-other.py")
+    with open(other, "w") as f:
+        f.write("FROM_THE_PYC = 1\n")
+    mode = py_compile.PycInvalidationMode.CHECKED_HASH if name == "hashed" else py_compile.PycInvalidationMode.TIMESTAMP
+    cfile = importlib.util.cache_from_source(source)
+    py_compile.compile(other, cfile=cfile, doraise=True, invalidation_mode=mode)
+    os.unlink(other)
+    data = bytearray(open(cfile, "rb").read())
+    st = os.stat(source)
+    if name == "hashed":
+        data[8:16] = importlib.util.source_hash(open(source, "rb").read())
+    else:
+        data[8:12] = int(st.st_mtime).to_bytes(4, "little")
+        data[12:16] = (st.st_size + (1 if name == "resized" else 0)).to_bytes(4, "little")
+    if name == "foreign":
+        data[0:2] = (int.from_bytes(data[0:2], "little") + 1).to_bytes(2, "little")
+    open(cfile, "wb").write(bytes(data))
+"""
+    subprocess.run([python, "-S", "-c", make, origin], check=True)
+    with compiler(python, root) as compiling:
+        compiling.add(copied, origin=origin)
+    names = json.loads(
+        subprocess.run(
+            [python, "-S", "-c", "import json, marshal, sys; print(json.dumps({p: marshal.loads(open(p, 'rb').read()[16:]).co_names for p in sys.argv[1:]}))",
+             *(str(p) for p in sorted(copied.glob("*.pyc")))],
+            check=True, capture_output=True, text=True,
+        ).stdout
+    )  # fmt: skip
+    shipped = {Path(p).stem: tuple(n) for p, n in names.items()}
+    assert shipped == {
+        "stamped": ("FROM_THE_PYC",),
+        "hashed": ("FROM_THE_PYC",),
+        "resized": ("SOURCE_RESIZED",),
+        "foreign": ("SOURCE_FOREIGN",),
+    }

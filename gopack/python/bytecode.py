@@ -14,6 +14,17 @@ hands files to workers as they free up, which differs from run to run. gopack
 instead splits the sorted file list into a fixed number of slices, each
 compiled in order by a fresh process: the same inputs give the same bytes on
 any machine, whatever its number of cores.
+
+The stdlib is not compiled again where the interpreter has compiled it
+already (3.7+; pyenv, python.org and Debian's builds all do): a pyc in the
+interpreter's own ``__pycache__`` whose header matches the copied file (its
+time and size, or its hash) holds the code object compiling would give, only
+naming the interpreter's path. It is loaded, renamed to the bundle-relative
+name and written as the unchecked-hash pyc: about a seventh of the CPU of
+compiling (0.14 s against 0.92 s for 3.8's stdlib). Its bytes are those of a
+fresh process that loaded it, so they differ from a compiled file's where
+marshal's back-references do; the same interpreter install gives the same
+bytes every time.
 """
 
 from __future__ import annotations
@@ -43,11 +54,54 @@ _COMPILE = r"""
 import json, os, py_compile, sys
 os.nice(NICE)
 kwargs = {}
+reuse = None
 if sys.version_info >= (3, 7):
     kwargs["invalidation_mode"] = py_compile.PycInvalidationMode.UNCHECKED_HASH
+    import importlib.util, marshal
+    from importlib import _bootstrap_external as bootstrap
+
+    def renamed(code, name):
+        consts = tuple(renamed(c, name) if isinstance(c, type(code)) else c for c in code.co_consts)
+        if hasattr(code, "replace"):
+            return code.replace(co_filename=name, co_consts=consts)
+        return type(code)(  # 3.7: no replace
+            code.co_argcount, code.co_kwonlyargcount, code.co_nlocals, code.co_stacksize, code.co_flags,
+            code.co_code, consts, code.co_names, code.co_varnames, name, code.co_name, code.co_firstlineno,
+            code.co_lnotab, code.co_freevars, code.co_cellvars,
+        )
+
+    def reuse(source, dfile, cfile, origin):
+        # The interpreter's own pyc of origin, if made from the bytes source holds: True once written.
+        try:
+            with open(importlib.util.cache_from_source(origin), "rb") as f:
+                pyc = f.read()
+            with open(source, "rb") as f:
+                data = f.read()
+        except (OSError, ValueError, NotImplementedError):
+            return False
+        if len(pyc) < 16 or pyc[:4] != importlib.util.MAGIC_NUMBER:
+            return False
+        flags = int.from_bytes(pyc[4:8], "little")
+        digest = importlib.util.source_hash(data)
+        if flags == 0:
+            stamp = (int(os.stat(source).st_mtime) & 0xFFFFFFFF).to_bytes(4, "little") + (len(data) & 0xFFFFFFFF).to_bytes(4, "little")
+            if pyc[8:16] != stamp:
+                return False
+        elif flags not in (1, 3) or pyc[8:16] != digest:
+            return False
+        try:
+            code = renamed(marshal.loads(pyc[16:]), dfile)
+        except (EOFError, ValueError, TypeError):
+            return False
+        cfile = cfile or importlib.util.cache_from_source(source)
+        os.makedirs(os.path.dirname(cfile), exist_ok=True)
+        bootstrap._write_atomic(cfile, bootstrap._code_to_hash_pyc(code, digest, False), bootstrap._calc_mode(source))
+        return True
 failed = []
-for source, dfile, legacy in json.load(sys.stdin):
+for source, dfile, legacy, origin in json.load(sys.stdin):
     cfile = source + "c" if (legacy or sys.version_info[0] == 2) else None
+    if reuse is not None and origin is not None and reuse(source, dfile, cfile, origin):
+        continue
     try:
         py_compile.compile(source, cfile=cfile, dfile=dfile, doraise=True, **kwargs)
     except (py_compile.PyCompileError, SyntaxError, UnicodeDecodeError, ValueError) as exc:
@@ -87,9 +141,13 @@ class Background:
         self.running = contextlib.ExitStack()
         self.jobs: list[tuple[Path, Callable[[Path], bool], Future[tuple[list[Path], list[str]]]]] = []
 
-    def add(self, directory: Path, *, skip: Path | None = None, keep: Callable[[Path], bool] | None = None) -> None:
+    def add(
+        self, directory: Path, *, skip: Path | None = None, keep: Callable[[Path], bool] | None = None, origin: Path | None = None
+    ) -> None:
         """Start compiling the .py files under ``directory``, those under ``skip`` excepted.
-        ``keep`` says which sources stay (default: all or none, as ``keep_sources``)."""
+        ``keep`` says which sources stay (default: all or none, as ``keep_sources``);
+        ``origin``: the folder ``directory`` was copied from, whose ``__pycache__`` bytecode
+        is reused where it matches (see the module's text)."""
         chosen = keep or _always(self.keep_sources)
 
         def task(cancel: _proc.Cancel) -> tuple[list[Path], list[str]]:
@@ -98,6 +156,7 @@ class Background:
                     self.python,
                     directory,
                     skip=skip,
+                    origin=origin,
                     relative_to=self.relative_to,
                     version=self.version,
                     keep=chosen,
@@ -125,6 +184,7 @@ def _compile(
     directory: Path,
     *,
     skip: Path | None = None,
+    origin: Path | None = None,
     relative_to: Path,
     version: str,
     keep: Callable[[Path], bool],
@@ -140,7 +200,10 @@ def _compile(
     if version.startswith("2."):
         for source in sources:
             os.utime(source, (epoch, epoch))
-    jobs = [[str(s), s.relative_to(relative_to).as_posix(), not keep(s)] for s in sources]
+    jobs: list[list[object]] = [
+        [str(s), s.relative_to(relative_to).as_posix(), not keep(s), None if origin is None else str(origin / s.relative_to(directory))]
+        for s in sources
+    ]
     slices = [jobs[i::SLICES] for i in range(SLICES) if jobs[i::SLICES]]
     # Not -E: the hash seed must be fixed (set and frozenset constants keep its order).
     # -S: no site-packages and no .pth files of the compiling interpreter's home.

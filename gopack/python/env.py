@@ -80,7 +80,7 @@ def building_prefix(
         if interpreter.site_dir != "site-packages":
             # The interpreter's site module reads another folder (Debian's dist-packages): the same one, by a relative link.
             (stdlib / interpreter.site_dir).symlink_to("site-packages")
-        compiling.add(stdlib, skip=site_packages)
+        compiling.add(stdlib, skip=site_packages, origin=interpreter.stdlib)
         with _cputime.step("stdlib copy"):
             shutil.copy2(interpreter.libpython, prefix / "lib" / interpreter.soname)
             ship_interpreter(interpreter, prefix / "bin" / interpreter.program)
