@@ -39,7 +39,7 @@ from gopack.go import build as gobuild
 from gopack.go import buildinfo, cgoflags
 from gopack.go import launcher as golauncher
 from gopack.platform import platforms
-from gopack.platform.base import Platform
+from gopack.platform.base import Origin, Platform
 from gopack.python import bytecode, conda, program_imports
 from gopack.python import env as pythonenv
 from gopack.python import tree as pytree
@@ -200,6 +200,8 @@ def _bundle(
             )
             with stage("app"):
                 app_index = _app(the_plan, root, tree)
+            # While the Go build runs (a rebuild waits for it here): what the SBOM needs of the tree.
+            ahead = _sbom_ahead(the_plan, tree, platform)
             binary, go_inputs = go.result()
             with stage("relocate"):
                 binary_rel = binary.path.relative_to(root).as_posix()
@@ -217,7 +219,7 @@ def _bundle(
                     manifest.document, the_plan, tree, binary=binary, binary_rel=binary_rel, go_inputs=go_inputs, program=program,
                     floor=floor, platform=platform, links=links, left_out=left_out,
                 )  # fmt: skip
-                written, bill = _with_sbom(the_plan, tree, root, binary_rel, platform, files, describe)
+                written, bill = _with_sbom(the_plan, ahead, root, binary_rel, platform, files, describe)
             with stage("image" if out.image else "archive"):
                 segmented = None if segment is None else segment.result()
                 shipped, image = _ship(out, the_plan, root, work, top, dest, written, tree, links, segmented, base_image, launcher)
@@ -307,7 +309,7 @@ def _ship(
 
 def _with_sbom(
     the_plan: plan.Plan,
-    tree: pytree.PythonTree,
+    ahead: _SbomAhead,
     root: Path,
     binary_rel: str,
     platform: Platform,
@@ -318,9 +320,9 @@ def _with_sbom(
     names the bundle's files by their hashes. The manifest as written, and the SBOM's bytes."""
     document = describe(files=files)
     with _cputime.step("sbom"):
-        bill = sbom.document(document, files, _sbom_sources(the_plan, tree, root / binary_rel, platform, document), epoch=archive.epoch())
+        bill = sbom.document(document, files, _sbom_sources(the_plan, ahead, root / binary_rel, platform, document), epoch=archive.epoch())
     (root / sbom.NAME).write_bytes(bill)
-    files = archive.manifest_files(root, known={f["path"]: f for f in files})
+    files = archive.with_file(root, files, sbom.NAME)
     return archive.write_manifest(root, describe(files=files), files), bill
 
 
@@ -364,13 +366,32 @@ def _image(
     )
 
 
-def _sbom_sources(the_plan: plan.Plan, tree: pytree.PythonTree, binary: Path, platform: Platform, document: dict[str, Any]) -> sbom.Sources:
+@dataclass(frozen=True, kw_only=True)
+class _SbomAhead:
+    """What the SBOM needs of the tree, found while the Go build runs."""
+
+    owners: Mapping[str, str]
+    looked_up: frozenset[str]  # the vendored libraries' host files whose origins were looked for
+    origins: Mapping[str, Origin]
+
+
+def _sbom_ahead(the_plan: plan.Plan, tree: pytree.PythonTree, platform: Platform) -> _SbomAhead:
+    with _cputime.step("sbom"):
+        sbom.prepare()
+        sources = [str(v["source"]) for v in tree.meta["vendored"]]
+        return _SbomAhead(
+            owners=tree.meta["owners"], looked_up=frozenset(sources), origins=platform.origins(sources, target=the_plan.target)
+        )
+
+
+def _sbom_sources(the_plan: plan.Plan, ahead: _SbomAhead, binary: Path, platform: Platform, document: dict[str, Any]) -> sbom.Sources:
     """What the SBOM says beyond the manifest: the Go binary's build info, the system package each
     vendored library was copied from, which distribution owns which file, the conda packages."""
+    rest = [v["source"] for v in document["vendored"] if v["source"] not in ahead.looked_up]  # the program's own
     return sbom.Sources(
         build_info=buildinfo.read(the_plan.toolchain.go, binary),
-        origins=platform.origins([v["source"] for v in document["vendored"]], target=the_plan.target),
-        owners=tree.meta["owners"],
+        origins={**ahead.origins, **platform.origins(rest, target=the_plan.target)},
+        owners=ahead.owners,
         conda=conda.records(the_plan.interpreter.prefix) if the_plan.recipe.python.conda is not None else (),
         sysroot=the_plan.target.sysroot,
     )

@@ -71,48 +71,14 @@ def make(recipe: Recipe, *, cache_dir: Path | None = None, options: TargetOption
     target = make_target(recipe, toolchain, options)
     # Go builds for the target's machine (GOARCH=arm64 from an amd64 machine, say): every go command is told so.
     toolchain = dataclasses.replace(toolchain, goarch=target.goarch)
-    environment = None
-    if recipe.python.conda is not None and target.sysroot is not None:
-        raise RecipeError(
-            f"{recipe.where(recipe.python.conda.key)}: a conda environment cannot be combined with a sysroot ({target.sysroot}): both supply the Python",
-            hint="drop the sysroot (a conda-forge environment starts on glibc 2.17; set target.glibc for the Go program), or drop python.conda",
-        )
-    tree = options.python_home or recipe.python.home
-    if recipe.python.conda is not None:
-        environment = conda.resolve(recipe, cache_dir=cache_dir or cache.directory())
-        interpreter = conda_interpreter(recipe, environment)
-    elif tree is not None:
-        interpreter = home_interpreter(recipe, tree, "--python-home" if options.python_home else recipe.where("python.home"), cache_dir)
-    elif target.system == "macos":
-        raise RecipeError(
-            f"{recipe.where('python')}: a macOS bundle ({target.where_system}) needs a macOS interpreter tree, and python.home is not set",
-            hint="set python.home (or --python-home) to a CPython install for the Mac: a folder, or an archive such as JavaCPP's "
-            "org.bytedeco:cpython jar (mvn dependency:get -Dartifact=org.bytedeco:cpython:3.13.5-1.5.12:jar:macosx-arm64)",
-        )
-    else:
-        interpreter = find_interpreter(recipe, target)
-    check_machine(interpreter, toolchain, target)
-    check_prune_imports(recipe, interpreter, target)
-    # Before any work: a tree whose libpython needs a newer macOS than target.macos cannot make the bundle.
-    check_minimum_macos(target, interpreter)
-    if interpreter.compiler is not None and recipe.python.project is not None:
-        raise ToolchainError(
-            f"{recipe.where('python.project')}: building a local project needs its interpreter to run pypa/build, "
-            f"and the tree's Python ({interpreter.prefix}) cannot run on this machine",
-            hint="build the project's wheel for the target beforehand and list the wheel file in python.requirements",
-        )
-    if target.sysroot is not None and recipe.python.project is not None:
-        raise ToolchainError(
-            f"{recipe.where('python.project')}: building a local project needs its interpreter to run pypa/build, "
-            f"which gopack does not do for a root file system ({target.sysroot})",
-            hint="build the project's wheel for the target beforehand and list the wheel file in python.requirements",
-        )
-    # Before any work: an interpreter whose own files need a newer glibc cannot make a bundle for the floor.
-    targets.check_files(target, [interpreter.libpython, interpreter.executable], what=f"the interpreter {interpreter.executable}")
     # GOOS only for another system than Linux: a Linux build's environment stays as it was.
     goos = {"GOOS": target.goos} if target.goos != "linux" else {}
     go_env = tuple(sorted({"CGO_ENABLED": "1", **dict(recipe.go.env), "GOARCH": target.goarch, **goos}.items()))
-    packages = go_toolchain.list_packages(recipe, toolchain, dict(go_env))
+    # go list and the interpreter's probe are two commands apart: they run at the same time
+    # (a rebuild waits for both), and an interpreter's error is still the one said first.
+    with _proc.in_background(lambda cancel: go_toolchain.list_packages(recipe, toolchain, dict(go_env)), name="go-list") as listing:
+        interpreter, environment = _interpreter(recipe, toolchain, target, options, cache_dir)
+        packages = listing.result()
     main_package = next((p for p in packages if p.dir and Path(p.dir).resolve() == go_toolchain.package_dir(recipe)), packages[-1])
     if main_package.name != "main":
         raise RecipeError(
@@ -158,6 +124,51 @@ def make(recipe: Recipe, *, cache_dir: Path | None = None, options: TargetOption
         cgo=cgo,
         needs_tree=bool(cgo.missing or tree_placeholders),
     )
+
+
+def _interpreter(
+    recipe: Recipe, toolchain: GoToolchain, target: Target, options: TargetOptions, cache_dir: Path | None
+) -> tuple[Interpreter, conda.Environment | None]:
+    """The recipe's interpreter (and its conda environment), checked against the target before any work."""
+    environment = None
+    if recipe.python.conda is not None and target.sysroot is not None:
+        raise RecipeError(
+            f"{recipe.where(recipe.python.conda.key)}: a conda environment cannot be combined with a sysroot ({target.sysroot}): both supply the Python",
+            hint="drop the sysroot (a conda-forge environment starts on glibc 2.17; set target.glibc for the Go program), or drop python.conda",
+        )
+    tree = options.python_home or recipe.python.home
+    if recipe.python.conda is not None:
+        environment = conda.resolve(recipe, cache_dir=cache_dir or cache.directory())
+        interpreter = conda_interpreter(recipe, environment)
+    elif tree is not None:
+        interpreter = home_interpreter(recipe, tree, "--python-home" if options.python_home else recipe.where("python.home"), cache_dir)
+    elif target.system == "macos":
+        raise RecipeError(
+            f"{recipe.where('python')}: a macOS bundle ({target.where_system}) needs a macOS interpreter tree, and python.home is not set",
+            hint="set python.home (or --python-home) to a CPython install for the Mac: a folder, or an archive such as JavaCPP's "
+            "org.bytedeco:cpython jar (mvn dependency:get -Dartifact=org.bytedeco:cpython:3.13.5-1.5.12:jar:macosx-arm64)",
+        )
+    else:
+        interpreter = find_interpreter(recipe, target)
+    check_machine(interpreter, toolchain, target)
+    check_prune_imports(recipe, interpreter, target)
+    # Before any work: a tree whose libpython needs a newer macOS than target.macos cannot make the bundle.
+    check_minimum_macos(target, interpreter)
+    if interpreter.compiler is not None and recipe.python.project is not None:
+        raise ToolchainError(
+            f"{recipe.where('python.project')}: building a local project needs its interpreter to run pypa/build, "
+            f"and the tree's Python ({interpreter.prefix}) cannot run on this machine",
+            hint="build the project's wheel for the target beforehand and list the wheel file in python.requirements",
+        )
+    if target.sysroot is not None and recipe.python.project is not None:
+        raise ToolchainError(
+            f"{recipe.where('python.project')}: building a local project needs its interpreter to run pypa/build, "
+            f"which gopack does not do for a root file system ({target.sysroot})",
+            hint="build the project's wheel for the target beforehand and list the wheel file in python.requirements",
+        )
+    # Before any work: an interpreter whose own files need a newer glibc cannot make a bundle for the floor.
+    targets.check_files(target, [interpreter.libpython, interpreter.executable], what=f"the interpreter {interpreter.executable}")
+    return interpreter, environment
 
 
 def _go_values(recipe: Recipe) -> list[tuple[str, str]]:

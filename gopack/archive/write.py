@@ -126,15 +126,29 @@ def manifest_files(root: Path, *, known: Mapping[str, dict[str, Any]] | None = N
             new[len(entries)] = (full, path, info)
             entries.append(None)
 
-    def made(item: tuple[Path, str, os.stat_result]) -> dict[str, Any]:
-        entry = _entry(*item)
-        return {k: v for k, v in vars(entry).items() if v is not None and not (k == "sha256" and entry.link)}
-
     # Hashing on a thread per CPU: hashlib lets go of the GIL for all but tiny files.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="gopack-hash") as pool:
-        for i, entry in zip(new, pool.map(_cputime.carried(made), new.values())):
+        for i, entry in zip(new, pool.map(_cputime.carried(_listed_item), new.values())):
             entries[i] = entry
     return [e for e in entries if e is not None]
+
+
+def with_file(root: Path, files: list[dict[str, Any]], path: str) -> list[dict[str, Any]]:
+    """``files`` (a :func:`manifest_files` list of ``root``) with ``path``, a file written into
+    ``root`` since, in its place: what :func:`manifest_files` would give without walking again."""
+    full = root / path
+    listed = _listed(full, path, full.lstat())
+    return sorted([*(f for f in files if f["path"] != path), listed], key=lambda f: str(f["path"]))
+
+
+def _listed_item(item: tuple[Path, str, os.stat_result]) -> dict[str, Any]:
+    return _listed(*item)
+
+
+def _listed(full: Path, path: str, info: os.stat_result) -> dict[str, Any]:
+    """A file's entry in the manifest's list."""
+    entry = _entry(full, path, info)
+    return {k: v for k, v in vars(entry).items() if v is not None and not (k == "sha256" and entry.link)}
 
 
 def write_manifest(root: Path, document: Mapping[str, Any], files: list[dict[str, Any]]) -> dict[str, Any]:

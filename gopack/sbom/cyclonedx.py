@@ -1,38 +1,14 @@
-"""The bundle's software bill of materials: CycloneDX 1.6 JSON, made with cyclonedx-python-lib.
-
-Written at the bundle's root (:data:`NAME`, listed in ``gopack.json`` like any file)
-and beside the archive (``<archive name>.cdx.json``), the same bytes. It says, in the
-form scanners and auditors read:
-
-- the application (the recipe's name and version), with the platform tag, the glibc
-  floor and the target as properties;
-- the Go main module and every module compiled into the binary (its build info,
-  :mod:`gopack.go.buildinfo`), ``pkg:golang/...``, and the Go toolchain whose
-  standard library it holds (``pkg:golang/stdlib@1.26.8``, as scanners name it);
-- CPython (``pkg:generic/cpython@3.7.16``, or the conda package);
-- every Python distribution (``pkg:pypi/...``, or ``pkg:conda/...``), its licence;
-- every vendored native library: its soname, the sha256 of the file in the bundle, the
-  host file it was copied from and, where the package manager knows that file, the
-  system package (``pkg:deb/debian/zlib1g@1:1.2.13.dfsg-1?arch=amd64``);
-- which of them needs which vendored library (the manifest's ``needed_by``).
-
-A component that is one file of the bundle names it (property ``gopack:file``) and
-carries its sha256: ``gopack verify`` checks those against the manifest.
-
-Same inputs, same bytes: the time is the archive's (``SOURCE_DATE_EPOCH``), the serial
-number a UUID derived from the rest of the document.
-"""
+"""The SBOM written with cyclonedx-python-lib (what :mod:`gopack.sbom` says it holds);
+imported only when an SBOM is written or validated."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cache
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
 from cyclonedx.contrib.license.factories import LicenseFactory
@@ -47,33 +23,14 @@ from packageurl import PackageURL
 from packaging.utils import canonicalize_name
 
 from gopack import __version__
-from gopack.go.buildinfo import BuildInfo, Module
+from gopack.go.buildinfo import Module
 from gopack.platform.base import Origin
 from gopack.python.conda import Record
+from gopack.sbom import FILE, KIND, Sources
 
-NAME = "sbom.cdx.json"
-SUFFIX = ".cdx.json"
-#: What an SBOM read from a stranger's archive may weigh (a few hundred components are some 200 kB).
-MAX_BYTES = 16 << 20
-#: The property naming the bundle file a component is, and the one saying what kind of part it is.
-FILE, KIND = "gopack:file", "gopack:kind"
 #: Its serial number is uuid5 of this namespace and the document's sha256.
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://gopack.dev/sbom")
 _NO_LICENCE = frozenset({"", "UNKNOWN", "see its licence file"})
-
-
-@dataclass(frozen=True, kw_only=True)
-class Sources:
-    """What the SBOM says that the manifest does not: read from the binary and the build machine."""
-
-    build_info: BuildInfo
-    #: Vendored library's host file -> the system package it came from (where known).
-    origins: Mapping[str, Origin]
-    #: Bundle-relative path -> the Python distribution whose RECORD lists it.
-    owners: Mapping[str, str]
-    #: The conda packages of a conda recipe's environment (empty otherwise).
-    conda: Sequence[Record] = ()
-    sysroot: Path | None = None
 
 
 def document(manifest: Mapping[str, Any], files: Sequence[Mapping[str, Any]], sources: Sources, *, epoch: int) -> bytes:
@@ -321,41 +278,3 @@ def validate(data: bytes) -> str | None:
 @cache
 def _validator() -> JsonStrictValidator:
     return JsonStrictValidator(SchemaVersion.V1_6)
-
-
-def file_hashes(sbom: Mapping[str, Any]) -> dict[str, str]:
-    """Bundle file -> the sha256 the SBOM gives it, for each component that is one file."""
-    found = {}
-    for component in _all(sbom):
-        properties = {p.get("name"): p.get("value") for p in component.get("properties", ()) if isinstance(p, dict)}
-        path = properties.get(FILE)
-        digests = [h.get("content") for h in component.get("hashes", ()) if isinstance(h, dict) and h.get("alg") == "SHA-256"]
-        if isinstance(path, str):
-            found[path] = str(digests[0]) if digests else ""
-    return found
-
-
-def _all(sbom: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    metadata = sbom.get("metadata") or {}
-    top = [metadata["component"]] if isinstance(metadata.get("component"), dict) else []
-    found: list[Mapping[str, Any]] = []
-    todo = top + [c for c in sbom.get("components", ()) if isinstance(c, dict)]
-    while todo:
-        component = todo.pop()
-        found.append(component)
-        todo += [c for c in component.get("components", ()) if isinstance(c, dict)]
-    return found
-
-
-def counts(sbom: Mapping[str, Any]) -> dict[str, int]:
-    """How many components of each kind (``gopack:kind``) the SBOM lists."""
-    kinds: dict[str, int] = {}
-    for component in _all(sbom):
-        kind = next((p.get("value") for p in component.get("properties", ()) if p.get("name") == KIND), "other")
-        kinds[str(kind)] = kinds.get(str(kind), 0) + 1
-    return dict(sorted(kinds.items()))
-
-
-def parse(data: bytes) -> dict[str, Any]:
-    """An SBOM's JSON; ValueError when it is not."""
-    return dict(json.loads(data.decode("utf-8")))
