@@ -148,3 +148,23 @@ def test_a_file_whose_original_does_not_load_either_ships_as_the_wheel_had_it(tm
     # The library that crashes only at exit loads: it is judged, and ships stripped.
     assert (root / "pkg/libexit.so").stat().st_size < len(originals["pkg/libexit.so"])
     assert (root / "pkg/libf.so").stat().st_size < len(originals["pkg/libf.so"])
+
+
+def test_the_dynamic_read_notes_what_strip_would_remove(library: Path, tmp_path: Path) -> None:
+    """elf_info's full read says whether strip has work (the strip stage then opens nothing again);
+    a read without symbol versions does not know, and strippable reads the file itself."""
+    root = library.parent
+    stripped = root / "libstripped.so"
+    shutil.copy2(library, stripped)
+    subprocess.run(["strip", "--strip-unneeded", stripped], check=True)
+    full = {p.name: analysis.elf_info(root, p.name) for p in (library, stripped)}
+    assert {n: i.debug for n, i in full.items() if i is not None} == {"libf.so": True, "libstripped.so": False}
+    partial = analysis.elf_info(root, library.name, versions=False)
+    assert partial is not None and partial.debug is None
+    bare = analysis.elf_info(root, stripped.name, versions=False)
+    assert bare is not None and strip.strippable(root, partial) and not strip.strippable(root, bare)
+    vendored = root / "pkg.libs"
+    vendored.mkdir()
+    shutil.copy2(library, vendored / "libf.so")
+    info = analysis.elf_info(root, "pkg.libs/libf.so")
+    assert info is not None and info.debug and not strip.strippable(root, info), "a wheel's .libs are never stripped"

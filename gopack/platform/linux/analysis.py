@@ -108,6 +108,8 @@ class ElfInfo:
     #: blanking and patchelf's edits leave .gnu.version_r and .dynsym alone: read once
     #: (empty when read with ``versions=False``).
     versions: Mapping[str, frozenset[str]]
+    #: Has what strip removes (.symtab, .debug* sections); None when read with ``versions=False``.
+    debug: bool | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,7 +146,9 @@ def elf_info(root: Path, rel: str, *, versions: bool = True) -> ElfInfo | None:
             elf = ELFFile(f)
             if elf.header["e_type"] not in ("ET_DYN", "ET_EXEC"):
                 return None
-            sections = _sections(elf, "SHT_DYNAMIC", *(("SHT_GNU_verneed", "SHT_GNU_versym", "SHT_DYNSYM") if versions else ()))
+            # The full read also notes the sections strip removes, in the same pass over the headers.
+            wanted = ("SHT_GNU_verneed", "SHT_GNU_versym", "SHT_DYNSYM", "SHT_SYMTAB", "SHT_PROGBITS") if versions else ()
+            sections, debug = _sections(elf, "SHT_DYNAMIC", *wanted)
             dynamic = sections.get("SHT_DYNAMIC")
             if not isinstance(dynamic, DynamicSection):
                 return None
@@ -171,7 +175,17 @@ def elf_info(root: Path, rel: str, *, versions: bool = True) -> ElfInfo | None:
             found = {v: frozenset(s) for v, s in _versioned_symbols(elf, sections).items() if v.partition("_")[0] in _SYMBOL_FAMILIES}
     except (OSError, ELFError):
         return None
-    return ElfInfo(path=rel, needed=tuple(needed), rpath=rpath, runpath=runpath, soname=soname, abi=abi, loader=loader, versions=found)
+    return ElfInfo(
+        path=rel,
+        needed=tuple(needed),
+        rpath=rpath,
+        runpath=runpath,
+        soname=soname,
+        abi=abi,
+        loader=loader,
+        versions=found,
+        debug=debug if versions else None,
+    )
 
 
 def elf_machine(path: Path) -> str:
@@ -206,12 +220,20 @@ def tag_text(tag: DynamicTag) -> str:
     return str(getattr(tag, tag.entry.d_tag[3:].lower()))
 
 
-def _sections(elf: ELFFile, *types: str) -> dict[str, Section]:
-    """The first section of each of ``types`` (SHT_DYNAMIC, ...), by type."""
+def _sections(elf: ELFFile, *types: str) -> tuple[dict[str, Section], bool]:
+    """The first section of each of ``types`` (SHT_DYNAMIC, ...), by type; and whether any is one
+    strip removes (a symbol table, a debug section)."""
     found: dict[str, Section] = {}
+    debug = False
     for section in sections_of_type(elf, *types):
         found.setdefault(section["sh_type"], section)
-    return found
+        debug = debug or is_debug(section)
+    return found, debug
+
+
+def is_debug(section: Section) -> bool:
+    """A section ``strip --strip-unneeded`` removes: the symbol table, debug information."""
+    return section.name == ".symtab" or (section["sh_type"] == "SHT_PROGBITS" and section.name.startswith(".debug"))
 
 
 def sections_of_type(elf: ELFFile, *types: str) -> Iterator[Section]:

@@ -52,7 +52,7 @@ from elftools.elf.elffile import ELFFile
 from gopack import _proc
 from gopack.errors import BuildError
 from gopack.platform import target as targets
-from gopack.platform.linux.analysis import ElfInfo, sections_of_type
+from gopack.platform.linux.analysis import ElfInfo, is_debug, sections_of_type
 from gopack.platform.target import Target
 
 _BATCH = 200
@@ -62,11 +62,12 @@ log = logging.getLogger(__name__)
 def strippable(root: Path, info: ElfInfo) -> bool:
     if any(part.endswith(".libs") for part in Path(info.path).parts):
         return False
+    if info.debug is not None:
+        return info.debug  # noted when its dynamic section was read
     try:
         with (root / info.path).open("rb") as f:
             # .symtab is SHT_SYMTAB and debug sections SHT_PROGBITS: only those are made.
-            sections = sections_of_type(ELFFile(f), "SHT_SYMTAB", "SHT_PROGBITS")
-            return any(s.name.startswith(".debug") or s.name == ".symtab" for s in sections)
+            return any(is_debug(s) for s in sections_of_type(ELFFile(f), "SHT_SYMTAB", "SHT_PROGBITS"))
     except (OSError, ELFError):
         return False
 
