@@ -112,7 +112,8 @@ def verify_markdown(pruned: dict[str, Any]) -> list[str]:
     """The line under the table: whether the pruned archive passed ``gopack verify``; loud if not."""
     verify = pruned["verify"]
     runs = {name: n for name, n in verify["output_lines"].items() if n["lines"]}
-    passes = ", ".join(f"{name}: {n['pass_lines']} PASS, {n['fail_lines']} FAIL" for name, n in runs.items())
+    # "; " between runs: a check's name may hold a comma ("no python, decoys").
+    passes = "; ".join(f"{name}: {n['pass_lines']} PASS, {n['fail_lines']} FAIL" for name, n in runs.items())
     if verify["ok"]:
         return ["", f"The pruned bundle passed `gopack verify` (its smoke test: every snippet, in the three confined runs; {passes})."]
     failed = [f"{c['name']}: {c['detail']}" for c in verify["checks"] if not c["ok"]] or [verify["stderr_tail"] or "no report"]

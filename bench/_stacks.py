@@ -202,7 +202,9 @@ CORPUS = Stack(
             "The pruned rows: the same program built once more, not timed, with `prune.imports: true` and the cache the "
             "last cold build filled (the size does not depend on it). The floor is that pruned bundle minus every file "
             "of its site-packages that a run of the program (all 32 snippets, read-only, under `strace -f`) did not open: "
-            "what no pruning by imports can beat, since pruning must keep at least what the snippets run."
+            "what no pruning can beat, since it must keep at least what the snippets run. The code-only floor deletes only "
+            "the modules and native libraries that run did not open, as pruning by imports decides on those and keeps a "
+            "package's data while any of its modules stays: what pruning by imports alone can reach at best."
         ),
         (
             "PyInstaller's bundle is built with the "
