@@ -24,14 +24,15 @@ setup: $(STAMP) go-modules go-tools debian-packages
 # keyutils' keyctl puts keys where a smoke program must not reach them (tests/test_sandbox_leaks.py).
 # maven fetches JavaCPP's macOS CPython jars for the macOS tests (tests/macos_fixtures.py); llvm-14's
 # llvm-lipo-14 thins fat Mach-O files and llvm-install-name-tool-14 edits load commands gopack cannot.
+# strace shows bench/run.py which files a run of the pruned corpus bundle opens (its floor row).
 DEBIAN_NEEDS := /usr/bin/shellcheck /usr/bin/keyctl /usr/sbin/debootstrap /usr/bin/qemu-aarch64 /usr/bin/qemu-aarch64-static \
 	/usr/bin/aarch64-linux-gnu-strip /usr/aarch64-linux-gnu/lib/libc.so.6 \
 	/usr/aarch64-linux-gnu/lib/libgcc_s.so.1 /usr/aarch64-linux-gnu/lib/libstdc++.so.6 \
 	/usr/bin/skopeo /usr/bin/podman /usr/sbin/runc /usr/bin/docker-registry \
-	/usr/bin/mvn /usr/bin/llvm-lipo-14 /usr/bin/llvm-install-name-tool-14
+	/usr/bin/mvn /usr/bin/llvm-lipo-14 /usr/bin/llvm-install-name-tool-14 /usr/bin/strace
 DEBIAN_PACKAGES := shellcheck keyutils debootstrap qemu-user qemu-user-static binutils-aarch64-linux-gnu \
 	libc6-arm64-cross libgcc-s1-arm64-cross libstdc++6-arm64-cross \
-	skopeo podman runc docker-registry maven llvm-14
+	skopeo podman runc docker-registry maven llvm-14 strace
 debian-packages:
 	@for f in $(DEBIAN_NEEDS); do test -e $$f || missing=1; done; \
 		test -z "$$missing" || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_PACKAGES))

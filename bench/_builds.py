@@ -31,21 +31,25 @@ class GopackBuild:
     cpu_seconds: float
     archive: Path
     stages: dict[str, float]
+    cache: Path  # the GOPACK_CACHE_DIR it built with (and filled)
     #: With GOPACK_PROFILE: CPU seconds by step, children included (the report's ``cpu``).
     cpu_steps: dict[str, float] = field(default_factory=dict)
 
 
-def gopack_build(stack: Stack, src: Path, cache: Path, out: Path, *, profile: bool = False) -> GopackBuild:
+def gopack_build(stack: Stack, src: Path, cache: Path, out: Path, *, profile: bool = False, recipe: str | None = None) -> GopackBuild:
     """``profile``: with GOPACK_PROFILE, which runs gopack's commands one at a time: its CPU
-    seconds by step are right, its wall time is not the build's."""
+    seconds by step are right, its wall time is not the build's. ``recipe``: a recipe in
+    ``src`` other than the stack's own (its pruned variant)."""
     fresh_dir(out)
     env = {"GOPACK_CACHE_DIR": str(cache), **({"GOPACK_PROFILE": "1"} if profile else {})}
-    ran = run([GOPACK, "bundle", src / stack.recipe, "-o", out, "--json"], env=env)
+    ran = run([GOPACK, "bundle", src / (recipe or stack.recipe), "-o", out, "--json"], env=env)
     # The archive, not the SBOM (.cdx.json) gopack writes beside it.
     archives = sorted(p for p in out.iterdir() if p.name.startswith(f"{stack.binary}-") and p.name.endswith(".tar.gz"))
     if len(archives) != 1:
         raise BenchError(f"gopack bundle wrote {[p.name for p in archives]} to {out}, expected one archive")
-    return GopackBuild(ran.seconds, ran.cpu_seconds, archives[0], _report(ran.stdout, "stages"), _report(ran.stdout, "cpu"))
+    return GopackBuild(
+        ran.seconds, ran.cpu_seconds, archives[0], _report(ran.stdout, "stages"), cache, cpu_steps=_report(ran.stdout, "cpu")
+    )
 
 
 def _report(report: str, key: str) -> dict[str, float]:

@@ -68,6 +68,63 @@ def size_rows(stack: Stack, sizes: dict[str, int], pyinstaller_check: dict[str, 
     ]
 
 
+def pruned_rows(stack: Stack, pruned: dict[str, Any], sizes: dict[str, int]) -> list[Row]:
+    """The archive pruned by imports, and the floor of such pruning, against PyInstaller's."""
+    verify = pruned["verify"]
+    traced = pruned["floor"]["traced_run"]
+    failed = (
+        ""
+        if traced["ok"]
+        else f"FAILED: the traced run exited {traced['returncode']} ({traced['last_line']!r}): the floor misses what it did not reach"
+    )
+    return [
+        Row(
+            "archive size with `prune.imports`, `tar -czf` of the extracted dir (built with a warm gopack cache)",
+            "MB",
+            pruned["sizes_bytes"]["gopack_tar_czf"] / MB,
+            sizes["pyinstaller_tar_czf"] / MB,
+            "PyInstaller --onedir",
+            stack.pruned_size_target,
+            "" if verify["ok"] else "FAILED: the pruned archive did not pass `gopack verify` (see below and results.json)",
+        ),
+        Row(
+            "floor: only the files the snippets' run opened, `tar -czf` (the pruned bundle minus every site-packages file not opened)",
+            "MB",
+            pruned["floor"]["all_files"]["tar_czf"] / MB,
+            sizes["pyinstaller_tar_czf"] / MB,
+            "PyInstaller --onedir",
+            "",
+            failed,
+        ),
+        Row(
+            "floor, code only: minus every site-packages module (.py, .pyc) and native library (.so) the run did not open, data kept",
+            "MB",
+            pruned["floor"]["code_only"]["tar_czf"] / MB,
+            sizes["pyinstaller_tar_czf"] / MB,
+            "PyInstaller --onedir",
+            "",
+            failed,
+        ),
+    ]
+
+
+def verify_markdown(pruned: dict[str, Any]) -> list[str]:
+    """The line under the table: whether the pruned archive passed ``gopack verify``; loud if not."""
+    verify = pruned["verify"]
+    runs = {name: n for name, n in verify["output_lines"].items() if n["lines"]}
+    # "; " between runs: a check's name may hold a comma ("no python, decoys").
+    passes = "; ".join(f"{name}: {n['pass_lines']} PASS, {n['fail_lines']} FAIL" for name, n in runs.items())
+    if verify["ok"]:
+        return ["", f"The pruned bundle passed `gopack verify` (its smoke test: every snippet, in the three confined runs; {passes})."]
+    failed = [f"{c['name']}: {c['detail']}" for c in verify["checks"] if not c["ok"]] or [verify["stderr_tail"] or "no report"]
+    return [
+        "",
+        f"**The pruned bundle FAILED `gopack verify`** (exit code {verify['returncode']}; {passes or 'no smoke output'}):",
+        "",
+        *(f"- {line[:500]}" for line in failed),
+    ]
+
+
 def build_rows(stack: Stack, builds: Builds) -> list[Row]:
     cold = median([b.seconds for b in builds.cold])
     rows = [
@@ -205,6 +262,9 @@ def stack_markdown(doc: dict[str, Any]) -> list[str]:
             gopack += f" [{len(notes)}]"
         lines.append(f"| {r.metric} | {gopack} | {fmt(r.alternative, r.unit)} ({r.alt_name}) | {ratio} | {r.target or '—'} | {met} |")
     lines += ["", *(f"[{i}] {note}" for i, note in enumerate(notes, 1))] if notes else []
+    pruned = doc.get("raw", {}).get("pruned")
+    if pruned:
+        lines += verify_markdown(pruned)
     lines += _steps_markdown(doc)
     stack = STACKS.get(doc.get("stack", ""))
     return [*lines, *(["", *stack.notes] if stack and stack.notes else []), ""]
@@ -292,7 +352,7 @@ def write_results(docs: dict[str, dict[str, Any]], out_dir: Path) -> str:
     stacks: dict[str, Any] = {}
     if json_path.exists():
         old = json.loads(json_path.read_text())
-        if old.get("schema_version") == RESULTS_SCHEMA:
+        if old.get("schema_version") in READABLE_SCHEMAS:
             stacks = old["stacks"]
     stacks.update(docs)
     for name, doc in stacks.items():
@@ -309,7 +369,10 @@ def write_results(docs: dict[str, dict[str, Any]], out_dir: Path) -> str:
     return "\n".join(line for name in docs for line in stack_markdown(docs[name]))
 
 
-RESULTS_SCHEMA = 2
+#: 3: a stack built with prune.imports too has ``raw.pruned`` (its sizes, the floor, its verify)
+#: and two more rows. A section written as 2 reads the same way (it has neither).
+RESULTS_SCHEMA = 3
+READABLE_SCHEMAS = (2, 3)
 
 
 def _stack_order(name: str) -> tuple[int, str]:

@@ -9,8 +9,8 @@ from _common import GOPACK, REPO, BenchError, run, say
 
 
 def ensure_packages() -> None:
-    """apt-get install pigz and zstd if missing (apt-get update only then)."""
-    missing = [name for name in ("pigz", "zstd") if shutil.which(name) is None]
+    """apt-get install pigz, zstd and strace (the floor row's trace) if missing (apt-get update only then)."""
+    missing = [name for name in ("pigz", "zstd", "strace") if shutil.which(name) is None]
     if not missing:
         return
     if shutil.which("apt-get") is None:

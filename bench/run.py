@@ -20,8 +20,20 @@ from _builds import clear_runs, measure_builds, warm_up_gopack
 from _common import BENCH, BenchError, adopt_orphans, median, say
 from _load import LoadLog
 from _measure import extract, measure_compression, measure_sizes, measure_startup
+from _pruned import measure_pruned
 from _pyinstaller import check_pyinstaller_app, ensure_venv, find_python, write_pyapp
-from _report import Row, build_rows, compression_rows, cpu_steps, machine_info, size_rows, stack_document, startup_rows, write_results
+from _report import (
+    Row,
+    build_rows,
+    compression_rows,
+    cpu_steps,
+    machine_info,
+    pruned_rows,
+    size_rows,
+    stack_document,
+    startup_rows,
+    write_results,
+)
 from _setup import check_host, ensure_packages
 from _stacks import STACKS, Stack
 
@@ -87,6 +99,7 @@ def bench_stack(args: argparse.Namespace, stack: Stack, work: Path, load: LoadLo
     first_series = len(load.series)
     clear_runs(work)  # left by an interrupted run
     compression: dict[str, Any] | None = None
+    pruned: dict[str, Any] | None = None
     try:
         warm_up_gopack(work, stack)
         series = load.start(f"{stack.name} builds")
@@ -103,10 +116,15 @@ def bench_stack(args: argparse.Namespace, stack: Stack, work: Path, load: LoadLo
             series = load.start(f"{stack.name} compression")
             compression = measure_compression(work, bundle, n["compression_runs"], load, series)
             load.stop(series)
+        if stack.pruned_size:
+            pruned = measure_pruned(work, stack, builds.cold[-1].cache)
     finally:
         clear_runs(work)
 
-    rows: list[Row] = [*size_rows(stack, sizes, pyinstaller_check), *build_rows(stack, builds), *startup_rows(stack, startup)]
+    rows: list[Row] = [*size_rows(stack, sizes, pyinstaller_check)]
+    if pruned is not None:
+        rows += pruned_rows(stack, pruned, sizes)
+    rows += [*build_rows(stack, builds), *startup_rows(stack, startup)]
     if compression is not None:
         rows += compression_rows(compression)
     return stack_document(
@@ -138,6 +156,7 @@ def bench_stack(args: argparse.Namespace, stack: Stack, work: Path, load: LoadLo
             "startup": startup,
             "pyinstaller_app": pyinstaller_check,
             "compression": compression,
+            "pruned": pruned,
         },
     )
 
