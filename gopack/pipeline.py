@@ -484,6 +484,8 @@ def _prune_imports(
         scratch=work / "import-trace",
         platform=platform,
         owners=tree.meta["owners"],
+        python=the_plan.interpreter.compiler or root / "python" / "bin" / the_plan.interpreter.program,
+        version=the_plan.interpreter.short_version,
     )
     return outcome.to_json()
 

@@ -94,6 +94,8 @@ def test_the_pruned_bundle_says_what_it_left_out_and_a_left_out_module_fails_in_
     site = "python/lib/python3.12/site-packages"
     assert f"{site}/pyarrow/_flight.cpython-312-x86_64-linux-gnu.so" not in names
     assert f"{site}/matplotlib/backends/backend_agg.pyc" in names  # matplotlib.use("Agg") names it at run time
+    # The guard ships compiled like every module: a read-only bundle would compile its source at every start.
+    assert f"{site}/_gopack_left_out.pyc" in names and f"{site}/_gopack_left_out.py" not in names
     text = subprocess.run(
         [sys.executable, "-m", "gopack", "inspect", str(pruned.archive)], capture_output=True, text=True, check=True
     ).stdout

@@ -31,7 +31,7 @@ from typing import Any
 from gopack import _proc
 from gopack.errors import BuildError
 from gopack.platform.base import Platform
-from gopack.python import import_index, reach
+from gopack.python import bytecode, import_index, reach
 
 log = logging.getLogger(__name__)
 
@@ -210,8 +210,11 @@ def prune(
     scratch: Path,
     platform: Platform,
     owners: Mapping[str, str],
+    python: Path,
+    version: str,
 ) -> Outcome:
-    """Trace the smoke run, decide, remove what goes from ``root`` and install the guard."""
+    """Trace the smoke run, decide, remove what goes from ``root`` and install the guard
+    (compiled by ``python``, the bundle's interpreter of ``version``, like every other module)."""
     traced, loaded = trace(root, site, command, timeout=timeout, scratch=scratch)
     the_roots = roots(site_index, app_index, go=go, modules=modules, traced=traced)
     kept = reach.reach(site_index, the_roots, reach.rules())
@@ -238,7 +241,12 @@ def prune(
         os.unlink(top / rel)
     _remove_empty(top)
     if decision.left_out:
-        (top / f"{GUARD}.py").write_text(_GUARD % {"names": sorted(decision.left_out), "key": reach.KEEP_KEY}, "utf-8")
+        # Compiled apart (the rest of site-packages is compiled already), named by its place in the bundle.
+        staged = scratch / "guard"
+        (staged / site).mkdir(parents=True)
+        (staged / site / f"{GUARD}.py").write_text(_GUARD % {"names": sorted(decision.left_out), "key": reach.KEEP_KEY}, "utf-8")
+        bytecode.compile_tree(python, staged, relative_to=staged, version=version, keep_sources=False, epoch=0)
+        shutil.move(staged / site / f"{GUARD}.pyc", top / f"{GUARD}.pyc")
         (top / f"{GUARD}.pth").write_text(f"import {GUARD}\n", "utf-8")
     log.info("prune.imports left out %d files (%.1f MB)", len(decision.dropped), sum(sizes.values()) / 1e6)
     site_owners = {p[len(prefix) :]: d for p, d in owners.items() if p.startswith(prefix)}
