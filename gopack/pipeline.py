@@ -198,8 +198,11 @@ def _bundle(
             segment = None if want is None else _proc.start(background, lambda cancel: tree.segment(want), name="segment")
             with stage("app"):
                 app_index = _app(the_plan, root, tree)
-            # While the Go build runs (a rebuild waits for it here): what the SBOM needs of the tree.
+            # While the Go build runs (a rebuild waits for it here): what the SBOM needs of the tree,
+            # and the file list of all but the folder the program is being written to.
             ahead = _sbom_ahead(the_plan, tree, platform)
+            with _cputime.step("file hashes"):
+                staged = archive.manifest_files(root, known={f["path"]: f for f in tree.meta["files"]}, but=gobuild.BIN)
             binary, go_inputs = go.result()
             with stage("relocate"):
                 binary_rel = binary.path.relative_to(root).as_posix()
@@ -211,7 +214,10 @@ def _bundle(
                     left_out = _prune_imports(the_plan, root, work, tree, app_index, platform)
             dest = out.destination(output_dir or recipe.output.dir, f"{top}-{interpreter.tag}-{floor.tag}", taken=taken or {})
             with stage("manifest"):
-                files = archive.manifest_files(root, known={f["path"]: f for f in tree.meta["files"]})
+                if left_out is None and not program.vendored:  # only the program's folder is new since
+                    files = archive.with_folder(root, staged, gobuild.BIN)
+                else:
+                    files = archive.manifest_files(root, known={f["path"]: f for f in staged})
                 links = _links(files, tree, out.tar_format)
                 describe = functools.partial(
                     manifest.document, the_plan, tree, binary=binary, binary_rel=binary_rel, go_inputs=go_inputs, program=program,
@@ -320,7 +326,7 @@ def _with_sbom(
     with _cputime.step("sbom"):
         bill = sbom.document(document, files, _sbom_sources(the_plan, ahead, root / binary_rel, platform, document), epoch=archive.epoch())
     (root / sbom.NAME).write_bytes(bill)
-    files = archive.with_file(root, files, sbom.NAME)
+    files = archive.with_files(root, files, [sbom.NAME])
     return archive.write_manifest(root, describe(files=files), files), bill
 
 

@@ -7,10 +7,12 @@ import json
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cyclonedx.output.json import JsonV1Dot6
 
 from gopack import sbom
 from gopack._fs import sha256_file
@@ -22,6 +24,7 @@ from gopack.platform.linux import dpkg
 from gopack.platform.linux.platform import LINUX
 from gopack.platform.target import Target
 from gopack.python.conda import Record
+from gopack.sbom import cyclonedx
 from gopack.verify import checks
 
 
@@ -192,6 +195,22 @@ def test_same_inputs_same_bytes_and_the_serial_number_follows_the_content() -> N
     other = sbom.document(manifest(version="1.1"), files(), sources(), epoch=0)
     assert json.loads(one)["serialNumber"] != json.loads(other)["serialNumber"]
     assert json.loads(one)["serialNumber"].startswith("urn:uuid:")
+
+
+def test_the_serial_number_put_into_the_draft_gives_what_writing_it_again_would(monkeypatch: pytest.MonkeyPatch) -> None:
+    boms = []
+
+    class Recording(JsonV1Dot6):
+        def output_as_string(self, **kwargs: object) -> str:
+            boms.append(self._bom)  # the model the document was written from
+            return super().output_as_string(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(cyclonedx, "JsonV1Dot6", Recording)
+    quick = sbom.document(manifest(), files(), sources(), epoch=0)
+    assert len(boms) == 1, "the document is written once"
+    (bom,) = boms
+    bom.serial_number = uuid.UUID(json.loads(quick)["serialNumber"].removeprefix("urn:uuid:"))
+    assert quick == (JsonV1Dot6(bom).output_as_string(indent=1) + "\n").encode()
 
 
 def test_a_conda_recipe_names_conda_packages() -> None:

@@ -103,8 +103,9 @@ def _entry(full: Path, path: str, info: os.stat_result) -> FileEntry:
     raise BuildError(f"{full} is neither a file, a directory nor a symlink; it cannot go into an archive")
 
 
-def manifest_files(root: Path, *, known: Mapping[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-    """The manifest's file list: every file and link (not directories), without the manifest.
+def manifest_files(root: Path, *, known: Mapping[str, dict[str, Any]] | None = None, but: str | None = None) -> list[dict[str, Any]]:
+    """The manifest's file list: every file and link (not directories), without the manifest
+    (nor what is in the folder ``but``, if given: one still being written).
 
     Entries in ``known`` (from the cache, same size) are taken as they are, not hashed again.
     """
@@ -113,7 +114,7 @@ def manifest_files(root: Path, *, known: Mapping[str, dict[str, Any]] | None = N
     new: dict[int, tuple[Path, str, os.stat_result]] = {}  # index in entries -> what to hash
     for rel in walk(root):
         path = rel.as_posix()
-        if path == MANIFEST:
+        if path == MANIFEST or (but is not None and path.startswith(f"{but}/")):
             continue
         full = root / rel
         info = full.lstat()
@@ -133,12 +134,17 @@ def manifest_files(root: Path, *, known: Mapping[str, dict[str, Any]] | None = N
     return [e for e in entries if e is not None]
 
 
-def with_file(root: Path, files: list[dict[str, Any]], path: str) -> list[dict[str, Any]]:
-    """``files`` (a :func:`manifest_files` list of ``root``) with ``path``, a file written into
-    ``root`` since, in its place: what :func:`manifest_files` would give without walking again."""
-    full = root / path
-    listed = _listed(full, path, full.lstat())
-    return sorted([*(f for f in files if f["path"] != path), listed], key=lambda f: str(f["path"]))
+def with_files(root: Path, files: list[dict[str, Any]], paths: list[str]) -> list[dict[str, Any]]:
+    """``files`` (a :func:`manifest_files` list of ``root``) with ``paths``, files written into
+    ``root`` since, in their places: what :func:`manifest_files` would give without walking again."""
+    added = {path: _listed(root / path, path, (root / path).lstat()) for path in paths}
+    return sorted([*(f for f in files if f["path"] not in added), *added.values()], key=lambda f: str(f["path"]))
+
+
+def with_folder(root: Path, files: list[dict[str, Any]], folder: str) -> list[dict[str, Any]]:
+    """``files`` (a :func:`manifest_files` list of ``root`` made with ``but=folder``) with what ``folder`` holds now."""
+    paths = [f"{folder}/{rel.as_posix()}" for rel in walk(root / folder) if not (root / folder / rel).is_dir()]
+    return with_files(root, files, paths)
 
 
 def _listed_item(item: tuple[Path, str, os.stat_result]) -> dict[str, Any]:

@@ -38,6 +38,8 @@ from gopack.python.interpreters import Interpreter
 
 RPATH = "$ORIGIN/../python/lib"
 _HOME_NAME = "zz_gopack_home"
+#: The bundle's folder the program is built into.
+BIN = "bin"
 _HOME_PKG_CONFIG = "gopack-python"
 
 
@@ -56,7 +58,7 @@ def build(plan: BuildPlan, root: Path, work: Path, inputs: GoInputs, *, cancel: 
     pc_dir = work / "pkgconfig"
     write_pkg_config(interpreter, pc_dir, extra_names=plan.binding.pkg_config)
     overlay = write_overlay(plan, work / "overlay")
-    out = root / "bin" / plan.recipe.go.binary
+    out = root / BIN / plan.recipe.go.binary
     out.parent.mkdir(parents=True, exist_ok=True)
     go_env = {**dict(plan.go_env), **dict(inputs.env)}
     # The target's C compiler (zig cc for an older glibc, a root or a Mac) and what it adds to the C flags.
