@@ -86,7 +86,9 @@ def build(plan: BuildPlan, root: Path, work: Path, inputs: GoInputs, *, cancel: 
         argv.append("-tags=" + ",".join(recipe.go.tags))
     # -buildid= makes the binary reproducible; -s -w drop the symbol table and DWARF. For darwin -w
     # always: with DWARF, Go's link runs dsymutil and strip, which Linux has not for Mach-O.
-    strip = "-s -w" if recipe.output.strip else "-w" if macos else ""
+    # -compressdwarf=false with -w: there is no DWARF to compress, and Go's linker would still try
+    # the C linker with --compress-debug-sections first (a trial link of its own, on every build).
+    strip = "-s -w -compressdwarf=false" if recipe.output.strip else "-w" if macos else ""
     ldflags = " ".join(p for p in (inputs.ldflags, strip, "-buildid=") if p)
     argv += [f"-ldflags={ldflags}", *inputs.flags, "-o", out, recipe.go.package]
     hint = f"run with -v to see the compiler's output; the program is in {recipe.go.module}"
