@@ -11,6 +11,14 @@ draft 7, 2019-09 and 2020-12 format checkers, importing rfc3987-syntax the
 first time one runs: what jsonschema checks is unchanged, only when its cost
 is paid. :mod:`gopack` imports this module first, before anything imports
 jsonschema.
+
+The other optional libraries jsonschema imports for its format checks
+(isoduration with arrow, webcolors, fqdn, idna, jsonpointer, uri_template,
+rfc3986_validator: some 50 ms of every command) check formats that no schema
+gopack validates uses: its own use none, CycloneDX 1.6 uses ``date-time``
+(rfc3339_validator, which stays), ``idn-email`` and ``iri-reference``. They are
+kept out of sight the same way, and their formats are not registered;
+tests/test_sbom.py checks that every format those schemas use still is.
 """
 
 from __future__ import annotations
@@ -22,6 +30,8 @@ import sys
 
 #: What jsonschema would check with rfc3987-syntax: format -> its grammar rule.
 _IRI_FORMATS = {"iri": "iri", "iri-reference": "iri_reference"}
+#: Optional libraries of jsonschema's format checks for formats no schema gopack validates uses.
+_UNUSED = ("isoduration", "webcolors", "fqdn", "idna", "jsonpointer", "uri_template", "rfc3986_validator")
 
 
 def _iri(rule: str, instance: object) -> bool:
@@ -31,7 +41,8 @@ def _iri(rule: str, instance: object) -> bool:
 
 
 def _import_quickly() -> None:
-    """Import jsonschema, registering the IRI checks lazily where it would have built the parser."""
+    """Import jsonschema without the format libraries no validated schema needs, registering the IRI
+    checks lazily where it would have built their parser."""
     lazy = (
         "jsonschema" not in sys.modules
         and "rfc3987_syntax" not in sys.modules
@@ -40,11 +51,14 @@ def _import_quickly() -> None:
     )
     if not lazy:
         return
-    sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]  # None in sys.modules: its import raises ImportError
+    hidden = ["rfc3987_syntax", *(name for name in _UNUSED if name not in sys.modules)]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]  # None in sys.modules: its import raises ImportError
     try:
         import jsonschema
     finally:
-        del sys.modules["rfc3987_syntax"]
+        for name in hidden:
+            del sys.modules[name]
     for validator in (jsonschema.Draft7Validator, jsonschema.Draft201909Validator, jsonschema.Draft202012Validator):
         for name, rule in _IRI_FORMATS.items():
             validator.FORMAT_CHECKER.checks(name, raises=ValueError)(functools.partial(_iri, rule))

@@ -176,6 +176,44 @@ print(json.dumps([loaded, good, bad]))
     assert bad is not None and "iri-reference" in bad
 
 
+def test_every_format_the_validated_schemas_use_is_checked_though_unused_format_libraries_stay_unimported() -> None:
+    """gopack._jsonschema keeps jsonschema's optional format libraries out of its import where no schema
+    gopack validates (its own, CycloneDX 1.6's) uses their formats: each format those use must still
+    have a check, by the checker of the draft the schema names (CycloneDX's validator uses draft 7's)."""
+    probe = """
+import json, sys
+from importlib import resources
+import gopack.cli
+import jsonschema
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.schema._res import BOM_JSON
+
+def formats(node):
+    if isinstance(node, dict):
+        if isinstance(node.get("format"), str) and node.get("type") in ("string", ["string"], None) and "properties" not in node:
+            yield node["format"]
+        for value in node.values():
+            yield from formats(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from formats(value)
+
+missing = {}
+for name in ("recipe", "manifest", "inspect"):
+    schema = json.loads(resources.files("gopack.schemas").joinpath(name + ".schema.json").read_text())
+    checker = jsonschema.validators.validator_for(schema).FORMAT_CHECKER
+    missing[name] = sorted(f for f in set(formats(schema)) if f not in checker.checkers)
+cyclonedx = json.load(open(BOM_JSON[SchemaVersion.V1_6]))
+used = sorted(set(formats(cyclonedx)))
+missing["cyclonedx"] = [f for f in used if f not in jsonschema.Draft7Validator.FORMAT_CHECKER.checkers]
+print(json.dumps({"missing": missing, "cyclonedx_uses": used, "loaded": sorted(m for m in ("isoduration", "arrow", "webcolors", "fqdn", "jsonpointer", "uri_template", "rfc3986_validator") if m in sys.modules)}))
+"""
+    out = json.loads(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout)
+    assert out["missing"] == {"recipe": [], "manifest": [], "inspect": [], "cyclonedx": []}, out
+    assert out["cyclonedx_uses"] == ["date-time", "idn-email", "iri-reference"], "a new format: check that it is registered"
+    assert out["loaded"] == [], "importing gopack should not import the format libraries no schema of it uses"
+
+
 def test_the_dependency_graph_follows_needed_by() -> None:
     document = json.loads(sbom.document(manifest(), files(), sources(), epoch=0))
     graph = {d["ref"]: set(d.get("dependsOn", ())) for d in document["dependencies"]}
