@@ -26,41 +26,21 @@ Writing and validating one need cyclonedx-python-lib, which takes some 80 ms to 
 that lives in :mod:`gopack.sbom.cyclonedx`, imported the first time :func:`document` or
 :func:`validate` runs, or earlier by :func:`prepare`, for a caller with time to spare (a
 rebuild, while its Go build runs). Reading one (:func:`parse`, :func:`file_hashes`,
-:func:`counts`) needs only json.
+:func:`counts`) needs only json. :mod:`gopack.sbom.model` holds what both sides share.
+
+May import: :mod:`gopack.go` (build info), :mod:`gopack.python` (conda records),
+:mod:`gopack.platform` (origins) and the helpers; nothing that builds.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from gopack.go.buildinfo import BuildInfo
-from gopack.platform.base import Origin
-from gopack.python.conda import Record
+from gopack.sbom.model import FILE, KIND, MAX_BYTES, NAME, SUFFIX, Sources
 
-NAME = "sbom.cdx.json"
-SUFFIX = ".cdx.json"
-#: What an SBOM read from a stranger's archive may weigh (a few hundred components are some 200 kB).
-MAX_BYTES = 16 << 20
-#: The property naming the bundle file a component is, and the one saying what kind of part it is.
-FILE, KIND = "gopack:file", "gopack:kind"
-
-
-@dataclass(frozen=True, kw_only=True)
-class Sources:
-    """What the SBOM says that the manifest does not: read from the binary and the build machine."""
-
-    build_info: BuildInfo
-    #: Vendored library's host file -> the system package it came from (where known).
-    origins: Mapping[str, Origin]
-    #: Bundle-relative path -> the Python distribution whose RECORD lists it.
-    owners: Mapping[str, str]
-    #: The conda packages of a conda recipe's environment (empty otherwise).
-    conda: Sequence[Record] = ()
-    sysroot: Path | None = None
+__all__ = ["FILE", "KIND", "MAX_BYTES", "NAME", "SUFFIX", "Sources", "counts", "document", "file_hashes", "parse", "prepare", "validate"]
 
 
 def prepare() -> None:

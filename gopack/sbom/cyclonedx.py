@@ -26,7 +26,7 @@ from gopack import __version__
 from gopack.go.buildinfo import Module
 from gopack.platform.base import Origin
 from gopack.python.conda import Record
-from gopack.sbom import FILE, KIND, Sources
+from gopack.sbom.model import FILE, KIND, Sources
 
 #: Its serial number is uuid5 of this namespace and the document's sha256.
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://gopack.dev/sbom")
