@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
 import shutil
 import stat
+import struct
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
@@ -42,6 +44,26 @@ def sha256_of(stream: Readable, block: int = 1 << 20) -> str:
 
 #: How a file of an archive nobody vouched for is opened: never through a link, never a device's side effects.
 SAFE_OPEN = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
+
+
+@contextlib.contextmanager
+def open_regular(path: Path, error: Callable[[str], Exception]) -> Iterator[tuple[int, int] | None]:
+    """``path`` opened as :data:`SAFE_OPEN` opens a stranger's file: ``(descriptor, size)``, or None
+    when it is not a regular file. Where it cannot be opened or read, or a struct read in the
+    body runs past its end, ``error`` (the reader's Malformed) says why, in words."""
+    try:
+        fd = os.open(path, SAFE_OPEN)
+    except OSError as exc:
+        raise error(f"cannot be opened: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        yield (fd, st.st_size) if stat.S_ISREG(st.st_mode) else None
+    except OSError as exc:
+        raise error(f"cannot be read: {exc.strerror}") from None
+    except struct.error as exc:
+        raise error(f"cut short: {exc}") from None
+    finally:
+        os.close(fd)
 
 
 def files_starting(root: Path, size: int, wanted: Callable[[bytes], bool]) -> Iterator[str]:

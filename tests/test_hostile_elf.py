@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import time
@@ -17,7 +18,10 @@ import pytest
 from conftest import Canaries
 from hostile import FAILED, Bundle, Item
 
+from gopack import _fs
 from gopack.platform.linux import linkage
+from gopack.platform.macos import linkage as macos_linkage
+from gopack.platform.macos import macho
 
 MAIN = "int main(void) { return 0; }\n"
 
@@ -119,3 +123,21 @@ def test_resolution_stays_inside(tmp_path: Path) -> None:
     assert linkage.resolve(root, "lib/up/lib/up/lib/alias.so") == "lib/real.so"
     for name in ("lib/out/bundle/lib/real.so", "lib/self", "lib/abs/bundle/lib/real.so", "lib/fifo", "lib", "../bundle/lib/real.so"):
         assert linkage.resolve(root, name) is None, name
+
+
+def test_both_platforms_readers_open_a_strangers_file_the_same_guarded_way(tmp_path: Path) -> None:
+    """gopack._fs.open_regular, which the ELF and the Mach-O reader share: a link is not followed, a
+    FIFO is not waited on, and what goes wrong is said in words, as the reader's own error."""
+    (tmp_path / "real").write_bytes(b"\x7fELF" + bytes(60))
+    (tmp_path / "link").symlink_to("real")
+    os.mkfifo(tmp_path / "fifo")
+    with _fs.open_regular(tmp_path / "fifo", linkage.Malformed) as opened:
+        assert opened is None
+    assert linkage.read_file(tmp_path, "fifo") is None and macos_linkage.read(tmp_path, "fifo") is None
+    with pytest.raises(linkage.Malformed, match=r"^cannot be opened: Too many levels of symbolic links$"):
+        linkage.read_file(tmp_path, "link")
+    with pytest.raises(macho.Malformed, match=r"^cannot be opened: Too many levels of symbolic links$"):
+        macos_linkage.read(tmp_path, "link")
+    with pytest.raises(linkage.Malformed, match=r"^cut short: "), _fs.open_regular(tmp_path / "real", linkage.Malformed) as opened:
+        assert opened is not None and opened[1] == 64
+        struct.unpack("<Q", os.pread(opened[0], 8, 60))  # 4 bytes where 8 are read

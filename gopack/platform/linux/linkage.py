@@ -185,21 +185,8 @@ def resolve(root: Path, rel: str) -> str | None:
 def read_file(root: Path, rel: str) -> Dynamic | None:
     """:func:`read_dynamic` of the regular file ``root/rel`` (a resolved path), opened without
     following a link or blocking; :class:`Malformed` also where it cannot be read."""
-    try:
-        fd = os.open(os.path.join(root, rel), _fs.SAFE_OPEN)
-    except OSError as exc:
-        raise Malformed(f"cannot be opened: {exc.strerror}") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            return None
-        return read_dynamic(fd, st.st_size)
-    except OSError as exc:
-        raise Malformed(f"cannot be read: {exc.strerror}") from None
-    except struct.error as exc:
-        raise Malformed(f"cut short: {exc}") from None
-    finally:
-        os.close(fd)
+    with _fs.open_regular(root / rel, Malformed) as opened:
+        return None if opened is None else read_dynamic(*opened)
 
 
 def text(raw: bytes) -> str:

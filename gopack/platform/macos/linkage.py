@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import os
 import posixpath
-import stat
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,10 +79,6 @@ class Found:
     unresolved: list[tuple[str, str, str]] = field(default_factory=list)  # (image, command, path)
 
 
-def _open(root: Path, rel: str) -> int:
-    return os.open(os.path.join(root, rel), _fs.SAFE_OPEN)
-
-
 @dataclass(frozen=True, kw_only=True)
 class Read:
     """What the check reads of one image."""
@@ -100,25 +95,21 @@ def read(root: Path, rel: str, *, signatures: bool = False, bindings: bool = Fal
     Mach-O image; with the problem with its signature when ``signatures``, and what it binds
     and exports when ``bindings``. :class:`Malformed` where it cannot be read or is not what
     dyld reads."""
-    try:
-        fd = _open(root, rel)
-    except OSError as exc:
-        raise Malformed(f"cannot be opened: {exc.strerror}") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
+    with _fs.open_regular(root / rel, Malformed) as opened:
+        if opened is None:
             return None
+        fd, size = opened
 
-        def pread(offset: int, size: int) -> bytes:
-            return os.pread(fd, size, offset)
+        def pread(offset: int, length: int) -> bytes:
+            return os.pread(fd, length, offset)
 
         kind = macho.kind_of(pread(0, 8))
         if kind is None:
             return None
         if kind == "fat":
-            held = ", ".join(macho.ARCH_NAMES.get(s.machine, s.machine) for s in macho.slices(pread, st.st_size))
+            held = ", ".join(macho.ARCH_NAMES.get(s.machine, s.machine) for s in macho.slices(pread, size))
             raise Malformed(f"it is a fat file ({held}); a bundle holds one architecture")
-        image = macho.read_image(pread, st.st_size)
+        image = macho.read_image(pread, size)
         if image.filetype not in _IMAGES:
             return None
         bad = signature.problem(pread, image) if signatures else None
@@ -128,12 +119,6 @@ def read(root: Path, rel: str, *, signatures: bool = False, bindings: bool = Fal
             return Read(image=image, signature=bad, imports=tuple(symbols.imports(pread, image)), exports=symbols.exports(pread, image))
         except (Malformed, struct.error) as exc:
             return Read(image=image, signature=bad, symbols=str(exc))
-    except OSError as exc:
-        raise Malformed(f"cannot be read: {exc.strerror}") from None
-    except struct.error as exc:
-        raise Malformed(f"cut short: {exc}") from None
-    finally:
-        os.close(fd)
 
 
 def macho_files(root: Path) -> list[str]:
