@@ -35,13 +35,10 @@ from gopack import cache
 from gopack.errors import BuildError
 from gopack.go import bindings, build, cgoflags, darwin, includes
 from gopack.go import toolchain as go_toolchain
-from gopack.go.bindings import Binding, GoPackage
-from gopack.go.toolchain import GoToolchain
+from gopack.plan import Plan
 from gopack.platform import target as targets
-from gopack.platform.target import Target
 from gopack.python.interpreters import Interpreter
 from gopack.recipe import model
-from gopack.recipe.model import Recipe
 
 pytestmark = pytest.mark.integration
 
@@ -55,20 +52,6 @@ CPU = {"amd64": "x86_64", "arm64": "ARM64"}
 def _cache(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The session's gopack cache (the stubs, the wrapper, zig's cache), not the user's."""
     monkeypatch.setenv("GOPACK_CACHE_DIR", str(cache_dir))
-
-
-@dataclass(frozen=True, kw_only=True)
-class DarwinPlan:
-    """What gopack.go.build reads of a plan (go_toolchain.BuildPlan)."""
-
-    recipe: Recipe
-    toolchain: GoToolchain
-    interpreter: Interpreter
-    binding: Binding
-    main_package: GoPackage
-    go_env: tuple[tuple[str, str], ...]
-    target: Target
-    cgo: includes.CgoScan
 
 
 def jar_interpreter(jar: Jar, version: str, abiflags: str, machine: str, where: Path) -> Interpreter:
@@ -86,7 +69,7 @@ def jar_interpreter(jar: Jar, version: str, abiflags: str, machine: str, where: 
     )
 
 
-def darwin_plan(recipe_path: Path, interpreter: Interpreter, *, goarch: str, macos: str | None) -> DarwinPlan:
+def darwin_plan(recipe_path: Path, interpreter: Interpreter, *, goarch: str, macos: str | None) -> Plan:
     recipe = model.load(recipe_path)
     target = targets.make_macos(goarch, macos=macos)
     toolchain = dataclasses.replace(go_toolchain.find_go(recipe), goarch=goarch)
@@ -94,7 +77,7 @@ def darwin_plan(recipe_path: Path, interpreter: Interpreter, *, goarch: str, mac
     packages = go_toolchain.list_packages(recipe, toolchain, dict(go_env))
     binding = bindings.detect(packages)
     assert binding is not None
-    return DarwinPlan(
+    return Plan(
         recipe=recipe,
         toolchain=toolchain,
         interpreter=interpreter,
@@ -106,7 +89,7 @@ def darwin_plan(recipe_path: Path, interpreter: Interpreter, *, goarch: str, mac
     )
 
 
-def link(plan: DarwinPlan, where: Path) -> build.GoBinary:
+def link(plan: Plan, where: Path) -> build.GoBinary:
     inputs = cgoflags.prepare(plan, None, cache_dir=cache.directory())
     return build.build(plan, where / "root", where / "work", inputs)
 
