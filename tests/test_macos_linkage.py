@@ -58,12 +58,18 @@ def test_the_jars_own_files_pass(small_bundle: Path) -> None:
     assert "/usr/lib/libSystem.B.dylib" in found.system
 
 
-def test_a_dangling_rpath_reference_names_the_file_and_the_load_command(small_bundle: Path, tmp_path: Path) -> None:
-    root = copy(small_bundle, tmp_path)
+def ctypes_loading(root: Path, library: str) -> Path:
+    """The bundle's _ctypes module, edited (and signed again) to load ``library`` instead of its libffi."""
     (module,) = (root / DYNLOAD).glob("_ctypes.*.so")
     data = module.read_bytes()
     (ffi,) = [load.path for load in macho.parse(data).loads if "ffi" in load.path]
-    module.write_bytes(edit.edited(data, Edits(changes={ffi: "@rpath/libffi.8.dylib"}), identifier=module.name))
+    module.write_bytes(edit.edited(data, Edits(changes={ffi: library}), identifier=module.name))
+    return module
+
+
+def test_a_dangling_rpath_reference_names_the_file_and_the_load_command(small_bundle: Path, tmp_path: Path) -> None:
+    root = copy(small_bundle, tmp_path)
+    module = ctypes_loading(root, "@rpath/libffi.8.dylib")
     assert check(root) == [
         (
             f"{DYNLOAD}/{module.name}: LC_LOAD_DYLIB @rpath/libffi.8.dylib (searched {DYNLOAD}/, python/lib/python3.13/, "
@@ -99,10 +105,7 @@ def test_a_symbol_the_bound_library_does_not_export_is_a_problem(
 
 def test_a_library_loaded_twice_is_a_problem(small_bundle: Path, tmp_path: Path) -> None:
     root = copy(small_bundle, tmp_path)
-    (module,) = (root / DYNLOAD).glob("_ctypes.*.so")
-    data = module.read_bytes()
-    (ffi,) = [load.path for load in macho.parse(data).loads if "ffi" in load.path]
-    module.write_bytes(edit.edited(data, Edits(changes={ffi: "/usr/lib/libSystem.B.dylib"}), identifier=module.name))
+    module = ctypes_loading(root, "/usr/lib/libSystem.B.dylib")
     assert f"{DYNLOAD}/{module.name} loads /usr/lib/libSystem.B.dylib twice (dyld refuses a duplicated library)" in check(root)
 
 
