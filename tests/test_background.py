@@ -139,12 +139,14 @@ def test_the_interpreters_own_stdlib_bytecode_is_reused_where_it_matches(tmp_pat
     root = tmp_path / "bundle"
     copied = root / "python" / "lib" / f"python{version}"
     copied.mkdir(parents=True)
-    for name in ("os.py", "colorsys.py", "this.py"):
-        shutil.copy2(stdlib / name, copied / name)
-    with (copied / "this.py").open("a") as f:
-        f.write("\nEDITED_AFTER_COPYING = True\n")  # its size no longer matches the interpreter's pyc
 
     def compiled() -> dict[str, bytes]:
+        """Copy the three modules (compiled pycs from an earlier call go), edit one, compile."""
+        for name in ("os.py", "colorsys.py", "this.py"):
+            (copied / f"{name}c").unlink(missing_ok=True)
+            shutil.copy2(stdlib / name, copied / name)
+        with (copied / "this.py").open("a") as f:
+            f.write("\nEDITED_AFTER_COPYING = True\n")  # its size no longer matches the interpreter's pyc
         with bytecode.Background(python, relative_to=root, version=version, keep_sources=False, epoch=315532800) as compiling:
             compiling.add(copied, origin=stdlib)
         return {p.name: p.read_bytes() for p in copied.glob("*.pyc")}
@@ -187,13 +189,6 @@ print(json.dumps(out))
     ).stdout.strip()
     assert first["os.pyc"][8:16].hex() == source_hash
     # Reused or compiled, the same inputs give the same bytes.
-    for name in ("os.py", "colorsys.py"):
-        (copied / f"{name}c").unlink()
-        shutil.copy2(stdlib / name, copied / name)
-    (copied / "this.pyc").unlink()
-    shutil.copy2(stdlib / "this.py", copied / "this.py")
-    with (copied / "this.py").open("a") as f:
-        f.write("\nEDITED_AFTER_COPYING = True\n")
     assert compiled() == first
 
 
