@@ -274,7 +274,8 @@ def test_wrapper_passes_each_library_once(tmp_path: Path) -> None:
 
 
 def test_gopack_home_compiles_for_macos(tmp_path: Path) -> None:
-    """gopack_home.h (no sys/auxv.h on a Mac) compiles with zig for both Macs, warnings as errors."""
+    """gopack_home.h (no sys/auxv.h on a Mac) compiles with zig for both Macs, warnings as errors,
+    after the Mac's Python.h."""
     header = (Path(build.__file__).parent.parent / "cgo" / "gopack_home.h").read_text()
     for jar, version, abiflags, machine, goarch in (
         (CPYTHON_313_ARM64, "3.13.5", "", "MACHO_ARM64", "arm64"),
@@ -282,7 +283,8 @@ def test_gopack_home_compiles_for_macos(tmp_path: Path) -> None:
     ):
         interpreter = jar_interpreter(jar, version, abiflags, machine, tmp_path / goarch)
         source = tmp_path / f"home-{goarch}.c"
-        source.write_text(f'#define GOPACK_INTERPRETER "{interpreter.program}"\n#define GOPACK_BIN_DEPTH 1\n{header}')
+        # After Python.h too: its declarations and the header's must agree (tests/test_home_header.py on Linux).
+        source.write_text(f"#include <Python.h>\n{build.home_defines(interpreter)}{header}")
         target = targets.make_macos(goarch, macos=None)
         env = {**os.environ, "ZIG_GLOBAL_CACHE_DIR": str(cache.directory() / "zig"), "ZIG_LOCAL_CACHE_DIR": str(cache.directory() / "zig")}
         argv = [str(target.zig), "cc", "-target", str(target.zig_triple), "-Wall", "-Werror", "-Wno-deprecated-declarations"]

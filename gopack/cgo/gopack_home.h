@@ -40,7 +40,6 @@
  * interpreter encodes paths in UTF-8 whatever the locale, so the same steps name
  * the same bytes there too.
  */
-#include <Python.h>
 #include <langinfo.h>
 #include <limits.h>
 #include <locale.h>
@@ -55,7 +54,22 @@
 #include <sys/auxv.h>
 #endif
 
-/* GOPACK_INTERPRETER and GOPACK_BIN_DEPTH are defined by gopack above this line. */
+/* GOPACK_INTERPRETER, GOPACK_BIN_DEPTH and GOPACK_PY_MAJOR are defined by gopack above this line. */
+
+/* What this file uses of CPython, declared as Python.h declares it (tests/test_home_header.py
+ * compiles the two together, which a differing declaration fails) rather than by including
+ * Python.h: cgo compiles this file into the main package, again at every edit of the program,
+ * several times (cgo's probes, the file, its exports), and Python.h was most of that work. */
+extern int Py_IgnoreEnvironmentFlag;
+extern int Py_NoUserSiteDirectory;
+#if GOPACK_PY_MAJOR >= 3
+#include <wchar.h>
+extern int Py_UTF8Mode;
+wchar_t *Py_DecodeLocale(const char *arg, size_t *size);
+void Py_SetProgramName(const wchar_t *);
+#else
+void Py_SetProgramName(char *);
+#endif
 
 #if defined(__APPLE__)
 /* The program's own path, symlinks resolved: what dyld says it exec'd, else the image
@@ -93,7 +107,7 @@ static int gopack_bundle_root(char *out, size_t size) {
 	return snprintf(out, size, "%s", exe[0] ? exe : "/") < (int)size;
 }
 
-#if PY_MAJOR_VERSION >= 3
+#if GOPACK_PY_MAJOR >= 3
 /* Strict UTF-8 to wchar_t; NULL if the bytes are not valid UTF-8. */
 static wchar_t *gopack_utf8_decode(const char *text) {
 	size_t n = strlen(text), o = 0;
@@ -154,7 +168,7 @@ __attribute__((constructor)) static void gopack_point_python_home(void) {
 	Py_NoUserSiteDirectory = 1;
 	if (!gopack_bundle_root(root, sizeof root)) return;
 	if (snprintf(program, sizeof program, "%s/python/bin/%s", root, GOPACK_INTERPRETER) >= (int)sizeof program) return;
-#if PY_MAJOR_VERSION >= 3
+#if GOPACK_PY_MAJOR >= 3
 	static wchar_t *wide;
 	wide = gopack_decode_program(program);
 	if (wide != NULL) Py_SetProgramName(wide);

@@ -194,6 +194,12 @@ def write_pkg_config(interpreter: Interpreter, directory: Path, *, extra_names: 
         (directory / f"{name}.pc").write_text(text)
 
 
+def home_defines(interpreter: Interpreter) -> str:
+    """The lines gopack_home.h expects above it."""
+    major = interpreter.short_version.partition(".")[0]
+    return f'#define GOPACK_INTERPRETER "{interpreter.program}"\n#define GOPACK_BIN_DEPTH 1\n#define GOPACK_PY_MAJOR {major}\n'
+
+
 def write_overlay(plan: BuildPlan, directory: Path) -> Path:
     """Files added to the main package at build time, and the -overlay JSON naming them."""
     package_dir = Path(plan.main_package.dir)
@@ -204,13 +210,10 @@ def write_overlay(plan: BuildPlan, directory: Path) -> Path:
         )
     directory.mkdir(parents=True, exist_ok=True)
     cgo = resources.files("gopack").joinpath("cgo")
-    header = f'#define GOPACK_INTERPRETER "{plan.interpreter.program}"\n#define GOPACK_BIN_DEPTH 1\n' + cgo.joinpath(
-        "gopack_home.h"
-    ).read_text("utf-8")
+    header = home_defines(plan.interpreter) + cgo.joinpath("gopack_home.h").read_text("utf-8")
     go_file = (
         "// Added by gopack at build time: points the embedded CPython at the bundle.\n\n"
         f"package main\n\n// #cgo pkg-config: {_HOME_PKG_CONFIG}\n"
-        "// #cgo CFLAGS: -Wno-deprecated-declarations\n"
         f'// #include "{_HOME_NAME}.h"\nimport "C"\n'
     )
     (directory / f"{_HOME_NAME}.h").write_text(header)
