@@ -1,4 +1,5 @@
-"""ELF analysis: lddtree's platform of a file is read once per version of the file."""
+"""ELF analysis: lddtree's platform of a file is read once per version of the file; the symbol
+versions a file needs are what pyelftools reads, symbol by symbol."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
 from auditwheel import lddtree
+from conftest import require_pyenv
 from elftools.elf.elffile import ELFFile
+from elftools.elf.gnuversions import GNUVerSymSection
 
 from gopack.platform.linux import analysis
 
@@ -43,3 +47,52 @@ def test_lddtree_uses_the_remembering_reader() -> None:
     assert lddtree._get_platform.__qualname__ == "_read_once.<locals>.platform"
     with open(sys.executable, "rb") as f:
         assert lddtree._get_platform(ELFFile(f)).baseline_architecture is not None
+
+
+def _versions_by_pyelftools(path: Path) -> dict[str, frozenset[str]]:
+    """Version -> undefined symbols needing it, from pyelftools' own symbol objects (every one)."""
+    found: dict[str, set[str]] = {}
+    with path.open("rb") as f:
+        elf = ELFFile(f)
+        verneed, versym, dynsym = (elf.get_section_by_name(n) for n in (".gnu.version_r", ".gnu.version", ".dynsym"))
+        if verneed is None:
+            return {}
+        assert isinstance(versym, GNUVerSymSection)
+        names = {aux.entry["vna_other"]: aux.name for _, auxiliaries in verneed.iter_versions() for aux in auxiliaries}
+        for i, symbol in enumerate(dynsym.iter_symbols()):
+            version = names.get(versym.get_symbol(i).entry["ndx"])
+            if symbol["st_shndx"] == "SHN_UNDEF" and version and version.partition("_")[0] in analysis._SYMBOL_FAMILIES:
+                found.setdefault(version, set()).add(symbol.name)
+    return {v: frozenset(s) for v, s in found.items()}
+
+
+@pytest.mark.parametrize("version", ["2.7", "3.7", "3.13"])
+def test_symbol_versions_are_those_pyelftools_reads(version: str) -> None:
+    """libpython and each extension module of an interpreter: elf_info's struct-unpacked
+    .dynsym gives what pyelftools' symbol objects give."""
+    prefix = require_pyenv(version)
+    files = [*prefix.glob("lib/libpython*.so.1.0"), *sorted(prefix.glob("lib/python*/lib-dynload/*.so"))]
+    assert len(files) > 20
+    for path in files:
+        info = analysis.elf_info(path.parent, path.name)
+        assert info is not None, path
+        assert dict(info.versions) == _versions_by_pyelftools(path), path
+    assert any("GLIBC_2.2.5" in analysis.elf_info(p.parent, p.name).versions for p in files)  # type: ignore[union-attr]
+
+
+def test_versions_past_the_symbol_table_are_refused(tmp_path: Path) -> None:
+    """A .gnu.version longer than .dynsym (a broken or hostile file): not an ELF gopack reads,
+    never a traceback."""
+    library = tmp_path / "libbroken.so"
+    source = require_pyenv("3.7") / "lib" / "libpython3.7m.so.1.0"
+    assert analysis.elf_info(source.parent, source.name).versions  # type: ignore[union-attr]
+    data = bytearray(source.read_bytes())
+    with source.open("rb") as f:
+        elf = ELFFile(f)
+        index = next(i for i, s in enumerate(elf.iter_sections()) if s.name == ".dynsym")
+        header = elf["e_shoff"] + index * elf["e_shentsize"]
+    # Elf64_Shdr's sh_size is at offset 32: leave .dynsym two entries long.
+    data[header + 32 : header + 40] = (48).to_bytes(8, "little")
+    library.write_bytes(bytes(data))
+    assert analysis.elf_info(tmp_path, library.name) is None
+    assert analysis.elf_info(tmp_path, library.name, versions=False) is not None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import array
 import os
 import re
+import struct
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -497,12 +498,37 @@ def _versioned_symbols(elf: ELFFile, sections: Mapping[str, Section]) -> dict[st
         if elf.little_endian != (sys.byteorder == "little"):
             indices.byteswap()
         wanted = {n for n in names if n not in _RESERVED_VERSION_INDICES}
-        for i, index in enumerate(indices):
-            if index in wanted:
-                symbol = dynsym.get_symbol(i)
-                if symbol.entry["st_shndx"] == "SHN_UNDEF":
-                    found[names[index]].add(symbol.name)
+        for i, name in _undefined(elf, dynsym, [i for i, index in enumerate(indices) if index in wanted]):
+            found[names[indices[i]]].add(name)
     return found
+
+
+#: Elf32_Sym and Elf64_Sym (st_name first; st_shndx the fourth and sixth field).
+_SYMBOL_LAYOUT = {32: ("IIIBBH", 5), 64: ("IBBHQQ", 3)}
+
+
+def _undefined(elf: ELFFile, dynsym: SymbolTableSection, positions: Iterable[int]) -> Iterator[tuple[int, str]]:
+    """(position, name) of the undefined symbols among ``positions`` of ``dynsym``.
+
+    The entries are unpacked with :mod:`struct` from the section pyelftools found; its
+    ``get_symbol`` parses each through construct, which was a third of reading a library
+    (libscipy_openblas needs a few hundred). pyelftools does it for a table whose entry size
+    is not the standard one."""
+    layout, shndx = _SYMBOL_LAYOUT[elf.elfclass]
+    entry = struct.Struct(("<" if elf.little_endian else ">") + layout)
+    if dynsym["sh_entsize"] != entry.size:
+        for i in positions:
+            symbol = dynsym.get_symbol(i)
+            if symbol.entry["st_shndx"] == "SHN_UNDEF":
+                yield i, symbol.name
+        return
+    data, names = dynsym.data(), dynsym.stringtable
+    for i in positions:
+        if (i + 1) * entry.size > len(data):  # .gnu.version longer than .dynsym: a broken or hostile file
+            raise ELFError(f"symbol {i} is past the end of .dynsym ({len(data)} bytes)")
+        fields = entry.unpack_from(data, i * entry.size)
+        if fields[shndx] == 0:  # SHN_UNDEF
+            yield i, names.get_string(fields[0])
 
 
 def version_key(version: str) -> tuple[int, ...]:
