@@ -50,6 +50,8 @@ class Plan:
     cgo: includes.CgoScan = field(default_factory=includes.CgoScan)
     #: The Go build needs the Python tree: its headers, or a placeholder naming it.
     needs_tree: bool = False
+    #: A package has C++ (or SWIG C++) files: Go links the program with CXX.
+    cxx_link: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,6 +125,7 @@ def make(recipe: Recipe, *, cache_dir: Path | None = None, options: TargetOption
         environment=environment,
         cgo=cgo,
         needs_tree=bool(cgo.missing or tree_placeholders),
+        cxx_link=any(p.cxx_files or p.swig_cxx_files for p in packages),
     )
 
 

@@ -31,6 +31,8 @@ class GoPackage:
     cgo_files: tuple[str, ...] = ()
     c_files: tuple[str, ...] = ()
     cxx_files: tuple[str, ...] = ()
+    #: C++ files of SWIG: with them or cxx_files, Go links the program with CXX.
+    swig_cxx_files: tuple[str, ...] = ()
     h_files: tuple[str, ...] = ()
     cgo_cflags: tuple[str, ...] = ()
     cgo_cppflags: tuple[str, ...] = ()

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from gopack import _proc, cache
 from gopack.errors import BuildError
-from gopack.go import cgoflags, darwin, includes
+from gopack.go import cgoflags, darwin, extld, includes
 from gopack.go import errors as goerrors
 from gopack.go import toolchain as go_toolchain
 from gopack.go.cgoflags import GoInputs
@@ -89,7 +89,13 @@ def build(plan: BuildPlan, root: Path, work: Path, inputs: GoInputs, *, cancel: 
     # -compressdwarf=false with -w: there is no DWARF to compress, and Go's linker would still try
     # the C linker with --compress-debug-sections first (a trial link of its own, on every build).
     strip = "-s -w -compressdwarf=false" if recipe.output.strip else "-w" if macos else ""
-    ldflags = " ".join(p for p in (inputs.ldflags, strip, "-buildid=") if p)
+    # Go's trial links answered from the cache (not for a Mac: its link is gopack's own wrapper).
+    linker = (
+        ""
+        if macos
+        else extld.flag(extld.compiler(env, plan.toolchain.cc), ldflags=inputs.ldflags, cxx=plan.cxx_link, cache_dir=cache.directory())
+    )
+    ldflags = " ".join(p for p in (inputs.ldflags, strip, "-buildid=", linker) if p)
     argv += [f"-ldflags={ldflags}", *inputs.flags, "-o", out, recipe.go.package]
     hint = f"run with -v to see the compiler's output; the program is in {recipe.go.module}"
     if inputs.unanswered:

@@ -53,6 +53,8 @@ class BuildPlan(Protocol):
     def target(self) -> Target: ...
     @property
     def cgo(self) -> includes.CgoScan: ...
+    @property
+    def cxx_link(self) -> bool: ...
 
 
 def find_go(recipe: Recipe) -> GoToolchain:
@@ -90,6 +92,7 @@ _LISTS = {
     "cgo_files": "CgoFiles",
     "c_files": "CFiles",
     "cxx_files": "CXXFiles",
+    "swig_cxx_files": "SwigCXXFiles",
     "h_files": "HFiles",
     "cgo_cflags": "CgoCFLAGS",
     "cgo_cppflags": "CgoCPPFLAGS",
