@@ -34,6 +34,14 @@ def fake(tmp_path: Path) -> Path:
     return real
 
 
+@pytest.fixture
+def linker(fake: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """The script for the fake compiler, and the fake's log."""
+    script = extld.write(fake, tmp_path / "cache")
+    assert script is not None
+    return script, tmp_path / "log"
+
+
 def _trial(script: Path, tmp: Path, flag: str, answer: str, log: Path) -> subprocess.CompletedProcess[str]:
     """A trial as Go's linker makes it: ``-m64 ... -o <tmp>/a.out <flag> <tmp>/trivial.c``."""
     tmp.mkdir(parents=True, exist_ok=True)
@@ -48,10 +56,8 @@ def _calls(log: Path) -> list[list[str]]:
     return [[line[1:-1] for line in block.splitlines()] for block in blocks if block]
 
 
-def test_a_trial_is_asked_once(tmp_path: Path, fake: Path) -> None:
-    script = extld.write(fake, tmp_path / "cache")
-    assert script is not None
-    log = tmp_path / "log"
+def test_a_trial_is_asked_once(tmp_path: Path, linker: tuple[Path, Path]) -> None:
+    script, log = linker
     first = _trial(script, tmp_path / "go-link-1", "-no-pie", "ok", log)
     assert (first.returncode, first.stdout) == (0, "linked\n")
     link = tmp_path / "go-link-1"
@@ -65,10 +71,8 @@ def test_a_trial_is_asked_once(tmp_path: Path, fake: Path) -> None:
     assert other.returncode == 0 and len(_calls(log)) == 2
 
 
-def test_a_refusal_is_kept_and_a_failure_is_not(tmp_path: Path, fake: Path) -> None:
-    script = extld.write(fake, tmp_path / "cache")
-    assert script is not None
-    log = tmp_path / "log"
+def test_a_refusal_is_kept_and_a_failure_is_not(tmp_path: Path, linker: tuple[Path, Path]) -> None:
+    script, log = linker
     refused = _trial(script, tmp_path / "t1", "-Qunused-arguments", "refuse", log)
     assert refused.returncode == 1 and "unrecognized" in refused.stdout
     again = _trial(script, tmp_path / "t2", "-Qunused-arguments", "ok", log)
@@ -83,11 +87,9 @@ def test_a_refusal_is_kept_and_a_failure_is_not(tmp_path: Path, fake: Path) -> N
     assert len(_calls(log)) == 4
 
 
-def test_a_kept_answer_to_other_arguments_is_not_used(tmp_path: Path, fake: Path) -> None:
+def test_a_kept_answer_to_other_arguments_is_not_used(tmp_path: Path, linker: tuple[Path, Path]) -> None:
     """Answers are filed by a CRC of the arguments and checked against them in full."""
-    script = extld.write(fake, tmp_path / "cache")
-    assert script is not None
-    log = tmp_path / "log"
+    script, log = linker
     _trial(script, tmp_path / "t1", "-no-pie", "ok", log)
     (args,) = (script.parent / "answers").glob("*.args")
     args.write_text(args.read_text().replace("-no-pie", "-nopie"))
@@ -95,10 +97,8 @@ def test_a_kept_answer_to_other_arguments_is_not_used(tmp_path: Path, fake: Path
     assert len(_calls(log)) == 2
 
 
-def test_other_calls_reach_the_compiler_unchanged(tmp_path: Path, fake: Path) -> None:
-    script = extld.write(fake, tmp_path / "cache")
-    assert script is not None
-    log = tmp_path / "log"
+def test_other_calls_reach_the_compiler_unchanged(tmp_path: Path, linker: tuple[Path, Path]) -> None:
+    script, log = linker
     argv = ["-o", "/tmp/go-build 1/exe/a.out", "-Wl,-rpath,$ORIGIN/../python/lib", 'it\'s "quoted"', "", "/tmp/x/_cgo_main.o"]
     env = {**os.environ, "FAKE_LOG": str(log), "FAKE_ANSWER": "fail"}
     done = subprocess.run([str(script), *argv], env=env, capture_output=True, text=True, check=False)
