@@ -141,3 +141,13 @@ def test_where_go_keeps_its_own_trials(tmp_path: Path, fake: Path, monkeypatch: 
     assert extld.flag(("fakecc",), ldflags="", cxx=False, cache_dir=tmp_path / "a cache") == ""  # one word of -ldflags
     assert extld.compiler({"CC": "zig cc -target x"}, ("gcc",)) == ("zig", "cc", "-target", "x")
     assert extld.compiler({}, ("clang",)) == ("clang",)
+
+
+def test_an_answer_that_cannot_be_kept_is_still_given(tmp_path: Path, linker: tuple[Path, Path]) -> None:
+    """The cache cleaned while a build runs: the compiler's answer, nothing else in the output."""
+    script, log = linker
+    (script.parent / "answers").rmdir()
+    done = _trial(script, tmp_path / "t1", "-no-pie", "ok", log)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "linked\n", "")
+    assert _trial(script, tmp_path / "t2", "-no-pie", "ok", log).returncode == 0
+    assert len(_calls(log)) == 2
