@@ -66,6 +66,19 @@ def open_regular(path: Path, error: Callable[[str], Exception]) -> Iterator[tupl
         os.close(fd)
 
 
+def write_once(path: Path, text: str, *, executable: bool = False) -> None:
+    """``text`` at ``path`` unless a file is there already: a file of the cache named by its
+    content, written under a temporary name and renamed, so a build beside never reads half."""
+    if path.is_file():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(f".{path.name}.{os.getpid()}")
+    part.write_text(text)
+    if executable:
+        part.chmod(0o755)
+    os.replace(part, path)
+
+
 def files_starting(root: Path, size: int, wanted: Callable[[bytes], bool]) -> Iterator[str]:
     """Root-relative paths, in a stable order, of the regular files under ``root`` whose first
     ``size`` bytes ``wanted`` accepts (a binary format's magic); unreadable files are passed over."""

@@ -35,13 +35,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gopack import _proc
+from gopack import _fs, _proc
 from gopack.errors import ToolchainError
 from gopack.go.bindings import GoPackage
 from gopack.platform.macos import macho
@@ -187,13 +186,7 @@ def write_stubs(libraries: Sequence[SdkLibrary], directory: Path, *, goarch: str
     key = hashlib.sha256("\0".join(f"{k}\0{v}" for k, v in sorted(texts.items())).encode()).hexdigest()[:16]
     folder = directory / key
     for stub, text in texts.items():
-        path = folder / stub
-        if path.is_file():
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        part = path.with_name(f".{path.name}.{os.getpid()}")
-        part.write_text(text)
-        os.replace(part, path)
+        _fs.write_once(folder / stub, text)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -252,12 +245,7 @@ def compiler(target: Target, directory: Path) -> dict[str, str]:
     for name, tool in (("CC", "cc"), ("CXX", "c++")):
         text = _WRAPPER.format(triple=target.zig_triple, zig=target.zig, tool=tool, version=version)
         path = directory / hashlib.sha256(text.encode()).hexdigest()[:16] / f"zig-{tool}"
-        if not path.is_file():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            part = path.with_name(f".{path.name}.{os.getpid()}")
-            part.write_text(text)
-            part.chmod(0o755)
-            os.replace(part, path)
+        _fs.write_once(path, text, executable=True)
         env[name] = str(path)
     return env
 

@@ -36,6 +36,7 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
+from gopack import _fs
 from gopack.go import includes
 
 #: How the script is named in its folder; the answers are in ``answers/`` beside it.
@@ -106,10 +107,7 @@ def write(real: Path, where: Path) -> Path | None:
     if not script.is_file():
         (folder / "answers").mkdir(parents=True, exist_ok=True)
         text = _SCRIPT.replace("@REAL@", shlex.quote(str(real))).replace("@ANSWERS@", shlex.quote(str(folder / "answers")))
-        part = folder / f".{NAME}.{os.getpid()}"
-        part.write_text(text)
-        part.chmod(0o755)
-        os.replace(part, script)
+        _fs.write_once(script, text, executable=True)
     return script
 
 

@@ -55,6 +55,7 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 from elftools.elf.gnuversions import GNUVerDefSection
 
+from gopack import _fs
 from gopack.errors import RecipeError, ToolchainError
 from gopack.platform.linux import analysis
 
@@ -251,11 +252,7 @@ class Target:
         # In the cache, named by its content: the flags must not change from build to build, or
         # Go would rebuild every cgo package (runtime/cgo, net, ...) each time.
         shim = cache_dir / "target-include" / hashlib.sha256(_CRYPT_H.encode()).hexdigest()[:16]
-        if not (shim / "crypt.h").is_file():
-            shim.mkdir(parents=True, exist_ok=True)
-            part = shim / f"crypt.h.{os.getpid()}"
-            part.write_text(_CRYPT_H)
-            os.replace(part, shim / "crypt.h")
+        _fs.write_once(shim / "crypt.h", _CRYPT_H)
         # zig's own libc headers come first; a root's /usr/include supplies what they lack
         # (Debian's multiarch pyconfig.h, crypt.h); the shim is the last resort.
         after = ([str(self.sysroot / "usr" / "include")] if self.sysroot is not None else []) + [str(shim)]
